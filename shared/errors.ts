@@ -1,0 +1,79 @@
+/**
+ * The one error type of Switchyard. Every failure a caller can see is a GatewayError with a stable
+ * `code`; shared/http/error-response.ts is the only place that turns it into a response.
+ */
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error'
+  | 'upstream_error';
+
+export interface GatewayErrorOptions {
+  param?: string | null;
+  /** Seconds the caller should wait before retrying (becomes `Retry-After`). */
+  retryAfterSeconds?: number;
+  /** Extra fields merged into the `error` object (e.g. Azure's `innererror`). */
+  extra?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  readonly status: number;
+  readonly code: string;
+  readonly type: ErrorType;
+  readonly param: string | null;
+  readonly retryAfterSeconds: number | undefined;
+  readonly extra: Record<string, unknown> | undefined;
+
+  constructor(status: number, type: ErrorType, code: string, message: string, options: GatewayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = status;
+    this.type = type;
+    this.code = code;
+    this.param = options.param ?? null;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.extra = options.extra;
+  }
+}
+
+export function isGatewayError(value: unknown): value is GatewayError {
+  return value instanceof Error && value.name === 'GatewayError';
+}
+
+/** The catalogue of failures, so that each code is spelled, typed and given its status once. */
+export const errors = {
+  invalidRequest: (message: string, param: string | null = null) =>
+    new GatewayError(400, 'invalid_request_error', 'invalid_request_error', message, { param }),
+  invalidJson: (detail: string) =>
+    new GatewayError(400, 'invalid_request_error', 'invalid_json', `We could not parse the JSON body of your request: ${detail}`),
+  invalidApiKey: (message = 'Incorrect or missing API key. Send it as "Authorization: Bearer <key>" or "api-key: <key>".') =>
+    new GatewayError(401, 'authentication_error', 'invalid_api_key', message),
+  forbidden: (message: string) => new GatewayError(403, 'permission_error', 'forbidden', message),
+  modelNotAllowed: (alias: string) =>
+    new GatewayError(403, 'permission_error', 'model_not_allowed', `Your team may not use the model '${alias}'.`, { param: 'model' }),
+  modelNotFound: (alias: string) =>
+    new GatewayError(404, 'invalid_request_error', 'model_not_found', `The model '${alias}' does not exist.`, { param: 'model' }),
+  notFound: (what: string) => new GatewayError(404, 'not_found_error', 'not_found', `${what} was not found.`),
+  methodNotAllowed: (method: string) =>
+    new GatewayError(405, 'invalid_request_error', 'method_not_allowed', `Method ${method} is not allowed here.`),
+  conflict: (message: string) => new GatewayError(409, 'invalid_request_error', 'conflict', message),
+  preconditionFailed: () =>
+    new GatewayError(412, 'invalid_request_error', 'precondition_failed', 'The document changed since you read it (If-Match does not match its ETag). Read it again and retry.'),
+  requestTooLarge: (limitBytes: number) =>
+    new GatewayError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than the limit of ${limitBytes} bytes.`),
+  unsupportedMediaType: () =>
+    new GatewayError(415, 'invalid_request_error', 'unsupported_media_type', 'Send the request body as application/json.'),
+  upstreamError: (message: string, cause?: unknown) =>
+    new GatewayError(502, 'upstream_error', 'upstream_error', message, { cause }),
+  noDeploymentAvailable: (message: string, retryAfterSeconds?: number) =>
+    new GatewayError(503, 'upstream_error', 'no_deployment_available', message, { retryAfterSeconds }),
+  upstreamTimeout: (message: string) => new GatewayError(504, 'upstream_error', 'upstream_timeout', message),
+  storeUnavailable: (cause?: unknown) =>
+    new GatewayError(503, 'server_error', 'store_unavailable', 'The configuration store is not reachable right now. Retry shortly.', { cause, retryAfterSeconds: 1 }),
+  internal: (cause?: unknown) =>
+    new GatewayError(500, 'server_error', 'internal_error', 'Switchyard hit an internal error. The request id in x-request-id helps us find it.', { cause }),
+} as const;
