@@ -1,0 +1,175 @@
+/**
+ * A loopback simulator of an Azure ML managed online endpoint serving a Foundry catalog chat model
+ * on the MIR container, following AZURE.md §3: `POST /score` with `Authorization: Bearer` (§3.2),
+ * deployment pinning by `azureml-model-deployment` (§3.1), the `input_data` / `output` shapes with
+ * no token counts (§3.3), and the 404 / 408 / 424 / 429 statuses of §3.4, including the
+ * "too many pending requests" cap of 2 × max_concurrent_requests_per_instance × instance_count.
+ */
+import { contentText, countChatPromptTokens } from '../../usage/count-tokens.js';
+import { replyTokens } from './sim-content.js';
+import { FaultPlan, retryAfterHeaders, type SimFault, type SimFaultRate } from './sim-faults.js';
+import {
+  generationMs,
+  isAuthorized,
+  isPositiveInteger,
+  queryRecord,
+  SimStatsRecorder,
+  startSimServer,
+  type SimAuthOptions,
+  type SimExchange,
+  type SimServerOptions,
+  type SimStats,
+  type SimTimingOptions,
+} from './sim-server.js';
+
+/** The faults an AML endpoint can show; it has no content filter of its own. */
+export type AmlSimFault = Exclude<SimFault, { kind: 'content_filter' }>;
+
+export interface AmlScoreSimBehaviour extends SimAuthOptions, SimTimingOptions {
+  /** Deployments behind the endpoint; unpinned requests go to the first (default ['blue']). */
+  deployments?: string[];
+  /** Completion tokens when the request sets no `max_new_tokens` (default 16). */
+  defaultCompletionTokens?: number;
+  /** `request_settings.max_concurrent_requests_per_instance` (default 1). */
+  maxConcurrentRequestsPerInstance?: number;
+  /** Instances of each deployment (default 1). */
+  instanceCount?: number;
+  /** `request_settings.request_timeout_ms` (default 5000): slower generations end in 408. */
+  requestTimeoutMs?: number;
+  faultRate?: SimFaultRate<AmlSimFault>;
+}
+
+export interface AmlScoreSimOptions extends SimServerOptions, AmlScoreSimBehaviour {}
+
+export interface AmlScoreSimStats extends SimStats {
+  /** Successful requests per deployment, to check pinning and traffic. */
+  byDeployment: Record<string, number>;
+}
+
+export interface AmlScoreSim {
+  url: string;
+  port: number;
+  stats(): AmlScoreSimStats;
+  resetStats(): void;
+  /** Queues faults for the next requests that pass routing and auth, one per request in order. */
+  injectFaults(faults: AmlSimFault[]): void;
+  /** Changes behaviour (timing, capacity, deployments, faults, auth) for requests from now on. */
+  setOptions(options: Partial<AmlScoreSimBehaviour>): void;
+  close(): Promise<void>;
+}
+
+// The MIR container's own complaint (§3.3), which the endpoint wraps in a 424.
+const EXPECTED_INPUT_FORMAT =
+  'Expected input format: \n{"input_data": {"input_string": [{"role":"user", "content": "str1"}, ...], "parameters": {"k1":"v1", "k2":"v2"}}}';
+
+const NO_DEPLOYMENT =
+  'No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route.';
+
+interface ScoreRequest {
+  messages: { role: string; content: string }[];
+  maxNewTokens: number | undefined;
+}
+
+function parseScoreRequest(body: unknown): { request: ScoreRequest } | { problem: string } {
+  const inputData = (body as { input_data?: unknown } | null)?.input_data;
+  if (inputData === null || typeof inputData !== 'object' || Array.isArray(inputData)) return { problem: "'input_data' must be an object" };
+  const { input_string: inputString, parameters } = inputData as { input_string?: unknown; parameters?: unknown };
+  const isMessage = (m: unknown): m is { role: string; content: string } =>
+    m !== null && typeof m === 'object' && typeof (m as { role?: unknown }).role === 'string' && typeof (m as { content?: unknown }).content === 'string';
+  if (!Array.isArray(inputString) || inputString.length === 0 || !inputString.every(isMessage)) {
+    return { problem: "'input_string' must be a non-empty list of {role, content} messages" };
+  }
+  if (parameters !== undefined && (parameters === null || typeof parameters !== 'object' || Array.isArray(parameters))) {
+    return { problem: "'parameters' must be an object" };
+  }
+  const maxNewTokens = (parameters as { max_new_tokens?: unknown } | undefined)?.max_new_tokens;
+  if (maxNewTokens !== undefined && !isPositiveInteger(maxNewTokens)) return { problem: "'max_new_tokens' must be a positive integer" };
+  return { request: { messages: inputString, maxNewTokens } };
+}
+
+/** Starts the simulator on loopback; `close()` it when done. */
+export async function startAmlScoreSim(options: AmlScoreSimOptions = {}): Promise<AmlScoreSim> {
+  const { host, port, ...initial } = options;
+  let behaviour: AmlScoreSimBehaviour = { ...initial };
+  const stats = new SimStatsRecorder();
+  const faults = new FaultPlan<AmlSimFault>();
+  let byDeployment: Record<string, number> = {};
+  // Admitted requests per deployment: the pending-request cap is a property of each deployment.
+  const pending = new Map<string, number>();
+
+  async function handle(exchange: SimExchange): Promise<void> {
+    const config = behaviour;
+    const { raw, json } = await exchange.readBody();
+    const { req, url } = exchange;
+    stats.received({ method: req.method ?? '', path: url.pathname, query: queryRecord(url), headers: req.headers, body: json ?? raw });
+
+    if (url.pathname !== '/score') return exchange.sendJson(404, { message: `No route for ${url.pathname}; the scoring route is /score.` });
+    if (req.method !== 'POST') return exchange.sendJson(405, { message: `${req.method} is not supported on /score.` });
+    if (!isAuthorized(req.headers, config, false)) {
+      return exchange.sendJson(401, { message: 'Unauthorized: the key or token is missing, invalid or expired.' });
+    }
+
+    const deployments = config.deployments ?? ['blue'];
+    const pinned = req.headers['azureml-model-deployment'];
+    const deployment = typeof pinned === 'string' ? pinned : deployments[0];
+    if (deployment === undefined || !deployments.includes(deployment)) return exchange.sendJson(404, { message: NO_DEPLOYMENT });
+    const headers = { 'azureml-model-deployment': deployment };
+
+    const cap = 2 * (config.maxConcurrentRequestsPerInstance ?? 1) * (config.instanceCount ?? 1);
+    const admitted = pending.get(deployment) ?? 0;
+    if (admitted >= cap) {
+      return exchange.sendJson(429, { message: `Too many pending requests: more than ${cap} in flight for deployment '${deployment}'.` }, headers);
+    }
+    pending.set(deployment, admitted + 1);
+    exchange.res.once('close', () => pending.set(deployment, (pending.get(deployment) ?? 1) - 1));
+
+    const fault = faults.next(config.faultRate);
+    switch (fault?.kind) {
+      case 'status':
+        return exchange.sendJson(fault.status, { message: `The simulator answered ${fault.status} as instructed.` }, { ...headers, ...retryAfterHeaders(fault) });
+      case 'timeout':
+        return exchange.hang();
+      case 'reset':
+        return exchange.reset();
+    }
+
+    const parsed = parseScoreRequest(json);
+    if ('problem' in parsed) {
+      const body = { error: EXPECTED_INPUT_FORMAT, exception: `ValueError: ${parsed.problem}` };
+      return exchange.sendJson(424, body, { ...headers, 'ms-azureml-model-error-statuscode': '400', 'ms-azureml-model-error-reason': 'model_error' });
+    }
+    const { messages, maxNewTokens } = parsed.request;
+    const completionTokens = maxNewTokens ?? config.defaultCompletionTokens ?? 16;
+    const timeoutMs = config.requestTimeoutMs ?? 5000;
+    const durationMs = (config.latencyMs ?? 0) + generationMs(config, completionTokens);
+    if (durationMs > timeoutMs) {
+      if (!(await exchange.wait(timeoutMs))) return;
+      return exchange.sendJson(408, { message: `Request timed out after ${timeoutMs} ms (request_settings.request_timeout_ms).` }, headers);
+    }
+    if (!(await exchange.wait(durationMs))) return;
+
+    const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+    const response = { output: replyTokens(contentText(lastUser?.content), completionTokens).join('') };
+    if (fault?.kind === 'half-stream') return exchange.sendHalfJson(200, response, headers);
+    if (fault?.kind === 'malformed') return exchange.sendMalformedJson();
+    exchange.sendJson(200, response, headers);
+    stats.succeeded({ prompt: countChatPromptTokens(messages), completion: completionTokens });
+    byDeployment[deployment] = (byDeployment[deployment] ?? 0) + 1;
+  }
+
+  const server = await startSimServer({ host, port }, stats, handle);
+  return {
+    url: server.url,
+    port: server.port,
+    stats: () => ({ ...stats.snapshot(), byDeployment: { ...byDeployment } }),
+    resetStats: () => {
+      stats.reset();
+      byDeployment = {};
+    },
+    injectFaults: (list) => faults.inject(list),
+    setOptions: (changes) => {
+      behaviour = { ...behaviour, ...changes };
+    },
+    close: () => server.close(),
+  };
+}

@@ -1,0 +1,395 @@
+/**
+ * A loopback simulator of the OpenAI-compatible Azure endpoints Switchyard routes to, for local
+ * mode, tests and the bench. It follows AZURE.md:
+ * - §1 Foundry model inference / serverless: `/models/...` and the bare routes, usage required in
+ *   responses (§1.6), usage on the finish chunk for models like Mistral (§1.7), the §1.8 error shape
+ *   with `x-ms-error-code`;
+ * - §2 Azure OpenAI: the dated `/openai/deployments/{deployment}/...?api-version=` form (§2.1) with
+ *   its content-filter annotations (§2.4, §2.6), the v1 form `/openai/v1/...` (§2.2), the
+ *   prompt-blocked 400 (§2.5) and 429s with `retry-after` / `retry-after-ms` (§2.7).
+ * Reply text is deterministic and token-exact (sim-content.ts), so usage can be checked to the token.
+ */
+import { randomUUID } from 'node:crypto';
+import { contentText, countChatPromptTokens, countTextTokens, type ChatMessageLike } from '../../usage/count-tokens.js';
+import { embeddingToBase64, embeddingVector, replyTokens } from './sim-content.js';
+import { FaultPlan, retryAfterHeaders, type SimFault, type SimFaultRate } from './sim-faults.js';
+import {
+  generationMs,
+  isAuthorized,
+  isPositiveInteger,
+  queryRecord,
+  SimStatsRecorder,
+  startSimServer,
+  tokenReadyMs,
+  type SimAuthOptions,
+  type SimExchange,
+  type SimServerOptions,
+  type SimStats,
+  type SimTimingOptions,
+} from './sim-server.js';
+
+export interface OpenAICompatibleSimBehaviour extends SimAuthOptions, SimTimingOptions {
+  /** Model reported when neither the dated path's deployment nor the body's `model` names one. */
+  modelName?: string;
+  /** Completion tokens when the request sets no `max_tokens` / `max_completion_tokens` (default 16). */
+  defaultCompletionTokens?: number;
+  /** Embedding length when the request sets no `dimensions` (default 8). */
+  defaultEmbeddingDimensions?: number;
+  /**
+   * Behave like the model-inference API (§1.7, e.g. Mistral), which has no `stream_options`: usage
+   * rides on the finish chunk of every stream and no separate usage chunk is sent.
+   */
+  usageOnFinalChunkWithoutStreamOptions?: boolean;
+  /** false: streams never carry usage, even when asked (models that report none). Default true. */
+  streamUsage?: boolean;
+  faultRate?: SimFaultRate;
+}
+
+export interface OpenAICompatibleSimOptions extends SimServerOptions, OpenAICompatibleSimBehaviour {}
+
+export interface OpenAICompatibleSim {
+  url: string;
+  port: number;
+  stats(): SimStats;
+  resetStats(): void;
+  /** Queues faults for the next requests that pass routing and auth, one per request in order. */
+  injectFaults(faults: SimFault[]): void;
+  /** Changes behaviour (timing, defaults, faults, auth) for requests that arrive from now on. */
+  setOptions(options: Partial<OpenAICompatibleSimBehaviour>): void;
+  close(): Promise<void>;
+}
+
+type Operation = 'chat' | 'embeddings';
+
+interface Route {
+  operation: Operation;
+  /** Set on the dated Azure OpenAI form, which names the deployment in the path. */
+  deployment?: string;
+}
+
+const OPERATION_PATHS: Record<string, Operation> = { 'chat/completions': 'chat', embeddings: 'embeddings' };
+const PLAIN_PREFIXES = ['', '/v1', '/openai/v1', '/models'];
+const DATED_PATH = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/;
+
+function matchRoute(pathname: string): Route | undefined {
+  const dated = DATED_PATH.exec(pathname);
+  if (dated) return { operation: OPERATION_PATHS[dated[2]!]!, deployment: decodeURIComponent(dated[1]!) };
+  for (const prefix of PLAIN_PREFIXES) {
+    for (const [suffix, operation] of Object.entries(OPERATION_PATHS)) {
+      if (pathname === `${prefix}/${suffix}`) return { operation };
+    }
+  }
+  return undefined;
+}
+
+const ACCESS_DENIED =
+  'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.';
+
+// §2.5, verbatim from live-API snapshots (note the singular `content_filter_result`).
+const PROMPT_BLOCKED_BODY = {
+  error: {
+    message:
+      "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry. To learn more about our content filtering policies please read our documentation: https://go.microsoft.com/fwlink/?linkid=2198766",
+    type: null,
+    param: 'prompt',
+    code: 'content_filter',
+    status: 400,
+    innererror: {
+      code: 'ResponsibleAIPolicyViolation',
+      content_filter_result: {
+        hate: { filtered: false, severity: 'safe' },
+        jailbreak: { filtered: false, detected: false },
+        self_harm: { filtered: true, severity: 'medium' },
+        sexual: { filtered: false, severity: 'safe' },
+        violence: { filtered: false, severity: 'safe' },
+      },
+    },
+  },
+};
+
+const SAFE = { filtered: false, severity: 'safe' };
+const NOT_DETECTED = { filtered: false, detected: false };
+// §2.4: what a clean prompt and a clean completion are annotated with.
+const PROMPT_FILTER_RESULTS = [
+  {
+    prompt_index: 0,
+    content_filter_results: {
+      hate: SAFE, self_harm: SAFE, sexual: SAFE, violence: SAFE, jailbreak: NOT_DETECTED, profanity: NOT_DETECTED,
+    },
+  },
+];
+const COMPLETION_FILTER_RESULTS = {
+  hate: SAFE, self_harm: SAFE, sexual: SAFE, violence: SAFE,
+  protected_material_text: NOT_DETECTED, protected_material_code: NOT_DETECTED,
+};
+
+const ERROR_CODES: Record<number, string> = {
+  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 408: 'Timeout', 409: 'Conflict',
+  422: 'UnprocessableEntity', 500: 'InternalServerError', 502: 'BadGateway', 503: 'ServiceUnavailable', 504: 'GatewayTimeout',
+};
+
+function invalidRequest(exchange: SimExchange, message: string, param: string | null): void {
+  exchange.sendJson(400, { error: { message, type: 'invalid_request_error', param, code: null } });
+}
+
+interface ChatRequest {
+  messages: ChatMessageLike[];
+  maxTokens: number | undefined;
+  stream: boolean;
+  includeUsage: boolean;
+  model: unknown;
+}
+
+function parseChatRequest(exchange: SimExchange, body: unknown): ChatRequest | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    invalidRequest(exchange, 'The request body must be a JSON object.', null);
+    return undefined;
+  }
+  const fields = body as Record<string, unknown>;
+  const messages = fields.messages;
+  if (!Array.isArray(messages) || messages.length === 0) {
+    invalidRequest(exchange, "'messages' must be a non-empty array.", 'messages');
+    return undefined;
+  }
+  if (!messages.every((m) => m !== null && typeof m === 'object' && typeof (m as ChatMessageLike).role === 'string')) {
+    invalidRequest(exchange, "Every entry of 'messages' must be an object with a string 'role'.", 'messages');
+    return undefined;
+  }
+  const limitField = fields.max_completion_tokens !== undefined && fields.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+  const limit = fields[limitField];
+  if (limit !== undefined && limit !== null && !isPositiveInteger(limit)) {
+    invalidRequest(exchange, `'${limitField}' must be a positive integer.`, limitField);
+    return undefined;
+  }
+  const streamOptions = fields.stream_options as { include_usage?: unknown } | null | undefined;
+  return {
+    messages: messages as ChatMessageLike[],
+    maxTokens: isPositiveInteger(limit) ? limit : undefined,
+    stream: fields.stream === true,
+    includeUsage: streamOptions?.include_usage === true,
+    model: fields.model,
+  };
+}
+
+type EmbeddingInput = string | number[];
+
+function parseEmbeddingInput(input: unknown): EmbeddingInput[] | undefined {
+  const isTokenArray = (value: unknown): value is number[] =>
+    Array.isArray(value) && value.length > 0 && value.every((t) => Number.isInteger(t) && (t as number) >= 0);
+  if (typeof input === 'string') return input.length > 0 ? [input] : undefined;
+  if (isTokenArray(input)) return [input];
+  if (!Array.isArray(input) || input.length === 0) return undefined;
+  if (input.every((item) => typeof item === 'string' && item.length > 0)) return input as string[];
+  if (input.every(isTokenArray)) return input;
+  return undefined;
+}
+
+function lastUserText(messages: readonly ChatMessageLike[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i]?.role === 'user') return contentText(messages[i]?.content);
+  }
+  return '';
+}
+
+/** Starts the simulator on loopback; `close()` it when done. */
+export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptions = {}): Promise<OpenAICompatibleSim> {
+  const { host, port, ...initial } = options;
+  let behaviour: OpenAICompatibleSimBehaviour = { ...initial };
+  const stats = new SimStatsRecorder();
+  const faults = new FaultPlan();
+
+  function modelFor(config: OpenAICompatibleSimBehaviour, route: Route, requested: unknown): string {
+    if (route.deployment !== undefined) return route.deployment;
+    if (typeof requested === 'string' && requested.length > 0) return requested;
+    return config.modelName ?? 'sim-model';
+  }
+
+  async function sendFault(exchange: SimExchange, fault: SimFault, route: Route, apiVersion: string | null): Promise<boolean> {
+    switch (fault.kind) {
+      case 'status': {
+        const headers = retryAfterHeaders(fault);
+        if (fault.status === 429) {
+          const operation = route.operation === 'chat' ? 'ChatCompletions_Create' : 'Embeddings_Create';
+          const seconds = headers['retry-after'] ?? '1';
+          const message = `Requests to the ${operation} Operation under Azure OpenAI API version ${apiVersion ?? 'v1'} have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after ${seconds} seconds.`;
+          exchange.sendJson(429, { error: { code: '429', message } }, headers);
+        } else {
+          const code = ERROR_CODES[fault.status] ?? String(fault.status);
+          const body = { error: { code, message: `The simulator answered ${fault.status} as instructed.`, status: fault.status } };
+          exchange.sendJson(fault.status, body, { ...headers, 'x-ms-error-code': code });
+        }
+        return true;
+      }
+      case 'content_filter':
+        exchange.sendJson(400, PROMPT_BLOCKED_BODY, { 'x-ms-error-code': 'content_filter' });
+        return true;
+      case 'timeout':
+        await exchange.hang();
+        return true;
+      case 'reset':
+        exchange.reset();
+        return true;
+      case 'half-stream':
+      case 'malformed':
+        return false;
+    }
+  }
+
+  async function handleChat(exchange: SimExchange, config: OpenAICompatibleSimBehaviour, route: Route, body: unknown, fault: SimFault | undefined): Promise<void> {
+    const request = parseChatRequest(exchange, body);
+    if (request === undefined) return;
+    const completionTokens = request.maxTokens ?? config.defaultCompletionTokens ?? 16;
+    const finishReason = request.maxTokens === undefined ? 'stop' : 'length';
+    const promptTokens = countChatPromptTokens(request.messages);
+    const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+    const tokens = replyTokens(lastUserText(request.messages), completionTokens);
+    const azure = route.deployment !== undefined;
+    const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
+    const created = Math.floor(Date.now() / 1000);
+    const model = modelFor(config, route, request.model);
+
+    if (!request.stream) {
+      if (!(await exchange.wait((config.latencyMs ?? 0) + generationMs(config, completionTokens)))) return;
+      const choice = {
+        index: 0,
+        message: { role: 'assistant', content: tokens.join(''), refusal: null },
+        logprobs: null,
+        finish_reason: finishReason,
+        ...(azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {}),
+      };
+      const response = {
+        id, object: 'chat.completion', created, model,
+        ...(azure ? { prompt_filter_results: PROMPT_FILTER_RESULTS } : {}),
+        choices: [choice],
+        usage,
+      };
+      if (fault?.kind === 'half-stream') return exchange.sendHalfJson(200, response);
+      if (fault?.kind === 'malformed') return exchange.sendMalformedJson();
+      exchange.sendJson(200, response);
+      stats.succeeded({ prompt: promptTokens, completion: completionTokens });
+      return;
+    }
+
+    if (!(await exchange.wait(config.latencyMs ?? 0))) return;
+    exchange.startEventStream();
+    if (fault?.kind === 'malformed') {
+      if (await exchange.writeEvent('{"id":"chatcmpl-sim","object":"chat.completion.chunk","choices":[{"index":0,')) {
+        await exchange.writeEvent('[DONE]');
+        exchange.res.end();
+      }
+      return;
+    }
+
+    const cutAfter = fault?.kind === 'half-stream' ? fault.afterChunks : Number.POSITIVE_INFINITY;
+    let sent = 0;
+    // Each event goes out through here so a half-stream fault can cut the connection after any of them.
+    const send = async (event: unknown): Promise<boolean> => {
+      // A cut stream must never look complete, so the cut comes before [DONE] at the latest.
+      if (sent >= cutAfter || (event === '[DONE]' && fault?.kind === 'half-stream')) {
+        exchange.destroy();
+        return false;
+      }
+      sent += 1;
+      return exchange.writeEvent(event);
+    };
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+      id, object: 'chat.completion.chunk', created, model, system_fingerprint: null, choices, ...extra,
+    });
+    const filterResults = azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {};
+    const wantsUsage = config.streamUsage !== false;
+    const usageOnFinish = wantsUsage && config.usageOnFinalChunkWithoutStreamOptions === true;
+    const usageChunk = wantsUsage && !usageOnFinish && request.includeUsage;
+
+    // §2.6: Azure's pre-flight prompt-filter chunk, with its empty id and zero `created`.
+    if (azure && !(await send({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS }))) return;
+
+    const started = Date.now();
+    const contents = tokens.length > 0 ? tokens : [''];
+    for (const [index, content] of contents.entries()) {
+      if (!(await exchange.wait(started + tokenReadyMs(config, index) - Date.now()))) return;
+      const delta = index === 0 ? { role: 'assistant', content } : { content };
+      if (!(await send(chunk([{ index: 0, delta, logprobs: null, finish_reason: null, ...filterResults }])))) return;
+    }
+    const finish = chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason, ...filterResults }], usageOnFinish ? { usage } : {});
+    if (!(await send(finish))) return;
+    if (usageChunk && !(await send(chunk([], { usage })))) return;
+    if (!(await send('[DONE]'))) return;
+    exchange.res.end();
+    // The tokens were generated whether or not the client asked to see the usage.
+    stats.succeeded({ prompt: promptTokens, completion: completionTokens });
+  }
+
+  async function handleEmbeddings(exchange: SimExchange, config: OpenAICompatibleSimBehaviour, route: Route, body: unknown, fault: SimFault | undefined): Promise<void> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return invalidRequest(exchange, 'The request body must be a JSON object.', null);
+    }
+    const fields = body as Record<string, unknown>;
+    const inputs = parseEmbeddingInput(fields.input);
+    if (inputs === undefined) {
+      return invalidRequest(exchange, "'input' must be a non-empty string, array of strings, or array of token arrays.", 'input');
+    }
+    if (fields.dimensions !== undefined && !isPositiveInteger(fields.dimensions)) {
+      return invalidRequest(exchange, "'dimensions' must be a positive integer.", 'dimensions');
+    }
+    const format = fields.encoding_format ?? 'float';
+    if (format !== 'float' && format !== 'base64') {
+      return invalidRequest(exchange, "'encoding_format' must be 'float' or 'base64'.", 'encoding_format');
+    }
+    const dimensions = isPositiveInteger(fields.dimensions) ? fields.dimensions : (config.defaultEmbeddingDimensions ?? 8);
+    if (!(await exchange.wait(config.latencyMs ?? 0))) return;
+
+    let promptTokens = 0;
+    const data = inputs.map((input, index) => {
+      promptTokens += typeof input === 'string' ? countTextTokens(input) : input.length;
+      const vector = embeddingVector(typeof input === 'string' ? input : `tokens:${input.join(',')}`, dimensions);
+      return { object: 'embedding', index, embedding: format === 'base64' ? embeddingToBase64(vector) : vector };
+    });
+    const response = { object: 'list', data, model: modelFor(config, route, fields.model), usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } };
+    if (fault?.kind === 'half-stream') return exchange.sendHalfJson(200, response);
+    if (fault?.kind === 'malformed') return exchange.sendMalformedJson();
+    exchange.sendJson(200, response);
+    stats.succeeded({ embedding: promptTokens });
+  }
+
+  async function handle(exchange: SimExchange): Promise<void> {
+    // One request sees one configuration, even if setOptions runs while it streams.
+    const config = behaviour;
+    const { raw, json } = await exchange.readBody();
+    const { req, url } = exchange;
+    stats.received({ method: req.method ?? '', path: url.pathname, query: queryRecord(url), headers: req.headers, body: json ?? raw });
+
+    const route = matchRoute(url.pathname);
+    if (route === undefined) return exchange.sendJson(404, { error: { code: '404', message: 'Resource not found' } });
+    if (req.method !== 'POST') {
+      return exchange.sendJson(405, { error: { code: 'MethodNotAllowed', message: `${req.method} is not supported on ${url.pathname}.` } });
+    }
+    if (!isAuthorized(req.headers, config, true)) return exchange.sendJson(401, { error: { code: '401', message: ACCESS_DENIED } });
+    const apiVersion = url.searchParams.get('api-version');
+    if (route.deployment !== undefined && !apiVersion) {
+      return exchange.sendJson(
+        400,
+        { error: { code: 'BadRequest', message: 'Missing required query parameter: api-version.' } },
+        { 'x-ms-error-code': 'BadRequest' },
+      );
+    }
+    if (json === undefined) return invalidRequest(exchange, 'We could not parse the JSON body of your request.', null);
+
+    const fault = faults.next(config.faultRate);
+    if (fault !== undefined && (await sendFault(exchange, fault, route, apiVersion))) return;
+    if (route.operation === 'chat') return handleChat(exchange, config, route, json, fault);
+    return handleEmbeddings(exchange, config, route, json, fault);
+  }
+
+  const server = await startSimServer({ host, port }, stats, handle);
+  return {
+    url: server.url,
+    port: server.port,
+    stats: () => stats.snapshot(),
+    resetStats: () => stats.reset(),
+    injectFaults: (list) => faults.inject(list),
+    setOptions: (changes) => {
+      behaviour = { ...behaviour, ...changes };
+    },
+    close: () => server.close(),
+  };
+}

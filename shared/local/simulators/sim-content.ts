@@ -1,0 +1,73 @@
+/**
+ * Deterministic content for the Azure endpoint simulators: chat replies whose length in tokens is
+ * exact, and unit embedding vectors. No contract prescribes the text itself; what the contracts
+ * (AZURE.md §1.6, §2.4, §3.3) fix is that usage is counted in tokens, so the one property that
+ * matters is that `countTextTokens(reply)` equals the completion tokens a simulator reports.
+ */
+
+// Every entry is a single o200k_base token both as " word" and as "Word". Because the tokenizer's
+// pre-split keeps each space-led word in its own piece, a reply built from them tokenizes to
+// exactly one token per word (tests/local/simulators.test.ts re-checks the whole list).
+const WORDS = [
+  'alpha', 'beta', 'gamma', 'delta', 'river', 'stone', 'light', 'green',
+  'quiet', 'north', 'cloud', 'paper', 'garden', 'silver', 'window', 'market',
+  'bridge', 'signal', 'orange', 'winter', 'summer', 'forest', 'ocean', 'copper',
+  'amber', 'island', 'planet', 'rocket', 'engine', 'yellow', 'golden', 'bright',
+] as const;
+
+/** The vocabulary replies are drawn from, exposed so tests can check each word is one token. */
+export const REPLY_WORDS: readonly string[] = WORDS;
+
+/** 32-bit FNV-1a of a string: cheap, stable across runs and platforms. */
+export function hashText(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** mulberry32: a tiny seeded generator of floats in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The reply to a prompt, one string per token, so streams can send a chunk per token and the
+ * joined text tokenizes to exactly `tokenCount` tokens.
+ */
+export function replyTokens(prompt: string, tokenCount: number): string[] {
+  const next = seededRandom(hashText(prompt));
+  const tokens: string[] = [];
+  for (let i = 0; i < tokenCount; i++) {
+    const word = WORDS[Math.floor(next() * WORDS.length)] ?? WORDS[0];
+    tokens.push(i === 0 ? word.charAt(0).toUpperCase() + word.slice(1) : ` ${word}`);
+  }
+  return tokens;
+}
+
+/**
+ * A unit-length vector of `dimensions` floats determined by `input`. Values are rounded to float32,
+ * as the real service's are, so the float and base64 encodings of one input decode identically.
+ */
+export function embeddingVector(input: string, dimensions: number): number[] {
+  const next = seededRandom(hashText(input));
+  const values = Array.from({ length: dimensions }, () => next() * 2 - 1);
+  const norm = Math.sqrt(values.reduce((sum, v) => sum + v * v, 0)) || 1;
+  return values.map((v) => Math.fround(v / norm));
+}
+
+/** Base64 of the vector as little-endian float32, the wire form of `encoding_format: "base64"`. */
+export function embeddingToBase64(vector: readonly number[]): string {
+  const bytes = Buffer.alloc(vector.length * 4);
+  vector.forEach((value, i) => bytes.writeFloatLE(value, i * 4));
+  return bytes.toString('base64');
+}
