@@ -1,0 +1,18 @@
+import { app } from '@azure/functions';
+import { gateway } from '../shared/composition/gateway.js';
+
+// Azure Functions reserves routes starting with "admin"; management lives under /manage.
+const m = gateway.manage;
+app.http('manageListDeployments', { route: 'manage/deployments', methods: ['GET'], authLevel: 'anonymous', handler: m.listDeployments });
+app.http('manageGetDeployment', { route: 'manage/deployments/{id}', methods: ['GET'], authLevel: 'anonymous', handler: m.getDeployment });
+app.http('managePutDeployment', { route: 'manage/deployments/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putDeployment });
+app.http('manageListRoutes', { route: 'manage/routes', methods: ['GET'], authLevel: 'anonymous', handler: m.listRoutes });
+app.http('manageGetRoute', { route: 'manage/routes/{alias}', methods: ['GET'], authLevel: 'anonymous', handler: m.getRoute });
+app.http('managePutRoute', { route: 'manage/routes/{alias}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putRoute });
+app.http('manageListTeams', { route: 'manage/teams', methods: ['GET'], authLevel: 'anonymous', handler: m.listTeams });
+app.http('manageGetTeam', { route: 'manage/teams/{id}', methods: ['GET'], authLevel: 'anonymous', handler: m.getTeam });
+app.http('managePutTeam', { route: 'manage/teams/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putTeam });
+app.http('managePatchTeam', { route: 'manage/teams/{id}', methods: ['PATCH'], authLevel: 'anonymous', handler: m.patchTeam });
+app.http('manageCreateTeamKey', { route: 'manage/teams/{id}/keys', methods: ['POST'], authLevel: 'anonymous', handler: m.createTeamKey });
+app.http('manageDeleteTeamKey', { route: 'manage/teams/{id}/keys/{keyId}', methods: ['DELETE'], authLevel: 'anonymous', handler: m.deleteTeamKey });
+app.http('manageCreateRoleKey', { route: 'manage/keys', methods: ['POST'], authLevel: 'anonymous', handler: m.createRoleKey });

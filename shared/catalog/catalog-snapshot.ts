@@ -1,0 +1,126 @@
+import type { StoredKey } from '../auth/api-keys.js';
+import type { CatalogStore, DocType } from './catalog-store.js';
+import { deploymentSchema, routeSchema, teamSchema, type Deployment, type Route, type Team } from './schemas.js';
+
+/** One consistent view of the configuration, replaced whole on every refresh. */
+export interface CatalogSnapshot {
+  deployments: ReadonlyMap<string, Deployment>;
+  routes: ReadonlyMap<string, Route>;
+  teams: ReadonlyMap<string, Team>;
+  keysByHash: ReadonlyMap<string, StoredKey>;
+  loadedAtMs: number;
+}
+
+export const emptySnapshot: CatalogSnapshot = {
+  deployments: new Map(),
+  routes: new Map(),
+  teams: new Map(),
+  keysByHash: new Map(),
+  loadedAtMs: 0,
+};
+
+/** Builds a snapshot from raw documents; a document that no longer validates is skipped and reported. */
+export function buildSnapshot(docs: Array<{ type: DocType; doc: unknown }>, nowMs: number, onInvalid: (type: DocType, id: unknown, message: string) => void): CatalogSnapshot {
+  const deployments = new Map<string, Deployment>();
+  const routes = new Map<string, Route>();
+  const teams = new Map<string, Team>();
+  const keysByHash = new Map<string, StoredKey>();
+  for (const { type, doc } of docs) {
+    const id = (doc as { id?: unknown }).id;
+    switch (type) {
+      case 'deployment': {
+        const parsed = deploymentSchema.safeParse(doc);
+        if (parsed.success) deployments.set(parsed.data.id, parsed.data);
+        else onInvalid(type, id, parsed.error.message);
+        break;
+      }
+      case 'route': {
+        const parsed = routeSchema.safeParse(doc);
+        if (parsed.success) routes.set(parsed.data.alias, parsed.data);
+        else onInvalid(type, id, parsed.error.message);
+        break;
+      }
+      case 'team': {
+        const parsed = teamSchema.safeParse(doc);
+        if (parsed.success) teams.set(parsed.data.id, parsed.data);
+        else onInvalid(type, id, parsed.error.message);
+        break;
+      }
+      case 'key': {
+        const key = doc as StoredKey;
+        if (typeof key.hash === 'string') keysByHash.set(key.hash, key);
+        break;
+      }
+    }
+  }
+  return { deployments, routes, teams, keysByHash, loadedAtMs: nowMs };
+}
+
+export interface CatalogCacheOptions {
+  refreshMs: number;
+  now?: () => number;
+  log?: (message: string) => void;
+}
+
+/**
+ * Keeps this instance's snapshot fresh by reloading the (small) configuration on a timer, so a change
+ * made on any instance is in force everywhere within one refresh interval.
+ */
+export class CatalogCache {
+  private snapshot: CatalogSnapshot = emptySnapshot;
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<CatalogSnapshot> | undefined;
+  private lastError: unknown;
+  private readonly now: () => number;
+
+  constructor(private readonly store: CatalogStore, private readonly options: CatalogCacheOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  current(): CatalogSnapshot {
+    return this.snapshot;
+  }
+
+  /** True once a snapshot loaded and the last refresh is no older than three intervals. */
+  isFresh(): boolean {
+    return this.snapshot.loadedAtMs > 0 && this.now() - this.snapshot.loadedAtMs <= this.options.refreshMs * 3;
+  }
+
+  get error(): unknown {
+    return this.lastError;
+  }
+
+  /** Reloads now; concurrent callers share one load. */
+  refresh(): Promise<CatalogSnapshot> {
+    this.inFlight ??= this.store
+      .loadAll()
+      .then((docs) => {
+        this.snapshot = buildSnapshot(docs, this.now(), (type, id, message) =>
+          this.options.log?.(`catalog: skipped invalid ${type} ${String(id)}: ${message}`),
+        );
+        this.lastError = undefined;
+        return this.snapshot;
+      })
+      .catch((error: unknown) => {
+        this.lastError = error;
+        throw error;
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+    return this.inFlight;
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      this.refresh().catch((error: unknown) => this.options.log?.(`catalog: refresh failed: ${(error as Error).message}`));
+    }, this.options.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+
+const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const id = (what: string) =>
+  z.string().regex(idPattern, `${what} must be 1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit`);
+const tag = z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,62}$/, 'tags are 1-63 characters of a-z, 0-9, . _ : -');
+const appSettingName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be the NAME of an app setting (letters, digits, _), never the secret itself');
+const usd = z.number().finite().min(0).max(1_000_000);
+
+export const deploymentKinds = ['serverless', 'managed'] as const;
+export const protocols = ['openai', 'azure-openai', 'aml-score'] as const;
+export const capabilities = ['chat', 'embeddings'] as const;
+export type Capability = (typeof capabilities)[number];
+
+const authSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('entra'), scope: z.url() }),
+  z.strictObject({ type: z.literal('key'), secret: appSettingName }),
+  z.strictObject({ type: z.literal('none') }),
+]);
+
+const serverlessPricing = z.strictObject({ inputPerMillionUsd: usd, outputPerMillionUsd: usd });
+const managedPricing = z.strictObject({ hourlyUsd: usd, instances: z.number().int().min(1).max(1000) });
+
+export const deploymentSchema = z
+  .strictObject({
+    id: id('id'),
+    kind: z.enum(deploymentKinds),
+    protocol: z.enum(protocols),
+    endpoint: z.url({ message: 'endpoint must be an absolute URL' }),
+    upstreamModel: z.string().min(1).max(256),
+    apiVersion: z.string().regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/).optional(),
+    serves: z.array(z.enum(capabilities)).min(1).default(['chat']),
+    auth: authSchema,
+    pricing: z.union([serverlessPricing, managedPricing]),
+    capacity: z.strictObject({ maxConcurrent: z.number().int().min(1).max(100_000) }).optional(),
+    region: z.string().min(1).max(64).optional(),
+    tags: z.array(tag).max(32).default([]),
+    enabled: z.boolean().default(true),
+  })
+  .superRefine((d, ctx) => {
+    const managed = 'hourlyUsd' in d.pricing;
+    if (d.kind === 'managed' && !managed) {
+      ctx.addIssue({ code: 'custom', path: ['pricing'], message: 'a managed deployment is priced as { hourlyUsd, instances }' });
+    }
+    if (d.kind === 'serverless' && managed) {
+      ctx.addIssue({ code: 'custom', path: ['pricing'], message: 'a serverless deployment is priced as { inputPerMillionUsd, outputPerMillionUsd }' });
+    }
+    if (d.protocol === 'aml-score' && d.serves.includes('embeddings')) {
+      ctx.addIssue({ code: 'custom', path: ['serves'], message: 'the aml-score protocol serves chat only' });
+    }
+  });
+export type Deployment = z.output<typeof deploymentSchema>;
+export type ServerlessPricing = z.output<typeof serverlessPricing>;
+export type ManagedPricing = z.output<typeof managedPricing>;
+
+const ruleSchema = z.strictObject({
+  when: z
+    .strictObject({ teams: z.array(id('team')).min(1).optional(), teamTags: z.array(tag).min(1).optional() })
+    .refine((w) => w.teams !== undefined || w.teamTags !== undefined, 'a rule needs teams or teamTags in when'),
+  only: z.array(id('deployment')),
+});
+
+export const routeSchema = z
+  .strictObject({
+    alias: id('alias'),
+    strategy: z.enum(['spillover', 'weighted']).default('spillover'),
+    targets: z
+      .array(z.strictObject({ deployment: id('deployment'), weight: z.number().int().min(0).max(1_000_000).optional() }))
+      .min(1)
+      .max(32),
+    rules: z.array(ruleSchema).max(32).default([]),
+  })
+  .superRefine((r, ctx) => {
+    const seen = new Set<string>();
+    r.targets.forEach((t, i) => {
+      if (seen.has(t.deployment)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'deployment'], message: `'${t.deployment}' is listed twice` });
+      seen.add(t.deployment);
+      if (r.strategy === 'weighted' && t.weight === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['targets', i, 'weight'], message: 'a weighted route needs a weight on every target' });
+      }
+    });
+  });
+export type Route = z.output<typeof routeSchema>;
+
+export const teamSchema = z.strictObject({
+  id: id('id'),
+  name: z.string().min(1).max(128),
+  aliases: z.array(id('alias')).max(256).default([]),
+  tags: z.array(tag).max(32).default([]),
+});
+export type Team = z.output<typeof teamSchema>;
+
+/** A team document as PATCH accepts it: any subset of fields except the id. */
+export const teamPatchSchema = z.strictObject({
+  name: z.string().min(1).max(128).optional(),
+  aliases: z.array(id('alias')).max(256).optional(),
+  tags: z.array(tag).max(32).optional(),
+});
+
+export const roles = ['ops', 'finance', 'admin'] as const;
+export type Role = (typeof roles)[number];

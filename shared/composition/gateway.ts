@@ -1,0 +1,44 @@
+import { chatCompletions } from '../gateway/chat-completions.js';
+import { embeddings } from '../gateway/embeddings.js';
+import type { GatewayDeps } from '../gateway/gateway-deps.js';
+import { liveness, readiness } from '../gateway/health.js';
+import { listModels } from '../gateway/list-models.js';
+import { manage } from '../gateway/manage.js';
+import { usageReport } from '../gateway/usage-api.js';
+import { errors } from '../errors.js';
+import { handle } from '../http/handle.js';
+import type { GatewayRequest, GatewayResponse } from '../http/types.js';
+import { services } from './services.js';
+
+type Operation = (request: GatewayRequest, deps: GatewayDeps, requestId: string) => Promise<GatewayResponse> | GatewayResponse;
+
+function bind(operation: Operation): (request: GatewayRequest) => Promise<GatewayResponse> {
+  return async (request) => {
+    const { deps } = await services();
+    return handle(request, (req, { requestId }) => operation(req, deps, requestId), deps.log);
+  };
+}
+
+/** What each function registration calls: one use case, with services, request id and error mapping. */
+export const gateway = {
+  listModels: bind((req, deps) => listModels(req, deps)),
+  chatCompletions: bind((req, deps, requestId) => chatCompletions(req, deps, { requestId })),
+  embeddings: bind((req, deps, requestId) => embeddings(req, deps, { requestId })),
+  azureChatCompletions: bind((req, deps, requestId) => chatCompletions(req, deps, { requestId, aliasFromPath: azureAlias(req) })),
+  azureEmbeddings: bind((req, deps, requestId) => embeddings(req, deps, { requestId, aliasFromPath: azureAlias(req) })),
+  usage: bind((req, deps) => usageReport(req, deps)),
+  readiness: bind((_req, deps) => readiness(deps)),
+  liveness: async (): Promise<GatewayResponse> => liveness(),
+  notFound: bind((req) => {
+    throw errors.notFound(`The path ${req.method} ${new URL(req.url).pathname}`);
+  }),
+  manage: Object.fromEntries(
+    Object.entries(manage).map(([name, operation]) => [name, bind((req, deps) => operation(req, deps))]),
+  ) as { [K in keyof typeof manage]: (request: GatewayRequest) => Promise<GatewayResponse> },
+};
+
+// Azure OpenAI clients always send api-version; a request without one is not from such a client.
+function azureAlias(request: GatewayRequest): string {
+  if (!request.query.get('api-version')) throw errors.invalidRequest("The 'api-version' query parameter is required on this path.", 'api-version');
+  return request.params.alias!;
+}

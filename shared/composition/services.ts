@@ -1,0 +1,103 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { CosmosClient, type CosmosClientOptions } from '@azure/cosmos';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { CatalogCache } from '../catalog/catalog-snapshot.js';
+import { loadConfig, type Config } from '../config/config.js';
+import type { GatewayDeps } from '../gateway/gateway-deps.js';
+import { createLogger, type Logger } from '../log.js';
+import { DeploymentHealth } from '../routing/deployment-health.js';
+import { containerDefinitions, ensureContainers } from '../store/containers.js';
+import { CosmosCatalogStore } from '../store/cosmos-catalog-store.js';
+import { CosmosLedgerSink, readRollups } from '../store/cosmos-ledger.js';
+import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstream.js';
+import { Ledger } from '../usage/ledger.js';
+import type { RollupRow } from '../usage/usage-report.js';
+import { createCredentialSource } from './credentials.js';
+
+export interface Services {
+  config: Config;
+  deps: GatewayDeps;
+  close(): Promise<void>;
+}
+
+export interface CreateServicesOptions {
+  /** Cosmos connection; defaults to COSMOS_ENDPOINT with COSMOS_KEY, or Entra ID when no key is set. */
+  cosmos?: CosmosClientOptions;
+  /** Create the database and containers when missing (local mode; in Azure, infra/ owns them). */
+  createContainers?: boolean;
+  log?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The only place that builds SDK clients: everything the gateway needs, from typed config. */
+export async function createServices(config: Config, options: CreateServicesOptions = {}): Promise<Services> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? createLogger();
+  let azureCredential: TokenCredential | undefined;
+  const credential = () => (azureCredential ??= new DefaultAzureCredential());
+  const cosmosOptions: CosmosClientOptions =
+    options.cosmos ??
+    (config.cosmos.key
+      ? { endpoint: config.cosmos.endpoint!, key: config.cosmos.key }
+      : { endpoint: config.cosmos.endpoint!, aadCredentials: credential() });
+  const cosmos = new CosmosClient({ ...cosmosOptions, connectionPolicy: { requestTimeout: 10_000, ...cosmosOptions.connectionPolicy } });
+  const database = options.createContainers ? await ensureContainers(cosmos, config.cosmos.database) : cosmos.database(config.cosmos.database);
+  const catalogContainer = database.container(containerDefinitions.catalog.id);
+  const usageContainer = database.container(containerDefinitions.usage.id);
+
+  const store = new CosmosCatalogStore(catalogContainer);
+  const catalog = new CatalogCache(store, { refreshMs: config.catalogRefreshMs, log: (message) => log.log('warn', message) });
+  // A writer id per process: the ledger's exactly-once rollups are keyed by it.
+  const ledger = new Ledger(new CosmosLedgerSink(usageContainer), `w${randomBytes(6).toString('hex')}`, {
+    flushIntervalMs: config.ledgerFlushMs,
+    log: (message) => log.log('warn', message),
+  });
+  const dispatcher = createUpstreamDispatcher();
+
+  const deps: GatewayDeps = {
+    catalog,
+    store,
+    health: new DeploymentHealth(),
+    send: createSender(dispatcher),
+    credentialFor: createCredentialSource(env, credential),
+    ledger,
+    readRollups: (range) => readRollups(usageContainer, range) as Promise<RollupRow[]>,
+    endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
+    limits: { maxBodyBytes: config.maxBodyBytes, firstByteTimeoutMs: config.firstByteTimeoutMs, upstreamTimeoutMs: config.upstreamTimeoutMs },
+    now: Date.now,
+    random: Math.random,
+    newId: randomUUID,
+    log,
+  };
+  await catalog.start();
+  ledger.start();
+  return {
+    config,
+    deps,
+    async close() {
+      catalog.stop();
+      await ledger.close();
+      await dispatcher.close();
+      cosmos.dispose();
+    },
+  };
+}
+
+let current: Promise<Services> | undefined;
+
+/** The services of this process: set by the local host at start, else built from the environment on first use. */
+export function services(): Promise<Services> {
+  current ??= createServices(loadConfig());
+  return current;
+}
+
+export function useServices(ready: Services): void {
+  current = Promise.resolve(ready);
+}
+
+/** Flushes and closes the services, if any were built. */
+export async function closeServices(): Promise<void> {
+  const closing = current;
+  current = undefined;
+  if (closing) await (await closing).close();
+}

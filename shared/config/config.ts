@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+const DEFAULT_ALLOWED_HOSTS = ['*.openai.azure.com', '*.services.ai.azure.com', '*.models.ai.azure.com', '*.inference.ml.azure.com'];
+
+const csv = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()).filter((item) => item.length > 0));
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(7071),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  COSMOS_ENDPOINT: z.url().optional(),
+  COSMOS_KEY: z.string().min(1).optional(),
+  COSMOS_DATABASE: z.string().min(1).default('switchyard'),
+  SWITCHYARD_MODE: z.enum(['local', 'azure']).optional(),
+  SWITCHYARD_DATA_DIR: z.string().min(1).default('.switchyard'),
+  SWITCHYARD_DEMO_KEY: z.string().min(16).optional(),
+  SWITCHYARD_ADMIN_KEY: z.string().min(16).optional(),
+  SWITCHYARD_SIMULATORS: z.enum(['on', 'off']).optional(),
+  SWITCHYARD_MAX_BODY_BYTES: z.coerce.number().int().positive().default(10 * 1024 * 1024),
+  SWITCHYARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
+  SWITCHYARD_FIRST_BYTE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  SWITCHYARD_CATALOG_REFRESH_MS: z.coerce.number().int().positive().max(5_000).default(2_000),
+  SWITCHYARD_LEDGER_FLUSH_MS: z.coerce.number().int().positive().default(250),
+  SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
+});
+
+export type Mode = 'local' | 'azure';
+
+export interface Config {
+  mode: Mode;
+  port: number;
+  host: string;
+  cosmos: { endpoint?: string; key?: string; database: string };
+  dataDir: string;
+  demoKey?: string;
+  adminKey?: string;
+  simulators: boolean;
+  maxBodyBytes: number;
+  upstreamTimeoutMs: number;
+  firstByteTimeoutMs: number;
+  catalogRefreshMs: number;
+  ledgerFlushMs: number;
+  allowedHosts: string[];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment once into a typed Config; throws a ConfigError naming each bad setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  // Without a Cosmos account Switchyard can only run locally, on the embedded store.
+  const mode: Mode = e.SWITCHYARD_MODE ?? (e.COSMOS_ENDPOINT ? 'azure' : 'local');
+  if (mode === 'azure' && !e.COSMOS_ENDPOINT) {
+    throw new ConfigError('Invalid configuration:\n  COSMOS_ENDPOINT: required when SWITCHYARD_MODE is azure');
+  }
+  return {
+    mode,
+    port: e.PORT,
+    host: e.HOST,
+    cosmos: { endpoint: e.COSMOS_ENDPOINT, key: e.COSMOS_KEY, database: e.COSMOS_DATABASE },
+    dataDir: e.SWITCHYARD_DATA_DIR,
+    demoKey: e.SWITCHYARD_DEMO_KEY,
+    adminKey: e.SWITCHYARD_ADMIN_KEY,
+    simulators: (e.SWITCHYARD_SIMULATORS ?? (mode === 'local' ? 'on' : 'off')) === 'on',
+    maxBodyBytes: e.SWITCHYARD_MAX_BODY_BYTES,
+    upstreamTimeoutMs: e.SWITCHYARD_UPSTREAM_TIMEOUT_MS,
+    firstByteTimeoutMs: e.SWITCHYARD_FIRST_BYTE_TIMEOUT_MS,
+    catalogRefreshMs: e.SWITCHYARD_CATALOG_REFRESH_MS,
+    ledgerFlushMs: e.SWITCHYARD_LEDGER_FLUSH_MS,
+    allowedHosts: e.SWITCHYARD_ALLOWED_HOSTS ?? DEFAULT_ALLOWED_HOSTS,
+  };
+}

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import type { Deployment } from '../catalog/schemas.js';
+import { errors, type GatewayError } from '../errors.js';
+import { errorBody, errorResponse } from '../http/error-response.js';
+import { SSE_DONE, sseData } from '../http/sse.js';
+import type { GatewayRequest, GatewayResponse } from '../http/types.js';
+import { selectTargets } from '../routing/select-targets.js';
+import { buildChatRequest, type ChatBody } from '../upstreams/protocols.js';
+import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js';
+import { usageFrom, type TokenUsage } from '../usage/extract-usage.js';
+import { StreamTap } from '../usage/stream-tap.js';
+import { authenticateTeam } from './authenticate.js';
+import { callFirstAvailable, readText, type Answer } from './call-upstream.js';
+import type { GatewayDeps } from './gateway-deps.js';
+import { chatRequestSchema, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
+import { recordUsage, type UsageFacts } from './record-usage.js';
+
+const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+export interface ChatOptions {
+  requestId: string;
+  /** The alias from an Azure OpenAI-style path (`/openai/deployments/{alias}/…`), which overrides `model`. */
+  aliasFromPath?: string;
+}
+
+type Completed =
+  | { kind: 'json'; body: string; usage: TokenUsage; estimated: boolean }
+  | { kind: 'stream'; answer: Answer };
+
+/** POST /v1/chat/completions (and the Azure OpenAI path): route, call, meter, answer. */
+export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps, options: ChatOptions): Promise<GatewayResponse> {
+  const team = authenticateTeam(request.headers, deps);
+  const body = await parseBody(request, chatRequestSchema, deps);
+  const alias = options.aliasFromPath ?? body.model;
+  const route = resolveAlias(alias, team, deps);
+  const snapshot = deps.catalog.current();
+  const decision = selectTargets({
+    route,
+    team,
+    capability: 'chat',
+    user: body.user,
+    deployments: snapshot.deployments,
+    health: deps.health,
+    nowMs: deps.now(),
+    random: deps.random,
+  });
+  if (decision.refusedByRule) throw errors.forbidden(`A routing rule allows no deployment of '${route.alias}' for team '${team.id}'.`);
+
+  const wantsStream = body.stream === true;
+  const facts: UsageFacts = { requestId: options.requestId, team: team.id, alias: route.alias, operation: 'chat', stream: wantsStream, startedAtMs: deps.now() };
+  const promptTokens = () => countChatPromptTokens(body.messages);
+  const upstreamBody = body as ChatBody;
+
+  let attempted;
+  try {
+    attempted = await callFirstAvailable<Completed>(
+      decision.candidates,
+      async (deployment) => buildChatRequest(deployment, upstreamBody, await deps.credentialFor(deployment)),
+      async (answer) => {
+        if (answer.deployment.protocol !== 'aml-score' && wantsStream) return { kind: 'stream', answer };
+        try {
+          return await readJsonAnswer(answer, body, promptTokens);
+        } finally {
+          answer.release();
+        }
+      },
+      deps,
+    );
+  } catch (error) {
+    recordUsage(deps, facts, { status: 'upstream_error', httpStatus: (error as GatewayError).status ?? 502, inputTokens: 0, outputTokens: 0, estimated: false, ttfbMs: 0, attempts: decision.candidates.length });
+    throw error;
+  }
+
+  const headers = { 'x-switchyard-deployment': attempted.deployment.id };
+  if (!attempted.ok) {
+    recordUsage(deps, facts, { deployment: attempted.deployment, status: 'client_error', httpStatus: attempted.clientError.status, inputTokens: 0, outputTokens: 0, estimated: false, ttfbMs: 0, attempts: attempted.attempts });
+    return errorResponse(attempted.clientError, headers);
+  }
+  const result = attempted.result;
+  const ttfbMs = deps.now() - facts.startedAtMs;
+  if (result.kind === 'stream') {
+    return {
+      status: 200,
+      headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+      body: relayStream(result.answer, body, deps, facts, attempted.attempts, ttfbMs),
+    };
+  }
+  recordUsage(deps, facts, {
+    deployment: attempted.deployment,
+    status: 'ok',
+    httpStatus: 200,
+    inputTokens: result.usage.inputTokens,
+    outputTokens: result.usage.outputTokens,
+    estimated: result.estimated,
+    ttfbMs,
+    attempts: attempted.attempts,
+  });
+  if (wantsStream) {
+    return {
+      status: 200,
+      headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+      body: completionAsStream(JSON.parse(result.body), body.stream_options?.include_usage === true),
+    };
+  }
+  return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: result.body };
+}
+
+async function readJsonAnswer(answer: Answer, body: ChatRequest, promptTokens: () => number): Promise<Completed & { kind: 'json' }> {
+  const text = await readText(answer.response, MAX_ANSWER_BYTES);
+  const parsed: unknown = JSON.parse(text);
+  if (!parsed || typeof parsed !== 'object') throw new Error('upstream answered with a non-object body');
+  if (answer.deployment.protocol === 'aml-score') {
+    const output = (parsed as { output?: unknown }).output;
+    if (typeof output !== 'string') throw new Error('the managed endpoint answered without an output string');
+    const usage = { inputTokens: promptTokens(), outputTokens: countTextTokens(output) };
+    const completion = amlCompletion(answer.deployment, output, usage, body);
+    return { kind: 'json', body: JSON.stringify(completion), usage, estimated: true };
+  }
+  const reported = usageFrom(parsed);
+  if (reported) return { kind: 'json', body: text, usage: reported, estimated: false };
+  const choices = (parsed as { choices?: Array<{ message?: { content?: unknown } }> }).choices ?? [];
+  const completionText = choices.map((c) => (typeof c.message?.content === 'string' ? c.message.content : '')).join('');
+  return { kind: 'json', body: text, usage: { inputTokens: promptTokens(), outputTokens: countTextTokens(completionText) }, estimated: true };
+}
+
+// The managed endpoint answers `{ output }` only; the caller gets an OpenAI chat completion.
+function amlCompletion(deployment: Deployment, output: string, usage: TokenUsage, body: ChatRequest): Record<string, unknown> {
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
+  return {
+    id: `chatcmpl-${randomUUID().replace(/-/g, '')}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: deployment.upstreamModel,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: output, refusal: null },
+        finish_reason: typeof maxTokens === 'number' && usage.outputTokens >= maxTokens ? 'length' : 'stop',
+        logprobs: null,
+      },
+    ],
+    usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens },
+  };
+}
+
+/** A finished completion told as a stream, for callers that asked to stream from an endpoint that cannot. */
+function completionAsStream(completion: Record<string, unknown>, includeUsage: boolean): ReadableStream<Uint8Array> {
+  const { id, created, model } = completion;
+  const choice = (completion.choices as Array<{ message: { content: string }; finish_reason: string }>)[0]!;
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => sseData({ id, object: 'chat.completion.chunk', created, model, choices, ...extra });
+  const events = [
+    chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]),
+    chunk([{ index: 0, delta: { content: choice.message.content }, finish_reason: null }]),
+    chunk([{ index: 0, delta: {}, finish_reason: choice.finish_reason }]),
+    ...(includeUsage ? [chunk([], { usage: completion.usage })] : []),
+    SSE_DONE,
+  ];
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const next = events.shift();
+      if (next) controller.enqueue(next);
+      if (events.length === 0) controller.close();
+    },
+  });
+}
+
+/**
+ * Relays an upstream SSE stream to the caller as it arrives. Pull-based, so the caller's pace reaches the
+ * upstream and a disconnect aborts it. A stream that breaks before [DONE] ends with an error event.
+ */
+function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts: UsageFacts, attempts: number, ttfbMs: number): ReadableStream<Uint8Array> {
+  const tap = new StreamTap({ callerWantsUsage: body.stream_options?.include_usage === true });
+  const iterator = (answer.response.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  let settled = false;
+  const settle = (status: 'ok' | 'partial' | 'cancelled') => {
+    if (settled) return;
+    settled = true;
+    answer.release();
+    const { usage, completionText } = tap.summary;
+    recordUsage(deps, facts, {
+      deployment: answer.deployment,
+      status,
+      httpStatus: 200,
+      inputTokens: usage?.inputTokens ?? countChatPromptTokens(body.messages),
+      outputTokens: usage?.outputTokens ?? countTextTokens(completionText),
+      estimated: usage === undefined,
+      ttfbMs,
+      attempts,
+    });
+  };
+  const failWith = (controller: ReadableStreamDefaultController<Uint8Array>, error: GatewayError) => {
+    controller.enqueue(sseData(errorBody(error)));
+    controller.close();
+    settle('partial');
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          for (;;) {
+            const { done, value } = await iterator.next();
+            if (done) {
+              if (!tap.summary.sawDone) return failWith(controller, errors.upstreamError('The model stream ended before it was complete.'));
+              controller.close();
+              settle('ok');
+              return;
+            }
+            const out = tap.push(value);
+            if (out.length > 0) {
+              for (const bytes of out) controller.enqueue(bytes);
+              return;
+            }
+          }
+        } catch (error) {
+          if (settled) return;
+          deps.log.log('warn', 'upstream stream broke', { deployment: answer.deployment.id, requestId: facts.requestId });
+          failWith(controller, errors.upstreamError('The model stream broke off before it was complete.'));
+        }
+      },
+      cancel() {
+        answer.abort.abort();
+        settle('cancelled');
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -1,0 +1,35 @@
+import type { CatalogCache } from '../catalog/catalog-snapshot.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
+import type { EndpointPolicy } from '../catalog/endpoint-policy.js';
+import type { Deployment } from '../catalog/schemas.js';
+import type { Logger } from '../log.js';
+import type { DeploymentHealth } from '../routing/deployment-health.js';
+import type { UpstreamCredential } from '../upstreams/protocols.js';
+import type { SendUpstream } from '../upstreams/send-upstream.js';
+import type { Ledger } from '../usage/ledger.js';
+import type { RollupRow } from '../usage/usage-report.js';
+
+export interface GatewayLimits {
+  maxBodyBytes: number;
+  /** Longest wait for an upstream's first byte before trying the next deployment. */
+  firstByteTimeoutMs: number;
+  /** Longest a non-streaming upstream call may take in all. */
+  upstreamTimeoutMs: number;
+}
+
+/** Everything the use cases need from the outside world, built once in composition/. */
+export interface GatewayDeps {
+  catalog: CatalogCache;
+  store: CatalogStore;
+  health: DeploymentHealth;
+  send: SendUpstream;
+  credentialFor: (deployment: Deployment) => Promise<UpstreamCredential | undefined>;
+  ledger: Ledger;
+  readRollups: (range: { from: string; to: string; team?: string }) => Promise<RollupRow[]>;
+  endpointPolicy: EndpointPolicy;
+  limits: GatewayLimits;
+  now: () => number;
+  random: () => number;
+  newId: () => string;
+  log: Logger;
+}

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { errors } from '../errors.js';
+import type { Route, Team } from '../catalog/schemas.js';
+import { readJsonBody } from '../http/read-json-body.js';
+import type { GatewayRequest } from '../http/types.js';
+import type { GatewayDeps } from './gateway-deps.js';
+
+const message = z.looseObject({
+  role: z.string().min(1).max(64),
+  content: z.union([z.string(), z.array(z.looseObject({ type: z.string() })), z.null()]).optional(),
+  name: z.string().max(256).optional(),
+});
+
+export const chatRequestSchema = z.looseObject({
+  model: z.string().min(1).max(256).optional(),
+  messages: z.array(message).min(1, 'messages must hold at least one message').max(10_000),
+  stream: z.boolean().optional(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
+  max_tokens: z.number().int().min(1).nullable().optional(),
+  max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().min(0).max(1).nullable().optional(),
+  n: z.number().int().min(1).max(128).nullable().optional(),
+  user: z.string().max(512).optional(),
+});
+export type ChatRequest = z.output<typeof chatRequestSchema>;
+
+const tokenArray = z.array(z.number().int().min(0));
+export const embeddingsRequestSchema = z.looseObject({
+  model: z.string().min(1).max(256).optional(),
+  input: z.union([
+    z.string().min(1, 'input must not be empty'),
+    z.array(z.string()).min(1, 'input must not be empty').max(2048),
+    tokenArray.min(1, 'input must not be empty'),
+    z.array(tokenArray.min(1)).min(1, 'input must not be empty').max(2048),
+  ]),
+  encoding_format: z.enum(['float', 'base64']).optional(),
+  dimensions: z.number().int().min(1).max(65_536).optional(),
+  user: z.string().max(512).optional(),
+});
+export type EmbeddingsRequest = z.output<typeof embeddingsRequestSchema>;
+
+/** Reads the body and checks it against a schema, naming the first offending field. */
+export async function parseBody<T extends z.ZodType>(request: GatewayRequest, schema: T, deps: GatewayDeps): Promise<z.output<T>> {
+  const raw = await readJsonBody(request.body, {
+    maxBytes: deps.limits.maxBodyBytes,
+    contentLength: request.headers.get('content-length'),
+    contentType: request.headers.get('content-type'),
+  });
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw errors.invalidRequest('The request body must be a JSON object.');
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const path = issue.path.map(String).join('.');
+    throw errors.invalidRequest(path ? `Invalid '${path}': ${issue.message}` : issue.message, path || null);
+  }
+  return parsed.data;
+}
+
+/** The route for an alias the team may use: 404 when no such model, 403 when not the team's. */
+export function resolveAlias(alias: string | undefined, team: Team, deps: GatewayDeps): Route {
+  if (!alias) throw errors.invalidRequest("You must provide a model parameter.", 'model');
+  const route = deps.catalog.current().routes.get(alias);
+  if (!route) throw errors.modelNotFound(alias);
+  if (!team.aliases.includes(alias)) throw errors.modelNotAllowed(alias);
+  return route;
+}

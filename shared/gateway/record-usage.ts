@@ -1,0 +1,51 @@
+import type { Deployment } from '../catalog/schemas.js';
+import { requestCostMicroUsd } from '../usage/pricing.js';
+import { utcDay, type UsageRecord, type UsageStatus } from '../usage/usage-record.js';
+import type { GatewayDeps } from './gateway-deps.js';
+
+export interface UsageFacts {
+  requestId: string;
+  team: string;
+  alias: string;
+  operation: UsageRecord['operation'];
+  stream: boolean;
+  startedAtMs: number;
+}
+
+export interface UsageOutcome {
+  deployment?: Deployment;
+  status: UsageStatus;
+  httpStatus: number;
+  inputTokens: number;
+  outputTokens: number;
+  estimated: boolean;
+  ttfbMs: number;
+  attempts: number;
+}
+
+/** Prices the outcome with the deployment's price now in force and hands the record to the ledger. */
+export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: UsageOutcome): void {
+  const nowMs = deps.now();
+  const deployment = outcome.deployment;
+  deps.ledger.record({
+    id: deps.newId(),
+    requestId: facts.requestId,
+    team: facts.team,
+    day: utcDay(facts.startedAtMs),
+    ts: new Date(facts.startedAtMs).toISOString(),
+    alias: facts.alias,
+    deployment: deployment?.id ?? '',
+    kind: deployment?.kind ?? 'none',
+    operation: facts.operation,
+    status: outcome.status,
+    httpStatus: outcome.httpStatus,
+    inputTokens: outcome.inputTokens,
+    outputTokens: outcome.outputTokens,
+    estimated: outcome.estimated,
+    costMicroUsd: deployment ? requestCostMicroUsd(deployment, outcome.inputTokens, outcome.outputTokens) : 0,
+    stream: facts.stream,
+    latencyMs: nowMs - facts.startedAtMs,
+    ttfbMs: outcome.ttfbMs,
+    attempts: outcome.attempts,
+  });
+}

@@ -1,0 +1,96 @@
+import type { Capability, Deployment, Route, Team } from '../catalog/schemas.js';
+import type { HealthView } from './deployment-health.js';
+
+export interface RoutingInput {
+  route: Route;
+  team: Team;
+  capability: Capability;
+  /** The request's `user`, which makes weighted routing sticky. */
+  user?: string;
+  deployments: ReadonlyMap<string, Deployment>;
+  health: HealthView;
+  nowMs: number;
+  /** A number in [0, 1): injected so weighted routing is deterministic under test. */
+  random: () => number;
+}
+
+export interface Consideration {
+  deployment: string;
+  taken: boolean;
+  reason: string;
+}
+
+export interface RoutingDecision {
+  /** Deployments to try, in order. Empty when none may serve the request. */
+  candidates: Deployment[];
+  considered: Consideration[];
+  /** Set when a rule matched but allows no target. */
+  refusedByRule: boolean;
+}
+
+/** Decides, without I/O, which deployments may serve a request and in which order to try them. */
+export function selectTargets(input: RoutingInput): RoutingDecision {
+  const { route, team, capability, deployments, health, nowMs } = input;
+  const considered: Consideration[] = [];
+  const rule = route.rules.find(
+    (r) => (r.when.teams?.includes(team.id) ?? false) || (r.when.teamTags?.some((t) => team.tags.includes(t)) ?? false),
+  );
+  const allowed = rule ? new Set(rule.only) : undefined;
+
+  const ordered = route.strategy === 'weighted' ? weightedOrder(route, input) : route.targets.map((t) => t.deployment);
+  const ready: Deployment[] = [];
+  const cooling: Deployment[] = [];
+  for (const id of ordered) {
+    const deployment = deployments.get(id);
+    const skip = (reason: string) => considered.push({ deployment: id, taken: false, reason });
+    if (!deployment) skip('not in the catalog');
+    else if (!deployment.enabled) skip('disabled');
+    else if (!deployment.serves.includes(capability)) skip(`does not serve ${capability}`);
+    else if (allowed && !allowed.has(id)) skip('excluded by a rule for this team');
+    else if (deployment.capacity && health.inFlight(id) >= deployment.capacity.maxConcurrent) {
+      skip(`saturated: ${health.inFlight(id)} of ${deployment.capacity.maxConcurrent} in flight`);
+    } else if (health.coolingUntilMs(id) > nowMs) {
+      cooling.push(deployment);
+      considered.push({ deployment: id, taken: true, reason: `cooling down for ${health.coolingUntilMs(id) - nowMs} ms after failures; tried last` });
+    } else {
+      ready.push(deployment);
+      considered.push({ deployment: id, taken: true, reason: ready.length === 1 ? 'first available in order' : 'fallback in order' });
+    }
+  }
+  return { candidates: [...ready, ...cooling], considered, refusedByRule: allowed !== undefined && allowed.size === 0 };
+}
+
+// Weighted order without replacement: the first pick follows the weights, the rest follow as fallbacks.
+// A request naming a `user` draws from a hash of it, so that user keeps landing on the same target.
+function weightedOrder(route: Route, input: RoutingInput): string[] {
+  const remaining = route.targets.filter((t) => (t.weight ?? 0) > 0).map((t) => ({ id: t.deployment, weight: t.weight ?? 0 }));
+  const zeroWeight = route.targets.filter((t) => (t.weight ?? 0) === 0).map((t) => t.deployment);
+  const draw = input.user !== undefined ? seededRandom(`${route.alias}\u0000${input.user}`) : input.random;
+  const order: string[] = [];
+  while (remaining.length > 0) {
+    const total = remaining.reduce((sum, t) => sum + t.weight, 0);
+    let point = draw() * total;
+    let index = remaining.findIndex((t) => (point -= t.weight) < 0);
+    if (index === -1) index = remaining.length - 1;
+    order.push(remaining[index]!.id);
+    remaining.splice(index, 1);
+  }
+  return [...order, ...zeroWeight];
+}
+
+// FNV-1a seeded xorshift: stable across instances and restarts, which Math.random is not.
+function seededRandom(seed: string): () => number {
+  let state = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) {
+    state ^= seed.charCodeAt(i);
+    state = Math.imul(state, 0x01000193) >>> 0;
+  }
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 0x100000000;
+  };
+}

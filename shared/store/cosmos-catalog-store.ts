@@ -1,0 +1,76 @@
+import type { Container, ItemDefinition } from '@azure/cosmos';
+import type { CatalogStore, DocType, DocTypes, PutOptions, Versioned } from '../catalog/catalog-store.js';
+import { errors } from '../errors.js';
+import { cosmosStatus } from './containers.js';
+
+const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_ts', '_attachments', '_lsn'];
+
+function strip<T>(resource: ItemDefinition): T {
+  const copy: Record<string, unknown> = { ...resource };
+  for (const field of SYSTEM_FIELDS) delete copy[field];
+  delete copy.type;
+  return copy as T;
+}
+
+function translate(error: unknown): never {
+  const status = cosmosStatus(error);
+  if (status === 412) throw errors.preconditionFailed();
+  if (status === 409) throw errors.conflict('A document with that id already exists.');
+  if (status === 404) throw errors.notFound('The document');
+  throw errors.storeUnavailable(error);
+}
+
+/** Configuration documents in one small Cosmos container partitioned by document type. */
+export class CosmosCatalogStore implements CatalogStore {
+  constructor(private readonly container: Container) {}
+
+  async get<T extends DocType>(type: T, id: string): Promise<Versioned<DocTypes[T]> | undefined> {
+    try {
+      const { resource } = await this.container.item(id, type).read<ItemDefinition>();
+      return resource ? { doc: strip<DocTypes[T]>(resource), etag: resource._etag! } : undefined;
+    } catch (error) {
+      if (cosmosStatus(error) === 404) return undefined;
+      return translate(error);
+    }
+  }
+
+  async list<T extends DocType>(type: T): Promise<Array<Versioned<DocTypes[T]>>> {
+    try {
+      const { resources } = await this.container.items
+        .query<ItemDefinition>({ query: 'SELECT * FROM c WHERE c.type = @type', parameters: [{ name: '@type', value: type }] }, { partitionKey: type })
+        .fetchAll();
+      return resources
+        .map((r) => ({ doc: strip<DocTypes[T]>(r), etag: r._etag! }))
+        .sort((a, b) => String((a.doc as { id: string }).id).localeCompare(String((b.doc as { id: string }).id)));
+    } catch (error) {
+      return translate(error);
+    }
+  }
+
+  async loadAll(): Promise<Array<{ type: DocType; doc: unknown }>> {
+    const { resources } = await this.container.items.query<ItemDefinition>('SELECT * FROM c').fetchAll();
+    return resources.map((r) => ({ type: r.type as DocType, doc: strip(r) }));
+  }
+
+  async put<T extends DocType>(type: T, doc: DocTypes[T] & { id: string }, options: PutOptions = {}): Promise<Versioned<DocTypes[T]>> {
+    const body = { ...doc, type };
+    try {
+      const response = options.createOnly
+        ? await this.container.items.create(body)
+        : options.ifMatch
+          ? await this.container.item(doc.id, type).replace(body, { accessCondition: { type: 'IfMatch', condition: options.ifMatch } })
+          : await this.container.items.upsert(body);
+      return { doc: strip<DocTypes[T]>(response.resource!), etag: response.resource!._etag! };
+    } catch (error) {
+      return translate(error);
+    }
+  }
+
+  async delete(type: DocType, id: string, options: { ifMatch?: string } = {}): Promise<void> {
+    try {
+      await this.container.item(id, type).delete(options.ifMatch ? { accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : undefined);
+    } catch (error) {
+      translate(error);
+    }
+  }
+}

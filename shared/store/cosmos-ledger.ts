@@ -1,0 +1,91 @@
+import type { Container, OperationInput, PatchOperation } from '@azure/cosmos';
+import { rollupId, type LedgerSink, type RollupCounters, type RollupDelta } from '../usage/ledger.js';
+import type { UsageRecord } from '../usage/usage-record.js';
+import { cosmosStatus } from './containers.js';
+
+const COUNTERS: Array<keyof RollupCounters> = ['requests', 'inputTokens', 'outputTokens', 'costMicroUsd', 'estimatedRequests', 'failedRequests'];
+const BULK_LIMIT = 100;
+
+/**
+ * The ledger in Cosmos: one document per request (id unique, so a retried write is a harmless 409) and
+ * one rollup per (team, day, alias, deployment, kind) in the same partition, increased with a patch
+ * whose condition records each writer's last sequence number, so a retried delta is never added twice.
+ */
+export class CosmosLedgerSink implements LedgerSink {
+  constructor(private readonly container: Container) {}
+
+  async writeRecords(records: UsageRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i += BULK_LIMIT) {
+      const slice = records.slice(i, i + BULK_LIMIT);
+      const operations: OperationInput[] = slice.map((r) => ({
+        operationType: 'Create',
+        partitionKey: [r.team, r.day],
+        resourceBody: { ...r, type: 'request' },
+      }));
+      const results = await this.container.items.bulk(operations, { continueOnError: true });
+      const failed = results.find((r) => r.statusCode >= 400 && r.statusCode !== 409);
+      if (failed) throw Object.assign(new Error(`usage record write failed with status ${failed.statusCode}`), { code: failed.statusCode });
+    }
+  }
+
+  async applyRollup(writerId: string, delta: RollupDelta): Promise<void> {
+    const { key, counters, seq } = delta;
+    const id = rollupId(key);
+    const item = this.container.item(id, [key.team, key.day]);
+    const operations: PatchOperation[] = [
+      ...COUNTERS.filter((c) => counters[c] !== 0).map((c): PatchOperation => ({ op: 'incr', path: `/${c}`, value: counters[c] })),
+      { op: 'set', path: `/seq/${writerId}`, value: seq },
+      { op: 'set', path: '/updatedAt', value: new Date().toISOString() },
+    ];
+    const condition = `from c where NOT IS_DEFINED(c.seq["${writerId}"]) OR c.seq["${writerId}"] < ${seq}`;
+    const patch = async (): Promise<boolean> => {
+      try {
+        await item.patch({ condition, operations });
+        return true;
+      } catch (error) {
+        const status = cosmosStatus(error);
+        if (status === 412) return true; // this writer's seq is already in: the delta was applied before
+        if (status === 404) return false;
+        throw error;
+      }
+    };
+    if (await patch()) return;
+    try {
+      await this.container.items.create({
+        id,
+        type: 'rollup',
+        ...key,
+        ...counters,
+        seq: { [writerId]: seq },
+        updatedAt: new Date().toISOString(),
+      });
+      return;
+    } catch (error) {
+      if (cosmosStatus(error) !== 409) throw error;
+    }
+    if (!(await patch())) throw new Error(`rollup ${id} vanished while being written`);
+  }
+}
+
+export interface RollupDocument extends RollupCounters {
+  team: string;
+  day: string;
+  alias: string;
+  deployment: string;
+  kind: string;
+}
+
+/** Rollups for a range of UTC days (both ends included), optionally for one team. */
+export async function readRollups(container: Container, range: { from: string; to: string; team?: string }): Promise<RollupDocument[]> {
+  const parameters = [
+    { name: '@from', value: range.from },
+    { name: '@to', value: range.to },
+  ];
+  let query = 'SELECT * FROM c WHERE c.type = "rollup" AND c.day >= @from AND c.day <= @to';
+  if (range.team !== undefined) {
+    query += ' AND c.team = @team';
+    parameters.push({ name: '@team', value: range.team });
+  }
+  const { resources } = await container.items.query<RollupDocument>({ query, parameters }).fetchAll();
+  return resources;
+}

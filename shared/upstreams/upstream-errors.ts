@@ -1,0 +1,34 @@
+/** What an upstream error body says, read from either Azure shape: `{error:{code,message}}` or flat `{code,message}`. */
+export interface UpstreamErrorInfo {
+  code?: string;
+  message?: string;
+  param?: string;
+  contentFilterResult?: unknown;
+}
+
+export function readUpstreamError(text: string): UpstreamErrorInfo {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  if (!body || typeof body !== 'object') return {};
+  const outer = body as Record<string, unknown>;
+  const inner = (outer.error && typeof outer.error === 'object' ? outer.error : outer) as Record<string, unknown>;
+  const innererror = inner.innererror as Record<string, unknown> | undefined;
+  return {
+    code: typeof inner.code === 'string' ? inner.code : typeof inner.code === 'number' ? String(inner.code) : undefined,
+    message: typeof inner.message === 'string' ? inner.message : typeof outer.message === 'string' ? outer.message : undefined,
+    param: typeof inner.param === 'string' ? inner.param : undefined,
+    contentFilterResult: innererror?.content_filter_result ?? innererror?.content_filter_results,
+  };
+}
+
+/**
+ * Statuses after which another deployment may well succeed: the request itself was fine, this target
+ * was not (throttled, broken, misconfigured or gone). 400/413/422 are the caller's to fix and are not retried.
+ */
+export function isFailoverStatus(status: number): boolean {
+  return status === 401 || status === 403 || status === 404 || status === 408 || status === 424 || status === 429 || status >= 500;
+}

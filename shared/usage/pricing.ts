@@ -1,0 +1,20 @@
+import type { Deployment } from '../catalog/schemas.js';
+
+/**
+ * What a request cost, in integer micro-dollars. A price of $X per million tokens is X micro-dollars
+ * per token; prices are held as integer micro-dollars per million tokens so the arithmetic is exact
+ * until the single rounding of each request's total.
+ */
+export function requestCostMicroUsd(deployment: Deployment, inputTokens: number, outputTokens: number): number {
+  const pricing = deployment.pricing;
+  // Managed compute is paid per instance-hour whatever the traffic; its share is allocated later, not per request.
+  if (!('inputPerMillionUsd' in pricing)) return 0;
+  const inputMicroPerMillion = Math.round(pricing.inputPerMillionUsd * 1_000_000);
+  const outputMicroPerMillion = Math.round(pricing.outputPerMillionUsd * 1_000_000);
+  return Math.round((inputTokens * inputMicroPerMillion + outputTokens * outputMicroPerMillion) / 1_000_000);
+}
+
+/** Micro-dollars as a decimal USD amount for display. */
+export function microToUsd(micro: number): number {
+  return micro / 1_000_000;
+}

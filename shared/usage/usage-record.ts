@@ -1,0 +1,32 @@
+export type UsageStatus = 'ok' | 'upstream_error' | 'client_error' | 'cancelled' | 'partial';
+
+/** One request's entry in the ledger. */
+export interface UsageRecord {
+  /** Unique per record (the caller's x-request-id may repeat across its retries). */
+  id: string;
+  requestId: string;
+  team: string;
+  /** UTC day, YYYY-MM-DD, of the request's start. */
+  day: string;
+  ts: string;
+  alias: string;
+  /** The deployment that answered (or the last one tried). Empty when none was tried. */
+  deployment: string;
+  kind: 'serverless' | 'managed' | 'none';
+  operation: 'chat' | 'embeddings';
+  status: UsageStatus;
+  httpStatus: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Tokens counted by Switchyard's tokenizer because the upstream reported none. */
+  estimated: boolean;
+  costMicroUsd: number;
+  stream: boolean;
+  latencyMs: number;
+  ttfbMs: number;
+  attempts: number;
+}
+
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}

@@ -1,0 +1,125 @@
+import { errors } from '../errors.js';
+import type { RollupCounters } from './ledger.js';
+import { microToUsd } from './pricing.js';
+
+export const groupByFields = ['team', 'alias', 'deployment', 'kind', 'day'] as const;
+export type GroupByField = (typeof groupByFields)[number];
+
+export interface UsageQuery {
+  from: string;
+  to: string;
+  team?: string;
+  groupBy: GroupByField[];
+  format: 'json' | 'csv';
+}
+
+export type RollupRow = RollupCounters & Record<GroupByField, string>;
+
+export interface UsageRow extends Partial<Record<GroupByField, string>> {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  costMicroUsd: number;
+  estimatedRequests: number;
+  failedRequests: number;
+}
+
+export interface UsageReport {
+  from: string;
+  to: string;
+  groupBy: GroupByField[];
+  rows: UsageRow[];
+  totals: Omit<UsageRow, GroupByField>;
+}
+
+const MAX_RANGE_DAYS = 366;
+
+function parseDay(value: string | null, name: string): string {
+  if (value === null || !/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    throw errors.invalidRequest(`'${name}' must be a UTC date as YYYY-MM-DD.`, name);
+  }
+  const date = new Date(`${value}T00:00:00Z`);
+  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== value) {
+    throw errors.invalidRequest(`'${name}' is not a real date: ${value}.`, name);
+  }
+  return value;
+}
+
+/** Reads and checks /usage query parameters. */
+export function parseUsageQuery(params: URLSearchParams): UsageQuery {
+  const from = parseDay(params.get('from'), 'from');
+  const to = parseDay(params.get('to'), 'to');
+  if (from > to) throw errors.invalidRequest(`'from' (${from}) is after 'to' (${to}).`, 'from');
+  const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000 + 1;
+  if (days > MAX_RANGE_DAYS) throw errors.invalidRequest(`A usage query spans at most ${MAX_RANGE_DAYS} days.`, 'to');
+  const groupByParam = params.get('groupBy') ?? 'team';
+  const groupBy: GroupByField[] = [];
+  for (const field of groupByParam.split(',').map((f) => f.trim()).filter((f) => f !== '')) {
+    if (!(groupByFields as readonly string[]).includes(field)) {
+      throw errors.invalidRequest(`Unknown groupBy field '${field}'. Use any of: ${groupByFields.join(', ')}.`, 'groupBy');
+    }
+    if (!groupBy.includes(field as GroupByField)) groupBy.push(field as GroupByField);
+  }
+  const format = params.get('format') ?? 'json';
+  if (format !== 'json' && format !== 'csv') throw errors.invalidRequest(`'format' must be json or csv.`, 'format');
+  const team = params.get('team') ?? undefined;
+  return { from, to, team: team === '' ? undefined : team, groupBy, format };
+}
+
+function emptyTotals(): Omit<UsageRow, GroupByField> {
+  return { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, costMicroUsd: 0, estimatedRequests: 0, failedRequests: 0 };
+}
+
+function accumulate(target: Omit<UsageRow, GroupByField>, row: RollupCounters): void {
+  target.requests += row.requests ?? 0;
+  target.inputTokens += row.inputTokens ?? 0;
+  target.outputTokens += row.outputTokens ?? 0;
+  target.costMicroUsd += row.costMicroUsd ?? 0;
+  target.estimatedRequests += row.estimatedRequests ?? 0;
+  target.failedRequests += row.failedRequests ?? 0;
+  target.costUsd = microToUsd(target.costMicroUsd);
+}
+
+/** Sums rollups into the rows a groupBy asks for; integer sums, so totals are exact. */
+export function buildUsageReport(query: UsageQuery, rollups: RollupRow[]): UsageReport {
+  const groups = new Map<string, UsageRow>();
+  const totals = emptyTotals();
+  for (const rollup of rollups) {
+    const key = query.groupBy.map((f) => rollup[f]).join('\u0000');
+    let row = groups.get(key);
+    if (!row) {
+      row = { ...Object.fromEntries(query.groupBy.map((f) => [f, rollup[f]])), ...emptyTotals() };
+      groups.set(key, row);
+    }
+    accumulate(row, rollup);
+    accumulate(totals, rollup);
+  }
+  const rows = [...groups.values()].sort((a, b) => {
+    for (const f of query.groupBy) {
+      const order = String(a[f]).localeCompare(String(b[f]));
+      if (order !== 0) return order;
+    }
+    return 0;
+  });
+  return { from: query.from, to: query.to, groupBy: query.groupBy, rows, totals };
+}
+
+const metricColumns = ['requests', 'inputTokens', 'outputTokens', 'costUsd', 'estimatedRequests', 'failedRequests'] as const;
+
+/** The report as CSV: the groupBy columns, then the metrics, with a header row. */
+export function usageReportCsv(report: UsageReport): string {
+  const header = [...report.groupBy, ...metricColumns];
+  const lines = [header.join(',')];
+  for (const row of report.rows) {
+    lines.push(header.map((column) => csvCell((row as unknown as Record<string, unknown>)[column])).join(','));
+  }
+  return lines.join('\r\n') + '\r\n';
+}
+
+function csvCell(value: unknown): string {
+  let text = typeof value === 'number' ? String(value) : String(value ?? '');
+  // A leading formula character would run as a formula when the file is opened in a spreadsheet.
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
