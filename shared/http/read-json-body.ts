@@ -1,4 +1,5 @@
 import { errors } from '../errors.js';
+import type { RequestBody } from './types.js';
 
 export interface ReadJsonBodyOptions {
   maxBytes: number;
@@ -12,7 +13,7 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Reads a JSON body from a stream within a byte limit, refusing what is not strict, sane JSON. */
-export async function readJsonBody(body: ReadableStream<Uint8Array> | null, options: ReadJsonBodyOptions): Promise<unknown> {
+export async function readJsonBody(body: RequestBody | null, options: ReadJsonBodyOptions): Promise<unknown> {
   const { maxBytes } = options;
   if (options.contentType && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(options.contentType.trim())) {
     throw errors.unsupportedMediaType();
@@ -24,6 +25,7 @@ export async function readJsonBody(body: ReadableStream<Uint8Array> | null, opti
   }
   if (!body) throw errors.invalidRequest('The request body is empty; send a JSON object.');
   const chunks: Uint8Array[] = [];
+  // Chunks are bytes whatever the stream's declared type.
   let size = 0;
   const reader = body.getReader();
   for (;;) {

@@ -1,12 +1,17 @@
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+
 /** The request shape the gateway reads; @azure/functions' HttpRequest satisfies it. */
 export interface GatewayRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: Headers;
-  readonly body: ReadableStream<Uint8Array> | null;
+  readonly body: RequestBody | null;
   readonly params: Record<string, string>;
   readonly query: URLSearchParams;
 }
+
+/** A request body stream; chunks are bytes. */
+export type RequestBody = WebReadableStream<any>;
 
 /** The response shape the gateway returns; it is an @azure/functions HttpResponseInit. */
 export interface GatewayResponse {
