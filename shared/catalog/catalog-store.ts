@@ -27,6 +27,6 @@ export interface CatalogStore {
   list<T extends DocType>(type: T): Promise<Array<Versioned<DocTypes[T]>>>;
   /** Every configuration document, for the in-memory snapshot each instance keeps. */
   loadAll(): Promise<Array<{ type: DocType; doc: unknown }>>;
-  put<T extends DocType>(type: T, doc: DocTypes[T] & { id: string }, options?: PutOptions): Promise<Versioned<DocTypes[T]>>;
+  put<T extends DocType>(type: T, doc: DocTypes[T], options?: PutOptions): Promise<Versioned<DocTypes[T]>>;
   delete(type: DocType, id: string, options?: { ifMatch?: string }): Promise<void>;
 }

@@ -44,9 +44,9 @@ function documentResponse<T>(status: number, versioned: Versioned<T>): GatewayRe
   return { status, headers: { 'content-type': 'application/json', etag: versioned.etag }, jsonBody: versioned.doc };
 }
 
-async function saved<T extends DocType>(deps: GatewayDeps, type: T, doc: DocTypes[T] & { id: string }, request: GatewayRequest): Promise<GatewayResponse> {
+async function saved<T extends DocType>(deps: GatewayDeps, type: T, id: string, doc: DocTypes[T], request: GatewayRequest): Promise<GatewayResponse> {
   const ifMatch = request.headers.get('if-match') ?? undefined;
-  const existed = ifMatch !== undefined || (await deps.store.get(type, doc.id)) !== undefined;
+  const existed = ifMatch !== undefined || (await deps.store.get(type, id)) !== undefined;
   const versioned = await deps.store.put(type, doc, { ifMatch });
   // This instance sees its own change at once; the others within one refresh interval.
   await deps.catalog.refresh().catch(() => undefined);
@@ -91,7 +91,7 @@ export const manage = {
     authenticateRole(request.headers, deps, OPS);
     const deployment = validate(deploymentSchema, withId(await readDocument(request), 'id', request.params.id!));
     checkDeployment(deployment, deps);
-    return saved(deps, 'deployment', deployment, request);
+    return saved(deps, 'deployment', deployment.id, deployment, request);
   },
   async listRoutes(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, OPS);
@@ -105,7 +105,7 @@ export const manage = {
     authenticateRole(request.headers, deps, OPS);
     const route = validate(routeSchema, withId(await readDocument(request), 'alias', request.params.alias!));
     checkRouteTargets(route, deps);
-    return saved(deps, 'route', { ...route, id: route.alias }, request);
+    return saved(deps, 'route', route.alias, route, request);
   },
   async listTeams(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, OPS);
@@ -118,7 +118,7 @@ export const manage = {
   async putTeam(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, OPS);
     const team: Team = validate(teamSchema, withId(await readDocument(request), 'id', request.params.id!));
-    return saved(deps, 'team', team, request);
+    return saved(deps, 'team', team.id, team, request);
   },
   /** Merge-patch: the fields given replace the stored ones; the whole result is validated again. */
   async patchTeam(request: GatewayRequest, deps: GatewayDeps) {

@@ -8,8 +8,15 @@ const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_ts', '_attachments', '_lsn'];
 function strip<T>(resource: ItemDefinition): T {
   const copy: Record<string, unknown> = { ...resource };
   for (const field of SYSTEM_FIELDS) delete copy[field];
+  // A route's id is its alias; the document users see has the alias only.
+  if (copy.type === 'route') delete copy.id;
   delete copy.type;
   return copy as T;
+}
+
+/** The Cosmos id of a configuration document. */
+export function documentId(type: DocType, doc: { id?: string; alias?: string }): string {
+  return (type === 'route' ? doc.alias : doc.id) ?? '';
 }
 
 function translate(error: unknown): never {
@@ -52,13 +59,14 @@ export class CosmosCatalogStore implements CatalogStore {
     return resources.map((r) => ({ type: r.type as DocType, doc: strip(r) }));
   }
 
-  async put<T extends DocType>(type: T, doc: DocTypes[T] & { id: string }, options: PutOptions = {}): Promise<Versioned<DocTypes[T]>> {
-    const body = { ...doc, type };
+  async put<T extends DocType>(type: T, doc: DocTypes[T], options: PutOptions = {}): Promise<Versioned<DocTypes[T]>> {
+    const id = documentId(type, doc as { id?: string; alias?: string });
+    const body = { ...doc, id, type };
     try {
       const response = options.createOnly
         ? await this.container.items.create(body)
         : options.ifMatch
-          ? await this.container.item(doc.id, type).replace(body, { accessCondition: { type: 'IfMatch', condition: options.ifMatch } })
+          ? await this.container.item(id, type).replace(body, { accessCondition: { type: 'IfMatch', condition: options.ifMatch } })
           : await this.container.items.upsert(body);
       return { doc: strip<DocTypes[T]>(response.resource!), etag: response.resource!._etag! };
     } catch (error) {

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { CosmosClientOptions } from '@azure/cosmos';
+import { loadConfig, type Config } from '../config/config.js';
+import { createServices, useServices, type Services } from '../composition/services.js';
+import { createLogger, type Logger } from '../log.js';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from './embedded-cosmos.js';
+import { installFunctionsCore } from './functions-core.js';
+import { startFunctionsHost, type FunctionsHost } from './functions-host.js';
+import { seedLocal } from './seed-local.js';
+import { startAmlScoreSim, type AmlScoreSim, type AmlScoreSimOptions } from './simulators/aml-score-sim.js';
+import { startOpenAICompatibleSim, type OpenAICompatibleSim, type OpenAICompatibleSimOptions } from './simulators/openai-compatible-sim.js';
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SIM_KEY_SETTING = 'SWITCHYARD_SIM_KEY';
+
+export interface LocalGatewayOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Overrides for the simulated deployments (latency, faults…), for tests and the bench. */
+  serverlessSim?: OpenAICompatibleSimOptions;
+  managedSim?: AmlScoreSimOptions;
+  /** Keep the embedded store in memory only (tests). */
+  ephemeralStore?: boolean;
+  log?: Logger;
+}
+
+export interface LocalGateway {
+  url: string;
+  config: Config;
+  services: Services;
+  host: FunctionsHost;
+  sims?: { serverless: OpenAICompatibleSim; managed: AmlScoreSim };
+  store?: EmbeddedCosmos;
+  /** Keys generated on this start (absent when configured or generated on an earlier start). */
+  generated: { demoKey?: string; adminKey?: string };
+  close(): Promise<void>;
+}
+
+/**
+ * Local mode: the embedded store (unless COSMOS_ENDPOINT is set), the simulated deployments, the seeded
+ * defaults, and the local Functions host serving the very registrations in functions/.
+ */
+export async function startLocalGateway(options: LocalGatewayOptions = {}): Promise<LocalGateway> {
+  const env = { ...(options.env ?? process.env) };
+  const config = loadConfig(env);
+  const log = options.log ?? createLogger();
+  const cleanups: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log.log('error', 'shutdown step failed', { error: String(error) }));
+  };
+  try {
+    let store: EmbeddedCosmos | undefined;
+    let cosmos: CosmosClientOptions | undefined;
+    if (!config.cosmos.endpoint) {
+      store = await startEmbeddedCosmos({
+        dataDir: options.ephemeralStore ? undefined : resolve(config.dataDir),
+        log: (message) => log.log('info', message),
+      });
+      cleanups.push(() => store!.stop());
+      cosmos = store.connectionOptions();
+    }
+
+    let sims: LocalGateway['sims'];
+    if (config.simulators) {
+      env[SIM_KEY_SETTING] ??= randomBytes(24).toString('base64url');
+      const apiKey = env[SIM_KEY_SETTING];
+      const serverless = await startOpenAICompatibleSim({ apiKey, ...options.serverlessSim });
+      cleanups.push(() => serverless.close());
+      const managed = await startAmlScoreSim({ apiKey, maxConcurrentRequestsPerInstance: 8, ...options.managedSim });
+      cleanups.push(() => managed.close());
+      sims = { serverless, managed };
+    }
+
+    const services = await createServices(config, { cosmos, createContainers: config.mode === 'local', log, env });
+    cleanups.push(() => services.close());
+    useServices(services);
+
+    let generated: LocalGateway['generated'] = {};
+    if (sims) {
+      ({ generated } = await seedLocal(services.deps.store, {
+        serverlessSimUrl: sims.serverless.url,
+        managedSimUrl: sims.managed.url,
+        simKeySetting: SIM_KEY_SETTING,
+        demoKey: config.demoKey,
+        adminKey: config.adminKey,
+        now: Date.now,
+      }));
+      await services.deps.catalog.refresh();
+    }
+
+    installFunctionsCore();
+    const host = await startFunctionsHost({
+      appRoot: projectRoot,
+      loadFunctions: () => loadFunctionModules(join(projectRoot, 'functions')),
+      port: config.port,
+      host: config.host,
+      log: (level, message) => log.log(level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'info', message),
+    });
+    // The host's appTerminate hook closes the services; closing them again is harmless.
+    cleanups.push(() => host.close());
+
+    return { url: host.url, config, services, host, sims, store, generated, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+async function loadFunctionModules(folder: string): Promise<void> {
+  const files = (await readdir(folder)).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort();
+  for (const file of files) await import(pathToFileURL(join(folder, file)).href);
+}

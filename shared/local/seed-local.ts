@@ -1,0 +1,118 @@
+import { hashKey, generateKeyId, generateSecret, type StoredKey } from '../auth/api-keys.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
+import type { Deployment, Route, Team } from '../catalog/schemas.js';
+
+export interface LocalSeedOptions {
+  serverlessSimUrl: string;
+  managedSimUrl: string;
+  /** The app setting holding the simulators' API key (deployments name settings, never secrets). */
+  simKeySetting: string;
+  demoKey?: string;
+  adminKey?: string;
+  now: () => number;
+}
+
+export interface LocalSeedResult {
+  /** Keys generated on this start, shown once. */
+  generated: { demoKey?: string; adminKey?: string };
+}
+
+export const SIM_DEPLOYMENT_TAG = 'simulator';
+
+/**
+ * Gives a fresh local store the embedded defaults: a managed and a serverless simulated deployment behind
+ * `chat`, a serverless one behind `embed`, team `demo` and an admin key. What ops changed since is kept;
+ * only the simulators' addresses follow the ports they run on now.
+ */
+export async function seedLocal(store: CatalogStore, options: LocalSeedOptions): Promise<LocalSeedResult> {
+  const simAuth = { type: 'key' as const, secret: options.simKeySetting };
+  const deployments: Deployment[] = [
+    {
+      id: 'sim-llama-managed',
+      kind: 'managed',
+      protocol: 'aml-score',
+      endpoint: options.managedSimUrl,
+      upstreamModel: 'blue',
+      serves: ['chat'],
+      auth: simAuth,
+      pricing: { hourlyUsd: 3.673, instances: 1 },
+      capacity: { maxConcurrent: 8 },
+      region: 'local',
+      tags: [SIM_DEPLOYMENT_TAG],
+      enabled: true,
+    },
+    {
+      id: 'sim-llama-serverless',
+      kind: 'serverless',
+      protocol: 'openai',
+      endpoint: `${options.serverlessSimUrl}/v1`,
+      upstreamModel: 'Llama-3.3-70B-Instruct',
+      serves: ['chat'],
+      auth: simAuth,
+      pricing: { inputPerMillionUsd: 0.71, outputPerMillionUsd: 0.71 },
+      region: 'local',
+      tags: [SIM_DEPLOYMENT_TAG],
+      enabled: true,
+    },
+    {
+      id: 'sim-embed-serverless',
+      kind: 'serverless',
+      protocol: 'openai',
+      endpoint: `${options.serverlessSimUrl}/v1`,
+      upstreamModel: 'text-embedding-3-small',
+      serves: ['embeddings'],
+      auth: simAuth,
+      pricing: { inputPerMillionUsd: 0.02, outputPerMillionUsd: 0 },
+      region: 'local',
+      tags: [SIM_DEPLOYMENT_TAG],
+      enabled: true,
+    },
+  ];
+  for (const deployment of deployments) {
+    const existing = await store.get('deployment', deployment.id);
+    if (!existing) await store.put('deployment', deployment, { createOnly: true });
+    else if (existing.doc.tags.includes(SIM_DEPLOYMENT_TAG) && existing.doc.endpoint !== deployment.endpoint) {
+      await store.put('deployment', { ...existing.doc, endpoint: deployment.endpoint }, { ifMatch: existing.etag });
+    }
+  }
+  const routes: Route[] = [
+    { alias: 'chat', strategy: 'spillover', targets: [{ deployment: 'sim-llama-managed' }, { deployment: 'sim-llama-serverless' }], rules: [] },
+    { alias: 'embed', strategy: 'spillover', targets: [{ deployment: 'sim-embed-serverless' }], rules: [] },
+  ];
+  for (const route of routes) {
+    if (!(await store.get('route', route.alias))) await store.put('route', route, { createOnly: true });
+  }
+  const team: Team = { id: 'demo', name: 'Demo', aliases: ['chat', 'embed'], tags: [] };
+  if (!(await store.get('team', team.id))) await store.put('team', team, { createOnly: true });
+
+  const generated: LocalSeedResult['generated'] = {};
+  const keys = await store.list('key');
+  const demoKey = await ensureKey(store, keys.map((k) => k.doc), { team: 'demo' }, options.demoKey, options.now);
+  if (demoKey) generated.demoKey = demoKey;
+  const adminKey = await ensureKey(store, keys.map((k) => k.doc), { role: 'admin' }, options.adminKey, options.now);
+  if (adminKey) generated.adminKey = adminKey;
+  return { generated };
+}
+
+// A configured key is stored (by hash) if new; with none configured, one is generated only when the
+// owner has no key yet. Returns a generated secret, which the caller prints once.
+async function ensureKey(
+  store: CatalogStore,
+  existing: StoredKey[],
+  owner: { team: string } | { role: 'admin' },
+  configured: string | undefined,
+  now: () => number,
+): Promise<string | undefined> {
+  const owned = existing.filter((k) => ('team' in owner ? k.team === owner.team : k.role === owner.role));
+  if (configured) {
+    const hash = hashKey(configured);
+    if (!existing.some((k) => k.hash === hash)) {
+      await store.put('key', { id: generateKeyId(), type: 'key', hash, createdAt: new Date(now()).toISOString(), ...owner }, { createOnly: true });
+    }
+    return undefined;
+  }
+  if (owned.length > 0) return undefined;
+  const secret = generateSecret('team' in owner ? 'sy' : 'sya');
+  await store.put('key', { id: generateKeyId(), type: 'key', hash: hashKey(secret), createdAt: new Date(now()).toISOString(), ...owner }, { createOnly: true });
+  return secret;
+}
