@@ -135,14 +135,15 @@ export async function startEmbeddedCosmos(options: EmbeddedCosmosOptions): Promi
   }
   log(`embedded Cosmos listening on ${endpoint} (${snapshotPath === undefined ? 'in memory only' : `snapshots in ${snapshotPath}`})`);
 
-  let running: Promise<void> | undefined;
+  let running: Promise<void> | undefined; // the latest queued snapshot, settled without rejecting
   const runSnapshot = (path: string): Promise<void> => {
     // Queue behind a snapshot in progress so an explicit call always captures writes made before it.
-    const next = (running ?? Promise.resolve()).catch(() => {}).then(() => writeSnapshot(store.account, path, log));
-    const tracked = next.finally(() => {
-      if (running === tracked) running = undefined;
-    });
-    running = tracked.catch(() => {});
+    const next = (running ?? Promise.resolve()).then(() => writeSnapshot(store.account, path, log));
+    const clear = (): void => {
+      if (running === settled) running = undefined;
+    };
+    const settled: Promise<void> = next.then(clear, clear);
+    running = settled;
     return next;
   };
 
@@ -197,7 +198,7 @@ async function listen(tls: LoopbackCertificate, port: number, log: (message: str
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
   account = new Account(address.address, address.port);
-  if (!(account.databases?._data instanceof Map)) {
+  if (typeof routeRequest !== 'function' || !(account.databases?._data instanceof Map)) {
     server.close();
     throw new Error('@vercel/cosmosdb-server internals changed (account.databases._data); the embedded store cannot snapshot it');
   }
