@@ -44,11 +44,12 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const database = options.createContainers ? await ensureContainers(cosmos, config.cosmos.database) : cosmos.database(config.cosmos.database);
   const catalogContainer = database.container(containerDefinitions.catalog.id);
   const usageContainer = database.container(containerDefinitions.usage.id);
+  const rollupsContainer = database.container(containerDefinitions.rollups.id);
 
   const store = new CosmosCatalogStore(catalogContainer);
   const catalog = new CatalogCache(store, { refreshMs: config.catalogRefreshMs, log: (message) => log.log('warn', message) });
   // A writer id per process: the ledger's exactly-once rollups are keyed by it.
-  const ledger = new Ledger(new CosmosLedgerSink(usageContainer), `w${randomBytes(6).toString('hex')}`, {
+  const ledger = new Ledger(new CosmosLedgerSink(usageContainer, rollupsContainer), `w${randomBytes(6).toString('hex')}`, {
     flushIntervalMs: config.ledgerFlushMs,
     log: (message) => log.log('warn', message),
   });
@@ -61,7 +62,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     send: createSender(dispatcher),
     credentialFor: createCredentialSource(env, credential),
     ledger,
-    readRollups: (range) => readRollups(usageContainer, range) as Promise<RollupRow[]>,
+    readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
     endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
     limits: { maxBodyBytes: config.maxBodyBytes, firstByteTimeoutMs: config.firstByteTimeoutMs, upstreamTimeoutMs: config.upstreamTimeoutMs },
     now: Date.now,

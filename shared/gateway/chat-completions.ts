@@ -206,10 +206,15 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
               return;
             }
             const out = tap.push(value);
-            if (out.length > 0) {
-              for (const bytes of out) controller.enqueue(bytes);
+            for (const bytes of out) controller.enqueue(bytes);
+            if (tap.summary.sawDone) {
+              // The answer is complete at [DONE]: meter it now, and let the connection drain for reuse.
+              controller.close();
+              settle('ok');
+              void drain(iterator);
               return;
             }
+            if (out.length > 0) return;
           }
         } catch (error) {
           if (settled) return;
@@ -224,4 +229,12 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
     },
     { highWaterMark: 0 },
   );
+}
+
+async function drain(iterator: AsyncIterator<unknown>): Promise<void> {
+  try {
+    while (!(await iterator.next()).done);
+  } catch {
+    // Whatever the upstream does after [DONE] changes nothing for the caller.
+  }
 }

@@ -12,7 +12,7 @@ const message = z.looseObject({
 });
 
 export const chatRequestSchema = z.looseObject({
-  model: z.string().min(1).max(256).optional(),
+  model: z.string().max(256).optional(),
   messages: z.array(message).min(1, 'messages must hold at least one message').max(10_000),
   stream: z.boolean().optional(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
@@ -27,7 +27,7 @@ export type ChatRequest = z.output<typeof chatRequestSchema>;
 
 const tokenArray = z.array(z.number().int().min(0));
 export const embeddingsRequestSchema = z.looseObject({
-  model: z.string().min(1).max(256).optional(),
+  model: z.string().max(256).optional(),
   input: z.union([
     z.string().min(1, 'input must not be empty'),
     z.array(z.string()).min(1, 'input must not be empty').max(2048),

@@ -3,8 +3,14 @@ import { PartitionKeyDefinitionVersion, PartitionKeyKind, type ContainerDefiniti
 /** The containers Switchyard uses. In Azure, infra/ creates them (data-plane RBAC cannot); locally, start-up does. */
 export const containerDefinitions = {
   catalog: { id: 'catalog', partitionKey: { paths: ['/type'], version: PartitionKeyDefinitionVersion.V2 } },
+  /** One document per request; in Azure it carries a TTL (infra/), the rollups keep the sums. */
   usage: {
     id: 'usage',
+    partitionKey: { paths: ['/team', '/day'], kind: PartitionKeyKind.MultiHash, version: PartitionKeyDefinitionVersion.V2 },
+  },
+  /** Pre-aggregated sums per (team, day, alias, deployment, kind): what /usage reads. */
+  rollups: {
+    id: 'rollups',
     partitionKey: { paths: ['/team', '/day'], kind: PartitionKeyKind.MultiHash, version: PartitionKeyDefinitionVersion.V2 },
   },
 } satisfies Record<string, ContainerDefinition>;

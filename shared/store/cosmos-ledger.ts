@@ -8,11 +8,14 @@ const BULK_LIMIT = 100;
 
 /**
  * The ledger in Cosmos: one document per request (id unique, so a retried write is a harmless 409) and
- * one rollup per (team, day, alias, deployment, kind) in the same partition, increased with a patch
+ * one rollup per (team, day, alias, deployment, kind), increased with a patch
  * whose condition records each writer's last sequence number, so a retried delta is never added twice.
  */
 export class CosmosLedgerSink implements LedgerSink {
-  constructor(private readonly container: Container) {}
+  constructor(
+    private readonly records: Container,
+    private readonly rollups: Container,
+  ) {}
 
   async writeRecords(records: UsageRecord[]): Promise<void> {
     for (let i = 0; i < records.length; i += BULK_LIMIT) {
@@ -22,7 +25,7 @@ export class CosmosLedgerSink implements LedgerSink {
         partitionKey: [r.team, r.day],
         resourceBody: { ...r, type: 'request' },
       }));
-      const results = await this.container.items.bulk(operations, { continueOnError: true });
+      const results = await this.records.items.bulk(operations, { continueOnError: true });
       const failed = results.find((r) => r.statusCode >= 400 && r.statusCode !== 409);
       if (failed) throw Object.assign(new Error(`usage record write failed with status ${failed.statusCode}`), { code: failed.statusCode });
     }
@@ -31,7 +34,7 @@ export class CosmosLedgerSink implements LedgerSink {
   async applyRollup(writerId: string, delta: RollupDelta): Promise<void> {
     const { key, counters, seq } = delta;
     const id = rollupId(key);
-    const item = this.container.item(id, [key.team, key.day]);
+    const item = this.rollups.item(id, [key.team, key.day]);
     const operations: PatchOperation[] = [
       ...COUNTERS.filter((c) => counters[c] !== 0).map((c): PatchOperation => ({ op: 'incr', path: `/${c}`, value: counters[c] })),
       { op: 'set', path: `/seq/${writerId}`, value: seq },
@@ -51,7 +54,7 @@ export class CosmosLedgerSink implements LedgerSink {
     };
     if (await patch()) return;
     try {
-      await this.container.items.create({
+      await this.rollups.items.create({
         id,
         type: 'rollup',
         ...key,

@@ -40,12 +40,13 @@ export interface LedgerOptions {
   log?: (message: string) => void;
 }
 
+/** Unique within a team, whatever the partitioning: the day is part of it. */
 export function rollupId(key: RollupKey): string {
-  return `rollup|${key.alias}|${key.deployment}|${key.kind}`;
+  return `${key.day}|${key.alias}|${key.deployment}|${key.kind}`;
 }
 
 function keyString(key: RollupKey): string {
-  return `${key.team}\u0000${key.day}\u0000${rollupId(key)}`;
+  return `${key.team}\u0000${rollupId(key)}`;
 }
 
 export function countersOf(record: UsageRecord): RollupCounters {
@@ -84,7 +85,8 @@ export class Ledger {
   private readonly rollups = new Map<string, RollupQueue>();
   private nextSeq = 1;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private busy = false;
   private droppedRecords = 0;
   private readonly maxBuffered: number;
 
@@ -124,17 +126,26 @@ export class Ledger {
 
   start(): void {
     this.timer = setInterval(() => {
+      if (this.busy) return;
       this.flush().catch((error: unknown) => this.options.log?.(`ledger: flush failed, will retry: ${(error as Error).message}`));
     }, this.options.flushIntervalMs);
     this.timer.unref();
   }
 
-  /** Writes everything buffered so far; concurrent callers share one pass. */
+  /** Writes everything recorded before the call; passes run one after another, never side by side. */
   flush(): Promise<void> {
-    this.flushing ??= this.flushOnce().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
+    const pass = this.chain.catch(() => undefined).then(() => this.flushOnce());
+    this.chain = pass;
+    this.busy = true;
+    void pass.then(
+      () => this.settleBusy(pass),
+      () => this.settleBusy(pass),
+    );
+    return pass;
+  }
+
+  private settleBusy(pass: Promise<void>): void {
+    if (this.chain === pass) this.busy = false;
   }
 
   /** Stops the timer and flushes until empty or the deadline passes. */
