@@ -1,0 +1,395 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  parseRouteTemplate,
+  startFunctionsHost,
+  type FunctionsHost,
+  type FunctionsHostLogLevel,
+  type FunctionsHostOptions,
+} from '../../shared/local/functions-host.js';
+
+type FunctionsFixture = typeof import('./fixtures/functions-host/functions.js');
+
+const fixtureRoot = (name: string) => fileURLToPath(new URL(`./fixtures/functions-host/${name}/`, import.meta.url));
+const MASTER_KEY = 'local-master-key';
+const BODY_CAP = 64 * 1024;
+
+let fixture: FunctionsFixture;
+const logs: { level: FunctionsHostLogLevel; message: string }[] = [];
+let startupLogs: typeof logs = [];
+
+function hostOptions(overrides: Partial<FunctionsHostOptions> = {}): FunctionsHostOptions {
+  return {
+    appRoot: fixtureRoot('root-prefix'),
+    // Dynamic, so @azure/functions is first loaded after the functions-core stand-in is installed.
+    loadFunctions: async () => {
+      fixture = await import('./fixtures/functions-host/functions.js');
+    },
+    port: 0,
+    masterKey: MASTER_KEY,
+    maxRequestBodyBytes: BODY_CAP,
+    log: (level, message) => logs.push({ level, message }),
+    ...overrides,
+  };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('Timed out waiting for a condition.');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A raw node:http exchange, for what fetch hides (chunked uploads that stop midway). */
+function rawRequest(
+  host: FunctionsHost,
+  options: { method: string; path: string; headers?: Record<string, string>; chunks?: Buffer[] },
+): Promise<{ status: number; body: string; response: IncomingMessage }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      `${host.url}${options.path}`,
+      { method: options.method, headers: options.headers, agent: false },
+      (response) => {
+        const parts: Buffer[] = [];
+        response.on('data', (part: Buffer) => parts.push(part));
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), response });
+          request.destroy();
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    for (const chunk of options.chunks ?? []) request.write(chunk);
+    // Deliberately never ended: the host has to answer while the upload is still open.
+  });
+}
+
+describe('local Functions host', () => {
+  let host: FunctionsHost;
+  const get = (path: string, init?: RequestInit) => fetch(`${host.url}${path}`, init);
+  const json = async (path: string) => {
+    const response = await get(path);
+    expect(response.status).toBe(200);
+    return (await response.json()) as { by: string; params: Record<string, string> };
+  };
+
+  beforeAll(async () => {
+    host = await startFunctionsHost(hostOptions());
+    startupLogs = [...logs];
+  });
+  afterAll(async () => {
+    fixture?.gates.releaseSlow();
+    await host?.close();
+  });
+  beforeEach(() => {
+    logs.length = 0;
+  });
+
+  it('serves the registrations @azure/functions hands to functions-core, appStart first', async () => {
+    const names = host.registrations.map((registration) => registration.name);
+    expect(names).toContain('hello');
+    expect(names).not.toContain('tick');
+    expect(host.registrations.find((registration) => registration.name === 'secure')).toMatchObject({
+      route: 'secure',
+      methods: ['GET'],
+      authLevel: 'function',
+    });
+    expect(fixture.probes.appStarts).toBe(1);
+    // app.setup({ enableHttpStream: true }) reached the host (through the library's system log), so no warning.
+    expect(startupLogs.filter((entry) => entry.level === 'warn')).toEqual([]);
+    expect(startupLogs.some((entry) => entry.message.includes('"tick" (timerTrigger)'))).toBe(true);
+
+    const response = await get('/hello?name=ada');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(await response.json()).toEqual({ hello: 'world', name: 'ada' });
+  });
+
+  it('honours routePrefix "" and "api", and defaults to "api"', async () => {
+    expect(host.routePrefix).toBe('');
+    expect((await get('/api/hello')).status).toBe(404);
+
+    const apiHost = await startFunctionsHost(hostOptions({ appRoot: fixtureRoot('api-prefix') }));
+    const defaultHost = await startFunctionsHost(hostOptions({ appRoot: fixtureRoot('default-prefix') }));
+    try {
+      expect(apiHost.routePrefix).toBe('api');
+      expect(defaultHost.routePrefix).toBe('api');
+      expect((await fetch(`${apiHost.url}/api/hello`)).status).toBe(200);
+      expect((await fetch(`${apiHost.url}/api/items/7`).then((r) => r.json())) as unknown).toEqual({
+        by: 'id',
+        params: { id: '7' },
+      });
+      expect((await fetch(`${apiHost.url}/hello`)).status).toBe(404);
+      expect((await fetch(`${defaultHost.url}/api/hello`)).status).toBe(200);
+    } finally {
+      await Promise.all([apiHost.close(), defaultHost.close()]);
+    }
+  });
+
+  it('matches route parameters, constraints, optional and catch-all segments', async () => {
+    expect(await json('/items/42')).toEqual({ by: 'id', params: { id: '42' } });
+    expect(await json('/items/abc')).toEqual({ by: 'name', params: { name: 'abc' } });
+    // Out of Int32 range: the int constraint fails, the unconstrained route takes it.
+    expect(await json('/items/99999999999')).toEqual({ by: 'name', params: { name: '99999999999' } });
+    const guid = '3f2504e0-4f89-11d3-9a0c-0305e82c3301';
+    expect(await json(`/things/${guid}`)).toEqual({ by: 'guid', params: { id: guid } });
+    expect((await get('/things/not-a-guid')).status).toBe(404);
+
+    expect(await json('/opt/x')).toEqual({ by: 'optional', params: { a: 'x' } });
+    expect(await json('/opt/x/y')).toEqual({ by: 'optional', params: { a: 'x', b: 'y' } });
+    expect((await get('/opt')).status).toBe(404);
+    expect((await get('/opt/x/y/z')).status).toBe(404);
+
+    expect(await json('/files/a/b/c.txt')).toEqual({ by: 'catch-all', params: { path: 'a/b/c.txt' } });
+    expect(await json('/files')).toEqual({ by: 'catch-all', params: {} });
+
+    expect(await json('/decode/hello%20world')).toEqual({ by: 'decode', params: { value: 'hello world' } });
+    // As Kestrel: an encoded slash stays encoded and never splits a segment.
+    expect(await json('/decode/a%2Fb')).toEqual({ by: 'decode', params: { value: 'a%2Fb' } });
+  });
+
+  it('ranks literals before parameters before catch-alls, whatever the registration order', async () => {
+    expect(await json('/items/special')).toEqual({ by: 'literal', params: {} });
+    expect(await json('/files/readme')).toEqual({ by: 'literal', params: {} });
+    expect(await json('/files/readme/more')).toEqual({ by: 'catch-all', params: { path: 'readme/more' } });
+  });
+
+  it('matches literals case-insensitively and ignores a trailing slash', async () => {
+    expect(await (await get('/casetest/PATH')).text()).toBe('case');
+    expect((await get('/HELLO/')).status).toBe(200);
+  });
+
+  it('filters by method, answering 404 when no registration takes the method', async () => {
+    expect((await get('/methods')).status).toBe(404);
+    expect(await (await get('/methods', { method: 'POST' })).text()).toBe('post');
+    expect(await (await get('/methods', { method: 'PUT' })).text()).toBe('put');
+    expect((await get('/hello', { method: 'DELETE' })).status).toBe(404);
+    expect((await get('/no-such-function')).status).toBe(404);
+  });
+
+  it('sends jsonBody, plain bodies, empty bodies, cookies, and drops hop-by-hop headers', async () => {
+    const plain = await get('/plain');
+    expect(plain.headers.get('content-type')).toBe('text/plain;charset=UTF-8');
+    expect(plain.headers.get('content-length')).toBe('9');
+    expect(await plain.text()).toBe('just text');
+
+    const empty = await get('/no-content');
+    expect(empty.status).toBe(204);
+    expect(empty.headers.get('x-empty')).toBe('yes');
+
+    const cookies = await get('/cookies');
+    expect(cookies.headers.getSetCookie()).toEqual(['session=a%20b; Path=/; HttpOnly; SameSite=Lax']);
+    expect(cookies.headers.get('x-kept')).toBe('yes');
+    expect(cookies.headers.get('x-drop-me')).toBeNull();
+    expect(cookies.headers.get('upgrade')).toBeNull();
+    expect(await cookies.text()).toBe('cookies');
+
+    expect(await (await get('/stream/iterable')).text()).toBe('ab');
+  });
+
+  it('runs preInvocation and postInvocation hooks around the handler', async () => {
+    expect(await (await get('/hooked')).json()).toEqual({ replacedByHook: true, sawPre: true });
+  });
+
+  it('streams a response chunk by chunk', async () => {
+    fixture.gates.reset();
+    const response = await get('/stream/sse');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+
+    // The second event cannot exist before the gate opens, so this proves the first one was flushed on its own.
+    const first = await reader.read();
+    expect(decoder.decode(first.value)).toBe('data: first\n\n');
+    fixture.gates.openStream();
+    let rest = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest += decoder.decode(value, { stream: true });
+    }
+    expect(rest).toBe('data: second\n\n');
+  });
+
+  it('hands the handler the request body as a stream', async () => {
+    const encoder = new TextEncoder();
+    const upload = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        for (const part of ['one ', 'two ', 'three']) {
+          controller.enqueue(encoder.encode(part));
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        controller.close();
+      },
+    });
+    const streamed = await get('/echo/stream', { method: 'POST', body: upload, duplex: 'half' } as RequestInit);
+    const result = (await streamed.json()) as { chunks: number; text: string };
+    expect(result.text).toBe('one two three');
+    expect(result.chunks).toBeGreaterThanOrEqual(1);
+
+    const text = await get('/echo/text?x=1', { method: 'POST', body: 'hello body', headers: { 'x-test': 'seen' } });
+    expect(await text.text()).toBe('hello body');
+    expect(text.headers.get('x-saw-header')).toBe('seen');
+    expect(text.headers.get('x-saw-url')).toBe(`${host.url}/echo/text?x=1`);
+  });
+
+  it('cancels the handler stream when the client disconnects', async () => {
+    const before = fixture.probes.cancelReasons.length;
+    const controller = new AbortController();
+    const response = await get('/stream/endless', { signal: controller.signal });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    expect((await reader.read()).done).toBe(false);
+    controller.abort();
+    await waitFor(() => fixture.probes.cancelReasons.length > before);
+    expect(fixture.probes.cancelReasons.at(-1)).toBe('The client disconnected.');
+  });
+
+  it('stops pulling from the handler stream while the client does not read', async () => {
+    const before = fixture.probes.cancelReasons.length;
+    const request = httpRequest(`${host.url}/stream/flood`, { agent: false });
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      request.on('response', resolve).on('error', reject).end();
+    });
+    response.pause();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const stalledAt = fixture.probes.floodBytes;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Socket buffers hold a few MB at most; an unbounded producer would be far past this.
+    expect(fixture.probes.floodBytes).toBeLessThan(stalledAt + 256 * 1024);
+    expect(stalledAt).toBeLessThan(64 * 1024 * 1024);
+    request.destroy();
+    await waitFor(() => fixture.probes.cancelReasons.length > before);
+  });
+
+  it('cancels the stream of a handler that returns after its client left', async () => {
+    fixture.gates.reset();
+    const before = fixture.probes.cancelReasons.length;
+    const startedBefore = fixture.probes.lateStarted;
+    const controller = new AbortController();
+    const pending = get('/stream/late', { signal: controller.signal }).catch(() => 'aborted');
+    await waitFor(() => fixture.probes.lateStarted > startedBefore);
+    controller.abort();
+    expect(await pending).toBe('aborted');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    fixture.gates.releaseLate();
+    await waitFor(() => fixture.probes.cancelReasons.length > before);
+    expect(fixture.probes.cancelReasons.at(-1)).toBe('The client disconnected.');
+  });
+
+  it('breaks the connection, never ends cleanly, when the response stream fails midway', async () => {
+    const response = await get('/stream/broken');
+    expect(response.status).toBe(200);
+    await expect(response.text()).rejects.toThrow();
+    await waitFor(() => logs.some((entry) => entry.level === 'error' && entry.message.includes('upstream died')));
+  });
+
+  it('answers 500 without the error message or stack when the handler throws, and logs it', async () => {
+    const response = await get('/boom');
+    expect(response.status).toBe(500);
+    const body = await response.text();
+    expect(body).toBe('Internal Server Error');
+    const logged = logs.find((entry) => entry.level === 'error' && entry.message.includes('secret-detail-1234'));
+    expect(logged?.message).toContain('"boom"');
+  });
+
+  it('requires the key for authLevel function', async () => {
+    expect((await get('/secure')).status).toBe(401);
+    expect((await get('/secure', { headers: { 'x-functions-key': 'wrong' } })).status).toBe(401);
+    expect((await get('/secure?code=wrong')).status).toBe(401);
+    expect(await (await get('/secure', { headers: { 'x-functions-key': MASTER_KEY } })).text()).toBe('secret ok');
+    expect(await (await get(`/secure?code=${MASTER_KEY}`)).text()).toBe('secret ok');
+  });
+
+  it('refuses key-protected functions when no master key is configured', async () => {
+    const keyless = await startFunctionsHost(hostOptions({ masterKey: undefined }));
+    try {
+      const response = await fetch(`${keyless.url}/secure`, { headers: { 'x-functions-key': MASTER_KEY } });
+      expect(response.status).toBe(401);
+      expect(logs.some((entry) => entry.level === 'warn' && entry.message.includes('no masterKey'))).toBe(true);
+    } finally {
+      await keyless.close();
+    }
+  });
+
+  it('answers 413 for bodies over the host cap, declared or chunked', async () => {
+    const uploadsBefore = fixture.probes.uploads;
+    const declared = await get('/upload', { method: 'POST', body: Buffer.alloc(BODY_CAP + 1, 97) });
+    expect(declared.status).toBe(413);
+    expect(fixture.probes.uploads).toBe(uploadsBefore);
+
+    const chunked = await rawRequest(host, {
+      method: 'POST',
+      path: '/upload',
+      headers: { 'transfer-encoding': 'chunked' },
+      chunks: [Buffer.alloc(40 * 1024, 98), Buffer.alloc(40 * 1024, 99)],
+    });
+    expect(chunked.status).toBe(413);
+
+    const fits = await get('/upload', { method: 'POST', body: Buffer.alloc(BODY_CAP, 97) });
+    expect(await fits.json()).toEqual({ bytes: BODY_CAP });
+  });
+
+  it('close() waits for an in-flight request, then runs appTerminate hooks', async () => {
+    fixture.gates.reset();
+    const closing = await startFunctionsHost(hostOptions());
+    const terminatesBefore = fixture.probes.appTerminates;
+    const startedBefore = fixture.probes.slowStarted;
+    const inFlight = fetch(`${closing.url}/slow`);
+    await waitFor(() => fixture.probes.slowStarted > startedBefore);
+
+    let closed = false;
+    const closePromise = closing.close().then(() => {
+      closed = true;
+    });
+    expect(closing.close()).toBe(closing.close());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(closed).toBe(false);
+    await expect(fetch(`${closing.url}/hello`)).rejects.toThrow();
+
+    fixture.gates.releaseSlow();
+    const response = await inFlight;
+    expect(await response.text()).toBe('slow done');
+    await closePromise;
+    expect(fixture.probes.appTerminates).toBe(terminatesBefore + 1);
+    expect(fixture.probes.terminateSawStartHookData).toBe(true);
+  });
+
+  it('close() gives up on requests still running after shutdownTimeoutMs', async () => {
+    fixture.gates.reset();
+    const closing = await startFunctionsHost(hostOptions({ shutdownTimeoutMs: 100 }));
+    const startedBefore = fixture.probes.slowStarted;
+    const inFlight = fetch(`${closing.url}/slow`);
+    await waitFor(() => fixture.probes.slowStarted > startedBefore);
+    const started = Date.now();
+    await closing.close();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    await expect(inFlight).rejects.toThrow();
+    fixture.gates.releaseSlow();
+  });
+});
+
+describe('parseRouteTemplate', () => {
+  it('parses the ASP.NET template forms the Functions host accepts', () => {
+    const route = parseRouteTemplate('v1/{deployment:alpha}/items/{id:int?}');
+    expect(route.segments.map((segment) => segment.kind)).toEqual(['literal', 'parameter', 'literal', 'parameter']);
+    expect(route.precedence).toEqual([1, 2, 1, 4]);
+    expect(parseRouteTemplate('/{*rest}/').precedence).toEqual([7]);
+    expect(parseRouteTemplate('{name=default}').segments[0]).toMatchObject({ optional: true, defaultValue: 'default' });
+  });
+
+  it('rejects what it cannot honour, with a readable reason', () => {
+    expect(() => parseRouteTemplate('items/{id:min(1)}')).toThrow(/unsupported constraint "min\(1\)"/);
+    expect(() => parseRouteTemplate('items/{id:bogus}')).toThrow(/supports int, alpha, guid/);
+    expect(() => parseRouteTemplate('files/{*path}/more')).toThrow(/catch-all parameter must be the last segment/);
+    expect(() => parseRouteTemplate('files/{*path?}')).toThrow(/cannot be marked optional/);
+    expect(() => parseRouteTemplate('items/{a}-{b}')).toThrow(/whole-segment parameters/);
+    expect(() => parseRouteTemplate('{id}/{ID}')).toThrow(/appears twice/);
+    expect(() => parseRouteTemplate('{a?}/b')).toThrow(/only optional segments may follow/);
+    expect(() => parseRouteTemplate('a//b')).toThrow(/empty segment/);
+    expect(() => parseRouteTemplate('{a=1?}')).toThrow(/cannot also have a default value/);
+  });
+});

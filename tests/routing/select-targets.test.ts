@@ -1,0 +1,420 @@
+import { describe, expect, it } from 'vitest';
+import { deploymentSchema, routeSchema, teamSchema, type Capability, type Deployment, type Route, type Team } from '../../shared/catalog/schemas.js';
+import { DeploymentHealth, type HealthView } from '../../shared/routing/deployment-health.js';
+import { selectTargets, type RoutingInput } from '../../shared/routing/select-targets.js';
+
+// mulberry32: a small seeded PRNG, so distribution checks give the same numbers on every run.
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function deployment(id: string, extra: Record<string, unknown> = {}): Deployment {
+  return deploymentSchema.parse({
+    id,
+    kind: 'serverless',
+    protocol: 'openai',
+    endpoint: `https://${id}.openai.azure.com`,
+    upstreamModel: 'gpt-4o-mini',
+    auth: { type: 'key', secret: 'UPSTREAM_KEY' },
+    pricing: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 },
+    ...extra,
+  });
+}
+
+function managed(id: string, maxConcurrent: number): Deployment {
+  return deploymentSchema.parse({
+    id,
+    kind: 'managed',
+    protocol: 'aml-score',
+    endpoint: `https://${id}.eastus2.inference.ml.azure.com`,
+    upstreamModel: 'llama70b-blue',
+    auth: { type: 'entra', scope: 'https://ml.azure.com/.default' },
+    pricing: { hourlyUsd: 3.673, instances: 2 },
+    capacity: { maxConcurrent },
+  });
+}
+
+const catalog = (...list: Deployment[]) => new Map(list.map((d) => [d.id, d]));
+const route = (doc: Record<string, unknown>): Route => routeSchema.parse({ alias: 'chat', ...doc });
+const team = (doc: Record<string, unknown> = {}): Team => teamSchema.parse({ id: 'search', name: 'Search', ...doc });
+const spillover = (...ids: string[]) => route({ targets: ids.map((deployment) => ({ deployment })) });
+const weighted = (targets: Array<[string, number]>) =>
+  route({ strategy: 'weighted', targets: targets.map(([deployment, weight]) => ({ deployment, weight })) });
+const idle: HealthView = { inFlight: () => 0, coolingUntilMs: () => 0 };
+
+function select(overrides: Partial<RoutingInput> & Pick<RoutingInput, 'route' | 'deployments'>) {
+  return selectTargets({
+    team: team(),
+    capability: 'chat' as Capability,
+    health: idle,
+    nowMs: 1_000_000,
+    random: () => 0,
+    ...overrides,
+  });
+}
+const ids = (list: Deployment[]) => list.map((d) => d.id);
+
+describe('selectTargets: spillover', () => {
+  const deployments = catalog(deployment('a'), deployment('b'), deployment('c'));
+
+  it('keeps the route order', () => {
+    const decision = select({ route: spillover('b', 'c', 'a'), deployments });
+    expect(ids(decision.candidates)).toEqual(['b', 'c', 'a']);
+    expect(decision.considered).toEqual([
+      { deployment: 'b', taken: true, reason: 'first available in order' },
+      { deployment: 'c', taken: true, reason: 'fallback in order' },
+      { deployment: 'a', taken: true, reason: 'fallback in order' },
+    ]);
+    expect(decision.refusedByRule).toBe(false);
+  });
+
+  it('does not consult random for spillover', () => {
+    const decision = select({
+      route: spillover('a', 'b'),
+      deployments,
+      random: () => {
+        throw new Error('random must not be called');
+      },
+    });
+    expect(ids(decision.candidates)).toEqual(['a', 'b']);
+  });
+
+  it('skips missing, disabled and wrong-capability deployments, saying why', () => {
+    const list = catalog(
+      deployment('off', { enabled: false }),
+      deployment('embed-only', { serves: ['embeddings'] }),
+      deployment('both', { serves: ['chat', 'embeddings'] }),
+      deployment('chat-only'),
+    );
+    const decision = select({ route: spillover('ghost', 'off', 'embed-only', 'chat-only', 'both'), deployments: list });
+    expect(ids(decision.candidates)).toEqual(['chat-only', 'both']);
+    expect(decision.considered).toEqual([
+      { deployment: 'ghost', taken: false, reason: 'not in the catalog' },
+      { deployment: 'off', taken: false, reason: 'disabled' },
+      { deployment: 'embed-only', taken: false, reason: 'does not serve chat' },
+      { deployment: 'chat-only', taken: true, reason: 'first available in order' },
+      { deployment: 'both', taken: true, reason: 'fallback in order' },
+    ]);
+
+    const embeddings = select({ route: spillover('chat-only', 'embed-only', 'both'), deployments: list, capability: 'embeddings' });
+    expect(ids(embeddings.candidates)).toEqual(['embed-only', 'both']);
+    expect(embeddings.considered[0]).toEqual({ deployment: 'chat-only', taken: false, reason: 'does not serve embeddings' });
+  });
+
+  it('gives no candidates (and no rule refusal) when nothing can serve', () => {
+    const decision = select({ route: spillover('ghost'), deployments: catalog() });
+    expect(decision).toEqual({ candidates: [], considered: [{ deployment: 'ghost', taken: false, reason: 'not in the catalog' }], refusedByRule: false });
+  });
+
+  it('skips a saturated deployment (in flight at maxConcurrent) and spills over', () => {
+    const health = new DeploymentHealth(() => 0);
+    const list = catalog(managed('m', 2), deployment('s'));
+    const r = spillover('m', 's');
+
+    const end1 = health.begin('m');
+    expect(ids(select({ route: r, deployments: list, health }).candidates)).toEqual(['m', 's']);
+
+    const end2 = health.begin('m');
+    const saturated = select({ route: r, deployments: list, health });
+    expect(ids(saturated.candidates)).toEqual(['s']);
+    expect(saturated.considered[0]).toEqual({ deployment: 'm', taken: false, reason: 'saturated: 2 of 2 in flight' });
+
+    health.begin('m');
+    expect(select({ route: r, deployments: list, health }).considered[0]!.reason).toBe('saturated: 3 of 2 in flight');
+
+    end1();
+    expect(ids(select({ route: r, deployments: list, health }).candidates)).toEqual(['s']); // 2 of 2 still
+    end2();
+    expect(ids(select({ route: r, deployments: list, health }).candidates)).toEqual(['m', 's']); // 1 of 2
+  });
+
+  it('frees a saturated deployment when a request ends', () => {
+    const health = new DeploymentHealth(() => 0);
+    const list = catalog(managed('m', 1), deployment('s'));
+    const end = health.begin('m');
+    expect(ids(select({ route: spillover('m', 's'), deployments: list, health }).candidates)).toEqual(['s']);
+    end();
+    expect(ids(select({ route: spillover('m', 's'), deployments: list, health }).candidates)).toEqual(['m', 's']);
+  });
+
+  it('never treats a deployment without capacity as saturated', () => {
+    const busy: HealthView = { inFlight: () => 1_000_000, coolingUntilMs: () => 0 };
+    expect(ids(select({ route: spillover('a', 'b'), deployments, health: busy }).candidates)).toEqual(['a', 'b']);
+  });
+
+  it('moves cooling deployments last, keeping their relative order', () => {
+    let now = 10_000;
+    const health = new DeploymentHealth(() => now);
+    health.failed('a'); // cooling until 11_000
+    now = 10_200;
+    health.failed('b'); // cooling until 11_200
+    const decision = select({ route: spillover('a', 'b', 'c'), deployments, health, nowMs: 10_500 });
+    expect(ids(decision.candidates)).toEqual(['c', 'a', 'b']);
+    expect(decision.considered).toEqual([
+      { deployment: 'a', taken: true, reason: 'cooling down for 500 ms after failures; tried last' },
+      { deployment: 'b', taken: true, reason: 'cooling down for 700 ms after failures; tried last' },
+      { deployment: 'c', taken: true, reason: 'first available in order' },
+    ]);
+  });
+
+  it('stops treating a deployment as cooling once nowMs reaches the end of its cool-down', () => {
+    const health = new DeploymentHealth(() => 10_000);
+    health.failed('a');
+    expect(ids(select({ route: spillover('a', 'b'), deployments, health, nowMs: 10_999 }).candidates)).toEqual(['b', 'a']);
+    expect(ids(select({ route: spillover('a', 'b'), deployments, health, nowMs: 11_000 }).candidates)).toEqual(['a', 'b']);
+  });
+
+  it('reports saturation before cooling', () => {
+    const health: HealthView = { inFlight: (id) => (id === 'm' ? 1 : 0), coolingUntilMs: (id) => (id === 'm' ? 2_000_000 : 0) };
+    const decision = select({ route: spillover('m', 'a'), deployments: catalog(managed('m', 1), deployment('a')), health });
+    expect(ids(decision.candidates)).toEqual(['a']);
+    expect(decision.considered[0]).toEqual({ deployment: 'm', taken: false, reason: 'saturated: 1 of 1 in flight' });
+  });
+});
+
+describe('selectTargets: rules', () => {
+  const deployments = catalog(deployment('private'), deployment('public'), deployment('other'));
+  const withRules = (rules: unknown[]) => route({ targets: [{ deployment: 'public' }, { deployment: 'private' }, { deployment: 'other' }], rules });
+
+  it('restricts targets for a team named by a rule', () => {
+    const r = withRules([{ when: { teams: ['search'] }, only: ['private', 'other'] }]);
+    const decision = select({ route: r, deployments, team: team({ id: 'search' }) });
+    expect(ids(decision.candidates)).toEqual(['private', 'other']);
+    expect(decision.considered[0]).toEqual({ deployment: 'public', taken: false, reason: 'excluded by a rule for this team' });
+    expect(decision.refusedByRule).toBe(false);
+
+    const others = select({ route: r, deployments, team: team({ id: 'marketing' }) });
+    expect(ids(others.candidates)).toEqual(['public', 'private', 'other']);
+  });
+
+  it('restricts targets for a team carrying a tag a rule names', () => {
+    const r = withRules([{ when: { teamTags: ['confidential', 'pii'] }, only: ['private'] }]);
+    expect(ids(select({ route: r, deployments, team: team({ tags: ['pii'] }) }).candidates)).toEqual(['private']);
+    expect(ids(select({ route: r, deployments, team: team({ tags: ['confidential', 'eu'] }) }).candidates)).toEqual(['private']);
+    expect(ids(select({ route: r, deployments, team: team({ tags: ['eu'] }) }).candidates)).toEqual(['public', 'private', 'other']);
+    expect(ids(select({ route: r, deployments, team: team({ tags: [] }) }).candidates)).toEqual(['public', 'private', 'other']);
+  });
+
+  it('applies the first rule that matches', () => {
+    const r = withRules([
+      { when: { teams: ['search'] }, only: ['other'] },
+      { when: { teamTags: ['confidential'] }, only: ['private'] },
+    ]);
+    expect(ids(select({ route: r, deployments, team: team({ id: 'search', tags: ['confidential'] }) }).candidates)).toEqual(['other']);
+    expect(ids(select({ route: r, deployments, team: team({ id: 'finance', tags: ['confidential'] }) }).candidates)).toEqual(['private']);
+  });
+
+  it('refuses by rule when the matching rule allows no target', () => {
+    const r = withRules([{ when: { teamTags: ['embargoed'] }, only: [] }]);
+    const decision = select({ route: r, deployments, team: team({ tags: ['embargoed'] }) });
+    expect(decision.candidates).toEqual([]);
+    expect(decision.refusedByRule).toBe(true);
+    expect(decision.considered).toEqual(
+      ['public', 'private', 'other'].map((d) => ({ deployment: d, taken: false, reason: 'excluded by a rule for this team' })),
+    );
+    expect(select({ route: r, deployments, team: team() }).refusedByRule).toBe(false);
+  });
+
+  it('gives no candidates, without a rule refusal, when the rule only allows deployments the route does not list', () => {
+    const r = withRules([{ when: { teams: ['search'] }, only: ['elsewhere'] }]);
+    const decision = select({ route: r, deployments });
+    expect(decision.candidates).toEqual([]);
+    expect(decision.refusedByRule).toBe(false);
+  });
+
+  it('still skips a rule-allowed deployment that is disabled', () => {
+    const list = catalog(deployment('private', { enabled: false }), deployment('public'));
+    const r = route({ targets: [{ deployment: 'public' }, { deployment: 'private' }], rules: [{ when: { teams: ['search'] }, only: ['private'] }] });
+    const decision = select({ route: r, deployments: list });
+    expect(decision.candidates).toEqual([]);
+    expect(decision.considered.map((c) => c.reason)).toEqual(['excluded by a rule for this team', 'disabled']);
+  });
+});
+
+describe('selectTargets: weighted', () => {
+  const deployments = catalog(deployment('a'), deployment('b'), deployment('c'), deployment('z'));
+
+  it('follows the injected random for the first pick, the rest as fallbacks', () => {
+    const r = weighted([['a', 3], ['b', 1]]);
+    expect(ids(select({ route: r, deployments, random: () => 0 }).candidates)).toEqual(['a', 'b']);
+    expect(ids(select({ route: r, deployments, random: () => 0.5 }).candidates)).toEqual(['a', 'b']);
+    expect(ids(select({ route: r, deployments, random: () => 0.7499 }).candidates)).toEqual(['a', 'b']);
+    expect(ids(select({ route: r, deployments, random: () => 0.75 }).candidates)).toEqual(['b', 'a']);
+    expect(ids(select({ route: r, deployments, random: () => 0.99 }).candidates)).toEqual(['b', 'a']);
+  });
+
+  it('draws the fallbacks from the remaining weights', () => {
+    const r = weighted([['a', 1], ['b', 1], ['c', 2]]);
+    // First draw 0.6 * 4 = 2.4 → c; then 0.6 * 2 = 1.2 → b; then a.
+    expect(ids(select({ route: r, deployments, random: () => 0.6 }).candidates)).toEqual(['c', 'b', 'a']);
+    // 0.1 * 4 = 0.4 → a; 0.1 * 3 = 0.3 → b; then c.
+    expect(ids(select({ route: r, deployments, random: () => 0.1 }).candidates)).toEqual(['a', 'b', 'c']);
+    const draws = [0.3, 0.9];
+    expect(ids(select({ route: r, deployments, random: () => draws.shift() ?? 0 }).candidates)).toEqual(['b', 'c', 'a']);
+  });
+
+  it('puts zero-weight targets last, in route order, and never first', () => {
+    const r = weighted([['z', 0], ['a', 1], ['c', 0], ['b', 1]]);
+    const random = mulberry32(7);
+    for (let i = 0; i < 200; i++) {
+      const order = ids(select({ route: r, deployments, random }).candidates);
+      expect(order.slice(2)).toEqual(['z', 'c']);
+      expect(order.slice(0, 2).sort()).toEqual(['a', 'b']);
+    }
+  });
+
+  it('treats an out-of-range random as the last target rather than failing', () => {
+    const r = weighted([['a', 1], ['b', 1]]);
+    expect(ids(select({ route: r, deployments, random: () => 1 }).candidates)).toEqual(['b', 'a']);
+  });
+
+  it('matches 3:1 weights over 20 000 seeded draws', () => {
+    const r = weighted([['a', 3], ['b', 1]]);
+    const random = mulberry32(12345);
+    let a = 0;
+    const draws = 20_000;
+    for (let i = 0; i < draws; i++) if (select({ route: r, deployments, random }).candidates[0]!.id === 'a') a++;
+    expect(a / draws).toBeGreaterThan(0.735);
+    expect(a / draws).toBeLessThan(0.765);
+  });
+
+  it('matches 5:3:2 weights over 20 000 seeded draws', () => {
+    const r = weighted([['a', 5], ['b', 3], ['c', 2]]);
+    const random = mulberry32(99);
+    const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
+    const draws = 20_000;
+    for (let i = 0; i < draws; i++) counts[select({ route: r, deployments, random }).candidates[0]!.id]! += 1;
+    expect(Math.abs(counts.a! / draws - 0.5)).toBeLessThan(0.02);
+    expect(Math.abs(counts.b! / draws - 0.3)).toBeLessThan(0.02);
+    expect(Math.abs(counts.c! / draws - 0.2)).toBeLessThan(0.02);
+  });
+
+  it('is sticky per user: the same user always gets the same order, whatever random says', () => {
+    const r = weighted([['a', 1], ['b', 1], ['c', 1]]);
+    for (const user of ['alice', 'bob', 'user-42', '', '日本語']) {
+      const first = ids(select({ route: r, deployments, user, random: () => 0 }).candidates);
+      for (const value of [0.2, 0.5, 0.99]) {
+        expect(ids(select({ route: r, deployments, user, random: () => value }).candidates)).toEqual(first);
+      }
+    }
+  });
+
+  it('still follows the weights across many users', () => {
+    const r = weighted([['a', 3], ['b', 1]]);
+    let a = 0;
+    const users = 20_000;
+    for (let i = 0; i < users; i++) if (select({ route: r, deployments, user: `user-${i}` }).candidates[0]!.id === 'a') a++;
+    expect(a / users).toBeGreaterThan(0.73);
+    expect(a / users).toBeLessThan(0.77);
+  });
+
+  it('spreads different users over every target', () => {
+    const r = weighted([['a', 1], ['b', 1], ['c', 1]]);
+    const firsts = new Set<string>();
+    for (let i = 0; i < 50; i++) firsts.add(select({ route: r, deployments, user: `u${i}` }).candidates[0]!.id);
+    expect([...firsts].sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('falls back to the next weighted pick when the first is unavailable', () => {
+    const list = catalog(deployment('a', { enabled: false }), deployment('b'));
+    const r = weighted([['a', 3], ['b', 1]]);
+    const decision = select({ route: r, deployments: list, random: () => 0 });
+    expect(ids(decision.candidates)).toEqual(['b']);
+    expect(decision.considered).toEqual([
+      { deployment: 'a', taken: false, reason: 'disabled' },
+      { deployment: 'b', taken: true, reason: 'first available in order' },
+    ]);
+  });
+});
+
+describe('DeploymentHealth', () => {
+  it('starts at zero for an unknown deployment', () => {
+    const health = new DeploymentHealth(() => 0);
+    expect(health.inFlight('x')).toBe(0);
+    expect(health.coolingUntilMs('x')).toBe(0);
+  });
+
+  it('counts attempts in flight per deployment; ending is idempotent', () => {
+    const health = new DeploymentHealth(() => 0);
+    const end1 = health.begin('a');
+    const end2 = health.begin('a');
+    health.begin('b');
+    expect([health.inFlight('a'), health.inFlight('b')]).toEqual([2, 1]);
+    end1();
+    end1();
+    end1();
+    expect(health.inFlight('a')).toBe(1);
+    end2();
+    expect(health.inFlight('a')).toBe(0);
+    end2();
+    expect(health.inFlight('a')).toBe(0);
+    expect(health.inFlight('b')).toBe(1);
+  });
+
+  it('backs off exponentially from 1 s to a 30 s ceiling with the injected clock', () => {
+    let now = 100_000;
+    const health = new DeploymentHealth(() => now);
+    const cooldowns: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      health.failed('a');
+      cooldowns.push(health.coolingUntilMs('a') - now);
+      now += 50;
+    }
+    expect(cooldowns).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+  });
+
+  it('cools down for as long as Retry-After asks, capped at 30 s', () => {
+    const health = new DeploymentHealth(() => 5_000);
+    health.failed('a', 7_500);
+    expect(health.coolingUntilMs('a')).toBe(12_500);
+    health.failed('b', 120_000);
+    expect(health.coolingUntilMs('b')).toBe(35_000);
+    health.failed('c', 0);
+    expect(health.coolingUntilMs('c')).toBe(5_000);
+  });
+
+  it('counts a Retry-After failure towards the backoff of the next one', () => {
+    const health = new DeploymentHealth(() => 0);
+    health.failed('a', 100);
+    health.failed('a');
+    expect(health.coolingUntilMs('a')).toBe(2_000);
+  });
+
+  it('clears the cool-down and the failure count on success', () => {
+    const health = new DeploymentHealth(() => 1_000);
+    health.failed('a');
+    health.failed('a');
+    health.failed('a');
+    expect(health.coolingUntilMs('a')).toBe(5_000);
+    health.succeeded('a');
+    expect(health.coolingUntilMs('a')).toBe(0);
+    health.failed('a');
+    expect(health.coolingUntilMs('a')).toBe(2_000);
+  });
+
+  it('keeps deployments independent', () => {
+    const health = new DeploymentHealth(() => 0);
+    health.failed('a');
+    health.failed('a');
+    health.failed('b');
+    health.succeeded('c');
+    expect([health.coolingUntilMs('a'), health.coolingUntilMs('b'), health.coolingUntilMs('c')]).toEqual([2_000, 1_000, 0]);
+  });
+
+  it('does not disturb the in-flight count when failing or succeeding', () => {
+    const health = new DeploymentHealth(() => 0);
+    const end = health.begin('a');
+    health.failed('a');
+    health.succeeded('a');
+    expect(health.inFlight('a')).toBe(1);
+    end();
+    expect(health.inFlight('a')).toBe(0);
+  });
+});

@@ -1,0 +1,124 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CosmosClient } from '@azure/cosmos';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/local/embedded-cosmos.js';
+import { containerDefinitions, ensureContainers } from '../../shared/store/containers.js';
+import { CosmosLedgerSink, readRollups } from '../../shared/store/cosmos-ledger.js';
+import { Ledger, type LedgerSink, type RollupDelta } from '../../shared/usage/ledger.js';
+import type { UsageRecord } from '../../shared/usage/usage-record.js';
+
+let cosmos: EmbeddedCosmos;
+let client: CosmosClient;
+let sink: CosmosLedgerSink;
+let dataDir: string;
+
+async function connect(): Promise<void> {
+  client = new CosmosClient({ ...cosmos.connectionOptions(), connectionPolicy: { requestTimeout: 2_000, retryOptions: { maxRetryAttemptCount: 0, fixedRetryIntervalInMilliseconds: 0, maxWaitTimeInSeconds: 1 } } });
+  const database = await ensureContainers(client, 'ledger-test');
+  sink = new CosmosLedgerSink(database.container(containerDefinitions.usage.id), database.container(containerDefinitions.rollups.id));
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'sy-ledger-'));
+  cosmos = await startEmbeddedCosmos({ dataDir, snapshotIntervalMs: 0 });
+  await connect();
+});
+afterAll(async () => {
+  client?.dispose();
+  await cosmos?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+function record(overrides: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    id: `rec-${Math.random().toString(36).slice(2)}`,
+    requestId: 'req',
+    team: 'ledger',
+    day: '2026-03-01',
+    ts: '2026-03-01T00:00:00.000Z',
+    alias: 'chat',
+    deployment: 'dep',
+    kind: 'serverless',
+    operation: 'chat',
+    status: 'ok',
+    httpStatus: 200,
+    inputTokens: 10,
+    outputTokens: 4,
+    estimated: false,
+    costMicroUsd: 3,
+    stream: false,
+    latencyMs: 5,
+    ttfbMs: 2,
+    attempts: 1,
+    ...overrides,
+  };
+}
+
+const rollups = (team: string, day = '2026-03-01') => readRollups(client.database('ledger-test').container('rollups'), { from: day, to: day, team });
+
+describe('CosmosLedgerSink', () => {
+  it('applies a rollup delta at most once per (writer, seq), even when it is sent again', async () => {
+    const delta: RollupDelta = {
+      key: { team: 'once', day: '2026-03-01', alias: 'chat', deployment: 'dep', kind: 'serverless' },
+      counters: { requests: 2, inputTokens: 20, outputTokens: 8, costMicroUsd: 6, estimatedRequests: 0, failedRequests: 1 },
+      seq: 1,
+    };
+    await sink.applyRollup('writer-a', delta);
+    await sink.applyRollup('writer-a', delta); // a retry after an ambiguous failure
+    await sink.applyRollup('writer-a', { ...delta, seq: 2 });
+    await sink.applyRollup('writer-b', delta); // another instance's own seq 1
+    const [row] = await rollups('once');
+    expect(row).toMatchObject({ requests: 6, inputTokens: 60, outputTokens: 24, costMicroUsd: 18, failedRequests: 3 });
+  });
+
+  it('writes a record once, even when the write is repeated', async () => {
+    const r = record({ team: 'idempotent' });
+    await sink.writeRecords([r]);
+    await sink.writeRecords([r]);
+    const { resources } = await client
+      .database('ledger-test')
+      .container('usage')
+      .items.query({ query: 'SELECT VALUE COUNT(1) FROM c WHERE c.team = "idempotent"' })
+      .fetchAll();
+    expect(resources[0]).toBe(1);
+  });
+
+  it('keeps separate rollups per day for the same team, alias and deployment', async () => {
+    const ledger = new Ledger(sink, 'writer-days', { flushIntervalMs: 1_000 });
+    ledger.record(record({ team: 'days', day: '2026-03-01' }));
+    ledger.record(record({ team: 'days', day: '2026-03-02' }));
+    ledger.record(record({ team: 'days', day: '2026-03-02' }));
+    await ledger.flush();
+    expect((await rollups('days', '2026-03-01'))[0]?.requests).toBe(1);
+    expect((await rollups('days', '2026-03-02'))[0]?.requests).toBe(2);
+  });
+});
+
+describe('Ledger while the store is down', () => {
+  it('holds records while Cosmos is unreachable and writes them, exactly, once it is back', async () => {
+    // The store comes back with a new certificate, so the ledger reaches it through a new client.
+    const throughCurrentClient: LedgerSink = {
+      writeRecords: (records) => sink.writeRecords(records),
+      applyRollup: (writer, delta) => sink.applyRollup(writer, delta),
+    };
+    const ledger = new Ledger(throughCurrentClient, 'writer-outage', { flushIntervalMs: 1_000 });
+    const port = Number(new URL(cosmos.endpoint).port);
+    ledger.record(record({ team: 'outage' }));
+    await ledger.flush();
+    await cosmos.stop();
+    client.dispose();
+    ledger.record(record({ team: 'outage', inputTokens: 100 }));
+    ledger.record(record({ team: 'outage', inputTokens: 1000 }));
+    await expect(ledger.flush()).rejects.toBeTruthy();
+    expect(ledger.stats.bufferedRecords).toBe(2);
+
+    cosmos = await startEmbeddedCosmos({ dataDir, port, snapshotIntervalMs: 0 });
+    await connect();
+    await ledger.flush();
+    expect(ledger.stats).toMatchObject({ bufferedRecords: 0, pendingRollups: 0 });
+    const [row] = await rollups('outage');
+    expect(row).toMatchObject({ requests: 3, inputTokens: 1110 });
+  });
+});
