@@ -278,7 +278,6 @@ function createRegistry(): { registry: FunctionsCoreRegistry; coreApi: Record<st
 
   const coreApi: Record<string, unknown> = {
     version: 'switchyard-local',
-    hostVersion: '4.1000.0',
     registerFunction,
     registerHook,
     setProgrammingModel: (model: CoreProgrammingModel) => {
@@ -304,10 +303,8 @@ export function installFunctionsCore(): FunctionsCoreRegistry {
 
   const { registry, coreApi } = createRegistry();
   const originalRequire = Module.prototype.require;
-  Module.prototype.require = function requireWithFunctionsCore(this: Module, id: string): unknown {
-    if (id === CORE_MODULE_ID) return coreApi;
-    // eslint-disable-next-line prefer-rest-params -- forward exactly what the caller passed
-    return Reflect.apply(originalRequire, this, arguments);
+  Module.prototype.require = function requireWithFunctionsCore(this: Module, ...args: [id: string]): unknown {
+    return args[0] === CORE_MODULE_ID ? coreApi : Reflect.apply(originalRequire, this, args);
   } as typeof originalRequire;
   globals[REGISTRY_KEY] = registry;
   return registry;

@@ -467,7 +467,9 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
   });
   const routePrefix = await readRoutePrefix(options.appRoot);
   // Loaded only now, after the require hook: the library probes for @azure/functions-core once and caches a miss.
-  const lib: AzureFunctionsModule = await import('@azure/functions');
+  // Through `default`: Node's ESM view of this CommonJS bundle lacks HttpRequest, HttpResponse, InvocationContext…
+  const imported = (await import('@azure/functions')) as AzureFunctionsModule & { default?: AzureFunctionsModule };
+  const lib: AzureFunctionsModule = imported.default ?? imported;
 
   registry.beginStartup();
   try {
@@ -593,9 +595,21 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       body.cancel().catch(() => undefined);
       res.end();
     } else if (complete) {
-      const bytes = new Uint8Array(await response.arrayBuffer());
-      res.setHeader('content-length', bytes.byteLength);
-      res.end(bytes);
+      // Already in memory: read it straight off the reader (cheaper than arrayBuffer()) and send it in one write.
+      const reader = body.getReader();
+      const chunks: Uint8Array[] = [];
+      let length = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value as Uint8Array);
+        length += (value as Uint8Array).byteLength;
+      }
+      res.setHeader('content-length', length);
+      res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
+    } else if (!active.has(res)) {
+      // The client left while the handler ran: nobody will read, so stop the producer now.
+      body.cancel(CLIENT_DISCONNECTED).catch(() => undefined);
     } else {
       res.flushHeaders();
       await pipeBody(res, body as ReadableStream<unknown>);
