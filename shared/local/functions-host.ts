@@ -711,6 +711,9 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
         sendPlain(res, 413, 'Payload Too Large');
         return;
       }
+      // A handler may answer without reading the whole body (a 413, a 415…). What it left unread would
+      // jam this keep-alive connection for the next request, so the connection closes after the response.
+      if (body !== undefined && !req.readableEnded) res.shouldKeepAlive = false;
       await writeResponse(res, method, result);
     } catch (error) {
       if (overflow?.exceeded && !res.headersSent) {
