@@ -1,0 +1,122 @@
+// Cosmos DB for NoSQL: the catalog, the per-request usage ledger and its rollups.
+// The app connects with Entra ID only, and data-plane RBAC cannot create databases or containers,
+// so they are created here (control plane) to match shared/store/containers.ts.
+param name string
+param location string
+param tags object = {}
+param databaseName string
+
+@description('Serverless bills per RU consumed (single region); ProvisionedAutoscale shares autoscale throughput across the database.')
+@allowed(['Serverless', 'ProvisionedAutoscale'])
+param capacityMode string = 'Serverless'
+
+@description('Autoscale ceiling for the database when capacityMode is ProvisionedAutoscale (minimum 1000).')
+@minValue(1000)
+param autoscaleMaxThroughput int = 1000
+
+@description('Days a usage record is kept (its rollups stay); 0 keeps them forever.')
+@minValue(0)
+param usageTtlDays int = 90
+
+var serverless = capacityMode == 'Serverless'
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    locations: [
+      {
+        locationName: location
+        failoverPriority: 0
+        isZoneRedundant: false
+      }
+    ]
+    consistencyPolicy: { defaultConsistencyLevel: 'Session' }
+    capabilities: serverless ? [{ name: 'EnableServerless' }] : []
+    backupPolicy: {
+      type: 'Continuous'
+      continuousModeProperties: { tier: 'Continuous7Days' }
+    }
+    disableLocalAuth: true
+    disableKeyBasedMetadataWriteAccess: true
+    minimalTlsVersion: 'Tls12'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: account
+  name: databaseName
+  properties: {
+    resource: { id: databaseName }
+    // Serverless accounts reject any throughput setting.
+    options: serverless ? {} : { autoscaleSettings: { maxThroughput: autoscaleMaxThroughput } }
+  }
+}
+
+// Deployments, routes, teams, keys, audit entries: few documents, read by type.
+resource catalog 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'catalog'
+  properties: {
+    resource: {
+      id: 'catalog'
+      partitionKey: { paths: ['/type'], kind: 'Hash', version: 2 }
+    }
+  }
+}
+
+// One document per request, written in bulk and never updated: index only what a report may filter on,
+// which keeps the write cost near the minimum. Old records expire; the rollups keep the sums.
+resource usage 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'usage'
+  properties: {
+    resource: {
+      id: 'usage'
+      partitionKey: { paths: ['/team', '/day'], kind: 'MultiHash', version: 2 }
+      defaultTtl: usageTtlDays > 0 ? usageTtlDays * 86400 : -1
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          { path: '/team/?' }
+          { path: '/day/?' }
+          { path: '/ts/?' }
+          { path: '/alias/?' }
+          { path: '/deployment/?' }
+          { path: '/kind/?' }
+          { path: '/status/?' }
+          { path: '/requestId/?' }
+        ]
+        excludedPaths: [{ path: '/*' }]
+      }
+    }
+  }
+}
+
+// Pre-aggregated sums per (team, day, alias, deployment, kind), patched in place: what /usage reads.
+// The per-writer sequence map only feeds patch conditions, so it is not indexed.
+resource rollups 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'rollups'
+  properties: {
+    resource: {
+      id: 'rollups'
+      partitionKey: { paths: ['/team', '/day'], kind: 'MultiHash', version: 2 }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [{ path: '/*' }]
+        excludedPaths: [{ path: '/seq/*' }]
+      }
+    }
+  }
+}
+
+output accountName string = account.name
+output endpoint string = account.properties.documentEndpoint
+output databaseName string = database.name
