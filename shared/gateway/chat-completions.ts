@@ -4,7 +4,6 @@ import { errors, type GatewayError } from '../errors.js';
 import { errorBody, errorResponse } from '../http/error-response.js';
 import { SSE_DONE, sseData } from '../http/sse.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
-import { selectTargets } from '../routing/select-targets.js';
 import { buildChatRequest, type ChatBody } from '../upstreams/protocols.js';
 import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js';
 import { usageFrom, type TokenUsage } from '../usage/extract-usage.js';
@@ -12,7 +11,7 @@ import { StreamTap } from '../usage/stream-tap.js';
 import { authenticateTeam } from './authenticate.js';
 import { callFirstAvailable, readText, type Answer } from './call-upstream.js';
 import type { GatewayDeps } from './gateway-deps.js';
-import { chatRequestSchema, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
+import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
@@ -33,18 +32,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   const body = await parseBody(request, chatRequestSchema, deps);
   const alias = options.aliasFromPath ?? body.model;
   const route = resolveAlias(alias, team, deps);
-  const snapshot = deps.catalog.current();
-  const decision = selectTargets({
-    route,
-    team,
-    capability: 'chat',
-    user: body.user,
-    deployments: snapshot.deployments,
-    health: deps.health,
-    nowMs: deps.now(),
-    random: deps.random,
-  });
-  if (decision.refusedByRule) throw errors.forbidden(`A routing rule allows no deployment of '${route.alias}' for team '${team.id}'.`);
+  const decision = decideTargets(route, team, 'chat', body.user, deps);
 
   const wantsStream = body.stream === true;
   const facts: UsageFacts = { requestId: options.requestId, team: team.id, alias: route.alias, operation: 'chat', stream: wantsStream, startedAtMs: deps.now() };

@@ -1,14 +1,13 @@
 import { errors, type GatewayError } from '../errors.js';
 import { errorResponse } from '../http/error-response.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
-import { selectTargets } from '../routing/select-targets.js';
 import { buildEmbeddingsRequest, type EmbeddingsBody } from '../upstreams/protocols.js';
 import { countTextTokens } from '../usage/count-tokens.js';
 import { usageFrom, type TokenUsage } from '../usage/extract-usage.js';
 import { authenticateTeam } from './authenticate.js';
 import { callFirstAvailable, readText } from './call-upstream.js';
 import type { GatewayDeps } from './gateway-deps.js';
-import { embeddingsRequestSchema, parseBody, resolveAlias, type EmbeddingsRequest } from './inference-request.js';
+import { embeddingsRequestSchema, decideTargets, parseBody, resolveAlias, type EmbeddingsRequest } from './inference-request.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
@@ -18,17 +17,7 @@ export async function embeddings(request: GatewayRequest, deps: GatewayDeps, opt
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, embeddingsRequestSchema, deps);
   const route = resolveAlias(options.aliasFromPath ?? body.model, team, deps);
-  const decision = selectTargets({
-    route,
-    team,
-    capability: 'embeddings',
-    user: body.user,
-    deployments: deps.catalog.current().deployments,
-    health: deps.health,
-    nowMs: deps.now(),
-    random: deps.random,
-  });
-  if (decision.refusedByRule) throw errors.forbidden(`A routing rule allows no deployment of '${route.alias}' for team '${team.id}'.`);
+  const decision = decideTargets(route, team, 'embeddings', body.user, deps);
   const facts: UsageFacts = { requestId: options.requestId, team: team.id, alias: route.alias, operation: 'embeddings', stream: false, startedAtMs: deps.now() };
 
   let attempted;

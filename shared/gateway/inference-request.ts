@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { errors } from '../errors.js';
-import type { Route, Team } from '../catalog/schemas.js';
+import type { Capability, Route, Team } from '../catalog/schemas.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest } from '../http/types.js';
+import { selectTargets, type RoutingDecision } from '../routing/select-targets.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
 const message = z.looseObject({
@@ -64,4 +65,23 @@ export function resolveAlias(alias: string | undefined, team: Team, deps: Gatewa
   if (!route) throw errors.modelNotFound(alias);
   if (!team.aliases.includes(alias)) throw errors.modelNotAllowed(alias);
   return route;
+}
+
+/** The routing decision for a request, refusing what no deployment may or can serve. */
+export function decideTargets(route: Route, team: Team, capability: Capability, user: string | undefined, deps: GatewayDeps): RoutingDecision {
+  const decision = selectTargets({
+    route,
+    team,
+    capability,
+    user,
+    deployments: deps.catalog.current().deployments,
+    health: deps.health,
+    nowMs: deps.now(),
+    random: deps.random,
+  });
+  if (decision.refusedByRule) throw errors.forbidden(`A routing rule allows no deployment of '${route.alias}' for team '${team.id}'.`);
+  if (decision.candidates.length === 0 && decision.considered.every((c) => c.reason === `does not serve ${capability}`)) {
+    throw errors.invalidRequest(`The model '${route.alias}' does not serve ${capability}.`, 'model');
+  }
+  return decision;
 }
