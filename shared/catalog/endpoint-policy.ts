@@ -47,11 +47,24 @@ export function isLoopback(host: string): boolean {
 
 /** Link-local (incl. 169.254.169.254 metadata), private, unspecified and unique-local addresses. */
 export function isRefusedAddress(address: string): boolean {
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  const v4 = ipv4Mapped(address) ?? address;
   if (isIP(v4) === 4) {
     const [a, b] = v4.split('.').map(Number) as [number, number];
     return a === 0 || a === 10 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
   }
   const lower = address.toLowerCase();
   return lower === '::' || lower.startsWith('fe8') || lower.startsWith('fe9') || lower.startsWith('fea') || lower.startsWith('feb') || lower.startsWith('fc') || lower.startsWith('fd');
+}
+
+// ::ffff:a.b.c.d, in the dotted form or the hex form URL parsing produces (::ffff:a9fe:a9fe).
+function ipv4Mapped(address: string): string | undefined {
+  const lower = address.toLowerCase();
+  if (!lower.startsWith('::ffff:')) return undefined;
+  const rest = lower.slice(7);
+  if (isIP(rest) === 4) return rest;
+  const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(rest);
+  if (!hex) return undefined;
+  const high = parseInt(hex[1]!, 16);
+  const low = parseInt(hex[2]!, 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }

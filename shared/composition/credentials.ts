@@ -18,6 +18,8 @@ export function createCredentialSource(env: NodeJS.ProcessEnv, tokenCredential: 
       case 'key': {
         const value = env[auth.secret];
         if (!value) throw new Error(`app setting ${auth.secret} named by deployment ${deployment.id} is not set`);
+        // App Service leaves the reference text in place when it cannot resolve it; never send that upstream.
+        if (value.startsWith('@Microsoft.KeyVault(')) throw new Error(`app setting ${auth.secret} is an unresolved Key Vault reference`);
         return { kind: 'key', value };
       }
       case 'entra': {

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { CosmosClient, type CosmosClientOptions } from '@azure/cosmos';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { CatalogCache } from '../catalog/catalog-snapshot.js';
+import { ensureConfiguredKey } from '../catalog/key-documents.js';
 import { loadConfig, type Config } from '../config/config.js';
 import type { GatewayDeps } from '../gateway/gateway-deps.js';
 import { createLogger, type Logger } from '../log.js';
@@ -70,6 +71,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     newId: randomUUID,
     log,
   };
+  if (config.adminKey) await ensureConfiguredKey(store, { role: 'admin' }, config.adminKey, Date.now());
   await catalog.start();
   ledger.start();
   return {

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
-import { generateKeyId, generateSecret, hashKey, type StoredKey } from '../auth/api-keys.js';
 import type { DocType, DocTypes, Versioned } from '../catalog/catalog-store.js';
 import { endpointRefusal, isLoopback } from '../catalog/endpoint-policy.js';
+import { newSecret, newStoredKey, type KeyOwner } from '../catalog/key-documents.js';
 import { deploymentSchema, roles, routeSchema, teamSchema, type Deployment, type Role, type Route, type Team } from '../catalog/schemas.js';
 import { errors } from '../errors.js';
 import { readJsonBody } from '../http/read-json-body.js';
@@ -160,8 +160,9 @@ export const manage = {
 };
 
 /** Creates a key and shows its secret this once; only its hash is stored. */
-export async function issueKey(deps: GatewayDeps, owner: { team: string } | { role: Role }, secret = generateSecret('team' in owner ? 'sy' : 'sya')): Promise<GatewayResponse> {
-  const stored: StoredKey = { id: generateKeyId(), type: 'key', hash: hashKey(secret), createdAt: new Date(deps.now()).toISOString(), ...owner };
+async function issueKey(deps: GatewayDeps, owner: KeyOwner): Promise<GatewayResponse> {
+  const secret = newSecret(owner);
+  const stored = newStoredKey(owner, secret, deps.now());
   await deps.store.put('key', stored, { createOnly: true });
   await deps.catalog.refresh().catch(() => undefined);
   return { status: 201, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, jsonBody: { id: stored.id, key: secret, ...owner } };

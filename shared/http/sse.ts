@@ -10,15 +10,23 @@ const LF = 0x0a;
 const CR = 0x0d;
 const decoder = new TextDecoder();
 
-/** Incremental SSE splitter: push chunks cut at any byte offset, get back each complete event once. */
+/** Longest event the splitter holds while waiting for its end; an upstream past it is broken. */
+export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Incremental SSE splitter: push chunks cut at any byte offset, get back each complete event once.
+ * Comment-only blocks (keep-alives such as `: ping`) come back too, with empty data, so a relay passes them on.
+ */
 export class SseSplitter {
   private pending: Uint8Array = new Uint8Array(0);
+  /** Where the scan of `pending` stopped: bytes before it hold no event end. */
+  private scanned = 0;
 
   push(chunk: Uint8Array): SseEvent[] {
     const buffer = this.pending.byteLength === 0 ? chunk : concat(this.pending, chunk);
     const events: SseEvent[] = [];
     let start = 0;
-    let i = 0;
+    let i = this.scanned;
     // An event ends at a blank line: two line breaks in a row, each of LF, CR or CRLF.
     while (i < buffer.byteLength) {
       const firstBreak = lineBreakLength(buffer, i);
@@ -29,12 +37,10 @@ export class SseSplitter {
       if (firstBreak === -1) break; // a lone CR at the end: wait for the next byte
       const next = i + firstBreak;
       const secondBreak = lineBreakLength(buffer, next);
-      if (secondBreak === -1 || (secondBreak === 0 && next >= buffer.byteLength)) break;
+      if (secondBreak === -1) break;
       if (secondBreak > 0) {
         const end = next + secondBreak;
-        const raw = buffer.subarray(start, end);
-        const parsed = parseEvent(raw);
-        if (parsed) events.push(parsed);
+        events.push(parseEvent(buffer.subarray(start, end)));
         start = end;
         i = end;
       } else {
@@ -42,6 +48,10 @@ export class SseSplitter {
       }
     }
     this.pending = start === buffer.byteLength ? new Uint8Array(0) : buffer.slice(start);
+    this.scanned = i - start;
+    if (this.pending.byteLength > MAX_SSE_EVENT_BYTES) {
+      throw new Error(`an SSE event grew past ${MAX_SSE_EVENT_BYTES} bytes without ending`);
+    }
     return events;
   }
 
@@ -61,7 +71,7 @@ function lineBreakLength(buffer: Uint8Array, i: number): number {
   return buffer[i + 1] === LF ? 2 : 1;
 }
 
-function parseEvent(raw: Uint8Array): SseEvent | undefined {
+function parseEvent(raw: Uint8Array): SseEvent {
   const text = decoder.decode(raw);
   let event: string | undefined;
   const data: string[] = [];
@@ -74,7 +84,6 @@ function parseEvent(raw: Uint8Array): SseEvent | undefined {
     if (field === 'data') data.push(value);
     else if (field === 'event') event = value;
   }
-  if (data.length === 0 && event === undefined) return undefined;
   return { raw, event, data: data.join('\n') };
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -13,7 +14,8 @@ import { seedLocal } from './seed-local.js';
 import { startAmlScoreSim, type AmlScoreSim, type AmlScoreSimOptions } from './simulators/aml-score-sim.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim, type OpenAICompatibleSimOptions } from './simulators/openai-compatible-sim.js';
 
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// Two levels up is the tree this module was loaded from: the sources (functions/*.ts) or dist/ (functions/*.js).
+const codeRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SIM_KEY_SETTING = 'SWITCHYARD_SIM_KEY';
 
 export interface LocalGatewayOptions {
@@ -92,8 +94,8 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
 
     installFunctionsCore();
     const host = await startFunctionsHost({
-      appRoot: projectRoot,
-      loadFunctions: () => loadFunctionModules(join(projectRoot, 'functions')),
+      appRoot: findAppRoot(codeRoot),
+      loadFunctions: () => loadFunctionModules(join(codeRoot, 'functions')),
       port: config.port,
       host: config.host,
       log: (level, message) => log.log(level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'info', message),
@@ -105,6 +107,14 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
   } catch (error) {
     await closeAll();
     throw error;
+  }
+}
+
+/** The folder holding host.json: the code root itself, or an ancestor of dist/. */
+function findAppRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'host.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`No host.json found above ${start}`);
   }
 }
 

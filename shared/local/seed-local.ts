@@ -1,5 +1,5 @@
-import { hashKey, generateKeyId, generateSecret, type StoredKey } from '../auth/api-keys.js';
 import type { CatalogStore } from '../catalog/catalog-store.js';
+import { ensureConfiguredKey, generateKeyIfNone } from '../catalog/key-documents.js';
 import type { Deployment, Route, Team } from '../catalog/schemas.js';
 
 export interface LocalSeedOptions {
@@ -86,33 +86,10 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
   if (!(await store.get('team', team.id))) await store.put('team', team, { createOnly: true });
 
   const generated: LocalSeedResult['generated'] = {};
-  const keys = await store.list('key');
-  const demoKey = await ensureKey(store, keys.map((k) => k.doc), { team: 'demo' }, options.demoKey, options.now);
-  if (demoKey) generated.demoKey = demoKey;
-  const adminKey = await ensureKey(store, keys.map((k) => k.doc), { role: 'admin' }, options.adminKey, options.now);
-  if (adminKey) generated.adminKey = adminKey;
+  const nowMs = options.now();
+  if (options.demoKey) await ensureConfiguredKey(store, { team: 'demo' }, options.demoKey, nowMs);
+  else generated.demoKey = await generateKeyIfNone(store, { team: 'demo' }, nowMs);
+  // A configured admin key is stored at start-up in every mode (composition/services.ts).
+  if (!options.adminKey) generated.adminKey = await generateKeyIfNone(store, { role: 'admin' }, nowMs);
   return { generated };
-}
-
-// A configured key is stored (by hash) if new; with none configured, one is generated only when the
-// owner has no key yet. Returns a generated secret, which the caller prints once.
-async function ensureKey(
-  store: CatalogStore,
-  existing: StoredKey[],
-  owner: { team: string } | { role: 'admin' },
-  configured: string | undefined,
-  now: () => number,
-): Promise<string | undefined> {
-  const owned = existing.filter((k) => ('team' in owner ? k.team === owner.team : k.role === owner.role));
-  if (configured) {
-    const hash = hashKey(configured);
-    if (!existing.some((k) => k.hash === hash)) {
-      await store.put('key', { id: generateKeyId(), type: 'key', hash, createdAt: new Date(now()).toISOString(), ...owner }, { createOnly: true });
-    }
-    return undefined;
-  }
-  if (owned.length > 0) return undefined;
-  const secret = generateSecret('team' in owner ? 'sy' : 'sya');
-  await store.put('key', { id: generateKeyId(), type: 'key', hash: hashKey(secret), createdAt: new Date(now()).toISOString(), ...owner }, { createOnly: true });
-  return secret;
 }

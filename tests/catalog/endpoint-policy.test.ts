@@ -212,7 +212,7 @@ describe('isRefusedAddress', () => {
   // BUG: new URL() writes IPv4-mapped IPv6 addresses in hex ('[::ffff:169.254.169.254]' becomes
   // '::ffff:a9fe:a9fe'), and isRefusedAddress only recognises the dotted form, so it calls the metadata
   // address acceptable. endpointRefusal still refuses it today only because it refuses every IP literal.
-  it.fails('recognises IPv4-mapped addresses in the hex form URL parsing produces', () => {
+  it('recognises IPv4-mapped addresses in the hex form URL parsing produces', () => {
     const host = new URL('https://[::ffff:169.254.169.254]/').hostname.replace(/^\[|\]$/g, '');
     expect(host).toBe('::ffff:a9fe:a9fe');
     expect(isRefusedAddress(host)).toBe(true);

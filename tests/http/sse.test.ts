@@ -233,12 +233,16 @@ describe('SseSplitter fields', () => {
     expect(text(events[0]!.raw)).toBe(input);
   });
 
-  it('gives no event for a comment-only block and does not hold it as leftover', () => {
+  it('gives a comment-only block (a keep-alive) back as an event with empty data, so a relay passes it on', () => {
     const splitter = new SseSplitter();
-    expect(splitter.push(bytes(': ping\n\n'))).toEqual([]);
+    const events = splitter.push(bytes(': ping\n\n'));
+    expect(events.map((e) => [text(e.raw), e.data, e.event])).toEqual([[': ping\n\n', '', undefined]]);
     expect(splitter.leftover.byteLength).toBe(0);
-    const events = splitter.push(bytes(': keep-alive\r\n\r\ndata: x\n\n'));
-    expect(events.map((e) => [e.data, text(e.raw)])).toEqual([['x', 'data: x\n\n']]);
+    const more = splitter.push(bytes(': keep-alive\r\n\r\ndata: x\n\n'));
+    expect(more.map((e) => [e.data, text(e.raw)])).toEqual([
+      ['', ': keep-alive\r\n\r\n'],
+      ['x', 'data: x\n\n'],
+    ]);
   });
 
   it('reads the event field', () => {
@@ -301,6 +305,28 @@ describe('SseSplitter with multi-byte UTF-8', () => {
     // U+0A0A and U+0D0D encode with continuation bytes, never raw 0x0a/0x0d, but check the text survives.
     const { events } = feed([bytes('data: \u0a0a\u0d0d\u2028\n\n')]);
     expect(events.map((e) => e.data)).toEqual(['\u0a0a\u0d0d\u2028']);
+  });
+});
+
+describe('SseSplitter bounds', () => {
+  it('refuses an event that grows past the limit without ending', () => {
+    const splitter = new SseSplitter();
+    const chunk = bytes('data: ' + 'x'.repeat(1024 * 1024));
+    expect(() => {
+      for (let i = 0; i < 17; i++) splitter.push(chunk);
+    }).toThrow(/without ending/);
+  });
+
+  it('scans each byte once however small the chunks of a large event', () => {
+    const splitter = new SseSplitter();
+    const event = 'data: ' + 'y'.repeat(200_000) + '\n\n';
+    const started = performance.now();
+    let events: ReturnType<SseSplitter['push']> = [];
+    for (let i = 0; i < event.length; i += 64) events = events.concat(splitter.push(bytes(event.slice(i, i + 64))));
+    expect(events).toHaveLength(1);
+    expect(events[0]!.data.length).toBe(200_006 - 6);
+    // Quadratic rescanning would take seconds here; a linear scan takes milliseconds.
+    expect(performance.now() - started).toBeLessThan(1_500);
   });
 });
 
