@@ -54,7 +54,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     flushIntervalMs: config.ledgerFlushMs,
     log: (message) => log.log('warn', message),
   });
-  const dispatcher = createUpstreamDispatcher();
+  const dispatcher = createUpstreamDispatcher({ allowLoopback: config.mode === 'local' });
 
   const deps: GatewayDeps = {
     catalog,

@@ -23,6 +23,10 @@ const envSchema = z.object({
   SWITCHYARD_CATALOG_REFRESH_MS: z.coerce.number().int().positive().max(5_000).default(2_000),
   SWITCHYARD_LEDGER_FLUSH_MS: z.coerce.number().int().positive().default(250),
   SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
+  SWITCHYARD_SIM_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  SWITCHYARD_SIM_TTFT_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  SWITCHYARD_SIM_TOKENS_PER_SECOND: z.coerce.number().min(0).max(100_000).default(0),
+  SWITCHYARD_SIM_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
 });
 
 export type Mode = 'local' | 'azure';
@@ -42,6 +46,8 @@ export interface Config {
   catalogRefreshMs: number;
   ledgerFlushMs: number;
   allowedHosts: string[];
+  /** How the simulated deployments of local mode behave. */
+  simulator: { latencyMs: number; timeToFirstTokenMs: number; tokensPerSecond: number; failureRate: number };
 }
 
 export class ConfigError extends Error {
@@ -76,5 +82,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     catalogRefreshMs: e.SWITCHYARD_CATALOG_REFRESH_MS,
     ledgerFlushMs: e.SWITCHYARD_LEDGER_FLUSH_MS,
     allowedHosts: e.SWITCHYARD_ALLOWED_HOSTS ?? DEFAULT_ALLOWED_HOSTS,
+    simulator: {
+      latencyMs: e.SWITCHYARD_SIM_LATENCY_MS,
+      timeToFirstTokenMs: e.SWITCHYARD_SIM_TTFT_MS,
+      tokensPerSecond: e.SWITCHYARD_SIM_TOKENS_PER_SECOND,
+      failureRate: e.SWITCHYARD_SIM_FAILURE_RATE,
+    },
   };
 }

@@ -68,9 +68,17 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
     if (config.simulators) {
       env[SIM_KEY_SETTING] ??= randomBytes(24).toString('base64url');
       const apiKey = env[SIM_KEY_SETTING];
-      const serverless = await startOpenAICompatibleSim({ apiKey, ...options.serverlessSim });
+      const { latencyMs, timeToFirstTokenMs, tokensPerSecond, failureRate } = config.simulator;
+      const behaviour = {
+        apiKey,
+        latencyMs,
+        timeToFirstTokenMs,
+        tokensPerSecond,
+        faultRate: failureRate > 0 ? { fault: { kind: 'status' as const, status: 503 }, probability: failureRate } : undefined,
+      };
+      const serverless = await startOpenAICompatibleSim({ ...behaviour, ...options.serverlessSim });
       cleanups.push(() => serverless.close());
-      const managed = await startAmlScoreSim({ apiKey, maxConcurrentRequestsPerInstance: 8, ...options.managedSim });
+      const managed = await startAmlScoreSim({ ...behaviour, maxConcurrentRequestsPerInstance: 8, ...options.managedSim });
       cleanups.push(() => managed.close());
       sims = { serverless, managed };
     }

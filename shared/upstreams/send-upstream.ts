@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
+import { guardedLookup } from './guarded-lookup.js';
 import type { UpstreamRequest } from './protocols.js';
 
 export interface UpstreamResponse {
@@ -19,9 +20,15 @@ export interface SendOptions {
 /** The one way Switchyard calls an upstream. */
 export type SendUpstream = (upstream: UpstreamRequest, options: SendOptions) => Promise<UpstreamResponse>;
 
-/** A pooled keep-alive HTTP client for upstream calls. */
-export function createUpstreamDispatcher(options: { connections?: number } = {}): Agent {
-  return new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: options.connections ?? 256, pipelining: 1 });
+/** A pooled keep-alive HTTP client for upstream calls, connecting only to addresses the policy allows. */
+export function createUpstreamDispatcher(options: { allowLoopback: boolean; connections?: number }): Agent {
+  return new Agent({
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 120_000,
+    connections: options.connections ?? 256,
+    pipelining: 1,
+    connect: { lookup: guardedLookup({ allowLoopback: options.allowLoopback }) },
+  });
 }
 
 export function createSender(dispatcher: Dispatcher): SendUpstream {
