@@ -37,9 +37,23 @@ export function presentedKey(headers: Headers): string | undefined {
   return match?.[1];
 }
 
+// The same few keys arrive on every request: their hashes are kept (in this process only) to spare a SHA-256 each time.
+const presentedHashes = new Map<string, string>();
+const MAX_REMEMBERED_KEYS = 4096;
+
+function hashPresented(secret: string): string {
+  let hash = presentedHashes.get(secret);
+  if (hash === undefined) {
+    hash = hashKey(secret);
+    if (presentedHashes.size >= MAX_REMEMBERED_KEYS) presentedHashes.clear();
+    presentedHashes.set(secret, hash);
+  }
+  return hash;
+}
+
 /** Finds the stored key a secret matches; the final comparison is constant-time. */
 export function matchKey(secret: string, keysByHash: ReadonlyMap<string, StoredKey>): StoredKey | undefined {
-  const hash = hashKey(secret);
+  const hash = hashPresented(secret);
   const stored = keysByHash.get(hash);
   if (!stored) return undefined;
   const a = Buffer.from(hash, 'hex');

@@ -21,7 +21,7 @@ const envSchema = z.object({
   SWITCHYARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_FIRST_BYTE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   SWITCHYARD_CATALOG_REFRESH_MS: z.coerce.number().int().positive().max(5_000).default(2_000),
-  SWITCHYARD_LEDGER_FLUSH_MS: z.coerce.number().int().positive().default(250),
+  SWITCHYARD_LEDGER_FLUSH_MS: z.coerce.number().int().positive().default(1_000),
   SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
   SWITCHYARD_SIM_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SWITCHYARD_SIM_TTFT_MS: z.coerce.number().int().min(0).max(600_000).default(0),

@@ -9,7 +9,6 @@ import type { GatewayDeps } from './gateway-deps.js';
 export interface Answer {
   deployment: Deployment;
   response: UpstreamResponse;
-  abort: AbortController;
   release: () => void;
   startedAtMs: number;
 }
@@ -39,13 +38,11 @@ export async function callFirstAvailable<T>(
   for (const deployment of candidates) {
     attempts += 1;
     const release = deps.health.begin(deployment.id);
-    const abort = new AbortController();
     const startedAtMs = deps.now();
     let response: UpstreamResponse;
     try {
       const upstream = await build(deployment);
       response = await deps.send(upstream, {
-        signal: abort.signal,
         headersTimeoutMs: deps.limits.firstByteTimeoutMs,
         bodyTimeoutMs: deps.limits.firstByteTimeoutMs,
       });
@@ -58,11 +55,11 @@ export async function callFirstAvailable<T>(
     }
     if (response.status >= 200 && response.status < 300) {
       try {
-        const result = await accept({ deployment, response, abort, release, startedAtMs });
+        const result = await accept({ deployment, response, release, startedAtMs });
         deps.health.succeeded(deployment.id);
         return { ok: true, result, deployment, attempts };
       } catch (error) {
-        abort.abort();
+        response.body.destroy();
         release();
         deps.health.failed(deployment.id);
         lastFailure = isTimeout(error) ? { kind: 'timeout' } : { kind: 'error' };

@@ -211,7 +211,7 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
         }
       },
       cancel() {
-        answer.abort.abort();
+        answer.response.body.destroy();
         settle('cancelled');
       },
     },

@@ -351,6 +351,55 @@ function hasCompleteBody(init: AzureFunctions.HttpResponseInit): boolean {
   );
 }
 
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+/**
+ * The common case without the web-stream round trip: a plain init whose body is already complete, with
+ * plain-object headers and no cookies, written as `new HttpResponse(init)` would present it (JSON or
+ * text/plain content type by default, no body for 204/205/304). Returns false when the init is not that case.
+ */
+function writeCompleteInit(res: ServerResponse, method: string, init: AzureFunctions.HttpResponseInit): boolean {
+  const headers = init.headers;
+  if (init.cookies?.length || (headers !== undefined && (headers === null || typeof headers !== 'object' || Array.isArray(headers) || headers instanceof Headers))) {
+    return false;
+  }
+  const status = init.status ?? 200;
+  let payload: string | Uint8Array | undefined;
+  let defaultType: string | undefined;
+  if (!NULL_BODY_STATUSES.has(status)) {
+    if (init.jsonBody !== undefined && init.jsonBody !== null) {
+      payload = JSON.stringify(init.jsonBody);
+      defaultType = 'application/json';
+    } else if (typeof init.body === 'string') {
+      payload = init.body;
+      defaultType = 'text/plain;charset=UTF-8';
+    } else if (init.body instanceof ArrayBuffer) {
+      payload = new Uint8Array(init.body);
+    } else if (ArrayBuffer.isView(init.body)) {
+      payload = new Uint8Array(init.body.buffer, init.body.byteOffset, init.body.byteLength);
+    }
+  }
+  const plain = (headers ?? {}) as Record<string, string>;
+  const blocked = typeof plain.connection === 'string' ? plain.connection.split(',').map((name) => name.trim().toLowerCase()) : undefined;
+  let hasType = false;
+  for (const name of Object.keys(plain)) {
+    const lower = name.toLowerCase();
+    if (BLOCKED_RESPONSE_HEADERS.has(lower) || blocked?.includes(lower)) continue;
+    if (lower === 'content-type') hasType = true;
+    res.setHeader(lower, String(plain[name]));
+  }
+  if (!hasType && defaultType && payload !== undefined) res.setHeader('content-type', defaultType);
+  res.statusCode = status;
+  if (payload === undefined) {
+    res.end();
+    return true;
+  }
+  const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  res.setHeader('content-length', bytes.byteLength);
+  res.end(method === 'HEAD' ? undefined : bytes);
+  return true;
+}
+
 /** Web-stream body → response, chunk by chunk, honouring backpressure; a client disconnect cancels the source. */
 async function pipeBody(res: ServerResponse, body: ReadableStream<unknown>): Promise<void> {
   const reader = body.getReader();
@@ -572,6 +621,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     } else {
       const init = result as AzureFunctions.HttpResponseInit;
       complete = hasCompleteBody(init);
+      if (complete && writeCompleteInit(res, method, init)) return;
       response = new lib.HttpResponse(init);
     }
 

@@ -17,10 +17,21 @@ export type EmbeddingsBody = Record<string, unknown> & { input: unknown };
 
 const DEFAULT_AZURE_OPENAI_API_VERSION = '2024-10-21';
 
+// Deployments change rarely and requests are many: each upstream URL is built once.
+const urls = new Map<string, string>();
+const MAX_CACHED_URLS = 10_000;
+
 function joinUrl(endpoint: string, path: string, query?: Record<string, string>): string {
-  const url = new URL(endpoint.replace(/\/+$/, '') + path);
-  for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
-  return url.toString();
+  const cacheKey = `${endpoint}\u0000${path}\u0000${query ? JSON.stringify(query) : ''}`;
+  let built = urls.get(cacheKey);
+  if (built === undefined) {
+    const url = new URL(endpoint.replace(/\/+$/, '') + path);
+    for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
+    built = url.toString();
+    if (urls.size >= MAX_CACHED_URLS) urls.clear();
+    urls.set(cacheKey, built);
+  }
+  return built;
 }
 
 function withStreamUsage(body: ChatBody): ChatBody {

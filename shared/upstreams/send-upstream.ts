@@ -10,7 +10,8 @@ export interface UpstreamResponse {
 }
 
 export interface SendOptions {
-  signal: AbortSignal;
+  /** Aborts the call; once the answer has begun, destroying its body does the same. */
+  signal?: AbortSignal;
   /** Longest wait for the upstream's response headers. */
   headersTimeoutMs: number;
   /** Longest silence between two body chunks. */
