@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Deployment } from '../catalog/schemas.js';
 import { errors, type GatewayError } from '../errors.js';
-import { errorBody, errorResponse } from '../http/error-response.js';
+import { errorBody } from '../http/error-response.js';
 import { SSE_DONE, sseData } from '../http/sse.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { buildChatRequest, type ChatBody } from '../upstreams/protocols.js';
@@ -9,9 +9,10 @@ import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js
 import { usageFrom, type TokenUsage } from '../usage/extract-usage.js';
 import { StreamTap } from '../usage/stream-tap.js';
 import { authenticateTeam } from './authenticate.js';
-import { callFirstAvailable, readText, type Answer } from './call-upstream.js';
+import { readText, type Answer } from './call-upstream.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
+import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
@@ -39,31 +40,22 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   const promptTokens = () => countChatPromptTokens(body.messages);
   const upstreamBody = body as ChatBody;
 
-  let attempted;
-  try {
-    attempted = await callFirstAvailable<Completed>(
-      decision.candidates,
-      async (deployment) => buildChatRequest(deployment, upstreamBody, await deps.credentialFor(deployment)),
-      async (answer) => {
-        if (answer.deployment.protocol !== 'aml-score' && wantsStream) return { kind: 'stream', answer };
-        try {
-          return await readJsonAnswer(answer, body, promptTokens);
-        } finally {
-          answer.release();
-        }
-      },
-      deps,
-    );
-  } catch (error) {
-    recordUsage(deps, facts, { status: 'upstream_error', httpStatus: (error as GatewayError).status ?? 502, inputTokens: 0, outputTokens: 0, estimated: false, ttfbMs: 0, attempts: decision.candidates.length });
-    throw error;
-  }
-
-  const headers = { 'x-switchyard-deployment': attempted.deployment.id };
-  if (!attempted.ok) {
-    recordUsage(deps, facts, { deployment: attempted.deployment, status: 'client_error', httpStatus: attempted.clientError.status, inputTokens: 0, outputTokens: 0, estimated: false, ttfbMs: 0, attempts: attempted.attempts });
-    return errorResponse(attempted.clientError, headers);
-  }
+  const attempted = await meteredCall<Completed>(
+    decision.candidates,
+    async (deployment) => buildChatRequest(deployment, upstreamBody, await deps.credentialFor(deployment)),
+    async (answer) => {
+      if (answer.deployment.protocol !== 'aml-score' && wantsStream) return { kind: 'stream', answer };
+      try {
+        return await readJsonAnswer(answer, body, promptTokens);
+      } finally {
+        answer.release();
+      }
+    },
+    deps,
+    facts,
+  );
+  if (!attempted.ok) return attempted.response;
+  const headers = deploymentHeader(attempted.deployment);
   const result = attempted.result;
   const ttfbMs = deps.now() - facts.startedAtMs;
   if (result.kind === 'stream') {

@@ -1,4 +1,5 @@
 import type { Capability, Deployment, Route, Team } from '../catalog/schemas.js';
+import { hashText, seededRandom } from '../seeded-random.js';
 import type { HealthView } from './deployment-health.js';
 
 export interface RoutingInput {
@@ -61,11 +62,12 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
 }
 
 // Weighted order without replacement: the first pick follows the weights, the rest follow as fallbacks.
-// A request naming a `user` draws from a hash of it, so that user keeps landing on the same target.
+// A request naming a `user` draws from a hash of it (stable across instances and restarts, which
+// Math.random is not), so that user keeps landing on the same target.
 function weightedOrder(route: Route, input: RoutingInput): string[] {
   const remaining = route.targets.filter((t) => (t.weight ?? 0) > 0).map((t) => ({ id: t.deployment, weight: t.weight ?? 0 }));
   const zeroWeight = route.targets.filter((t) => (t.weight ?? 0) === 0).map((t) => t.deployment);
-  const draw = input.user !== undefined ? seededRandom(`${route.alias}\u0000${input.user}`) : input.random;
+  const draw = input.user !== undefined ? seededRandom(hashText(`${route.alias}\u0000${input.user}`)) : input.random;
   const order: string[] = [];
   while (remaining.length > 0) {
     const total = remaining.reduce((sum, t) => sum + t.weight, 0);
@@ -76,21 +78,4 @@ function weightedOrder(route: Route, input: RoutingInput): string[] {
     remaining.splice(index, 1);
   }
   return [...order, ...zeroWeight];
-}
-
-// FNV-1a seeded xorshift: stable across instances and restarts, which Math.random is not.
-function seededRandom(seed: string): () => number {
-  let state = 0x811c9dc5;
-  for (let i = 0; i < seed.length; i++) {
-    state ^= seed.charCodeAt(i);
-    state = Math.imul(state, 0x01000193) >>> 0;
-  }
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x100000000;
-  };
 }

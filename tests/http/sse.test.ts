@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SSE_DONE, SseSplitter, sseData, type SseEvent } from '../../shared/http/sse.js';
+import { seededRandom } from '../../shared/seeded-random.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -16,17 +17,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-// mulberry32: a small seeded PRNG so the "random" splits are the same on every run.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function cutAt(input: Uint8Array, offsets: readonly number[]): Uint8Array[] {
   const sorted = [...new Set(offsets)].sort((a, b) => a - b);
@@ -130,7 +120,7 @@ describe('SseSplitter on a realistic OpenAI stream', () => {
     ['LF', LF_STREAM, 1],
     ['CRLF', CRLF_STREAM, 2],
   ])('gives the same events when split at seeded random multi-offsets (%s)', (_name, input, seed) => {
-    const random = mulberry32(seed);
+    const random = seededRandom(seed);
     const problems: string[] = [];
     for (let round = 0; round < 200; round++) {
       const cuts = Array.from({ length: 1 + Math.floor(random() * 40) }, () => Math.floor(random() * (input.byteLength + 1)));

@@ -2,18 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { deploymentSchema, routeSchema, teamSchema, type Capability, type Deployment, type Route, type Team } from '../../shared/catalog/schemas.js';
 import { DeploymentHealth, type HealthView } from '../../shared/routing/deployment-health.js';
 import { selectTargets, type RoutingInput } from '../../shared/routing/select-targets.js';
+import { seededRandom } from '../../shared/seeded-random.js';
 
-// mulberry32: a small seeded PRNG, so distribution checks give the same numbers on every run.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function deployment(id: string, extra: Record<string, unknown> = {}): Deployment {
   return deploymentSchema.parse({
@@ -262,7 +252,7 @@ describe('selectTargets: weighted', () => {
 
   it('puts zero-weight targets last, in route order, and never first', () => {
     const r = weighted([['z', 0], ['a', 1], ['c', 0], ['b', 1]]);
-    const random = mulberry32(7);
+    const random = seededRandom(7);
     for (let i = 0; i < 200; i++) {
       const order = ids(select({ route: r, deployments, random }).candidates);
       expect(order.slice(2)).toEqual(['z', 'c']);
@@ -277,7 +267,7 @@ describe('selectTargets: weighted', () => {
 
   it('matches 3:1 weights over 20 000 seeded draws', () => {
     const r = weighted([['a', 3], ['b', 1]]);
-    const random = mulberry32(12345);
+    const random = seededRandom(12345);
     let a = 0;
     const draws = 20_000;
     for (let i = 0; i < draws; i++) if (select({ route: r, deployments, random }).candidates[0]!.id === 'a') a++;
@@ -287,7 +277,7 @@ describe('selectTargets: weighted', () => {
 
   it('matches 5:3:2 weights over 20 000 seeded draws', () => {
     const r = weighted([['a', 5], ['b', 3], ['c', 2]]);
-    const random = mulberry32(99);
+    const random = seededRandom(99);
     const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
     const draws = 20_000;
     for (let i = 0; i < draws; i++) counts[select({ route: r, deployments, random }).candidates[0]!.id]! += 1;

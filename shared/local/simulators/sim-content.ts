@@ -4,6 +4,7 @@
  * (AZURE.md §1.6, §2.4, §3.3) fix is that usage is counted in tokens, so the one property that
  * matters is that `countTextTokens(reply)` equals the completion tokens a simulator reports.
  */
+import { hashText, seededRandom } from '../../seeded-random.js';
 
 // Every entry is a single o200k_base token both as " word" and as "Word". Because the tokenizer's
 // pre-split keeps each space-led word in its own piece, a reply built from them tokenizes to
@@ -17,28 +18,6 @@ const WORDS = [
 
 /** The vocabulary replies are drawn from, exposed so tests can check each word is one token. */
 export const REPLY_WORDS: readonly string[] = WORDS;
-
-/** 32-bit FNV-1a of a string: cheap, stable across runs and platforms. */
-export function hashText(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
-
-/** mulberry32: a tiny seeded generator of floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The reply to a prompt, one string per token, so streams can send a chunk per token and the

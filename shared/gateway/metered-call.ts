@@ -1,0 +1,38 @@
+import type { Deployment } from '../catalog/schemas.js';
+import type { GatewayError } from '../errors.js';
+import { errorResponse } from '../http/error-response.js';
+import type { GatewayResponse } from '../http/types.js';
+import type { UpstreamRequest } from '../upstreams/protocols.js';
+import { callFirstAvailable, type Answer } from './call-upstream.js';
+import type { GatewayDeps } from './gateway-deps.js';
+import { recordUsage, type UsageFacts } from './record-usage.js';
+
+export type Metered<T> = { ok: true; result: T; deployment: Deployment; attempts: number } | { ok: false; response: GatewayResponse };
+
+/** The header naming the deployment that answered. */
+export function deploymentHeader(deployment: Deployment): Record<string, string> {
+  return { 'x-switchyard-deployment': deployment.id };
+}
+
+/**
+ * Calls the candidates in order and meters what cannot be metered later: a request no deployment answered,
+ * and one the upstream refused as the caller's fault. A success is metered by the caller, who has its tokens.
+ */
+export async function meteredCall<T>(
+  candidates: Deployment[],
+  build: (deployment: Deployment) => Promise<UpstreamRequest>,
+  accept: (answer: Answer) => Promise<T>,
+  deps: GatewayDeps,
+  facts: UsageFacts,
+): Promise<Metered<T>> {
+  const failed = { inputTokens: 0, outputTokens: 0, estimated: false, ttfbMs: 0 };
+  try {
+    const attempted = await callFirstAvailable(candidates, build, accept, deps);
+    if (attempted.ok) return attempted;
+    recordUsage(deps, facts, { ...failed, deployment: attempted.deployment, status: 'client_error', httpStatus: attempted.clientError.status, attempts: attempted.attempts });
+    return { ok: false, response: errorResponse(attempted.clientError, deploymentHeader(attempted.deployment)) };
+  } catch (error) {
+    recordUsage(deps, facts, { ...failed, status: 'upstream_error', httpStatus: (error as GatewayError).status ?? 502, attempts: candidates.length });
+    throw error;
+  }
+}
