@@ -6,16 +6,27 @@ import { listModels } from '../gateway/list-models.js';
 import { manage } from '../gateway/manage.js';
 import { usageReport } from '../gateway/usage-api.js';
 import { errors } from '../errors.js';
-import { handle } from '../http/handle.js';
+import { ConfigError } from '../config/config.js';
+import { handle, type UseCase } from '../http/handle.js';
+import { createLogger, type Logger } from '../log.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { services } from './services.js';
 
 type Operation = (request: GatewayRequest, deps: GatewayDeps, requestId: string) => Promise<GatewayResponse> | GatewayResponse;
 
+const startupLog = createLogger();
+
 function bind(operation: Operation): (request: GatewayRequest) => Promise<GatewayResponse> {
   return async (request) => {
-    const { deps } = await services();
-    return handle(request, (req, { requestId }) => operation(req, deps, requestId), deps.log);
+    let log: Logger = startupLog;
+    const useCase: UseCase = async (req, { requestId }) => {
+      const { deps } = await services().catch((error: unknown) => {
+        throw error instanceof ConfigError ? errors.internal(error) : errors.storeUnavailable(error);
+      });
+      log = deps.log;
+      return operation(req, deps, requestId);
+    };
+    return handle(request, useCase, { log: (...entry) => log.log(...entry) });
   };
 }
 

@@ -71,17 +71,27 @@ export async function createServices(config: Config, options: CreateServicesOpti
     newId: randomUUID,
     log,
   };
-  if (config.adminKey) await ensureConfiguredKey(store, { role: 'admin' }, config.adminKey, Date.now());
-  await catalog.start();
+  try {
+    if (config.adminKey) await ensureConfiguredKey(store, { role: 'admin' }, config.adminKey, Date.now());
+    await catalog.start();
+  } catch (error) {
+    await dispatcher.close();
+    cosmos.dispose();
+    throw error;
+  }
   ledger.start();
+  let closing: Promise<void> | undefined;
   return {
     config,
     deps,
-    async close() {
-      catalog.stop();
-      await ledger.close();
-      await dispatcher.close();
-      cosmos.dispose();
+    close() {
+      closing ??= (async () => {
+        catalog.stop();
+        await ledger.close(config.shutdownFlushMs);
+        await dispatcher.close();
+        cosmos.dispose();
+      })();
+      return closing;
     },
   };
 }
@@ -90,7 +100,13 @@ let current: Promise<Services> | undefined;
 
 /** The services of this process: set by the local host at start, else built from the environment on first use. */
 export function services(): Promise<Services> {
-  current ??= createServices(loadConfig());
+  // A failed start (store unreachable) is not kept: the next request tries again.
+  current ??= Promise.resolve()
+    .then(() => createServices(loadConfig()))
+    .catch((error: unknown) => {
+      current = undefined;
+      throw error;
+    });
   return current;
 }
 

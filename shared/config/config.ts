@@ -22,6 +22,7 @@ const envSchema = z.object({
   SWITCHYARD_FIRST_BYTE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   SWITCHYARD_CATALOG_REFRESH_MS: z.coerce.number().int().positive().max(5_000).default(2_000),
   SWITCHYARD_LEDGER_FLUSH_MS: z.coerce.number().int().positive().default(1_000),
+  SWITCHYARD_SHUTDOWN_FLUSH_MS: z.coerce.number().int().min(0).default(10_000),
   SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
   SWITCHYARD_SIM_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SWITCHYARD_SIM_TTFT_MS: z.coerce.number().int().min(0).max(600_000).default(0),
@@ -45,6 +46,8 @@ export interface Config {
   firstByteTimeoutMs: number;
   catalogRefreshMs: number;
   ledgerFlushMs: number;
+  /** How long shutdown keeps trying to write buffered usage. */
+  shutdownFlushMs: number;
   allowedHosts: string[];
   /** How the simulated deployments of local mode behave. */
   simulator: { latencyMs: number; timeToFirstTokenMs: number; tokensPerSecond: number; failureRate: number };
@@ -81,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     firstByteTimeoutMs: e.SWITCHYARD_FIRST_BYTE_TIMEOUT_MS,
     catalogRefreshMs: e.SWITCHYARD_CATALOG_REFRESH_MS,
     ledgerFlushMs: e.SWITCHYARD_LEDGER_FLUSH_MS,
+    shutdownFlushMs: e.SWITCHYARD_SHUTDOWN_FLUSH_MS,
     allowedHosts: e.SWITCHYARD_ALLOWED_HOSTS ?? DEFAULT_ALLOWED_HOSTS,
     simulator: {
       latencyMs: e.SWITCHYARD_SIM_LATENCY_MS,

@@ -42,8 +42,9 @@ export async function callFirstAvailable<T>(
     let response: UpstreamResponse;
     try {
       const upstream = await build(deployment);
+      // A non-streaming answer's headers come only once the whole answer is generated.
       response = await deps.send(upstream, {
-        headersTimeoutMs: deps.limits.firstByteTimeoutMs,
+        headersTimeoutMs: upstream.streams ? deps.limits.firstByteTimeoutMs : deps.limits.upstreamTimeoutMs,
         bodyTimeoutMs: deps.limits.firstByteTimeoutMs,
       });
     } catch (error) {

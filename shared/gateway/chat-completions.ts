@@ -169,6 +169,7 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
     });
   };
   const failWith = (controller: ReadableStreamDefaultController<Uint8Array>, error: GatewayError) => {
+    deps.health.failed(answer.deployment.id);
     controller.enqueue(sseData(errorBody(error)));
     controller.close();
     settle('partial');

@@ -11,9 +11,9 @@ import type { RollupRow } from '../usage/usage-report.js';
 
 export interface GatewayLimits {
   maxBodyBytes: number;
-  /** Longest wait for an upstream's first byte before trying the next deployment. */
+  /** Longest wait for a streaming upstream's first byte, and longest silence mid-body, before giving up on it. */
   firstByteTimeoutMs: number;
-  /** Longest a non-streaming upstream call may take in all. */
+  /** Longest wait for a non-streaming upstream's answer (it starts only once the whole answer is generated). */
   upstreamTimeoutMs: number;
 }
 

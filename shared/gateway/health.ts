@@ -6,14 +6,23 @@ export function liveness(): GatewayResponse {
   return { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, jsonBody: { status: 'ok' } };
 }
 
+const READINESS_BUDGET_MS = 2_000;
+
 /** GET /health/ready: configuration loaded recently and the store answers. */
 export async function readiness(deps: GatewayDeps): Promise<GatewayResponse> {
   const checks: Record<string, string> = {};
+  // A probe must answer quickly: a store that does not answer within the budget counts as unreachable.
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('store check timed out')), READINESS_BUDGET_MS);
+  });
   try {
-    await deps.catalog.refresh();
+    await Promise.race([deps.catalog.refresh(), budget]);
     checks.store = 'ok';
   } catch {
     checks.store = 'unreachable';
+  } finally {
+    clearTimeout(timer);
   }
   checks.config = deps.catalog.isFresh() ? 'loaded' : 'stale';
   const ready = checks.store === 'ok' && checks.config === 'loaded';

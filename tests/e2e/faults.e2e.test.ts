@@ -6,7 +6,7 @@ let gw: TestGateway;
 let n = 0;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ env: { SWITCHYARD_FIRST_BYTE_TIMEOUT_MS: '800' } });
+  gw = await startTestGateway({ env: { SWITCHYARD_FIRST_BYTE_TIMEOUT_MS: '800', SWITCHYARD_UPSTREAM_TIMEOUT_MS: '800' } });
 });
 afterAll(async () => {
   await gw?.close();
@@ -74,6 +74,14 @@ describe('failover before the first byte', () => {
     expect(error.status).toBe(502);
     expect(error.code).toBe('upstream_error');
     expect(JSON.stringify(error.error)).not.toMatch(/stack|at \w+ \(/);
+  });
+
+  it('answers 504 upstream_timeout when no deployment answers a stream in time', async () => {
+    const { alias } = await freshPair();
+    gw.sims!.serverless.injectFaults([{ kind: 'timeout' }, { kind: 'timeout' }]);
+    const error = await apiError(gw.openai.chat.completions.create({ model: alias, messages: [{ role: 'user', content: 'x' }], stream: true }));
+    expect(error.status).toBe(504);
+    expect(error.code).toBe('upstream_timeout');
   });
 
   it('answers 504 upstream_timeout when no deployment answers in time', async () => {
