@@ -293,7 +293,7 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
       return exchange.writeEvent(event);
     };
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
-      id, object: 'chat.completion.chunk', created, model, system_fingerprint: null, choices, ...extra,
+      id, object: 'chat.completion.chunk', created, model, choices, ...extra,
     });
     const filterResults = azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {};
     const wantsUsage = config.streamUsage !== false;
