@@ -27,7 +27,12 @@ export async function meteredCall<T>(
 ): Promise<Metered<T>> {
   const failed = { inputTokens: 0, outputTokens: 0, estimated: false, ttfbMs: 0 };
   try {
-    const attempted = await callFirstAvailable(candidates, build, accept, deps);
+    // The request id travels upstream too, so one request can be followed through Azure's logs.
+    const traced = async (deployment: Deployment) => {
+      const upstream = await build(deployment);
+      return { ...upstream, headers: { ...upstream.headers, 'x-ms-client-request-id': facts.requestId } };
+    };
+    const attempted = await callFirstAvailable(candidates, traced, accept, deps);
     if (attempted.ok) return attempted;
     recordUsage(deps, facts, { ...failed, deployment: attempted.deployment, status: 'client_error', httpStatus: attempted.clientError.status, attempts: attempted.attempts });
     return { ok: false, response: errorResponse(attempted.clientError, deploymentHeader(attempted.deployment)) };

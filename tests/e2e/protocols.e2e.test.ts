@@ -21,9 +21,10 @@ afterAll(async () => {
 describe('each upstream protocol against its simulator', () => {
   it('azure-openai: calls /openai/deployments/{upstreamModel} with api-version and the api-key header, never the caller\'s key', async () => {
     const sim = gw.sims!.serverless;
-    const completion = await gw.openai.chat.completions.create({ model: 'aoai', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
+    const completion = await gw.openai.chat.completions.create({ model: 'aoai', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 }, { headers: { 'x-request-id': 'trace-aoai-1' } });
     expect(completion.usage!.completion_tokens).toBe(3);
     const last = sim.stats().lastRequest!;
+    expect(last.headers['x-ms-client-request-id']).toBe('trace-aoai-1');
     expect(last.path).toBe('/openai/deployments/gpt-4o-mini-prod/chat/completions');
     expect(last.query).toMatchObject({ 'api-version': '2024-10-21' });
     expect(last.headers['api-key']).toBeTruthy();
