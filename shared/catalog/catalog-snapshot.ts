@@ -57,17 +57,25 @@ export function buildSnapshot(docs: Array<{ type: DocType; doc: unknown }>, nowM
 }
 
 export interface CatalogCacheOptions {
+  /** How often to ask whether the configuration changed. */
   refreshMs: number;
+  /** How often to reload whatever the version says (a change written outside Switchyard). */
+  fullReloadMs?: number;
   now?: () => number;
   log?: (message: string) => void;
 }
 
+const DEFAULT_FULL_RELOAD_MS = 30_000;
+
 /**
- * Keeps this instance's snapshot fresh by reloading the (small) configuration on a timer, so a change
- * made on any instance is in force everywhere within one refresh interval.
+ * Keeps this instance's snapshot fresh, so a change made on any instance is in force everywhere within one
+ * refresh interval. Each interval costs one point read of the catalog version; the whole configuration is
+ * loaded only when that version moved (and, as a safety net, every fullReloadMs).
  */
 export class CatalogCache {
   private snapshot: CatalogSnapshot = emptySnapshot;
+  private loadedVersion: string | undefined;
+  private checkedAtMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<CatalogSnapshot> | undefined;
   private lastError: unknown;
@@ -81,40 +89,63 @@ export class CatalogCache {
     return this.snapshot;
   }
 
-  /** True once a snapshot loaded and the last refresh is no older than three intervals. */
+  /** True once a snapshot loaded and the store confirmed it current within the last three intervals. */
   isFresh(): boolean {
-    return this.snapshot.loadedAtMs > 0 && this.now() - this.snapshot.loadedAtMs <= this.options.refreshMs * 3;
+    return this.snapshot.loadedAtMs > 0 && this.now() - this.checkedAtMs <= this.options.refreshMs * 3;
   }
 
   get error(): unknown {
     return this.lastError;
   }
 
-  /** Reloads now; concurrent callers share one load. */
+  /** Reloads the whole configuration now; concurrent callers share one load. */
   refresh(): Promise<CatalogSnapshot> {
-    this.inFlight ??= this.store
-      .loadAll()
-      .then((docs) => {
-        this.snapshot = buildSnapshot(docs, this.now(), (type, id, message) =>
-          this.options.log?.(`catalog: skipped invalid ${type} ${String(id)}: ${message}`),
-        );
+    this.inFlight ??= this.load().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  /** Reloads only if the catalog version moved since the last load, or the safety-net interval passed. */
+  async refreshIfChanged(): Promise<CatalogSnapshot> {
+    if (this.inFlight) return this.inFlight;
+    const fullReloadMs = this.options.fullReloadMs ?? DEFAULT_FULL_RELOAD_MS;
+    try {
+      const version = await this.store.readVersion();
+      if (version === this.loadedVersion && this.now() - this.snapshot.loadedAtMs < fullReloadMs) {
+        this.checkedAtMs = this.now();
         this.lastError = undefined;
         return this.snapshot;
-      })
-      .catch((error: unknown) => {
-        this.lastError = error;
-        throw error;
-      })
-      .finally(() => {
-        this.inFlight = undefined;
-      });
-    return this.inFlight;
+      }
+    } catch (error) {
+      this.lastError = error;
+      throw error;
+    }
+    return this.refresh();
+  }
+
+  private async load(): Promise<CatalogSnapshot> {
+    try {
+      // The version is read first: a change landing during the load moves it again, so it is never missed.
+      const version = await this.store.readVersion();
+      const docs = await this.store.loadAll();
+      this.snapshot = buildSnapshot(docs, this.now(), (type, id, message) =>
+        this.options.log?.(`catalog: skipped invalid ${type} ${String(id)}: ${message}`),
+      );
+      this.loadedVersion = version;
+      this.checkedAtMs = this.snapshot.loadedAtMs;
+      this.lastError = undefined;
+      return this.snapshot;
+    } catch (error) {
+      this.lastError = error;
+      throw error;
+    }
   }
 
   async start(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(() => {
-      this.refresh().catch((error: unknown) => this.options.log?.(`catalog: refresh failed: ${(error as Error).message}`));
+      this.refreshIfChanged().catch((error: unknown) => this.options.log?.(`catalog: refresh failed: ${(error as Error).message}`));
     }, this.options.refreshMs);
     this.timer.unref();
   }

@@ -29,4 +29,6 @@ export interface CatalogStore {
   loadAll(): Promise<Array<{ type: DocType; doc: unknown }>>;
   put<T extends DocType>(type: T, doc: DocTypes[T], options?: PutOptions): Promise<Versioned<DocTypes[T]>>;
   delete(type: DocType, id: string, options?: { ifMatch?: string }): Promise<void>;
+  /** A token that changes whenever any document is written or deleted; undefined before the first write. */
+  readVersion(): Promise<string | undefined>;
 }

@@ -47,7 +47,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const usageContainer = database.container(containerDefinitions.usage.id);
   const rollupsContainer = database.container(containerDefinitions.rollups.id);
 
-  const store = new CosmosCatalogStore(catalogContainer);
+  const store = new CosmosCatalogStore(catalogContainer, (message) => log.log('warn', message));
   const catalog = new CatalogCache(store, { refreshMs: config.catalogRefreshMs, log: (message) => log.log('warn', message) });
   // A writer id per process: the ledger's exactly-once rollups are keyed by it.
   const ledger = new Ledger(new CosmosLedgerSink(usageContainer, rollupsContainer), `w${randomBytes(6).toString('hex')}`, {

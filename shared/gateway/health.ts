@@ -17,7 +17,7 @@ export async function readiness(deps: GatewayDeps): Promise<GatewayResponse> {
     timer = setTimeout(() => reject(new Error('store check timed out')), READINESS_BUDGET_MS);
   });
   try {
-    await Promise.race([deps.catalog.refresh(), budget]);
+    await Promise.race([deps.catalog.refreshIfChanged(), budget]);
     checks.store = 'ok';
   } catch {
     checks.store = 'unreachable';

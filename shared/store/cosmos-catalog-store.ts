@@ -27,9 +27,38 @@ function translate(error: unknown): never {
   throw errors.storeUnavailable(error);
 }
 
-/** Configuration documents in one small Cosmos container partitioned by document type. */
+const VERSION_ID = 'catalog-version';
+const VERSION_TYPE = 'meta';
+
+/**
+ * Configuration documents in one small Cosmos container partitioned by document type. Every write also
+ * replaces a version document, whose ETag lets each instance learn of a change with a 1 RU point read.
+ */
 export class CosmosCatalogStore implements CatalogStore {
-  constructor(private readonly container: Container) {}
+  constructor(
+    private readonly container: Container,
+    private readonly log: (message: string) => void = () => undefined,
+  ) {}
+
+  async readVersion(): Promise<string | undefined> {
+    try {
+      const { resource } = await this.container.item(VERSION_ID, VERSION_TYPE).read<ItemDefinition>();
+      return resource?._etag;
+    } catch (error) {
+      if (cosmosStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  // After the write, never before: an instance that sees the new version must also see the new document.
+  private async bumpVersion(): Promise<void> {
+    try {
+      await this.container.items.upsert({ id: VERSION_ID, type: VERSION_TYPE, changedAt: new Date().toISOString() });
+    } catch (error) {
+      // The change is written; other instances pick it up at their next full reload instead.
+      this.log(`catalog: could not move the catalog version: ${(error as Error).message}`);
+    }
+  }
 
   async get<T extends DocType>(type: T, id: string): Promise<Versioned<DocTypes[T]> | undefined> {
     try {
@@ -56,7 +85,7 @@ export class CosmosCatalogStore implements CatalogStore {
 
   async loadAll(): Promise<Array<{ type: DocType; doc: unknown }>> {
     const { resources } = await this.container.items.query<ItemDefinition>('SELECT * FROM c').fetchAll();
-    return resources.map((r) => ({ type: r.type as DocType, doc: strip(r) }));
+    return resources.filter((r) => r.type !== VERSION_TYPE).map((r) => ({ type: r.type as DocType, doc: strip(r) }));
   }
 
   async put<T extends DocType>(type: T, doc: DocTypes[T], options: PutOptions = {}): Promise<Versioned<DocTypes[T]>> {
@@ -68,6 +97,7 @@ export class CosmosCatalogStore implements CatalogStore {
         : options.ifMatch
           ? await this.container.item(id, type).replace(body, { accessCondition: { type: 'IfMatch', condition: options.ifMatch } })
           : await this.container.items.upsert(body);
+      await this.bumpVersion();
       return { doc: strip<DocTypes[T]>(response.resource!), etag: response.resource!._etag! };
     } catch (error) {
       return translate(error);
@@ -77,6 +107,7 @@ export class CosmosCatalogStore implements CatalogStore {
   async delete(type: DocType, id: string, options: { ifMatch?: string } = {}): Promise<void> {
     try {
       await this.container.item(id, type).delete(options.ifMatch ? { accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : undefined);
+      await this.bumpVersion();
     } catch (error) {
       translate(error);
     }
