@@ -16,6 +16,8 @@ import { drive, stopDriving, type LoadResult } from './load.js';
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = positiveNumber('BENCH_SECONDS', 10);
 const WARMUP_SECONDS = positiveNumber('BENCH_WARMUP_SECONDS', 2);
+// Two cores shared by load, simulator and target make single runs noisy: rounds alternate targets, the median counts.
+const ROUNDS = Math.round(positiveNumber('BENCH_ROUNDS', 3));
 const CONNECTIONS = 32;
 const BODY_BYTES = 1024;
 const MAX_ERROR_RATE = 0.005;
@@ -230,7 +232,7 @@ async function main(): Promise<number> {
       'Switchyard bench',
       `machine: node ${process.version}, ${cpuList.length} CPU (${cpuList[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${process.platform}/${process.arch}`,
       `load average at start (1/5/15 min): ${loadavg().map((l) => l.toFixed(2)).join(' / ')}`,
-      `load: ${CONNECTIONS} connections, non-streaming chat, ${BODY_BYTES} B request bodies, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s measured per target, one target at a time`,
+      `load: ${CONNECTIONS} connections, non-streaming chat, ${BODY_BYTES} B request bodies, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s measured per target, one target at a time, ${ROUNDS} alternating rounds`,
       '',
     ].join('\n') + '\n',
   );
@@ -276,15 +278,23 @@ async function main(): Promise<number> {
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${demoKey}` };
   const startedDay = utcDay(Date.now());
   const runs: TargetRun[] = [];
-  runs.push(await runTarget('passthrough', `${passthroughUrl}/v1/chat/completions`, passthrough, sim, body, headers));
-  const gatewayRun = await runTarget('gateway', `${gatewayUrl}/v1/chat/completions`, gateway, sim, body, headers);
-  runs.push(gatewayRun);
-
-  const gateway2xx = gatewayRun.warmup.ok2xx + gatewayRun.measured.ok2xx;
-  const abandoned = gatewayRun.warmup.abandoned + gatewayRun.measured.abandoned;
+  const ratios: number[] = [];
+  const gatewayRuns: TargetRun[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const passRun = await runTarget(`passthrough #${round}`, `${passthroughUrl}/v1/chat/completions`, passthrough, sim, body, headers);
+    const gatewayRun = await runTarget(`gateway #${round}`, `${gatewayUrl}/v1/chat/completions`, gateway, sim, body, headers);
+    runs.push(passRun, gatewayRun);
+    gatewayRuns.push(gatewayRun);
+    ratios.push(gatewayRun.measured.reqPerSecMean / passRun.measured.reqPerSecMean);
+  }
+  const gatewayRun = gatewayRuns[gatewayRuns.length - 1]!;
+  const warmup2xx = gatewayRuns.reduce((n, r) => n + r.warmup.ok2xx, 0);
+  const measured2xx = gatewayRuns.reduce((n, r) => n + r.measured.ok2xx, 0);
+  const gateway2xx = warmup2xx + measured2xx;
+  const abandoned = gatewayRuns.reduce((n, r) => n + r.warmup.abandoned + r.measured.abandoned, 0);
   const ledger = await readLedger(gatewayUrl, startedDay, gateway2xx);
 
-  const [pass, gw] = runs.map((r) => r.measured) as [LoadResult, LoadResult];
+  const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!;
   process.stdout.write(
     '\n' +
       table([
@@ -304,7 +314,8 @@ async function main(): Promise<number> {
       ]) +
       '\n' +
       `(target CPU, sim CPU: cores each process kept busy during the measured run, from /proc; autocannon, the sim and the target share ${cpus().length} CPUs)\n\n` +
-      `gateway ÷ passthrough (req/s): ${(gw.reqPerSecMean / pass.reqPerSecMean).toFixed(3)}\n`,
+      `gateway ÷ passthrough (req/s), per round: ${ratios.map((r) => r.toFixed(3)).join(', ')}\n` +
+      `gateway ÷ passthrough (req/s), median of ${ratios.length}: ${median.toFixed(3)}\n`,
   );
 
   let failed = false;
@@ -325,7 +336,7 @@ async function main(): Promise<number> {
       '',
       `ledger check (GET /usage?groupBy=alias, alias ${ALIAS}, ${startedDay}…${utcDay(Date.now())}):`,
       `  requests in the ledger:              ${ledger.requests} (failedRequests ${ledger.failedRequests})`,
-      `  2xx counted by autocannon:           ${gateway2xx} (warm-up ${gatewayRun.warmup.ok2xx} + measured ${gatewayRun.measured.ok2xx})`,
+      `  2xx counted by autocannon:           ${gateway2xx} (warm-ups ${warmup2xx} + measured ${measured2xx})`,
       `  in flight when autocannon stopped:   ${abandoned} (sent, then its connection closed before the answer)`,
       exact
         ? '  match: yes'
