@@ -7,7 +7,8 @@ import type { CosmosClientOptions } from '@azure/cosmos';
 import { loadConfig, type Config } from '../config/config.js';
 import { createServices, useServices, type Services } from '../composition/services.js';
 import { createLogger, type Logger } from '../log.js';
-import { startEmbeddedCosmos, type EmbeddedCosmos } from './embedded-cosmos.js';
+import type { EmbeddedCosmos } from './embedded-cosmos.js';
+import { startEmbeddedCosmosThread } from './embedded-cosmos-thread.js';
 import { installFunctionsCore } from './functions-core.js';
 import { startFunctionsHost, type FunctionsHost } from './functions-host.js';
 import { seedLocal } from './seed-local.js';
@@ -56,7 +57,7 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
     let store: EmbeddedCosmos | undefined;
     let cosmos: CosmosClientOptions | undefined;
     if (!config.cosmos.endpoint) {
-      store = await startEmbeddedCosmos({
+      store = await startEmbeddedCosmosThread({
         dataDir: options.ephemeralStore ? undefined : resolve(config.dataDir),
         log: (message) => log.log('info', message),
       });

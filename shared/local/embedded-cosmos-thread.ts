@@ -1,0 +1,91 @@
+import https from 'node:https';
+import { Worker } from 'node:worker_threads';
+import type { EmbeddedCosmos, EmbeddedCosmosConnection, EmbeddedCosmosOptions } from './embedded-cosmos.js';
+
+export type ToStoreThread = { type: 'snapshot' | 'stop'; id: number };
+export type FromStoreThread =
+  | { type: 'ready'; endpoint: string; key: string; certificatePem: string }
+  | { type: 'log'; message: string }
+  | { type: 'done'; id: number; error?: string }
+  | { type: 'failed'; error: string };
+
+/**
+ * The embedded store on a worker thread of its own: its request handling, queries and snapshots never
+ * take turns with the gateway's requests. Same interface as startEmbeddedCosmos.
+ */
+export async function startEmbeddedCosmosThread(options: EmbeddedCosmosOptions): Promise<EmbeddedCosmos> {
+  const { log = () => undefined, ...workerOptions } = options;
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSource ? './embedded-cosmos-worker.ts' : './embedded-cosmos-worker.js', import.meta.url).href;
+  // Run from TypeScript sources (npm start, tests), the thread registers the same loader its parent uses.
+  const bootstrap = `(async () => {
+    ${fromSource ? "(await import('tsx/esm/api')).register();" : ''}
+    await import(${JSON.stringify(entry)});
+  })().catch((error) => { process.exitCode = 1; throw error; });`;
+  const worker = new Worker(bootstrap, { eval: true, workerData: workerOptions });
+  const pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  let nextId = 1;
+  let stopped: Promise<void> | undefined;
+
+  const ready = new Promise<{ endpoint: string; key: string; certificatePem: string }>((resolve, reject) => {
+    worker.on('message', (message: FromStoreThread) => {
+      switch (message.type) {
+        case 'ready':
+          resolve(message);
+          break;
+        case 'log':
+          log(message.message);
+          break;
+        case 'failed':
+          reject(new Error(message.error));
+          break;
+        case 'done': {
+          const waiter = pending.get(message.id);
+          pending.delete(message.id);
+          if (message.error) waiter?.reject(new Error(message.error));
+          else waiter?.resolve();
+          break;
+        }
+      }
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      reject(new Error(`the embedded store thread exited with code ${code}`));
+      for (const waiter of pending.values()) waiter.reject(new Error('the embedded store thread exited'));
+      pending.clear();
+    });
+  });
+
+  const ask = (type: ToStoreThread['type']): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ type, id } satisfies ToStoreThread);
+    });
+
+  let started: { endpoint: string; key: string; certificatePem: string };
+  try {
+    started = await ready;
+  } catch (error) {
+    await worker.terminate();
+    throw error;
+  }
+  const agent = new https.Agent({ keepAlive: true, ca: started.certificatePem });
+  const connectionOptions = (): EmbeddedCosmosConnection => ({ endpoint: started.endpoint, key: started.key, agent });
+  return {
+    endpoint: started.endpoint,
+    key: started.key,
+    agent,
+    certificatePem: started.certificatePem,
+    connectionOptions,
+    snapshot: () => ask('snapshot'),
+    stop() {
+      stopped ??= ask('stop').finally(() => {
+        agent.destroy();
+        void worker.terminate();
+      });
+      return stopped;
+    },
+  };
+}
+
