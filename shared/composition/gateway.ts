@@ -2,7 +2,7 @@ import { chatCompletions } from '../gateway/chat-completions.js';
 import { embeddings } from '../gateway/embeddings.js';
 import type { GatewayDeps } from '../gateway/gateway-deps.js';
 import { liveness, readiness } from '../gateway/health.js';
-import { listModels } from '../gateway/list-models.js';
+import { listModels, retrieveModel } from '../gateway/list-models.js';
 import { manage } from '../gateway/manage.js';
 import { usageReport } from '../gateway/usage-api.js';
 import { errors } from '../errors.js';
@@ -33,6 +33,7 @@ function bind(operation: Operation): (request: GatewayRequest) => Promise<Gatewa
 /** What each function registration calls: one use case, with services, request id and error mapping. */
 export const gateway = {
   listModels: bind((req, deps) => listModels(req, deps)),
+  retrieveModel: bind((req, deps) => retrieveModel(req, deps)),
   chatCompletions: bind((req, deps, requestId) => chatCompletions(req, deps, { requestId })),
   embeddings: bind((req, deps, requestId) => embeddings(req, deps, { requestId })),
   azureChatCompletions: bind((req, deps, requestId) => chatCompletions(req, deps, { requestId, aliasFromPath: azureAlias(req) })),

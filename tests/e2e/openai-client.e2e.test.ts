@@ -17,6 +17,8 @@ describe('the official openai client against the gateway', () => {
     const models = await gw.openai.models.list();
     expect(models.data.map((m) => m.id)).toEqual(['chat', 'chat-serverless', 'embed']);
     expect(models.data[0]).toMatchObject({ object: 'model', owned_by: 'switchyard' });
+    expect(await gw.openai.models.retrieve('embed')).toMatchObject({ id: 'embed', object: 'model' });
+    await expect(gw.openai.models.retrieve('nope')).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
   });
 
   it('answers a chat completion from the managed deployment, with token usage estimated by the tokenizer', async () => {
