@@ -9,7 +9,7 @@ import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js
 import { usageFrom, type TokenUsage } from '../usage/extract-usage.js';
 import { StreamTap } from '../usage/stream-tap.js';
 import { authenticateTeam } from './authenticate.js';
-import { readText, type Answer } from './call-upstream.js';
+import { describe, readText, type Answer } from './call-upstream.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
@@ -24,7 +24,8 @@ export interface ChatOptions {
 }
 
 type Completed =
-  | { kind: 'json'; body: string; usage: TokenUsage; estimated: boolean }
+  /** `completion` is set when Switchyard built the answer itself (from a managed endpoint's output). */
+  | { kind: 'json'; body: string; usage: TokenUsage; estimated: boolean; completion?: Record<string, unknown> }
   | { kind: 'stream'; answer: Answer };
 
 /** POST /v1/chat/completions (and the Azure OpenAI path): route, call, meter, answer. */
@@ -79,7 +80,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     return {
       status: 200,
       headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
-      body: completionAsStream(JSON.parse(result.body), body.stream_options?.include_usage === true),
+      body: completionAsStream(result.completion ?? JSON.parse(result.body), body.stream_options?.include_usage === true),
     };
   }
   return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: result.body };
@@ -94,7 +95,7 @@ async function readJsonAnswer(answer: Answer, body: ChatRequest, promptTokens: (
     if (typeof output !== 'string') throw new Error('the managed endpoint answered without an output string');
     const usage = { inputTokens: promptTokens(), outputTokens: countTextTokens(output) };
     const completion = amlCompletion(answer.deployment, output, usage, body);
-    return { kind: 'json', body: JSON.stringify(completion), usage, estimated: true };
+    return { kind: 'json', body: JSON.stringify(completion), completion, usage, estimated: true };
   }
   const reported = usageFrom(parsed);
   if (reported) return { kind: 'json', body: text, usage: reported, estimated: false };
@@ -148,10 +149,11 @@ function completionAsStream(completion: Record<string, unknown>, includeUsage: b
  * Relays an upstream SSE stream to the caller as it arrives. Pull-based, so the caller's pace reaches the
  * upstream and a disconnect aborts it. A stream that breaks before [DONE] ends with an error event.
  */
-function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts: UsageFacts, attempts: number, ttfbMs: number): ReadableStream<Uint8Array> {
+function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts: UsageFacts, attempts: number, headersMs: number): ReadableStream<Uint8Array> {
   const tap = new StreamTap({ callerWantsUsage: body.stream_options?.include_usage === true });
   const iterator = (answer.response.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   let settled = false;
+  let firstEventMs: number | undefined;
   const settle = (status: 'ok' | 'partial' | 'cancelled') => {
     if (settled) return;
     settled = true;
@@ -164,7 +166,7 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
       inputTokens: usage?.inputTokens ?? countChatPromptTokens(body.messages),
       outputTokens: usage?.outputTokens ?? countTextTokens(completionText),
       estimated: usage === undefined,
-      ttfbMs,
+      ttfbMs: firstEventMs ?? headersMs,
       attempts,
     });
   };
@@ -187,6 +189,7 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
               return;
             }
             const out = tap.push(value);
+            if (out.length > 0) firstEventMs ??= deps.now() - facts.startedAtMs;
             for (const bytes of out) controller.enqueue(bytes);
             if (tap.summary.sawDone) {
               // The answer is complete at [DONE]: meter it now, and let the connection drain for reuse.
@@ -199,7 +202,7 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
           }
         } catch (error) {
           if (settled) return;
-          deps.log.log('warn', 'upstream stream broke', { deployment: answer.deployment.id, requestId: facts.requestId });
+          deps.log.log('warn', 'upstream stream broke', { deployment: answer.deployment.id, requestId: facts.requestId, error: describe(error) });
           failWith(controller, errors.upstreamError('The model stream broke off before it was complete.'));
         }
       },
