@@ -41,6 +41,11 @@ function hostMatches(host: string, pattern: string): boolean {
   return host === pattern;
 }
 
+/** Whether an endpoint URL points at this machine. */
+export function isLoopbackEndpoint(endpoint: string): boolean {
+  return isLoopback(new URL(endpoint).hostname.replace(/^\[|\]$/g, '').toLowerCase());
+}
+
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

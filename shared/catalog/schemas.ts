@@ -90,12 +90,5 @@ export const teamSchema = z.strictObject({
 });
 export type Team = z.output<typeof teamSchema>;
 
-/** A team document as PATCH accepts it: any subset of fields except the id. */
-export const teamPatchSchema = z.strictObject({
-  name: z.string().min(1).max(128).optional(),
-  aliases: z.array(id('alias')).max(256).optional(),
-  tags: z.array(tag).max(32).optional(),
-});
-
 export const roles = ['ops', 'finance', 'admin'] as const;
 export type Role = (typeof roles)[number];

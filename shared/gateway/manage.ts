@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { DocType, DocTypes, Versioned } from '../catalog/catalog-store.js';
-import { endpointRefusal, isLoopback } from '../catalog/endpoint-policy.js';
+import { endpointRefusal, isLoopbackEndpoint } from '../catalog/endpoint-policy.js';
 import { newSecret, newStoredKey, type KeyOwner } from '../catalog/key-documents.js';
 import { deploymentSchema, roles, routeSchema, teamSchema, type Deployment, type Role, type Route, type Team } from '../catalog/schemas.js';
 import { errors } from '../errors.js';
@@ -67,15 +67,17 @@ async function listed<T extends DocType>(deps: GatewayDeps, type: T): Promise<Ga
 function checkDeployment(deployment: Deployment, deps: GatewayDeps): void {
   const refusal = endpointRefusal(deployment.endpoint, deps.endpointPolicy);
   if (refusal) throw errors.invalidRequest(`endpoint ${refusal}.`, 'endpoint');
-  if (deployment.auth.type === 'none' && !(deps.endpointPolicy.allowLoopback && isLoopback(new URL(deployment.endpoint).hostname.replace(/^\[|\]$/g, '')))) {
+  if (deployment.auth.type === 'none' && !(deps.endpointPolicy.allowLoopback && isLoopbackEndpoint(deployment.endpoint))) {
     throw errors.invalidRequest(`auth type 'none' is allowed only for loopback endpoints in local mode.`, 'auth');
   }
 }
 
-function checkRouteTargets(route: Route, deps: GatewayDeps): void {
-  const deployments = deps.catalog.current().deployments;
-  const missing = [...route.targets.map((t) => t.deployment), ...route.rules.flatMap((r) => r.only)].filter((id) => !deployments.has(id));
-  if (missing.length > 0) throw errors.invalidRequest(`The route names unknown deployment${missing.length > 1 ? 's' : ''}: ${[...new Set(missing)].join(', ')}.`, 'targets');
+// Asks the store, not this instance's snapshot, which may not yet hold a deployment just added elsewhere.
+async function checkRouteTargets(route: Route, deps: GatewayDeps): Promise<void> {
+  const named = [...new Set([...route.targets.map((t) => t.deployment), ...route.rules.flatMap((r) => r.only)])];
+  const found = await Promise.all(named.map((id) => deps.store.get('deployment', id)));
+  const missing = named.filter((_, i) => found[i] === undefined);
+  if (missing.length > 0) throw errors.invalidRequest(`The route names unknown deployment${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`, 'targets');
 }
 
 export const manage = {
@@ -104,7 +106,7 @@ export const manage = {
   async putRoute(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, OPS);
     const route = validate(routeSchema, withId(await readDocument(request), 'alias', request.params.alias!));
-    checkRouteTargets(route, deps);
+    await checkRouteTargets(route, deps);
     return saved(deps, 'route', route.alias, route, request);
   },
   async listTeams(request: GatewayRequest, deps: GatewayDeps) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deploymentSchema, routeSchema, teamPatchSchema, teamSchema } from '../../shared/catalog/schemas.js';
+import { deploymentSchema, routeSchema, teamSchema } from '../../shared/catalog/schemas.js';
 
 // The documents from PRODUCT.md, verbatim (the route without `shadow`, the team without budget/limits/safety).
 const PRODUCT_DEPLOYMENT = {
@@ -237,14 +237,3 @@ describe('teamSchema', () => {
   });
 });
 
-describe('teamPatchSchema', () => {
-  it('accepts any subset of fields, without defaults', () => {
-    expect(teamPatchSchema.parse({})).toEqual({});
-    expect(teamPatchSchema.parse({ tags: ['confidential'] })).toEqual({ tags: ['confidential'] });
-  });
-
-  it('rejects the id and unknown fields', () => {
-    expect(teamPatchSchema.safeParse({ id: 'other' }).success).toBe(false);
-    expect(teamPatchSchema.safeParse({ owner: 'x' }).success).toBe(false);
-  });
-});
