@@ -107,7 +107,7 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
       loadFunctions: () => loadFunctionModules(join(codeRoot, 'functions')),
       port: config.port,
       host: config.host,
-      log: (level, message) => log.log(level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'info', message),
+      log: (level, message) => log.log(level, message),
     });
     // The host's appTerminate hook closes the services; closing them again is harmless.
     cleanups.push(() => host.close());
