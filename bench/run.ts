@@ -15,7 +15,7 @@ import { drive, stopDriving, type LoadResult } from './load.js';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = positiveNumber('BENCH_SECONDS', 10);
-const WARMUP_SECONDS = positiveNumber('BENCH_WARMUP_SECONDS', 2);
+const WARMUP_SECONDS = positiveNumber('BENCH_WARMUP_SECONDS', 5);
 // Two cores shared by load, simulator and target make single runs noisy: rounds alternate targets, the median counts.
 const ROUNDS = Math.round(positiveNumber('BENCH_ROUNDS', 3));
 const CONNECTIONS = 32;
