@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { delay, spawnNode, stopChild, type BenchChild } from './child-processes.js';
 import { summariseCpuProfile } from './cpu-profile-summary.js';
+import { utcDay } from '../shared/usage/usage-record.js';
 import { drive, stopDriving, type LoadResult } from './load.js';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -177,10 +178,6 @@ async function runTarget(name: string, url: string, target: BenchChild, sim: Ben
       : undefined;
   process.stdout.write(`${measured.reqPerSecMean.toFixed(0)} req/s\n`);
   return { name, warmup, measured, cpu, simCpu, windowUs: { from, to } };
-}
-
-function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
 }
 
 interface LedgerCheck {

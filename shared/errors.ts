@@ -58,8 +58,6 @@ export const errors = {
   modelNotFound: (alias: string) =>
     new GatewayError(404, 'invalid_request_error', 'model_not_found', `The model '${alias}' does not exist.`, { param: 'model' }),
   notFound: (what: string) => new GatewayError(404, 'not_found_error', 'not_found', `${what} was not found.`),
-  methodNotAllowed: (method: string) =>
-    new GatewayError(405, 'invalid_request_error', 'method_not_allowed', `Method ${method} is not allowed here.`),
   conflict: (message: string) => new GatewayError(409, 'invalid_request_error', 'conflict', message),
   preconditionFailed: () =>
     new GatewayError(412, 'invalid_request_error', 'precondition_failed', 'The document changed since you read it (If-Match does not match its ETag). Read it again and retry.'),

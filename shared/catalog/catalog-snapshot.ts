@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { StoredKey } from '../auth/api-keys.js';
 import type { CatalogStore, DocType } from './catalog-store.js';
 import { deploymentSchema, routeSchema, teamSchema, type Deployment, type Route, type Team } from './schemas.js';
@@ -25,33 +26,16 @@ export function buildSnapshot(docs: Array<{ type: DocType; doc: unknown }>, nowM
   const routes = new Map<string, Route>();
   const teams = new Map<string, Team>();
   const keysByHash = new Map<string, StoredKey>();
+  const keep = <T>(type: DocType, doc: unknown, schema: z.ZodType<T>, into: Map<string, T>, keyOf: (value: T) => string) => {
+    const parsed = schema.safeParse(doc);
+    if (parsed.success) into.set(keyOf(parsed.data), parsed.data);
+    else onInvalid(type, (doc as { id?: unknown }).id, parsed.error.message);
+  };
   for (const { type, doc } of docs) {
-    const id = (doc as { id?: unknown }).id;
-    switch (type) {
-      case 'deployment': {
-        const parsed = deploymentSchema.safeParse(doc);
-        if (parsed.success) deployments.set(parsed.data.id, parsed.data);
-        else onInvalid(type, id, parsed.error.message);
-        break;
-      }
-      case 'route': {
-        const parsed = routeSchema.safeParse(doc);
-        if (parsed.success) routes.set(parsed.data.alias, parsed.data);
-        else onInvalid(type, id, parsed.error.message);
-        break;
-      }
-      case 'team': {
-        const parsed = teamSchema.safeParse(doc);
-        if (parsed.success) teams.set(parsed.data.id, parsed.data);
-        else onInvalid(type, id, parsed.error.message);
-        break;
-      }
-      case 'key': {
-        const key = doc as StoredKey;
-        if (typeof key.hash === 'string') keysByHash.set(key.hash, key);
-        break;
-      }
-    }
+    if (type === 'deployment') keep(type, doc, deploymentSchema, deployments, (d) => d.id);
+    else if (type === 'route') keep(type, doc, routeSchema, routes, (r) => r.alias);
+    else if (type === 'team') keep(type, doc, teamSchema, teams, (t) => t.id);
+    else if (type === 'key' && typeof (doc as StoredKey).hash === 'string') keysByHash.set((doc as StoredKey).hash, doc as StoredKey);
   }
   return { deployments, routes, teams, keysByHash, loadedAtMs: nowMs };
 }

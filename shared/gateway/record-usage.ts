@@ -1,6 +1,6 @@
 import type { Deployment } from '../catalog/schemas.js';
 import { requestCostMicroUsd } from '../usage/pricing.js';
-import { utcDay, type UsageRecord, type UsageStatus } from '../usage/usage-record.js';
+import type { UsageRecord, UsageStatus } from '../usage/usage-record.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
 export interface UsageFacts {
@@ -27,12 +27,13 @@ export interface UsageOutcome {
 export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: UsageOutcome): void {
   const nowMs = deps.now();
   const deployment = outcome.deployment;
+  const ts = new Date(facts.startedAtMs).toISOString();
   deps.ledger.record({
     id: deps.newId(),
     requestId: facts.requestId,
     team: facts.team,
-    day: utcDay(facts.startedAtMs),
-    ts: new Date(facts.startedAtMs).toISOString(),
+    day: ts.slice(0, 10),
+    ts,
     alias: facts.alias,
     deployment: deployment?.id ?? '',
     kind: deployment?.kind ?? 'none',

@@ -701,26 +701,19 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
         traceContext: traceParent ? { traceParent, traceState: headers['tracestate'], attributes: {} } : undefined,
       });
 
+      // What pre- and post-invocation hooks share: this invocation's hook data, the app's, and its context.
+      const invocationHookContext = (invocationHookData: Record<string, unknown>) => ({
+        hookData: invocationHookData,
+        appHookData: registry.appHookData,
+        invocationContext: context,
+      });
       let callback: CoreFunctionCallback = registration.handler;
       let inputs: unknown[] = [request];
       let hookData: Record<string, unknown> | undefined;
       const preInvocation = registry.hooks.preInvocation;
       if (preInvocation.length > 0) {
         hookData = {};
-        const invocationHookData = hookData;
-        const preContext: CorePreInvocationContext = {
-          get hookData() {
-            return invocationHookData;
-          },
-          get appHookData() {
-            return registry.appHookData;
-          },
-          get invocationContext() {
-            return context;
-          },
-          inputs,
-          functionCallback: callback,
-        };
+        const preContext: CorePreInvocationContext = { ...invocationHookContext(hookData), inputs, functionCallback: callback };
         await runHooks(preInvocation, preContext);
         inputs = preContext.inputs;
         callback = preContext.functionCallback;
@@ -735,21 +728,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       }
       const postInvocation = registry.hooks.postInvocation;
       if (postInvocation.length > 0) {
-        const invocationHookData = hookData ?? {};
-        const postContext: CorePostInvocationContext = {
-          get hookData() {
-            return invocationHookData;
-          },
-          get appHookData() {
-            return registry.appHookData;
-          },
-          get invocationContext() {
-            return context;
-          },
-          inputs,
-          result,
-          error,
-        };
+        const postContext: CorePostInvocationContext = { ...invocationHookContext(hookData ?? {}), inputs, result, error };
         await runHooks(postInvocation, postContext);
         result = postContext.result;
         error = postContext.error;
