@@ -13,62 +13,95 @@ const decoder = new TextDecoder();
 /** Longest event the splitter holds while waiting for its end; an upstream past it is broken. */
 export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
 
+/** Work a splitter has done, so tests can check it stays linear in the bytes received. */
+export interface SseSplitterWork {
+  /** Bytes examined for an event end; each byte received is examined once. */
+  bytesScanned: number;
+  /** Bytes copied into held or joined buffers. */
+  bytesCopied: number;
+}
+
 /**
  * Incremental SSE splitter: push chunks cut at any byte offset, get back each complete event once.
  * Comment-only blocks (keep-alives such as `: ping`) come back too, with empty data, so a relay passes them on.
+ * A partial event is held as a list of chunks and joined once, when it ends: joining on every push would
+ * make an event that never ends cost quadratic time (seconds of CPU at MAX_SSE_EVENT_BYTES).
  */
 export class SseSplitter {
-  private pending: Uint8Array = new Uint8Array(0);
-  /** Where the scan of `pending` stopped: bytes before it hold no event end. */
-  private scanned = 0;
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
+  /** Line breaks in a row just before the next byte; an event ends at the second (a blank line). */
+  private breaks = 0;
+  /** The last byte was a CR: a LF next belongs to the same line break. */
+  private afterCr = false;
+  readonly work: SseSplitterWork = { bytesScanned: 0, bytesCopied: 0 };
 
   push(chunk: Uint8Array): SseEvent[] {
-    const buffer = this.pending.byteLength === 0 ? chunk : concat(this.pending, chunk);
     const events: SseEvent[] = [];
     let start = 0;
-    let i = this.scanned;
-    // An event ends at a blank line: two line breaks in a row, each of LF, CR or CRLF.
-    while (i < buffer.byteLength) {
-      const firstBreak = lineBreakLength(buffer, i);
-      if (firstBreak === 0) {
-        i += 1;
-        continue;
+    this.work.bytesScanned += chunk.byteLength;
+    for (let i = 0; i < chunk.byteLength; i++) {
+      const byte = chunk[i];
+      if (this.afterCr) {
+        this.afterCr = false;
+        if (byte === LF) {
+          // The LF completes a CRLF already counted as a break.
+          if (this.breaks === 2) {
+            events.push(this.take(chunk, start, i + 1));
+            start = i + 1;
+            this.breaks = 0;
+          }
+          continue;
+        }
+        if (this.breaks === 2) {
+          // The blank line was a lone CR: the event ended just before this byte.
+          events.push(this.take(chunk, start, i));
+          start = i;
+          this.breaks = 0;
+        }
       }
-      if (firstBreak === -1) break; // a lone CR at the end: wait for the next byte
-      const next = i + firstBreak;
-      const secondBreak = lineBreakLength(buffer, next);
-      if (secondBreak === -1) break;
-      if (secondBreak > 0) {
-        const end = next + secondBreak;
-        events.push(parseEvent(buffer.subarray(start, end)));
-        start = end;
-        i = end;
+      if (byte === LF) {
+        this.breaks += 1;
+        if (this.breaks === 2) {
+          events.push(this.take(chunk, start, i + 1));
+          start = i + 1;
+          this.breaks = 0;
+        }
+      } else if (byte === CR) {
+        // Whether a CR ends its line alone or with a LF shows only at the next byte.
+        this.breaks += 1;
+        this.afterCr = true;
       } else {
-        i = next;
+        this.breaks = 0;
       }
     }
-    this.pending = start === buffer.byteLength ? new Uint8Array(0) : buffer.slice(start);
-    this.scanned = i - start;
-    if (this.pending.byteLength > MAX_SSE_EVENT_BYTES) {
-      throw new Error(`an SSE event grew past ${MAX_SSE_EVENT_BYTES} bytes without ending`);
+    const rest = chunk.byteLength - start;
+    if (rest > 0) {
+      if (this.heldBytes + rest > MAX_SSE_EVENT_BYTES) {
+        throw new Error(`an SSE event grew past ${MAX_SSE_EVENT_BYTES} bytes without ending`);
+      }
+      // A copy: the caller may reuse its chunk once push returns.
+      this.held.push(chunk.slice(start));
+      this.heldBytes += rest;
+      this.work.bytesCopied += rest;
     }
     return events;
   }
 
   /** Bytes received after the last complete event (a stream that ended mid-event). */
   get leftover(): Uint8Array {
-    return this.pending;
+    return this.held.length === 1 ? this.held[0]! : join(this.held, this.heldBytes);
   }
-}
 
-// 0: no line break at i; -1: undecidable until more bytes arrive; else the break's length.
-function lineBreakLength(buffer: Uint8Array, i: number): number {
-  if (i >= buffer.byteLength) return -1;
-  const byte = buffer[i];
-  if (byte === LF) return 1;
-  if (byte !== CR) return 0;
-  if (i + 1 >= buffer.byteLength) return -1;
-  return buffer[i + 1] === LF ? 2 : 1;
+  private take(chunk: Uint8Array, from: number, to: number): SseEvent {
+    if (this.held.length === 0) return parseEvent(chunk.subarray(from, to));
+    const tail = chunk.subarray(from, to);
+    const raw = join([...this.held, tail], this.heldBytes + tail.byteLength);
+    this.work.bytesCopied += raw.byteLength;
+    this.held = [];
+    this.heldBytes = 0;
+    return parseEvent(raw);
+  }
 }
 
 function parseEvent(raw: Uint8Array): SseEvent {
@@ -87,10 +120,13 @@ function parseEvent(raw: Uint8Array): SseEvent {
   return { raw, event, data: data.join('\n') };
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
+function join(parts: readonly Uint8Array[], byteLength: number): Uint8Array {
+  const out = new Uint8Array(byteLength);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
   return out;
 }
 
