@@ -158,13 +158,13 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
     if (settled) return;
     settled = true;
     answer.release();
-    const { usage, completionText } = tap.summary;
+    const { usage } = tap.summary;
     recordUsage(deps, facts, {
       deployment: answer.deployment,
       status,
       httpStatus: 200,
       inputTokens: usage?.inputTokens ?? countChatPromptTokens(body.messages),
-      outputTokens: usage?.outputTokens ?? countTextTokens(completionText),
+      outputTokens: usage?.outputTokens ?? tap.completionTokens(),
       estimated: usage === undefined,
       ttfbMs: firstEventMs ?? headersMs,
       attempts,

@@ -1,5 +1,13 @@
 import { SseSplitter, type SseEvent } from '../http/sse.js';
+import { countTextTokens } from './count-tokens.js';
 import { usageFrom, type TokenUsage } from './extract-usage.js';
+
+/**
+ * Completion text is counted in batches of about this many characters and then dropped, so a long stream
+ * holds no more of its text than this. Batches are cut wherever a delta ends, and a BPE count of a whole
+ * text can differ by a token at each cut from the sum of its parts' counts: an estimate, as the record says.
+ */
+export const COUNT_BATCH_CHARS = 4096;
 
 export interface StreamTapOptions {
   /** Whether the caller asked for the usage chunk; when not, the one Switchyard asked for is removed. */
@@ -8,19 +16,19 @@ export interface StreamTapOptions {
 
 export interface StreamTapResult {
   usage?: TokenUsage;
-  /** Text the stream carried, to count tokens when the upstream reported no usage. */
-  completionText: string;
   sawDone: boolean;
   events: number;
 }
 
 /**
  * Watches an OpenAI-protocol SSE stream: passes every event's bytes on untouched (except a usage-only
- * chunk the caller did not ask for), reads usage and completion text on the way.
+ * chunk the caller did not ask for), reads usage and counts completion tokens on the way.
  */
 export class StreamTap {
   private readonly splitter = new SseSplitter();
-  private readonly result: StreamTapResult = { completionText: '', sawDone: false, events: 0 };
+  private readonly result: StreamTapResult = { sawDone: false, events: 0 };
+  private countedTokens = 0;
+  private uncounted = '';
 
   constructor(private readonly options: StreamTapOptions) {}
 
@@ -35,6 +43,22 @@ export class StreamTap {
 
   get summary(): StreamTapResult {
     return this.result;
+  }
+
+  /** Completion tokens the stream carried, by the tokenizer: the estimate used when the upstream reports no usage. */
+  completionTokens(): number {
+    this.countHeld();
+    return this.countedTokens;
+  }
+
+  /** Characters of completion text held until the next batch is counted. */
+  get heldTextChars(): number {
+    return this.uncounted.length;
+  }
+
+  private countHeld(): void {
+    this.countedTokens += countTextTokens(this.uncounted);
+    this.uncounted = '';
   }
 
   private observe(event: SseEvent): boolean {
@@ -56,8 +80,9 @@ export class StreamTap {
     if (Array.isArray(choices)) {
       for (const choice of choices) {
         const content = (choice as { delta?: { content?: unknown } } | null)?.delta?.content;
-        if (typeof content === 'string') this.result.completionText += content;
+        if (typeof content === 'string') this.uncounted += content;
       }
+      if (this.uncounted.length >= COUNT_BATCH_CHARS) this.countHeld();
       if (usage && choices.length === 0 && !this.options.callerWantsUsage) return false;
     }
     return true;

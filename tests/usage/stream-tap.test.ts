@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { StreamTap } from '../../shared/usage/stream-tap.js';
+import { countTextTokens } from '../../shared/usage/count-tokens.js';
+import { COUNT_BATCH_CHARS, StreamTap } from '../../shared/usage/stream-tap.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -39,6 +40,7 @@ const FINISH = event({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 
 const USAGE_ONLY = event({ ...base, choices: [], usage: { prompt_tokens: 21, completion_tokens: 4, total_tokens: 25 } });
 const DONE = 'data: [DONE]\n\n';
 
+const HELLO_WORLD_TOKENS = countTextTokens('Hello, 世界 👋');
 const STREAM = [AZURE_PROMPT_FILTER, ROLE, HELLO, ASYNC_FILTER, WORLD, FINISH, USAGE_ONLY, DONE];
 const STREAM_BYTES = bytes(STREAM.join(''));
 const WITHOUT_USAGE_BYTES = bytes(STREAM.filter((e) => e !== USAGE_ONLY).join(''));
@@ -57,10 +59,10 @@ describe('StreamTap', () => {
     expect(forwarded.map((b) => decoder.decode(b))).toEqual(STREAM);
     expect(tap.summary).toEqual({
       usage: { inputTokens: 21, outputTokens: 4 },
-      completionText: 'Hello, 世界 👋',
       sawDone: true,
       events: 8,
     });
+    expect(tap.completionTokens()).toBe(HELLO_WORLD_TOKENS);
   });
 
   it('removes the usage-only chunk when the caller did not ask for usage, and still reads usage', () => {
@@ -69,10 +71,10 @@ describe('StreamTap', () => {
     expect(forwarded.map((b) => decoder.decode(b))).toEqual([AZURE_PROMPT_FILTER, ROLE, HELLO, ASYNC_FILTER, WORLD, FINISH, DONE]);
     expect(tap.summary).toEqual({
       usage: { inputTokens: 21, outputTokens: 4 },
-      completionText: 'Hello, 世界 👋',
       sawDone: true,
       events: 8,
     });
+    expect(tap.completionTokens()).toBe(HELLO_WORLD_TOKENS);
   });
 
   it.each([true, false])('gives the same bytes and summary split at every byte offset (callerWantsUsage=%s)', (wants) => {
@@ -83,7 +85,7 @@ describe('StreamTap', () => {
       const s = tap.summary;
       const ok =
         out.equals(Buffer.from(expected)) &&
-        s.completionText === 'Hello, 世界 👋' &&
+        tap.completionTokens() === HELLO_WORLD_TOKENS &&
         s.sawDone &&
         s.events === 8 &&
         s.usage?.inputTokens === 21 &&
@@ -96,7 +98,7 @@ describe('StreamTap', () => {
   it('gives the same bytes fed one byte at a time', () => {
     const { tap, out } = run(Array.from(STREAM_BYTES, (b) => Uint8Array.of(b)), false);
     expect(out.equals(Buffer.from(WITHOUT_USAGE_BYTES))).toBe(true);
-    expect(tap.summary.completionText).toBe('Hello, 世界 👋');
+    expect(tap.completionTokens()).toBe(HELLO_WORLD_TOKENS);
   });
 
   it('forwards only whole events: a partial event waits for its end', () => {
@@ -106,7 +108,7 @@ describe('StreamTap', () => {
     expect(tap.summary.events).toBe(0);
     const out = tap.push(hello.slice(10));
     expect(out.map((b) => decoder.decode(b))).toEqual([HELLO]);
-    expect(tap.summary.completionText).toBe('Hello, ');
+    expect(tap.completionTokens()).toBe(countTextTokens('Hello, '));
   });
 
   it('passes an Azure-style first chunk with choices: [] and no usage through, even when usage was not asked for', () => {
@@ -119,7 +121,7 @@ describe('StreamTap', () => {
     const { tap, out } = run([bytes(ROLE + HELLO + FINISH)], false);
     expect(out.toString('utf8')).toBe(ROLE + HELLO + FINISH);
     expect(tap.summary.usage).toBeUndefined();
-    expect(tap.summary.completionText).toBe('Hello, ');
+    expect(tap.completionTokens()).toBe(countTextTokens('Hello, '));
   });
 
   it('keeps a chunk that carries both choices and usage, and reads its usage', () => {
@@ -127,7 +129,7 @@ describe('StreamTap', () => {
     const { tap, out } = run([bytes(both + DONE)], false);
     expect(out.toString('utf8')).toBe(both + DONE);
     expect(tap.summary.usage).toEqual({ inputTokens: 3, outputTokens: 1 });
-    expect(tap.summary.completionText).toBe('!');
+    expect(tap.completionTokens()).toBe(1);
   });
 
   it('keeps the last usage seen', () => {
@@ -141,7 +143,7 @@ describe('StreamTap', () => {
   it('accumulates content of every choice in order', () => {
     const multi = event({ ...base, choices: [{ index: 0, delta: { content: 'a' } }, { index: 1, delta: { content: 'b' } }] });
     const { tap } = run([bytes(multi + delta('c'))], true);
-    expect(tap.summary.completionText).toBe('abc');
+    expect(tap.completionTokens()).toBe(countTextTokens('abc'));
   });
 
   it('survives chunks with no delta, null choices, non-string content and missing choices', () => {
@@ -157,14 +159,16 @@ describe('StreamTap', () => {
     ].join('');
     const { tap, out } = run([bytes(odd)], false);
     expect(out.toString('utf8')).toBe(odd);
-    expect(tap.summary).toEqual({ completionText: 'ok', sawDone: false, events: 8 });
+    expect(tap.summary).toEqual({ sawDone: false, events: 8 });
+    expect(tap.completionTokens()).toBe(countTextTokens('ok'));
   });
 
   it('passes non-JSON and non-object data through untouched', () => {
     const weird = ['data: not json at all\n\n', 'data: {"truncated":\n\n', 'data: 42\n\n', 'data: null\n\n', 'data: "text"\n\n', 'data: []\n\n'].join('');
     const { tap, out } = run([bytes(weird)], false);
     expect(out.toString('utf8')).toBe(weird);
-    expect(tap.summary).toEqual({ completionText: '', sawDone: false, events: 6 });
+    expect(tap.summary).toEqual({ sawDone: false, events: 6 });
+    expect(tap.completionTokens()).toBe(0);
   });
 
   it('passes an error event through', () => {
@@ -189,7 +193,7 @@ describe('StreamTap', () => {
   it('does not take [DONE] inside a JSON string or with extra text for the end', () => {
     const { tap } = run([bytes(delta('[DONE]') + 'data: [DONE] \n\n')], true);
     expect(tap.summary.sawDone).toBe(false);
-    expect(tap.summary.completionText).toBe('[DONE]');
+    expect(tap.completionTokens()).toBe(countTextTokens('[DONE]'));
   });
 
   it('keeps the usage-only chunk with CRLF line endings for a caller that asked, and drops it for one that did not', () => {
@@ -199,5 +203,19 @@ describe('StreamTap', () => {
     const dropped = run([bytes(crlf)], false);
     expect(dropped.out.toString('utf8')).toBe(without);
     expect(dropped.tap.summary.usage).toEqual({ inputTokens: 21, outputTokens: 4 });
+  });
+
+  it('counts completion tokens as the text arrives, holding at most a batch of it', () => {
+    const words = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? ' the' : i % 3 === 0 ? ' gateway' : ' streams'));
+    const tap = new StreamTap({ callerWantsUsage: false });
+    let mostHeld = 0;
+    for (const word of words) {
+      tap.push(bytes(delta(word)));
+      mostHeld = Math.max(mostHeld, tap.heldTextChars);
+    }
+    expect(mostHeld).toBeLessThan(COUNT_BATCH_CHARS + 16);
+    // Counting in batches may cut a token at a batch edge: an estimate, within a few tokens of the whole text's count.
+    const whole = countTextTokens(words.join(''));
+    expect(Math.abs(tap.completionTokens() - whole)).toBeLessThanOrEqual(Math.ceil(words.join('').length / COUNT_BATCH_CHARS));
   });
 });
