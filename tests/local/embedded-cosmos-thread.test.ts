@@ -15,7 +15,7 @@ describe('the embedded store on its own thread', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'sy-thread-'));
     dirs.push(dataDir);
     const logs: string[] = [];
-    const first = await startEmbeddedCosmosThread({ dataDir, snapshotIntervalMs: 0, log: (m) => logs.push(m) });
+    const first = await startEmbeddedCosmosThread({ dataDir, log: (m) => logs.push(m) });
     const client = new CosmosClient(first.connectionOptions());
     const { database } = await client.databases.createIfNotExists({ id: 'threaded' });
     const { container } = await database.containers.createIfNotExists({ id: 'things', partitionKey: { paths: ['/pk'] } });
@@ -25,7 +25,7 @@ describe('the embedded store on its own thread', () => {
     await first.stop();
     expect(logs.some((m) => m.includes('listening'))).toBe(true);
 
-    const second = await startEmbeddedCosmosThread({ dataDir, snapshotIntervalMs: 0 });
+    const second = await startEmbeddedCosmosThread({ dataDir });
     try {
       const again = new CosmosClient(second.connectionOptions());
       const { resource } = await again.database('threaded').container('things').item('one', 'a').read();

@@ -38,7 +38,7 @@ afterEach(async () => {
 
 describe('embedded Cosmos store', () => {
   it('keeps items, partition key definitions and TTL settings across a clean restart', async () => {
-    const first = await start({ dataDir, snapshotIntervalMs: 0 });
+    const first = await start({ dataDir });
     const { database } = await first.client.databases.create({ id: 'switchyard' });
     const { container: events } = await database.containers.create({ id: 'usage_events', partitionKey: HIERARCHICAL, defaultTtl: NINETY_DAYS_S });
     const { container: budgets } = await database.containers.create({ id: 'budgets', partitionKey: { paths: ['/pk'] } });
@@ -54,10 +54,10 @@ describe('embedded Cosmos store', () => {
     await stop(first.store);
 
     const saved = await readFile(join(dataDir, 'cosmos-snapshot.json'), 'utf8');
-    expect(() => JSON.parse(saved)).not.toThrow();
-    expect(saved).not.toMatch(/"_(rid|self|etag|ts|attachments)"/);
+    expect(saved.trimEnd().split('\n').every((line) => typeof JSON.parse(line) === 'object')).toBe(true);
+    expect(saved).not.toMatch(/"_(rid|self|attachments)"/);
 
-    const second = await start({ dataDir, snapshotIntervalMs: 0 });
+    const second = await start({ dataDir });
     const restoredDb = second.client.database('switchyard');
     const restoredEvents = restoredDb.container('usage_events');
     const restoredBudgets = restoredDb.container('budgets');
@@ -85,18 +85,21 @@ describe('embedded Cosmos store', () => {
     expect((await restoredBudgets.item('red|2026-11', 'red').read()).resource?.spentMicroUsd).toBe(10);
     await restoredEvents.items.create({ id: 'e4', team: 'red', day: '2026-11-29', promptTokens: 1 });
     expect((await restoredEvents.item('e4', ['red', '2026-11-29']).read()).statusCode).toBe(200);
-    expect(etagBeforeRestart).toEqual(expect.any(String));
-    await expectStaleEtagRejected(restoredBudgets.item('blue|2026-11', 'blue'), etagBeforeRestart!);
+    // ETags survive a restart: one read before it still guards a write after it, and only that one write.
+    const blue = restoredBudgets.item('blue|2026-11', 'blue');
+    const replaced = await blue.replace({ ...(await blue.read()).resource!, touched: true }, { accessCondition: { type: 'IfMatch', condition: etagBeforeRestart! } });
+    expect(replaced.statusCode).toBe(200);
+    await expectStaleEtagRejected(blue, etagBeforeRestart!);
   });
 
   it('keeps ETag concurrency after a restart: a stale If-Match gets 412', async () => {
-    const first = await start({ dataDir, snapshotIntervalMs: 0 });
+    const first = await start({ dataDir });
     const { database } = await first.client.databases.create({ id: 'switchyard' });
     const { container } = await database.containers.create({ id: 'budgets', partitionKey: { paths: ['/pk'] } });
     await container.items.create({ id: 'b1', pk: 'blue', limit: 10 });
     await stop(first.store);
 
-    const second = await start({ dataDir, snapshotIntervalMs: 0 });
+    const second = await start({ dataDir });
     const budgets = second.client.database('switchyard').container('budgets');
     const { resource, etag } = await budgets.item('b1', 'blue').read();
     const replaced = await budgets.item('b1', 'blue').replace({ ...resource!, limit: 20 }, { accessCondition: { type: 'IfMatch', condition: etag! } });
@@ -129,7 +132,7 @@ describe('embedded Cosmos store', () => {
   it('writes nothing and starts empty when there is no dataDir', async () => {
     const cwdSnapshot = join(process.cwd(), 'cosmos-snapshot.json');
     const before = existsSync(cwdSnapshot);
-    const first = await start({ snapshotIntervalMs: 10 });
+    const first = await start({});
     const { database } = await first.client.databases.create({ id: 'switchyard' });
     await database.containers.create({ id: 'budgets', partitionKey: { paths: ['/pk'] } });
     await first.store.snapshot();
@@ -140,65 +143,10 @@ describe('embedded Cosmos store', () => {
     expect((await second.client.databases.readAll().fetchAll()).resources).toEqual([]);
   });
 
-  it('snapshots periodically in the background', async () => {
-    const { client } = await start({ dataDir, snapshotIntervalMs: 50 });
-    const snapshotMentions = async (databaseId: string): Promise<boolean> => {
-      const path = join(dataDir, 'cosmos-snapshot.json');
-      const deadline = Date.now() + 5_000;
-      while (Date.now() < deadline) {
-        if (existsSync(path) && (await readFile(path, 'utf8')).includes(`"${databaseId}"`)) return true;
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      return false;
-    };
-    await client.databases.create({ id: 'periodic-1' });
-    expect(await snapshotMentions('periodic-1')).toBe(true);
-    await client.databases.create({ id: 'periodic-2' });
-    expect(await snapshotMentions('periodic-2')).toBe(true);
-  });
-
   it('refuses to start on a file that is not one of its snapshots', async () => {
     await writeFile(join(dataDir, 'cosmos-snapshot.json'), '{"format":"something-else","version":9,"databases":[]}');
-    await expect(startEmbeddedCosmos({ dataDir })).rejects.toThrow(/not a version 1 embedded Cosmos snapshot/);
+    await expect(startEmbeddedCosmos({ dataDir })).rejects.toThrow(/is not an embedded Cosmos snapshot/);
   });
-
-  it('measures snapshot and restore of 20k small items', async () => {
-    const count = 20_000;
-    const first = await start({ dataDir, snapshotIntervalMs: 0 });
-    const { database } = await first.client.databases.create({ id: 'switchyard' });
-    const { container } = await database.containers.create({ id: 'usage_events', partitionKey: HIERARCHICAL });
-    const items = Array.from({ length: count }, (_, i) => ({
-      id: `e${i}`,
-      team: `team-${i % 40}`,
-      day: `2026-11-${String((i % 28) + 1).padStart(2, '0')}`,
-      promptTokens: i,
-      completionTokens: 2 * i,
-      model: 'gpt-4o-mini',
-    }));
-    const loaded = await container.items.executeBulkOperations(
-      items.map((item) => ({ operationType: 'Create' as const, partitionKey: [item.team, item.day], resourceBody: item })),
-    );
-    expect(loaded.filter((result) => result.error !== undefined)).toEqual([]);
-
-    let startedAt = performance.now();
-    await first.store.snapshot();
-    const snapshotMs = performance.now() - startedAt;
-    startedAt = performance.now();
-    await stop(first.store);
-    const stopMs = performance.now() - startedAt;
-
-    startedAt = performance.now();
-    const second = await start({ dataDir, snapshotIntervalMs: 0 });
-    const restoreMs = performance.now() - startedAt;
-    console.log(
-      `embedded Cosmos, ${count} items: snapshot ${Math.round(snapshotMs)} ms, stop with final snapshot ${Math.round(stopMs)} ms, start with restore ${Math.round(restoreMs)} ms`,
-    );
-
-    const restored = second.client.database('switchyard').container('usage_events');
-    const { resources } = await restored.items.query('SELECT VALUE COUNT(1) FROM c').fetchAll();
-    expect(resources).toEqual([count]);
-    expect((await restored.item('e12345', ['team-25', '2026-11-26']).read()).resource?.promptTokens).toBe(12345);
-  }, 120_000);
 });
 
 async function expectStaleEtagRejected(item: Item, staleEtag: string): Promise<void> {
