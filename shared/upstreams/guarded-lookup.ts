@@ -1,20 +1,29 @@
 import { lookup, type LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
-import { isLoopback, isRefusedAddress } from '../catalog/endpoint-policy.js';
+import { addressRefusal, type AddressPolicyOptions } from './address-policy.js';
+
+/** Resolves a host name to every one of its addresses (the shape of `dns.lookup` with `all: true`). */
+export type Resolve = (hostname: string, options: { all: true }, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+
+export interface GuardedLookupOptions extends AddressPolicyOptions {
+  /** Where names are resolved; the system resolver unless given. */
+  resolve?: Resolve;
+}
 
 /**
- * A DNS lookup for upstream connections that refuses link-local, metadata and private addresses (and
- * loopback outside local mode), so a host name on the allow-list cannot be pointed at the inside network.
+ * A DNS lookup for upstream connections that refuses any name with an address the address policy refuses,
+ * so a host name on the allow-list cannot be pointed at this machine or the inside network.
  */
-export function guardedLookup(options: { allowLoopback: boolean }): LookupFunction {
-  const refused = (address: string) => isRefusedAddress(address) || (!options.allowLoopback && isLoopback(address));
+export function guardedLookup(options: GuardedLookupOptions): LookupFunction {
+  const resolve: Resolve = options.resolve ?? ((hostname, lookupOptions, callback) => lookup(hostname, lookupOptions, callback));
   return ((hostname: string, lookupOptions: object, callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
-    lookup(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
+    resolve(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
       if (error) return callback(error, []);
-      const bad = addresses.find((a) => refused(a.address));
-      if (bad) {
-        const refusal = Object.assign(new Error(`refused to connect to ${hostname}: it resolves to ${bad.address}`), { code: 'EREFUSEDADDRESS' });
-        return callback(refusal, []);
+      for (const { address } of addresses) {
+        const refusal = addressRefusal(address, options);
+        if (refusal) {
+          return callback(Object.assign(new Error(`refused to connect to ${hostname}: it resolves to ${address}, ${refusal}`), { code: 'EREFUSEDADDRESS' }), []);
+        }
       }
       if ((lookupOptions as { all?: boolean }).all) return callback(null, addresses);
       callback(null, addresses[0]!.address, addresses[0]!.family);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { endpointRefusal, isLoopback, isRefusedAddress, type EndpointPolicy } from '../../shared/catalog/endpoint-policy.js';
+import { endpointRefusal, isLoopbackEndpoint, type EndpointPolicy } from '../../shared/catalog/endpoint-policy.js';
 
 const DEFAULT_HOSTS = ['*.openai.azure.com', '*.services.ai.azure.com', '*.models.ai.azure.com', '*.inference.ml.azure.com'];
 const cloud: EndpointPolicy = { allowedHosts: DEFAULT_HOSTS, allowLoopback: false };
@@ -77,23 +77,44 @@ describe('endpointRefusal: host tricks', () => {
 
 describe('endpointRefusal: private, link-local and metadata targets', () => {
   it.each([
-    'https://169.254.169.254/metadata/identity/oauth2/token',
-    'https://169.254.0.1',
-    'https://10.0.0.1',
-    'https://10.255.255.255',
-    'https://172.16.0.1',
-    'https://172.31.255.255',
-    'https://192.168.1.1',
-    'https://100.64.0.1',
-    'https://0.0.0.0',
-    'https://[fe80::1]',
-    'https://[febf::1]',
-    'https://[fd00::1]',
-    'https://[fc00::1]',
-    'https://[::]',
-  ])('refuses %s as link-local/private', (endpoint) => {
-    expect(endpointRefusal(endpoint, cloud)).toBe('points at a link-local, private or metadata address');
-    expect(endpointRefusal(endpoint, local)).toBe('points at a link-local, private or metadata address');
+    ['https://169.254.169.254/metadata/identity/oauth2/token', 'a cloud metadata address'],
+    ['https://168.63.129.16', 'a cloud metadata address'],
+    ['https://[fd00:ec2::254]', 'a cloud metadata address'],
+    ['https://169.254.0.1', 'a link-local address'],
+    ['https://10.0.0.1', 'a private address'],
+    ['https://10.255.255.255', 'a private address'],
+    ['https://172.16.0.1', 'a private address'],
+    ['https://172.31.255.255', 'a private address'],
+    ['https://192.168.1.1', 'a private address'],
+    ['https://100.64.0.1', 'a carrier-grade NAT address'],
+    ['https://198.18.0.1', 'a benchmarking address'],
+    ['https://0.0.0.0', 'an unspecified address'],
+    ['https://255.255.255.255', 'the broadcast address'],
+    ['https://224.0.0.1', 'a multicast address'],
+    ['https://192.0.2.1', 'a documentation address'],
+    ['https://240.0.0.1', 'a reserved address'],
+    ['https://[fe80::1]', 'a link-local address'],
+    ['https://[febf::1]', 'a link-local address'],
+    ['https://[fd00::1]', 'a private address'],
+    ['https://[fc00::1]', 'a private address'],
+    ['https://[::]', 'an unspecified address'],
+    ['https://[0:0:0:0:0:0:0:0]', 'an unspecified address'],
+    ['https://[ff02::1]', 'a multicast address'],
+    ['https://[2001:db8::1]', 'a documentation address'],
+    ['https://[::ffff:169.254.169.254]', 'a cloud metadata address (IPv4-mapped 169.254.169.254)'],
+    ['https://[::ffff:10.0.0.1]', 'a private address (IPv4-mapped 10.0.0.1)'],
+    ['https://[::169.254.169.254]', 'a cloud metadata address (IPv4-compatible 169.254.169.254)'],
+    ['https://[64:ff9b::a9fe:a9fe]', 'a cloud metadata address (NAT64 of 169.254.169.254)'],
+    ['https://[64:ff9b::168.63.129.16]', 'a cloud metadata address (NAT64 of 168.63.129.16)'],
+    ['https://[64:ff9b:1::a9fe:a9fe]', 'a private address'],
+    ['https://[2002:a9fe:a9fe::]', 'a cloud metadata address (6to4 of 169.254.169.254)'],
+    ['https://[2002::]', 'an unspecified address (6to4 of 0.0.0.0)'],
+    ['https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]', 'a private address (Teredo to 10.0.0.1)'],
+    ['https://[64:ff9b::7f00:1]', 'a loopback address (NAT64 of 127.0.0.1)'],
+    ['https://[2002:7f00:1::]', 'a loopback address (6to4 of 127.0.0.1)'],
+  ])('refuses %s in every mode: %s', (endpoint, what) => {
+    expect(endpointRefusal(endpoint, cloud)).toBe(`points at ${what}`);
+    expect(endpointRefusal(endpoint, local)).toBe(`points at ${what}`);
   });
 
   it.each(['https://metadata.google.internal', 'https://metadata.google.internal/computeMetadata/v1/', 'https://METADATA.google.internal', 'https://metadata.azure.com', 'https://metadata', 'https://instance-data'])(
@@ -107,25 +128,19 @@ describe('endpointRefusal: private, link-local and metadata targets', () => {
     expect(endpointRefusal('https://metadata.google.internal', { allowedHosts: ['*.google.internal'], allowLoopback: false })).toBe('points at a cloud metadata service');
   });
 
-  it.each([
-    'https://8.8.8.8',
-    'https://172.15.0.1',
-    'https://172.32.0.1',
-    'https://20.42.0.1',
-    'https://[2001:db8::1]',
-    'https://[::ffff:169.254.169.254]',
-    'https://[::ffff:10.0.0.1]',
-    'https://0xa9.0xfe.0xa9.0xfe',
-    'https://2852039166',
-  ])('refuses the IP literal %s', (endpoint) => {
-    expect(endpointRefusal(endpoint, cloud)).toMatch(/^(must name a host, not an IP address|points at a link-local, private or metadata address)$/);
-  });
+  it.each(['https://8.8.8.8', 'https://172.15.0.1', 'https://172.32.0.1', 'https://20.42.0.1', 'https://[2606:4700::1111]', 'https://[::ffff:8.8.8.8]', 'https://[64:ff9b::808:808]'])(
+    'refuses the public IP literal %s: upstreams are named hosts on the allow-list',
+    (endpoint) => {
+      expect(endpointRefusal(endpoint, cloud)).toBe('must name a host, not an IP address');
+      expect(endpointRefusal(endpoint, local)).toBe('must name a host, not an IP address');
+    },
+  );
 
   it('normalises obfuscated IPv4 before judging it', () => {
-    // 0xa9.0xfe.0xa9.0xfe and 2852039166 are both 169.254.169.254 once parsed.
-    expect(endpointRefusal('https://0xa9.0xfe.0xa9.0xfe', cloud)).toBe('points at a link-local, private or metadata address');
-    expect(endpointRefusal('https://2852039166', cloud)).toBe('points at a link-local, private or metadata address');
-    expect(endpointRefusal('https://012.0.0.1', cloud)).toBe('points at a link-local, private or metadata address');
+    // 0xa9.0xfe.0xa9.0xfe and 2852039166 are both 169.254.169.254 once parsed; 012.0.0.1 is 10.0.0.1.
+    expect(endpointRefusal('https://0xa9.0xfe.0xa9.0xfe', cloud)).toBe('points at a cloud metadata address');
+    expect(endpointRefusal('https://2852039166', cloud)).toBe('points at a cloud metadata address');
+    expect(endpointRefusal('https://012.0.0.1', cloud)).toBe('points at a private address');
     expect(endpointRefusal('https://8.8.8.8', cloud)).toBe('must name a host, not an IP address');
   });
 
@@ -135,7 +150,20 @@ describe('endpointRefusal: private, link-local and metadata targets', () => {
 });
 
 describe('endpointRefusal: loopback', () => {
-  it.each(['http://127.0.0.1:7072', 'http://localhost:8080/v1', 'http://[::1]:9000', 'https://127.0.0.1', 'http://127.1', 'http://127.255.255.254', 'http://LOCALHOST'])(
+  it.each([
+    'http://127.0.0.1:7072',
+    'http://localhost:8080/v1',
+    'http://[::1]:9000',
+    'https://127.0.0.1',
+    'http://127.1',
+    'http://127.255.255.254',
+    'http://LOCALHOST',
+    'http://[0:0:0:0:0:0:0:1]:9000',
+    'https://[::ffff:127.0.0.1]/',
+    'http://[::ffff:7f00:1]',
+    'http://0x7f.0.0.1',
+    'http://2130706433',
+  ])(
     'allows %s only when loopback is allowed',
     (endpoint) => {
       expect(endpointRefusal(endpoint, local)).toBeUndefined();
@@ -155,66 +183,28 @@ describe('endpointRefusal: loopback', () => {
 
   it('does not let http reach a non-loopback host in local mode', () => {
     expect(endpointRefusal('http://my-resource.openai.azure.com', local)).toBe('must use https');
-    expect(endpointRefusal('http://10.0.0.1', local)).toBe('must use https');
-    expect(endpointRefusal('http://0.0.0.0:7071', local)).toBe('must use https');
+    expect(endpointRefusal('http://8.8.8.8', local)).toBe('must use https');
+    expect(endpointRefusal('http://10.0.0.1', local)).toBe('points at a private address');
+    expect(endpointRefusal('http://0.0.0.0:7071', local)).toBe('points at an unspecified address');
     expect(endpointRefusal('http://localhost.evil.com', local)).toBe('must use https');
   });
 });
 
-describe('isLoopback', () => {
+describe('isLoopbackEndpoint', () => {
   it.each([
-    ['localhost', true],
-    ['127.0.0.1', true],
-    ['127.10.20.30', true],
-    ['::1', true],
-    ['128.0.0.1', false],
-    ['127.0.0.1.evil.com', false],
-    ['localhost.evil.com', false],
-    ['0.0.0.0', false],
-    ['[::1]', false],
-  ])('%s → %s', (host, expected) => {
-    expect(isLoopback(host)).toBe(expected);
-  });
-});
-
-describe('isRefusedAddress', () => {
-  it.each([
-    ['169.254.169.254', true],
-    ['169.254.0.0', true],
-    ['10.1.2.3', true],
-    ['172.16.0.0', true],
-    ['172.31.255.255', true],
-    ['192.168.0.1', true],
-    ['100.64.0.0', true],
-    ['100.127.255.255', true],
-    ['0.0.0.0', true],
-    ['::', true],
-    ['fe80::1', true],
-    ['FE80::1', true],
-    ['feb0::1', true],
-    ['fc00::', true],
-    ['fd12:3456::1', true],
-    ['::ffff:169.254.169.254', true],
-    ['::ffff:192.168.1.1', true],
-    ['172.15.255.255', false],
-    ['172.32.0.0', false],
-    ['192.169.0.1', false],
-    ['100.63.255.255', false],
-    ['100.128.0.0', false],
-    ['169.253.1.1', false],
-    ['8.8.8.8', false],
-    ['2001:4860:4860::8888', false],
-    ['fec0::1', false],
-  ])('%s → %s', (address, expected) => {
-    expect(isRefusedAddress(address)).toBe(expected);
-  });
-
-  // BUG: new URL() writes IPv4-mapped IPv6 addresses in hex ('[::ffff:169.254.169.254]' becomes
-  // '::ffff:a9fe:a9fe'), and isRefusedAddress only recognises the dotted form, so it calls the metadata
-  // address acceptable. endpointRefusal still refuses it today only because it refuses every IP literal.
-  it('recognises IPv4-mapped addresses in the hex form URL parsing produces', () => {
-    const host = new URL('https://[::ffff:169.254.169.254]/').hostname.replace(/^\[|\]$/g, '');
-    expect(host).toBe('::ffff:a9fe:a9fe');
-    expect(isRefusedAddress(host)).toBe(true);
+    ['http://localhost:7072', true],
+    ['http://127.0.0.1:7072/v1', true],
+    ['http://127.10.20.30', true],
+    ['http://[::1]:9000', true],
+    ['http://[::ffff:127.0.0.1]', true],
+    ['http://[::ffff:7f00:1]', true],
+    ['http://[::127.0.0.1]', false],
+    ['http://[64:ff9b::7f00:1]', false],
+    ['http://128.0.0.1', false],
+    ['http://127.0.0.1.evil.com', false],
+    ['http://localhost.evil.com', false],
+    ['http://0.0.0.0', false],
+  ])('%s → %s', (endpoint, expected) => {
+    expect(isLoopbackEndpoint(endpoint)).toBe(expected);
   });
 });
