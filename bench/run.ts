@@ -108,7 +108,7 @@ async function registerBenchRoute(gatewayUrl: string, simUrl: string): Promise<v
         endpoint: `${simUrl}/v1`,
         upstreamModel: 'Llama-3.3-70B-Instruct',
         serves: ['chat'],
-        auth: { type: 'key', secret: 'BENCH_SIM_KEY' },
+        auth: { type: 'key', secret: 'UPSTREAM_BENCH_SIM_KEY' },
         pricing: { inputPerMillionUsd: 0.71, outputPerMillionUsd: 0.71 },
       },
     }),
@@ -253,7 +253,7 @@ async function main(): Promise<number> {
       SWITCHYARD_DATA_DIR: dataDir,
       SWITCHYARD_DEMO_KEY: demoKey,
       SWITCHYARD_ADMIN_KEY: adminKey,
-      BENCH_SIM_KEY: simKey,
+      UPSTREAM_BENCH_SIM_KEY: simKey,
     }),
   });
   children.push(gateway);

@@ -59,8 +59,8 @@ export const errors = {
     new GatewayError(404, 'invalid_request_error', 'model_not_found', `The model '${alias}' does not exist.`, { param: 'model' }),
   notFound: (what: string) => new GatewayError(404, 'not_found_error', 'not_found', `${what} was not found.`),
   conflict: (message: string) => new GatewayError(409, 'invalid_request_error', 'conflict', message),
-  preconditionFailed: () =>
-    new GatewayError(412, 'invalid_request_error', 'precondition_failed', 'The document changed since you read it (If-Match does not match its ETag). Read it again and retry.'),
+  preconditionFailed: (message = 'The document changed since you read it (If-Match does not match its ETag). Read it again and retry.') =>
+    new GatewayError(412, 'invalid_request_error', 'precondition_failed', message),
   requestTooLarge: (limitBytes: number) =>
     new GatewayError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than the limit of ${limitBytes} bytes.`),
   unsupportedMediaType: () =>

@@ -1,18 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Role } from '../catalog/schemas.js';
+import type { Role, StoredKey } from '../catalog/schemas.js';
+
+export type { StoredKey } from '../catalog/schemas.js';
 
 /** Who a key speaks for: a team (inference, its own usage) or a role (management, finance). */
 export type Principal = { kind: 'team'; teamId: string; keyId: string } | { kind: 'role'; role: Role; keyId: string };
-
-/** A stored key: never the secret, only its SHA-256. */
-export interface StoredKey {
-  id: string;
-  type: 'key';
-  hash: string;
-  team?: string;
-  role?: Role;
-  createdAt: string;
-}
 
 // Keys are 256 random bits, so a fast hash is enough: there is nothing to brute-force.
 export function hashKey(secret: string): string {
@@ -59,6 +51,11 @@ export function matchKey(secret: string, keysByHash: ReadonlyMap<string, StoredK
   const a = Buffer.from(hash, 'hex');
   const b = Buffer.from(stored.hash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b) ? stored : undefined;
+}
+
+/** True once a key's expiry has passed. */
+export function isKeyExpired(key: StoredKey, nowMs: number): boolean {
+  return key.expiresAt !== undefined && Date.parse(key.expiresAt) <= nowMs;
 }
 
 export function principalOf(key: StoredKey): Principal | undefined {

@@ -1,7 +1,6 @@
 import type { z } from 'zod';
-import type { StoredKey } from '../auth/api-keys.js';
 import type { CatalogStore, DocType } from './catalog-store.js';
-import { deploymentSchema, routeSchema, teamSchema, type Deployment, type Route, type Team } from './schemas.js';
+import { deploymentSchema, keyDocumentSchema, routeSchema, teamSchema, type Deployment, type Route, type StoredKey, type Team } from './schemas.js';
 
 /** One consistent view of the configuration, replaced whole on every refresh. */
 export interface CatalogSnapshot {
@@ -35,7 +34,7 @@ export function buildSnapshot(docs: Array<{ type: DocType; doc: unknown }>, nowM
     if (type === 'deployment') keep(type, doc, deploymentSchema, deployments, (d) => d.id);
     else if (type === 'route') keep(type, doc, routeSchema, routes, (r) => r.alias);
     else if (type === 'team') keep(type, doc, teamSchema, teams, (t) => t.id);
-    else if (type === 'key' && typeof (doc as StoredKey).hash === 'string') keysByHash.set((doc as StoredKey).hash, doc as StoredKey);
+    else if (type === 'key') keep(type, doc, keyDocumentSchema, keysByHash, (k) => k.hash);
   }
   return { deployments, routes, teams, keysByHash, loadedAtMs: nowMs };
 }

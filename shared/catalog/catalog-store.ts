@@ -1,5 +1,4 @@
-import type { StoredKey } from '../auth/api-keys.js';
-import type { Deployment, Route, Team } from './schemas.js';
+import type { Deployment, Route, StoredKey, Team } from './schemas.js';
 
 export interface DocTypes {
   deployment: Deployment;
@@ -14,11 +13,21 @@ export interface Versioned<T> {
   etag: string;
 }
 
+/**
+ * The condition a write is made under (RFC 9110 §13.1), checked by the store atomically with the write.
+ * - `ifMatch: '<etag>'` replaces only the document with that ETag; 412 when it changed or does not exist.
+ * - `ifMatch: '*'` replaces only an existing document; 412 when there is none.
+ * - `ifNoneMatch: '*'` creates only; 412 when the document exists.
+ * - neither: creates the document, or replaces it when it exists (`created` says which happened).
+ */
 export interface PutOptions {
-  /** Replace only if the stored document still has this ETag (412 otherwise). */
   ifMatch?: string;
-  /** Create only; 409 if the document exists. */
-  createOnly?: boolean;
+  ifNoneMatch?: '*';
+}
+
+export interface DeleteOptions {
+  /** An ETag or '*'; 412 when the document changed. A document that does not exist is 404 whatever the condition. */
+  ifMatch?: string;
 }
 
 /** The port through which configuration documents are read and written. */
@@ -27,8 +36,12 @@ export interface CatalogStore {
   list<T extends DocType>(type: T): Promise<Array<Versioned<DocTypes[T]>>>;
   /** Every configuration document, for the in-memory snapshot each instance keeps. */
   loadAll(): Promise<Array<{ type: DocType; doc: unknown }>>;
-  put<T extends DocType>(type: T, doc: DocTypes[T], options?: PutOptions): Promise<Versioned<DocTypes[T]>>;
-  delete(type: DocType, id: string, options?: { ifMatch?: string }): Promise<void>;
+  put<T extends DocType>(type: T, doc: DocTypes[T], options?: PutOptions): Promise<Versioned<DocTypes[T]> & { created: boolean }>;
+  delete(type: DocType, id: string, options?: DeleteOptions): Promise<void>;
   /** A token that changes whenever any document is written or deleted; undefined before the first write. */
   readVersion(): Promise<string | undefined>;
+  /** Notes when a key was last used; kept apart from the key, so it neither moves the catalog version nor the key's ETag. */
+  recordKeyUse(keyId: string, usedAt: string): Promise<void>;
+  /** When each key was last used, by key id (keys never used are absent). */
+  readKeyUses(): Promise<Map<string, string>>;
 }

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 
-const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** The id of a deployment, route (its alias) or team. */
+export const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** The id of a key: `key_` and base64url (generateKeyId). */
+export const keyIdPattern = /^key_[A-Za-z0-9_-]{1,64}$/;
 const id = (what: string) =>
   z.string().regex(idPattern, `${what} must be 1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit`);
 const tag = z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,62}$/, 'tags are 1-63 characters of a-z, 0-9, . _ : -');
@@ -92,3 +95,19 @@ export type Team = z.output<typeof teamSchema>;
 
 export const roles = ['ops', 'finance', 'admin'] as const;
 export type Role = (typeof roles)[number];
+
+/** A stored API key: never the secret, only its SHA-256. It speaks for a team or holds a role. */
+export const keyDocumentSchema = z
+  .strictObject({
+    id: z.string().regex(keyIdPattern, "a key id is 'key_' and base64url characters"),
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+    team: id('team').optional(),
+    role: z.enum(roles).optional(),
+    createdAt: z.iso.datetime({ offset: true }),
+    /** After this instant the key answers 401, as an unknown key does. */
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    /** The setting (SWITCHYARD_ADMIN_KEY…) this key came from: a new value of the setting revokes it. */
+    configuredBy: z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/).optional(),
+  })
+  .refine((k) => (k.team === undefined) !== (k.role === undefined), 'a key belongs to exactly one team or holds exactly one role');
+export type StoredKey = z.output<typeof keyDocumentSchema>;

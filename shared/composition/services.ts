@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CosmosClient, type CosmosClientOptions } from '@azure/cosmos';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { KeyUseRecorder } from '../auth/key-use.js';
 import { CatalogCache } from '../catalog/catalog-snapshot.js';
 import { ensureConfiguredKey } from '../catalog/key-documents.js';
 import { loadConfig, type Config } from '../config/config.js';
@@ -61,7 +62,9 @@ export async function createServices(config: Config, options: CreateServicesOpti
     store,
     health: new DeploymentHealth(),
     send: createSender(dispatcher),
-    credentialFor: createCredentialSource(env, credential),
+    credentialFor: createCredentialSource(env, credential, config.upstreamSecretSettings),
+    upstreamSecretSettings: config.upstreamSecretSettings,
+    keyUse: new KeyUseRecorder(store, { log: (message) => log.log('warn', message) }),
     ledger,
     readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
     endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
@@ -72,7 +75,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     log,
   };
   try {
-    if (config.adminKey) await ensureConfiguredKey(store, { role: 'admin' }, config.adminKey, Date.now());
+    if (config.adminKey) await ensureConfiguredKey(store, { role: 'admin' }, 'SWITCHYARD_ADMIN_KEY', config.adminKey, Date.now());
     await catalog.start();
   } catch (error) {
     await dispatcher.close();
@@ -88,6 +91,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
       closing ??= (async () => {
         catalog.stop();
         await ledger.close(config.shutdownFlushMs);
+        await deps.keyUse.settle();
         await dispatcher.close();
         cosmos.dispose();
       })();

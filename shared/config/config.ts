@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isReservedSetting } from '../catalog/upstream-secrets.js';
 
 const DEFAULT_ALLOWED_HOSTS = ['*.openai.azure.com', '*.services.ai.azure.com', '*.models.ai.azure.com', '*.inference.ml.azure.com'];
 
@@ -26,6 +27,9 @@ const envSchema = z.object({
   SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
   SWITCHYARD_SIM_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SWITCHYARD_SIM_TTFT_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  SWITCHYARD_UPSTREAM_SECRET_SETTINGS: csv
+    .pipe(z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'list app setting names').refine((name) => !isReservedSetting(name), "lists one of Switchyard's own settings")))
+    .default([]),
   SWITCHYARD_SIM_TOKENS_PER_SECOND: z.coerce.number().min(0).max(100_000).default(0),
   SWITCHYARD_SIM_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
 });
@@ -55,6 +59,8 @@ export interface Config {
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  /** App settings a deployment may name as its key besides those starting with UPSTREAM_. */
+  upstreamSecretSettings: string[];
 }
 
 /** Parses the environment once into a typed Config; throws a ConfigError naming each bad setting. */
@@ -94,3 +100,4 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
   };
 }
+    upstreamSecretSettings: e.SWITCHYARD_UPSTREAM_SECRET_SETTINGS,

@@ -1,15 +1,18 @@
-import { matchKey, presentedKey, principalOf, type Principal } from '../auth/api-keys.js';
+import { isKeyExpired, matchKey, presentedKey, principalOf, type Principal } from '../auth/api-keys.js';
 import type { Role, Team } from '../catalog/schemas.js';
 import { errors } from '../errors.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
-/** The principal behind the request's key; 401 when there is none or it is unknown. */
+/** The principal behind the request's key; 401 when there is none, or it is unknown or expired. */
 export function authenticate(headers: Headers, deps: GatewayDeps): Principal {
   const secret = presentedKey(headers);
   if (!secret) throw errors.invalidApiKey();
   const stored = matchKey(secret, deps.catalog.current().keysByHash);
-  const principal = stored && principalOf(stored);
+  const nowMs = deps.now();
+  // An expired key is answered exactly as an unknown one: the answer tells nothing about which keys exist.
+  const principal = stored && !isKeyExpired(stored, nowMs) ? principalOf(stored) : undefined;
   if (!principal) throw errors.invalidApiKey('Incorrect API key provided.');
+  deps.keyUse.noteUse(principal.keyId, nowMs);
   return principal;
 }
 

@@ -1,3 +1,4 @@
+import type { KeyUseRecorder } from '../auth/key-use.js';
 import type { CatalogCache } from '../catalog/catalog-snapshot.js';
 import type { CatalogStore } from '../catalog/catalog-store.js';
 import type { EndpointPolicy } from '../catalog/endpoint-policy.js';
@@ -24,6 +25,9 @@ export interface GatewayDeps {
   health: DeploymentHealth;
   send: SendUpstream;
   credentialFor: (deployment: Deployment) => Promise<UpstreamCredential | undefined>;
+  /** App settings a deployment may name as its key besides those starting with UPSTREAM_. */
+  upstreamSecretSettings: readonly string[];
+  keyUse: KeyUseRecorder;
   ledger: Ledger;
   readRollups: (range: { from: string; to: string; team?: string }) => Promise<RollupRow[]>;
   endpointPolicy: EndpointPolicy;

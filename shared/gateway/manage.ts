@@ -1,9 +1,12 @@
-import type { z } from 'zod';
-import type { DocType, DocTypes, Versioned } from '../catalog/catalog-store.js';
+import { z } from 'zod';
+import type { DocType, DocTypes, PutOptions, Versioned } from '../catalog/catalog-store.js';
 import { endpointRefusal, isLoopbackEndpoint } from '../catalog/endpoint-policy.js';
 import { newSecret, newStoredKey, type KeyOwner } from '../catalog/key-documents.js';
-import { deploymentSchema, roles, routeSchema, teamSchema, type Deployment, type Role, type Route, type Team } from '../catalog/schemas.js';
-import { errors } from '../errors.js';
+import { mergePatch } from '../catalog/merge-patch.js';
+import { deploymentSchema, idPattern, keyIdPattern, roles, routeSchema, teamSchema, type Deployment, type Role, type Route, type StoredKey } from '../catalog/schemas.js';
+import { upstreamSecretRefusal } from '../catalog/upstream-secrets.js';
+import { errors, isGatewayError } from '../errors.js';
+import { atomicCondition, preconditionsHold, readPreconditions, type Preconditions } from '../http/preconditions.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { authenticateRole } from './authenticate.js';
@@ -12,8 +15,11 @@ import type { GatewayDeps } from './gateway-deps.js';
 const MANAGE_BODY_LIMIT = 256 * 1024;
 const OPS: readonly Role[] = ['ops'];
 const ADMIN: readonly Role[] = ['admin'];
+/** Merge patches retried on a concurrent change, when the caller set no precondition of its own. */
+const PATCH_ATTEMPTS = 3;
 
-async function readDocument(request: GatewayRequest): Promise<Record<string, unknown>> {
+async function readDocument(request: GatewayRequest, options: { optional?: boolean } = {}): Promise<Record<string, unknown>> {
+  if (options.optional && (request.body === null || request.headers.get('content-length') === '0')) return {};
   const raw = await readJsonBody(request.body, {
     maxBytes: MANAGE_BODY_LIMIT,
     contentLength: request.headers.get('content-length'),
@@ -35,6 +41,19 @@ function validate<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   return parsed.data;
 }
 
+/**
+ * The id a path names, checked against its document's pattern before anything reaches the store: the host
+ * decodes %2e, %2F and friends, and the store SDK would resolve '.' and '..'. A read of a malformed id finds
+ * nothing (404); a write with one is a bad request (400). The refused id is never echoed.
+ */
+function pathId(request: GatewayRequest, param: string, what: string, use: 'read' | 'write', pattern: RegExp = idPattern): string {
+  const id = request.params[param];
+  if (id !== undefined && pattern.test(id)) return id;
+  if (use === 'read') throw errors.notFound(`A ${what} with that id`);
+  const shape = pattern === keyIdPattern ? "'key_' and base64url characters" : "1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit";
+  throw errors.invalidRequest(`The ${what} id in the path must be ${shape}.`, param);
+}
+
 function withId(body: Record<string, unknown>, field: string, id: string): Record<string, unknown> {
   if (body[field] !== undefined && body[field] !== id) throw errors.invalidRequest(`The ${field} in the body ('${String(body[field])}') differs from the one in the path ('${id}').`, field);
   return { ...body, [field]: id };
@@ -44,24 +63,43 @@ function documentResponse<T>(status: number, versioned: Versioned<T>): GatewayRe
   return { status, headers: { 'content-type': 'application/json', etag: versioned.etag }, jsonBody: versioned.doc };
 }
 
-async function saved<T extends DocType>(deps: GatewayDeps, type: T, id: string, doc: DocTypes[T], request: GatewayRequest): Promise<GatewayResponse> {
-  const ifMatch = request.headers.get('if-match') ?? undefined;
-  const existed = ifMatch !== undefined || (await deps.store.get(type, id)) !== undefined;
-  const versioned = await deps.store.put(type, doc, { ifMatch });
-  // This instance sees its own change at once; the others within one refresh interval.
+const noContent = (): GatewayResponse => ({ status: 204, headers: {} });
+
+// This instance sees its own change at once; the others within one refresh interval.
+async function refreshed(deps: GatewayDeps): Promise<void> {
   await deps.catalog.refresh().catch(() => undefined);
-  return documentResponse(existed ? 200 : 201, versioned);
 }
 
-async function fetched<T extends DocType>(deps: GatewayDeps, type: T, id: string, what: string): Promise<Versioned<DocTypes[T]>> {
-  const found = await deps.store.get(type, id);
-  if (!found) throw errors.notFound(`${what} '${id}'`);
-  return found;
+function refusedPrecondition(preconditions: Preconditions, exists: boolean): never {
+  if (!exists) throw errors.preconditionFailed('There is no such document (If-Match).');
+  if (preconditions.ifNoneMatch !== undefined && preconditions.ifMatch === undefined) throw errors.preconditionFailed('The document exists (If-None-Match).');
+  throw errors.preconditionFailed();
 }
 
-async function listed<T extends DocType>(deps: GatewayDeps, type: T): Promise<GatewayResponse> {
-  const docs = await deps.store.list(type);
-  return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: { data: docs.map((d) => d.doc) } };
+/**
+ * Writes a document under the request's If-Match / If-None-Match. Whatever the store can check in the same
+ * call (none, '*', one strong ETag) it checks there; other forms are evaluated on a read and the write is
+ * then made on the ETag that was read, so nothing changes between the check and the write.
+ */
+async function conditionalPut<T extends DocType>(deps: GatewayDeps, type: T, id: string, doc: DocTypes[T], preconditions: Preconditions) {
+  const atomic = atomicCondition(preconditions);
+  if (atomic) return deps.store.put(type, doc, atomic);
+  const current = await deps.store.get(type, id);
+  if (!preconditionsHold(preconditions, current?.etag)) refusedPrecondition(preconditions, current !== undefined);
+  const condition: PutOptions = current ? { ifMatch: current.etag } : { ifNoneMatch: '*' };
+  return deps.store.put(type, doc, condition);
+}
+
+/** Deletes a document read just before, on the ETag read: 404 when absent, 412 when a precondition fails or it changed since. */
+async function conditionalDelete(deps: GatewayDeps, type: DocType, current: Versioned<{ id?: string; alias?: string }>, preconditions: Preconditions, what: string): Promise<void> {
+  const id = (type === 'route' ? current.doc.alias : current.doc.id)!;
+  if (!preconditionsHold(preconditions, current.etag)) refusedPrecondition(preconditions, true);
+  try {
+    await deps.store.delete(type, id, { ifMatch: current.etag });
+  } catch (error) {
+    if (isGatewayError(error) && error.status === 404) throw errors.notFound(`${what} '${id}'`);
+    throw error;
+  }
 }
 
 function checkDeployment(deployment: Deployment, deps: GatewayDeps): void {
@@ -69,6 +107,10 @@ function checkDeployment(deployment: Deployment, deps: GatewayDeps): void {
   if (refusal) throw errors.invalidRequest(`endpoint ${refusal}.`, 'endpoint');
   if (deployment.auth.type === 'none' && !(deps.endpointPolicy.allowLoopback && isLoopbackEndpoint(deployment.endpoint))) {
     throw errors.invalidRequest(`auth type 'none' is allowed only for loopback endpoints in local mode.`, 'auth');
+  }
+  if (deployment.auth.type === 'key') {
+    const secretRefusal = upstreamSecretRefusal(deployment.auth.secret, deps.upstreamSecretSettings);
+    if (secretRefusal) throw errors.invalidRequest(`auth.secret: ${secretRefusal}.`, 'auth.secret');
   }
 }
 
@@ -80,92 +122,189 @@ async function checkRouteTargets(route: Route, deps: GatewayDeps): Promise<void>
   if (missing.length > 0) throw errors.invalidRequest(`The route names unknown deployment${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`, 'targets');
 }
 
+async function checkUnrouted(deploymentId: string, deps: GatewayDeps): Promise<void> {
+  const routes = await deps.store.list('route');
+  const naming = routes.filter(({ doc }) => doc.targets.some((t) => t.deployment === deploymentId) || doc.rules.some((r) => r.only.includes(deploymentId)));
+  if (naming.length > 0) throw errors.conflict(`Deployment '${deploymentId}' is named by route${naming.length > 1 ? 's' : ''} ${naming.map((r) => r.doc.alias).join(', ')}; change ${naming.length > 1 ? 'them' : 'it'} first.`);
+}
+
+/** What the management API knows of each kind of document it serves at /manage/{kind}/{id}. */
+interface DocumentKind<T extends 'deployment' | 'route' | 'team'> {
+  type: T;
+  what: string;
+  /** The path parameter and the body field holding the id. */
+  idField: 'id' | 'alias';
+  schema: z.ZodType<DocTypes[T]>;
+  check?: (doc: DocTypes[T], deps: GatewayDeps) => Promise<void> | void;
+  beforeDelete?: (id: string, deps: GatewayDeps) => Promise<void>;
+}
+
+const deploymentKind: DocumentKind<'deployment'> = { type: 'deployment', what: 'deployment', idField: 'id', schema: deploymentSchema, check: checkDeployment, beforeDelete: checkUnrouted };
+const routeKind: DocumentKind<'route'> = { type: 'route', what: 'route', idField: 'alias', schema: routeSchema, check: checkRouteTargets };
+const teamKind: DocumentKind<'team'> = { type: 'team', what: 'team', idField: 'id', schema: teamSchema };
+
+const capitalised = (what: string) => what[0]!.toUpperCase() + what.slice(1);
+
+function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKind<T>) {
+  const fetched = async (deps: GatewayDeps, id: string) => {
+    const found = await deps.store.get(kind.type, id);
+    if (!found) throw errors.notFound(`${capitalised(kind.what)} '${id}'`);
+    return found;
+  };
+  return {
+    async list(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
+      authenticateRole(request.headers, deps, OPS);
+      const docs = await deps.store.list(kind.type);
+      return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: { data: docs.map((d) => d.doc) } };
+    },
+    async get(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
+      authenticateRole(request.headers, deps, OPS);
+      return documentResponse(200, await fetched(deps, pathId(request, kind.idField, kind.what, 'read')));
+    },
+    /** Creates or replaces; 201 when this request created the document, 200 when it replaced one. */
+    async put(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
+      authenticateRole(request.headers, deps, OPS);
+      const id = pathId(request, kind.idField, kind.what, 'write');
+      const preconditions = readPreconditions(request.headers);
+      const doc = validate(kind.schema, withId(await readDocument(request), kind.idField, id));
+      await kind.check?.(doc, deps);
+      const written = await conditionalPut(deps, kind.type, id, doc, preconditions);
+      await refreshed(deps);
+      return documentResponse(written.created ? 201 : 200, written);
+    },
+    /** JSON merge patch (RFC 7396) of an existing document; the result is validated whole. */
+    async patch(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
+      authenticateRole(request.headers, deps, OPS);
+      const id = pathId(request, kind.idField, kind.what, 'write');
+      const preconditions = readPreconditions(request.headers);
+      const patch = withId(await readDocument(request), kind.idField, id);
+      const unconditional = preconditions.ifMatch === undefined && preconditions.ifNoneMatch === undefined;
+      for (let attempt = 1; ; attempt++) {
+        const current = await fetched(deps, id);
+        if (!preconditionsHold(preconditions, current.etag)) refusedPrecondition(preconditions, true);
+        const doc = validate(kind.schema, mergePatch(current.doc, patch));
+        await kind.check?.(doc, deps);
+        try {
+          const written = await deps.store.put(kind.type, doc, { ifMatch: current.etag });
+          await refreshed(deps);
+          return documentResponse(200, written);
+        } catch (error) {
+          // Someone changed it between the read and the write: merge onto the newer one, unless the caller pinned a version.
+          if (!(unconditional && attempt < PATCH_ATTEMPTS && isGatewayError(error) && error.status === 412)) throw error;
+        }
+      }
+    },
+    async delete(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
+      authenticateRole(request.headers, deps, OPS);
+      const id = pathId(request, kind.idField, kind.what, 'read');
+      const preconditions = readPreconditions(request.headers);
+      const current = await fetched(deps, id);
+      await kind.beforeDelete?.(id, deps);
+      await conditionalDelete(deps, kind.type, current as Versioned<{ id?: string; alias?: string }>, preconditions, capitalised(kind.what));
+      await refreshed(deps);
+      return noContent();
+    },
+  };
+}
+
+const deployments = documentsOf(deploymentKind);
+const routes = documentsOf(routeKind);
+const teams = documentsOf(teamKind);
+
+/** An expiry a caller asks for: an ISO 8601 date-time, in the future. */
+function expiryFrom(value: unknown, nowMs: number): string | undefined {
+  if (value === undefined) return undefined;
+  const parsed = z.iso.datetime({ offset: true }).safeParse(value);
+  if (!parsed.success) throw errors.invalidRequest("'expires' must be an ISO 8601 date-time, e.g. 2030-01-31T00:00:00Z.", 'expires');
+  const expiresMs = Date.parse(parsed.data);
+  if (expiresMs <= nowMs) throw errors.invalidRequest("'expires' must be in the future.", 'expires');
+  return new Date(expiresMs).toISOString();
+}
+
+const teamKeyRequest = z.strictObject({ expires: z.unknown().optional() });
+const roleKeyRequest = z.strictObject({
+  role: z.enum(roles, { message: `'role' must be one of: ${roles.join(', ')}` }),
+  expires: z.unknown().optional(),
+});
+
+/** What GET /manage/keys shows of a key: never its hash. */
+function keyListing(key: StoredKey, lastUsedAt: string | undefined): Record<string, unknown> {
+  return {
+    id: key.id,
+    ...(key.team === undefined ? { role: key.role } : { team: key.team }),
+    createdAt: key.createdAt,
+    expiresAt: key.expiresAt ?? null,
+    lastUsedAt: lastUsedAt ?? null,
+    configuredBy: key.configuredBy ?? null,
+  };
+}
+
 export const manage = {
-  async listDeployments(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    return listed(deps, 'deployment');
-  },
-  async getDeployment(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    return documentResponse(200, await fetched(deps, 'deployment', request.params.id!, 'Deployment'));
-  },
-  async putDeployment(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    const deployment = validate(deploymentSchema, withId(await readDocument(request), 'id', request.params.id!));
-    checkDeployment(deployment, deps);
-    return saved(deps, 'deployment', deployment.id, deployment, request);
-  },
-  async listRoutes(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    return listed(deps, 'route');
-  },
-  async getRoute(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    return documentResponse(200, await fetched(deps, 'route', request.params.alias!, 'Route'));
-  },
-  async putRoute(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    const route = validate(routeSchema, withId(await readDocument(request), 'alias', request.params.alias!));
-    await checkRouteTargets(route, deps);
-    return saved(deps, 'route', route.alias, route, request);
-  },
-  async listTeams(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    return listed(deps, 'team');
-  },
-  async getTeam(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    return documentResponse(200, await fetched(deps, 'team', request.params.id!, 'Team'));
-  },
-  async putTeam(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    const team: Team = validate(teamSchema, withId(await readDocument(request), 'id', request.params.id!));
-    return saved(deps, 'team', team.id, team, request);
-  },
-  /** Merge-patch: the fields given replace the stored ones; the whole result is validated again. */
-  async patchTeam(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
-    const id = request.params.id!;
-    const patch = withId(await readDocument(request), 'id', id);
-    const current = await fetched(deps, 'team', id, 'Team');
-    const ifMatch = request.headers.get('if-match') ?? current.etag;
-    const team: Team = validate(teamSchema, { ...current.doc, ...patch });
-    const versioned = await deps.store.put('team', team, { ifMatch });
-    await deps.catalog.refresh().catch(() => undefined);
-    return documentResponse(200, versioned);
-  },
+  listDeployments: deployments.list,
+  getDeployment: deployments.get,
+  putDeployment: deployments.put,
+  patchDeployment: deployments.patch,
+  deleteDeployment: deployments.delete,
+  listRoutes: routes.list,
+  getRoute: routes.get,
+  putRoute: routes.put,
+  patchRoute: routes.patch,
+  deleteRoute: routes.delete,
+  listTeams: teams.list,
+  getTeam: teams.get,
+  putTeam: teams.put,
+  patchTeam: teams.patch,
   async createTeamKey(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, OPS);
-    const teamId = request.params.id!;
-    await fetched(deps, 'team', teamId, 'Team');
-    return issueKey(deps, { team: teamId });
+    const teamId = pathId(request, 'id', 'team', 'write');
+    const body = validate(teamKeyRequest, await readDocument(request, { optional: true }));
+    const expiresAt = expiryFrom(body.expires, deps.now());
+    if (!(await deps.store.get('team', teamId))) throw errors.notFound(`Team '${teamId}'`);
+    return issueKey(deps, { team: teamId }, expiresAt);
   },
   async deleteTeamKey(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, OPS);
-    const key = await deps.store.get('key', request.params.keyId!);
-    if (!key || key.doc.team !== request.params.id) throw errors.notFound(`Key '${request.params.keyId}' of team '${request.params.id}'`);
-    await deps.store.delete('key', key.doc.id, { ifMatch: request.headers.get('if-match') ?? undefined });
-    await deps.catalog.refresh().catch(() => undefined);
-    return { status: 204, headers: {} };
+    const teamId = pathId(request, 'id', 'team', 'read');
+    const keyId = pathId(request, 'keyId', 'key', 'read', keyIdPattern);
+    const preconditions = readPreconditions(request.headers);
+    const key = await deps.store.get('key', keyId);
+    if (!key || key.doc.team !== teamId) throw errors.notFound(`Key '${keyId}' of team '${teamId}'`);
+    await conditionalDelete(deps, 'key', key, preconditions, 'Key');
+    await refreshed(deps);
+    return noContent();
+  },
+  async listKeys(request: GatewayRequest, deps: GatewayDeps) {
+    authenticateRole(request.headers, deps, ADMIN);
+    const [keys, uses] = await Promise.all([deps.store.list('key'), deps.store.readKeyUses()]);
+    return { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, jsonBody: { data: keys.map(({ doc }) => keyListing(doc, uses.get(doc.id))) } };
   },
   async createRoleKey(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, ADMIN);
-    const body = await readDocument(request);
-    const role = body.role;
-    const extra = Object.keys(body).filter((k) => k !== 'role');
-    if (extra.length > 0) throw errors.invalidRequest(`Unknown field '${extra[0]}'.`, extra[0]);
-    if (typeof role !== 'string' || !(roles as readonly string[]).includes(role)) {
-      throw errors.invalidRequest(`'role' must be one of: ${roles.join(', ')}.`, 'role');
-    }
-    return issueKey(deps, { role: role as Role });
+    const body = validate(roleKeyRequest, await readDocument(request));
+    return issueKey(deps, { role: body.role }, expiryFrom(body.expires, deps.now()));
+  },
+  /** Revokes any key, team or role; in force on every instance within one catalog refresh interval. */
+  async deleteKey(request: GatewayRequest, deps: GatewayDeps) {
+    authenticateRole(request.headers, deps, ADMIN);
+    const keyId = pathId(request, 'id', 'key', 'read', keyIdPattern);
+    const preconditions = readPreconditions(request.headers);
+    const key = await deps.store.get('key', keyId);
+    if (!key) throw errors.notFound(`Key '${keyId}'`);
+    await conditionalDelete(deps, 'key', key, preconditions, 'Key');
+    await refreshed(deps);
+    return noContent();
   },
 };
 
 /** Creates a key and shows its secret this once; only its hash is stored. */
-async function issueKey(deps: GatewayDeps, owner: KeyOwner): Promise<GatewayResponse> {
+async function issueKey(deps: GatewayDeps, owner: KeyOwner, expiresAt: string | undefined): Promise<GatewayResponse> {
   const secret = newSecret(owner);
-  const stored = newStoredKey(owner, secret, deps.now());
-  await deps.store.put('key', stored, { createOnly: true });
-  await deps.catalog.refresh().catch(() => undefined);
-  return { status: 201, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, jsonBody: { id: stored.id, key: secret, ...owner } };
+  const stored = newStoredKey(owner, secret, deps.now(), { expiresAt });
+  await deps.store.put('key', stored, { ifNoneMatch: '*' });
+  await refreshed(deps);
+  return {
+    status: 201,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    jsonBody: { id: stored.id, key: secret, ...owner, ...(expiresAt === undefined ? {} : { expiresAt }) },
+  };
 }

@@ -17,7 +17,7 @@ import { startOpenAICompatibleSim, type OpenAICompatibleSim, type OpenAICompatib
 
 // Two levels up is the tree this module was loaded from: the sources (functions/*.ts) or dist/ (functions/*.js).
 const codeRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SIM_KEY_SETTING = 'SWITCHYARD_SIM_KEY';
+const SIM_KEY_SETTING = 'UPSTREAM_SIM_KEY';
 
 export interface LocalGatewayOptions {
   env?: NodeJS.ProcessEnv;

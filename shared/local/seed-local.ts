@@ -70,9 +70,10 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
   ];
   for (const deployment of deployments) {
     const existing = await store.get('deployment', deployment.id);
-    if (!existing) await store.put('deployment', deployment, { createOnly: true });
-    else if (existing.doc.tags.includes(SIM_DEPLOYMENT_TAG) && existing.doc.endpoint !== deployment.endpoint) {
-      await store.put('deployment', { ...existing.doc, endpoint: deployment.endpoint }, { ifMatch: existing.etag });
+    if (!existing) await store.put('deployment', deployment, { ifNoneMatch: '*' });
+    else if (existing.doc.tags.includes(SIM_DEPLOYMENT_TAG) && simulatorMoved(existing.doc, deployment)) {
+      // A store from an earlier start may name another port, or the key setting simulators used before UPSTREAM_.
+      await store.put('deployment', { ...existing.doc, endpoint: deployment.endpoint, auth: simAuth }, { ifMatch: existing.etag });
     }
   }
   const routes: Route[] = [
@@ -80,16 +81,21 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
     { alias: 'embed', strategy: 'spillover', targets: [{ deployment: 'sim-embed-serverless' }], rules: [] },
   ];
   for (const route of routes) {
-    if (!(await store.get('route', route.alias))) await store.put('route', route, { createOnly: true });
+    if (!(await store.get('route', route.alias))) await store.put('route', route, { ifNoneMatch: '*' });
   }
   const team: Team = { id: 'demo', name: 'Demo', aliases: ['chat', 'embed'], tags: [] };
-  if (!(await store.get('team', team.id))) await store.put('team', team, { createOnly: true });
+  if (!(await store.get('team', team.id))) await store.put('team', team, { ifNoneMatch: '*' });
 
   const generated: LocalSeedResult['generated'] = {};
   const nowMs = options.now();
-  if (options.demoKey) await ensureConfiguredKey(store, { team: 'demo' }, options.demoKey, nowMs);
+  if (options.demoKey) await ensureConfiguredKey(store, { team: 'demo' }, 'SWITCHYARD_DEMO_KEY', options.demoKey, nowMs);
   else generated.demoKey = await generateKeyIfNone(store, { team: 'demo' }, nowMs);
   // A configured admin key is stored at start-up in every mode (composition/services.ts).
   if (!options.adminKey) generated.adminKey = await generateKeyIfNone(store, { role: 'admin' }, nowMs);
   return { generated };
+}
+
+function simulatorMoved(stored: Deployment, seeded: Deployment): boolean {
+  const secret = stored.auth.type === 'key' ? stored.auth.secret : undefined;
+  return stored.endpoint !== seeded.endpoint || secret !== (seeded.auth as { secret: string }).secret;
 }

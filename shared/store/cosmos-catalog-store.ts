@@ -1,5 +1,5 @@
 import type { Container, ItemDefinition } from '@azure/cosmos';
-import type { CatalogStore, DocType, DocTypes, PutOptions, Versioned } from '../catalog/catalog-store.js';
+import type { CatalogStore, DeleteOptions, DocType, DocTypes, PutOptions, Versioned } from '../catalog/catalog-store.js';
 import { errors } from '../errors.js';
 import { cosmosStatus } from './containers.js';
 
@@ -19,16 +19,30 @@ export function documentId(type: DocType, doc: { id?: string; alias?: string }):
   return (type === 'route' ? doc.alias : doc.id) ?? '';
 }
 
-function translate(error: unknown): never {
+function translate(error: unknown, when: { absent: 'not_found' | 'precondition'; exists: 'conflict' | 'precondition' }): never {
   const status = cosmosStatus(error);
   if (status === 412) throw errors.preconditionFailed();
-  if (status === 409) throw errors.conflict('A document with that id already exists.');
-  if (status === 404) throw errors.notFound('The document');
+  if (status === 409) throw when.exists === 'precondition' ? errors.preconditionFailed('A document with that id already exists (If-None-Match: *).') : errors.conflict('A document with that id already exists.');
+  if (status === 404) throw when.absent === 'precondition' ? errors.preconditionFailed('There is no such document to replace (If-Match).') : errors.notFound('The document');
   throw errors.storeUnavailable(error);
+}
+
+const READ = { absent: 'not_found', exists: 'conflict' } as const;
+
+// The SDK puts ids into resource paths: '.', '..', '/', '\\', '#', '?', spaces or controls would address another
+// resource (the container, a sibling) or fail as an outage. The use cases validate ids first; this is the backstop.
+const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/;
+
+function refuseUnsafeId(id: string, use: 'read' | 'write'): void {
+  if (SAFE_ID.test(id)) return;
+  throw use === 'read' ? errors.notFound('The document') : errors.invalidRequest('A document id is 1-255 characters of A-Z, a-z, 0-9, ".", "_" or "-", not starting with ".".', 'id');
 }
 
 const VERSION_ID = 'catalog-version';
 const VERSION_TYPE = 'meta';
+/** The partition of last-used times, one small document per key, kept out of the configuration. */
+const KEY_USE_TYPE = 'key-use';
+const CONFIGURATION_TYPES: readonly DocType[] = ['deployment', 'route', 'team', 'key'];
 
 /**
  * Configuration documents in one small Cosmos container partitioned by document type. Every write also
@@ -61,12 +75,13 @@ export class CosmosCatalogStore implements CatalogStore {
   }
 
   async get<T extends DocType>(type: T, id: string): Promise<Versioned<DocTypes[T]> | undefined> {
+    refuseUnsafeId(id, 'read');
     try {
       const { resource } = await this.container.item(id, type).read<ItemDefinition>();
       return resource ? { doc: strip<DocTypes[T]>(resource), etag: resource._etag! } : undefined;
     } catch (error) {
       if (cosmosStatus(error) === 404) return undefined;
-      return translate(error);
+      return translate(error, READ);
     }
   }
 
@@ -79,37 +94,88 @@ export class CosmosCatalogStore implements CatalogStore {
         .map((r) => ({ doc: strip<DocTypes[T]>(r), etag: r._etag! }))
         .sort((a, b) => String((a.doc as { id: string }).id).localeCompare(String((b.doc as { id: string }).id)));
     } catch (error) {
-      return translate(error);
+      return translate(error, READ);
     }
   }
 
   async loadAll(): Promise<Array<{ type: DocType; doc: unknown }>> {
-    const { resources } = await this.container.items.query<ItemDefinition>('SELECT * FROM c').fetchAll();
-    return resources.filter((r) => r.type !== VERSION_TYPE).map((r) => ({ type: r.type as DocType, doc: strip(r) }));
+    const { resources } = await this.container.items
+      .query<ItemDefinition>({ query: 'SELECT * FROM c WHERE ARRAY_CONTAINS(@types, c.type)', parameters: [{ name: '@types', value: [...CONFIGURATION_TYPES] }] })
+      .fetchAll();
+    return resources.map((r) => ({ type: r.type as DocType, doc: strip(r) }));
   }
 
-  async put<T extends DocType>(type: T, doc: DocTypes[T], options: PutOptions = {}): Promise<Versioned<DocTypes[T]>> {
+  async put<T extends DocType>(type: T, doc: DocTypes[T], options: PutOptions = {}): Promise<Versioned<DocTypes[T]> & { created: boolean }> {
     const id = documentId(type, doc as { id?: string; alias?: string });
+    refuseUnsafeId(id, 'write');
     const body = { ...doc, id, type };
+    let written: { resource: ItemDefinition; created: boolean };
     try {
-      const response = options.createOnly
-        ? await this.container.items.create(body)
-        : options.ifMatch
-          ? await this.container.item(id, type).replace(body, { accessCondition: { type: 'IfMatch', condition: options.ifMatch } })
-          : await this.container.items.upsert(body);
-      await this.bumpVersion();
-      return { doc: strip<DocTypes[T]>(response.resource!), etag: response.resource!._etag! };
+      if (options.ifNoneMatch === '*') {
+        written = { resource: (await this.container.items.create(body)).resource!, created: true };
+      } else if (options.ifMatch !== undefined) {
+        // Without an access condition a replace still fails when the document is absent: that is If-Match: *.
+        const condition = options.ifMatch === '*' ? undefined : { accessCondition: { type: 'IfMatch', condition: options.ifMatch } };
+        written = { resource: (await this.container.item(id, type).replace(body, condition)).resource!, created: false };
+      } else {
+        written = await this.createOrReplace(id, type, body);
+      }
     } catch (error) {
-      return translate(error);
+      return translate(error, { absent: 'precondition', exists: 'precondition' });
+    }
+    await this.bumpVersion();
+    return { doc: strip<DocTypes[T]>(written.resource), etag: written.resource._etag!, created: written.created };
+  }
+
+  // Create first, replace when it exists: of concurrent unconditional PUTs of a new id exactly one creates it,
+  // which an upsert could not tell. A delete between the two steps sends it round again.
+  private async createOrReplace(id: string, type: DocType, body: ItemDefinition): Promise<{ resource: ItemDefinition; created: boolean }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return { resource: (await this.container.items.create(body)).resource!, created: true };
+      } catch (error) {
+        if (cosmosStatus(error) !== 409) throw error;
+      }
+      try {
+        return { resource: (await this.container.item(id, type).replace(body)).resource!, created: false };
+      } catch (error) {
+        if (cosmosStatus(error) !== 404 || attempt >= 2) throw error;
+      }
     }
   }
 
-  async delete(type: DocType, id: string, options: { ifMatch?: string } = {}): Promise<void> {
+  async delete(type: DocType, id: string, options: DeleteOptions = {}): Promise<void> {
+    refuseUnsafeId(id, 'read');
     try {
-      await this.container.item(id, type).delete(options.ifMatch ? { accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : undefined);
-      await this.bumpVersion();
+      const condition = options.ifMatch && options.ifMatch !== '*' ? { accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : undefined;
+      await this.container.item(id, type).delete(condition);
     } catch (error) {
-      translate(error);
+      translate(error, READ);
+    }
+    await this.bumpVersion();
+    if (type === 'key') {
+      await this.container.item(id, KEY_USE_TYPE).delete().catch(() => undefined);
+    }
+  }
+
+  // A blind upsert: the latest use wins, and a lost race between instances costs at most one interval.
+  async recordKeyUse(keyId: string, usedAt: string): Promise<void> {
+    refuseUnsafeId(keyId, 'write');
+    try {
+      await this.container.items.upsert({ id: keyId, type: KEY_USE_TYPE, usedAt });
+    } catch (error) {
+      translate(error, READ);
+    }
+  }
+
+  async readKeyUses(): Promise<Map<string, string>> {
+    try {
+      const { resources } = await this.container.items
+        .query<{ id: string; usedAt: string }>({ query: 'SELECT c.id, c.usedAt FROM c WHERE c.type = @type', parameters: [{ name: '@type', value: KEY_USE_TYPE }] }, { partitionKey: KEY_USE_TYPE })
+        .fetchAll();
+      return new Map(resources.map((r) => [r.id, r.usedAt]));
+    } catch (error) {
+      return translate(error, READ);
     }
   }
 }

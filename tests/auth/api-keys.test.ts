@@ -3,6 +3,7 @@ import {
   generateKeyId,
   generateSecret,
   hashKey,
+  isKeyExpired,
   matchKey,
   presentedKey,
   principalOf,
@@ -74,8 +75,8 @@ describe('hashKey', () => {
 describe('matchKey', () => {
   const teamSecret = 'sy-team-secret-value';
   const adminSecret = 'sya-admin-secret-value';
-  const teamKey: StoredKey = { id: 'key_team', type: 'key', hash: hashKey(teamSecret), team: 'search', createdAt: '2026-01-01T00:00:00Z' };
-  const adminKey: StoredKey = { id: 'key_admin', type: 'key', hash: hashKey(adminSecret), role: 'admin', createdAt: '2026-01-01T00:00:00Z' };
+  const teamKey: StoredKey = { id: 'key_team', hash: hashKey(teamSecret), team: 'search', createdAt: '2026-01-01T00:00:00Z' };
+  const adminKey: StoredKey = { id: 'key_admin', hash: hashKey(adminSecret), role: 'admin', createdAt: '2026-01-01T00:00:00Z' };
   const keys = new Map([teamKey, adminKey].map((k) => [k.hash, k]));
 
   it('finds a key by the hash of its secret', () => {
@@ -127,14 +128,14 @@ describe('generated secrets and ids', () => {
 
   it('makes secrets that round-trip through presentedKey and matchKey', () => {
     const secret = generateSecret();
-    const stored: StoredKey = { id: generateKeyId(), type: 'key', hash: hashKey(secret), team: 'demo', createdAt: '2026-01-01T00:00:00Z' };
+    const stored: StoredKey = { id: generateKeyId(), hash: hashKey(secret), team: 'demo', createdAt: '2026-01-01T00:00:00Z' };
     const found = matchKey(presentedKey(headers({ authorization: `Bearer ${secret}` }))!, new Map([[stored.hash, stored]]));
     expect(found).toBe(stored);
   });
 });
 
 describe('principalOf', () => {
-  const base = { id: 'key_1', type: 'key' as const, hash: 'h', createdAt: '2026-01-01T00:00:00Z' };
+  const base = { id: 'key_1', hash: 'h', createdAt: '2026-01-01T00:00:00Z' };
 
   it('speaks for a team', () => {
     expect(principalOf({ ...base, team: 'search' })).toEqual({ kind: 'team', teamId: 'search', keyId: 'key_1' });
@@ -147,5 +148,19 @@ describe('principalOf', () => {
   it('speaks for nobody without team or role', () => {
     expect(principalOf(base)).toBeUndefined();
     expect(principalOf({ ...base, team: '' })).toBeUndefined();
+  });
+});
+
+describe('isKeyExpired', () => {
+  const base = { id: 'key_1', hash: 'h', role: 'ops' as const, createdAt: '2026-01-01T00:00:00Z' };
+
+  it('never expires a key without an expiry', () => {
+    expect(isKeyExpired(base, Date.parse('2100-01-01T00:00:00Z'))).toBe(false);
+  });
+
+  it('expires a key at its expiry instant, whatever the offset it was written with', () => {
+    const key = { ...base, expiresAt: '2026-06-01T02:00:00+02:00' };
+    expect(isKeyExpired(key, Date.parse('2026-05-31T23:59:59.999Z'))).toBe(false);
+    expect(isKeyExpired(key, Date.parse('2026-06-01T00:00:00Z'))).toBe(true);
   });
 });

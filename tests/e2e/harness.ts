@@ -61,7 +61,7 @@ export async function putSimDeployment(gw: TestGateway, id: string, extra: Recor
       endpoint: `${gw.sims!.serverless.url}/v1`,
       upstreamModel: 'Llama-3.3-70B-Instruct',
       serves: ['chat', 'embeddings'],
-      auth: { type: 'key', secret: 'SWITCHYARD_SIM_KEY' },
+      auth: { type: 'key', secret: 'UPSTREAM_SIM_KEY' },
       pricing: { inputPerMillionUsd: 0.71, outputPerMillionUsd: 0.71 },
       ...extra,
     }),
