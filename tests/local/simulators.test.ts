@@ -3,7 +3,8 @@ import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/res
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startAmlScoreSim, type AmlScoreSim } from '../../shared/local/simulators/aml-score-sim.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../../shared/local/simulators/openai-compatible-sim.js';
-import { REPLY_WORDS, replyTokens } from '../../shared/local/simulators/sim-content.js';
+import { REPLY_WORDS, replyText, replyTokens } from '../../shared/local/simulators/sim-content.js';
+import { MAX_EMBEDDING_VALUES, MAX_GENERATED_TOKENS, SLICE_SIZE } from '../../shared/local/simulators/sim-server.js';
 import { countChatPromptTokens, countTextTokens } from '../../shared/usage/count-tokens.js';
 
 const KEY = 'sim-key';
@@ -54,13 +55,27 @@ describe('sim-content', () => {
   it('builds replies that tokenize to exactly the requested count, deterministically', () => {
     for (const prompt of ['', 'hello', 'Name some colours, please.', 'ünïcode ✓']) {
       for (const count of [1, 2, 7, 33, 128]) {
-        const tokens = replyTokens(prompt, count);
+        const tokens = [...replyTokens(prompt, count)];
         expect(tokens).toHaveLength(count);
         expect(countTextTokens(tokens.join(''))).toBe(count);
       }
-      expect(replyTokens(prompt, 9)).toEqual(replyTokens(prompt, 9));
+      expect([...replyTokens(prompt, 9)]).toEqual([...replyTokens(prompt, 9)]);
     }
-    expect(replyTokens('a', 12)).not.toEqual(replyTokens('b', 12));
+    expect([...replyTokens('a', 12)]).not.toEqual([...replyTokens('b', 12)]);
+  });
+
+  it('builds a long reply a slice per event-loop turn', async () => {
+    let turns = 0;
+    let counting = true;
+    const tick = () => {
+      turns += 1;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const text = await replyText('hello', MAX_GENERATED_TOKENS);
+    counting = false;
+    expect(text).toBe([...replyTokens('hello', MAX_GENERATED_TOKENS)].join(''));
+    expect(turns).toBeGreaterThanOrEqual(MAX_GENERATED_TOKENS / SLICE_SIZE - 1);
   });
 });
 
@@ -346,6 +361,72 @@ describe('OpenAI-compatible simulator', () => {
     });
   });
 
+  describe('bounds: local mode shares its process with the gateway', () => {
+    it(`generates at most ${MAX_GENERATED_TOKENS} tokens per request across its choices, and smaller limits exactly`, async () => {
+      const huge = await client.chat.completions.create({ model: 'm', messages: MESSAGES, max_tokens: 100_000_000 });
+      expect(huge.choices).toHaveLength(1);
+      expect(huge.choices[0]?.finish_reason).toBe('length');
+      expect(huge.usage?.completion_tokens).toBe(MAX_GENERATED_TOKENS);
+      expect(countTextTokens(huge.choices[0]?.message.content ?? '')).toBe(MAX_GENERATED_TOKENS);
+
+      const many = await client.chat.completions.create({ model: 'm', messages: MESSAGES, n: 128, max_tokens: 100_000_000 });
+      expect(many.choices.map((c) => c.index)).toEqual([...Array(128).keys()]);
+      expect(many.choices.every((c) => countTextTokens(c.message.content ?? '') === MAX_GENERATED_TOKENS / 128 && c.finish_reason === 'length')).toBe(true);
+      expect(many.usage?.completion_tokens).toBe(MAX_GENERATED_TOKENS);
+
+      const exact = await client.chat.completions.create({ model: 'm', messages: MESSAGES, n: 3, max_tokens: 5 });
+      expect(exact.choices.map((c) => countTextTokens(c.message.content ?? ''))).toEqual([5, 5, 5]);
+      expect(exact.choices[0]?.message.content).toBe((await client.chat.completions.create({ model: 'm', messages: MESSAGES, max_tokens: 5 })).choices[0]?.message.content);
+      expect(new Set(exact.choices.map((c) => c.message.content)).size).toBe(3);
+      expect(exact.usage?.completion_tokens).toBe(15);
+
+      const defaults = await client.chat.completions.create({ model: 'm', messages: MESSAGES, n: 2 });
+      expect(defaults.choices.map((c) => c.finish_reason)).toEqual(['stop', 'stop']);
+      expect(defaults.usage?.completion_tokens).toBe(32);
+      expect(sim.stats().completionTokens).toBe(2 * MAX_GENERATED_TOKENS + 15 + 5 + 32);
+    });
+
+    it('streams each choice under its index, the cap shared across them', async () => {
+      const chunks = await collect(await client.chat.completions.create({ model: 'm', messages: MESSAGES, n: 2, max_tokens: 3, stream: true, stream_options: { include_usage: true } }));
+      const textOf = (index: number) => chunks.flatMap((c) => c.choices.filter((choice) => choice.index === index).map((choice) => choice.delta.content ?? '')).join('');
+      expect(countTextTokens(textOf(0))).toBe(3);
+      expect(countTextTokens(textOf(1))).toBe(3);
+      expect(chunks.flatMap((c) => c.choices.filter((choice) => choice.finish_reason === 'length').map((choice) => choice.index))).toEqual([0, 1]);
+      expect(chunks.at(-1)?.usage?.completion_tokens).toBe(6);
+
+      const capped = await collect(await client.chat.completions.create({ model: 'm', messages: MESSAGES, n: 128, max_tokens: 1_000_000, stream: true, stream_options: { include_usage: true } }));
+      expect(capped.at(-1)?.usage?.completion_tokens).toBe(MAX_GENERATED_TOKENS);
+      expect(capped.filter((c) => c.choices[0]?.delta.content).length).toBe(MAX_GENERATED_TOKENS);
+    });
+
+    it('refuses n outside 1..128 in the OpenAI error shape', async () => {
+      for (const n of [0, 129, 1.5, 'two']) {
+        const { status, json } = await postJson(`${sim.url}/v1/chat/completions`, { messages: MESSAGES, n }, { 'api-key': KEY });
+        expect(status).toBe(400);
+        expect(json.error).toMatchObject({ type: 'invalid_request_error', param: 'n' });
+      }
+    });
+
+    it(`refuses embeddings of more than ${MAX_EMBEDDING_VALUES} values in one answer`, async () => {
+      const inputs = Array.from({ length: 64 }, (_, i) => `text ${i}`);
+      const tooMany = await postJson(`${sim.url}/v1/embeddings`, { input: inputs, dimensions: MAX_EMBEDDING_VALUES / 32 }, { 'api-key': KEY });
+      expect(tooMany.status).toBe(400);
+      expect(tooMany.json.error).toMatchObject({ type: 'invalid_request_error', param: 'dimensions' });
+      const fits = await postJson(`${sim.url}/v1/embeddings`, { input: inputs, dimensions: MAX_EMBEDDING_VALUES / 64, encoding_format: 'base64' }, { 'api-key': KEY });
+      expect(fits.status).toBe(200);
+      expect(fits.json.data).toHaveLength(64);
+    });
+
+    it('keeps counters and the last request only, however many requests it serves', async () => {
+      for (let i = 0; i < 40; i++) await postJson(`${sim.url}/v1/chat/completions`, { messages: [{ role: 'user', content: `request ${i} ${'x'.repeat(1000)}` }], max_tokens: 1 }, { 'api-key': KEY });
+      const stats = sim.stats();
+      expect(Object.keys(stats).sort()).toEqual(['cancelled', 'completionTokens', 'embeddingTokens', 'inFlight', 'lastRequest', 'promptTokens', 'requests', 'succeeded']);
+      expect(stats.requests).toBe(40);
+      expect(JSON.stringify(stats.lastRequest)).toContain('request 39');
+      expect(JSON.stringify(stats).length).toBeLessThan(3_000);
+    });
+  });
+
   it('stops generating when the client disconnects mid-stream, and applies timing changes', async () => {
     const local = await startOpenAICompatibleSim({ tokensPerSecond: 100 });
     try {
@@ -451,6 +532,20 @@ describe('AML score simulator', () => {
       expect((await postJson(`${aml.url}/score`, input(2), auth)).status).toBe(200);
     } finally {
       aml.setOptions({ requestTimeoutMs: undefined, tokensPerSecond: 1000 });
+    }
+  });
+
+  it(`generates at most ${MAX_GENERATED_TOKENS} tokens per request, and smaller limits exactly`, async () => {
+    aml.setOptions({ tokensPerSecond: 0 });
+    try {
+      const huge = await postJson(`${aml.url}/score`, input(100_000_000), auth);
+      expect(huge.status).toBe(200);
+      expect(countTextTokens(huge.json.output)).toBe(MAX_GENERATED_TOKENS);
+      const exact = await postJson(`${aml.url}/score`, input(9), auth);
+      expect(countTextTokens(exact.json.output)).toBe(9);
+      expect(aml.stats()).toMatchObject({ succeeded: 2, completionTokens: MAX_GENERATED_TOKENS + 9, byDeployment: { blue: 2 } });
+    } finally {
+      aml.setOptions({ tokensPerSecond: 1000 });
     }
   });
 

@@ -4,14 +4,16 @@
  * deployment pinning by `azureml-model-deployment` (§3.1), the `input_data` / `output` shapes with
  * no token counts (§3.3), and the 404 / 408 / 424 / 429 statuses of §3.4, including the
  * "too many pending requests" cap of 2 × max_concurrent_requests_per_instance × instance_count.
+ * What one request may generate is bounded (sim-server.ts, "Bounds").
  */
 import { contentText, countChatPromptTokens } from '../../usage/count-tokens.js';
-import { replyTokens } from './sim-content.js';
+import { replyText } from './sim-content.js';
 import { FaultPlan, retryAfterHeaders, type SimFault, type SimFaultRate } from './sim-faults.js';
 import {
   generationMs,
   isAuthorized,
   isPositiveInteger,
+  MAX_GENERATED_TOKENS,
   queryRecord,
   SimStatsRecorder,
   startSimServer,
@@ -139,7 +141,7 @@ export async function startAmlScoreSim(options: AmlScoreSimOptions = {}): Promis
       return exchange.sendJson(424, body, { ...headers, 'ms-azureml-model-error-statuscode': '400', 'ms-azureml-model-error-reason': 'model_error' });
     }
     const { messages, maxNewTokens } = parsed.request;
-    const completionTokens = maxNewTokens ?? config.defaultCompletionTokens ?? 16;
+    const completionTokens = Math.min(maxNewTokens ?? config.defaultCompletionTokens ?? 16, MAX_GENERATED_TOKENS);
     const timeoutMs = config.requestTimeoutMs ?? 5000;
     const durationMs = (config.latencyMs ?? 0) + generationMs(config, completionTokens);
     if (durationMs > timeoutMs) {
@@ -149,7 +151,8 @@ export async function startAmlScoreSim(options: AmlScoreSimOptions = {}): Promis
     if (!(await exchange.wait(durationMs))) return;
 
     const lastUser = [...messages].reverse().find((m) => m.role === 'user');
-    const response = { output: replyTokens(contentText(lastUser?.content), completionTokens).join('') };
+    const response = { output: await replyText(contentText(lastUser?.content), completionTokens) };
+    if (exchange.signal.aborted) return;
     if (fault?.kind === 'half-stream') return exchange.sendHalfJson(200, response, headers);
     if (fault?.kind === 'malformed') return exchange.sendMalformedJson();
     exchange.sendJson(200, response, headers);

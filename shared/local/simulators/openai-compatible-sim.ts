@@ -8,17 +8,22 @@
  *   its content-filter annotations (§2.4, §2.6), the v1 form `/openai/v1/...` (§2.2), the
  *   prompt-blocked 400 (§2.5) and 429s with `retry-after` / `retry-after-ms` (§2.7).
  * Reply text is deterministic and token-exact (sim-content.ts), so usage can be checked to the token.
+ * `n` choices are honoured; what one request may generate is bounded (sim-server.ts, "Bounds").
  */
 import { randomUUID } from 'node:crypto';
 import { contentText, countChatPromptTokens, countTextTokens, type ChatMessageLike } from '../../usage/count-tokens.js';
-import { embeddingToBase64, embeddingVector, replyTokens } from './sim-content.js';
+import { choiceSeed, embeddingToBase64, embeddingVector, replyText, replyTokens } from './sim-content.js';
 import { FaultPlan, retryAfterHeaders, type SimFault, type SimFaultRate } from './sim-faults.js';
 import {
   generationMs,
   isAuthorized,
   isPositiveInteger,
+  MAX_CHOICES,
+  MAX_EMBEDDING_VALUES,
+  MAX_GENERATED_TOKENS,
   queryRecord,
   SimStatsRecorder,
+  SliceYielder,
   startSimServer,
   tokenReadyMs,
   type SimAuthOptions,
@@ -135,6 +140,7 @@ function invalidRequest(exchange: SimExchange, message: string, param: string | 
 interface ChatRequest {
   messages: ChatMessageLike[];
   maxTokens: number | undefined;
+  choices: number;
   stream: boolean;
   includeUsage: boolean;
   model: unknown;
@@ -161,10 +167,16 @@ function parseChatRequest(exchange: SimExchange, body: unknown): ChatRequest | u
     invalidRequest(exchange, `'${limitField}' must be a positive integer.`, limitField);
     return undefined;
   }
+  const n = fields.n ?? 1;
+  if (!isPositiveInteger(n) || n > MAX_CHOICES) {
+    invalidRequest(exchange, `'n' must be an integer from 1 to ${MAX_CHOICES}.`, 'n');
+    return undefined;
+  }
   const streamOptions = fields.stream_options as { include_usage?: unknown } | null | undefined;
   return {
     messages: messages as ChatMessageLike[],
     maxTokens: isPositiveInteger(limit) ? limit : undefined,
+    choices: n,
     stream: fields.stream === true,
     includeUsage: streamOptions?.include_usage === true,
     model: fields.model,
@@ -238,29 +250,36 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
   async function handleChat(exchange: SimExchange, config: OpenAICompatibleSimBehaviour, route: Route, body: unknown, fault: SimFault | undefined): Promise<void> {
     const request = parseChatRequest(exchange, body);
     if (request === undefined) return;
-    const completionTokens = request.maxTokens ?? config.defaultCompletionTokens ?? 16;
-    const finishReason = request.maxTokens === undefined ? 'stop' : 'length';
+    const requestedTokens = request.maxTokens ?? config.defaultCompletionTokens ?? 16;
+    const tokensPerChoice = Math.min(requestedTokens, Math.floor(MAX_GENERATED_TOKENS / request.choices));
+    const finishReason = request.maxTokens === undefined && tokensPerChoice === requestedTokens ? 'stop' : 'length';
+    const completionTokens = tokensPerChoice * request.choices;
     const promptTokens = countChatPromptTokens(request.messages);
     const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
-    const tokens = replyTokens(lastUserText(request.messages), completionTokens);
+    const prompt = lastUserText(request.messages);
+    const choiceIndexes = [...Array(request.choices).keys()];
     const azure = route.deployment !== undefined;
     const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
     const created = Math.floor(Date.now() / 1000);
     const model = modelFor(config, route, request.model);
 
     if (!request.stream) {
-      if (!(await exchange.wait((config.latencyMs ?? 0) + generationMs(config, completionTokens)))) return;
-      const choice = {
-        index: 0,
-        message: { role: 'assistant', content: tokens.join(''), refusal: null },
-        logprobs: null,
-        finish_reason: finishReason,
-        ...(azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {}),
-      };
+      if (!(await exchange.wait((config.latencyMs ?? 0) + generationMs(config, tokensPerChoice)))) return;
+      const choices = [];
+      for (const index of choiceIndexes) {
+        choices.push({
+          index,
+          message: { role: 'assistant', content: await replyText(choiceSeed(prompt, index), tokensPerChoice), refusal: null },
+          logprobs: null,
+          finish_reason: finishReason,
+          ...(azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {}),
+        });
+        if (exchange.signal.aborted) return;
+      }
       const response = {
         id, object: 'chat.completion', created, model,
         ...(azure ? { prompt_filter_results: PROMPT_FILTER_RESULTS } : {}),
-        choices: [choice],
+        choices,
         usage,
       };
       if (fault?.kind === 'half-stream') return exchange.sendHalfJson(200, response);
@@ -304,14 +323,23 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
     if (azure && !(await send({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS }))) return;
 
     const started = Date.now();
-    const contents = tokens.length > 0 ? tokens : [''];
-    for (const [index, content] of contents.entries()) {
-      if (!(await exchange.wait(started + tokenReadyMs(config, index) - Date.now()))) return;
-      const delta = index === 0 ? { role: 'assistant', content } : { content };
-      if (!(await send(chunk([{ index: 0, delta, logprobs: null, finish_reason: null, ...filterResults }])))) return;
+    const slices = new SliceYielder();
+    // Choices advance together, one token each per round, as OpenAI interleaves them.
+    const replies = choiceIndexes.map((index) => replyTokens(choiceSeed(prompt, index), tokensPerChoice));
+    for (let position = 0; position < Math.max(1, tokensPerChoice); position++) {
+      if (!(await exchange.wait(started + tokenReadyMs(config, position) - Date.now()))) return;
+      for (const index of choiceIndexes) {
+        const content = replies[index]!.next().value ?? '';
+        const delta = position === 0 ? { role: 'assistant', content } : { content };
+        if (!(await send(chunk([{ index, delta, logprobs: null, finish_reason: null, ...filterResults }])))) return;
+        await slices.step();
+      }
     }
-    const finish = chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason, ...filterResults }], usageOnFinish ? { usage } : {});
-    if (!(await send(finish))) return;
+    for (const index of choiceIndexes) {
+      const last = index === choiceIndexes.length - 1;
+      const finish = chunk([{ index, delta: {}, logprobs: null, finish_reason: finishReason, ...filterResults }], last && usageOnFinish ? { usage } : {});
+      if (!(await send(finish))) return;
+    }
     if (usageChunk && !(await send(chunk([], { usage })))) return;
     if (!(await send('[DONE]'))) return;
     exchange.res.end();
@@ -336,14 +364,21 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
       return invalidRequest(exchange, "'encoding_format' must be 'float' or 'base64'.", 'encoding_format');
     }
     const dimensions = isPositiveInteger(fields.dimensions) ? fields.dimensions : (config.defaultEmbeddingDimensions ?? 8);
+    if (inputs.length * dimensions > MAX_EMBEDDING_VALUES) {
+      return invalidRequest(exchange, `The simulator answers at most ${MAX_EMBEDDING_VALUES} embedding values (inputs × 'dimensions') per request.`, 'dimensions');
+    }
     if (!(await exchange.wait(config.latencyMs ?? 0))) return;
 
     let promptTokens = 0;
-    const data = inputs.map((input, index) => {
+    const slices = new SliceYielder();
+    const data = [];
+    for (const [index, input] of inputs.entries()) {
       promptTokens += typeof input === 'string' ? countTextTokens(input) : input.length;
       const vector = embeddingVector(typeof input === 'string' ? input : `tokens:${input.join(',')}`, dimensions);
-      return { object: 'embedding', index, embedding: format === 'base64' ? embeddingToBase64(vector) : vector };
-    });
+      data.push({ object: 'embedding', index, embedding: format === 'base64' ? embeddingToBase64(vector) : vector });
+      await slices.step(dimensions);
+      if (exchange.signal.aborted) return;
+    }
     const response = { object: 'list', data, model: modelFor(config, route, fields.model), usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } };
     if (fault?.kind === 'half-stream') return exchange.sendHalfJson(200, response);
     if (fault?.kind === 'malformed') return exchange.sendMalformedJson();

@@ -5,6 +5,7 @@
  * matters is that `countTextTokens(reply)` equals the completion tokens a simulator reports.
  */
 import { hashText, seededRandom } from '../../seeded-random.js';
+import { SliceYielder } from './sim-server.js';
 
 // Every entry is a single o200k_base token both as " word" and as "Word". Because the tokenizer's
 // pre-split keeps each space-led word in its own piece, a reply built from them tokenizes to
@@ -21,16 +22,30 @@ export const REPLY_WORDS: readonly string[] = WORDS;
 
 /**
  * The reply to a prompt, one string per token, so streams can send a chunk per token and the
- * joined text tokenizes to exactly `tokenCount` tokens.
+ * joined text tokenizes to exactly `tokenCount` tokens. Lazy: a stream holds one token at a time.
  */
-export function replyTokens(prompt: string, tokenCount: number): string[] {
+export function* replyTokens(prompt: string, tokenCount: number): Generator<string, void, undefined> {
   const next = seededRandom(hashText(prompt));
-  const tokens: string[] = [];
   for (let i = 0; i < tokenCount; i++) {
     const word = WORDS[Math.floor(next() * WORDS.length)] ?? WORDS[0];
-    tokens.push(i === 0 ? word.charAt(0).toUpperCase() + word.slice(1) : ` ${word}`);
+    yield i === 0 ? word.charAt(0).toUpperCase() + word.slice(1) : ` ${word}`;
   }
-  return tokens;
+}
+
+/** The whole reply as text, built a slice at a time with event-loop turns between slices. */
+export async function replyText(prompt: string, tokenCount: number): Promise<string> {
+  const slices = new SliceYielder();
+  let text = '';
+  for (const token of replyTokens(prompt, tokenCount)) {
+    text += token;
+    await slices.step();
+  }
+  return text;
+}
+
+/** The prompt that seeds choice `index` of a reply: choice 0 is the reply to the prompt itself. */
+export function choiceSeed(prompt: string, index: number): string {
+  return index === 0 ? prompt : `${prompt}\u0000choice ${index}`;
 }
 
 /**

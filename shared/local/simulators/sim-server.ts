@@ -1,11 +1,40 @@
 /**
  * The HTTP machinery shared by the Azure endpoint simulators: server lifecycle, per-request
- * cancellation, pacing, auth, stats, and the transport-level ways of failing. What each endpoint
- * says on the wire lives in its own simulator, which names the AZURE.md section it follows.
+ * cancellation, pacing, auth, stats, bounds, and the transport-level ways of failing. What each
+ * endpoint says on the wire lives in its own simulator, which names the AZURE.md section it follows.
+ *
+ * Bounds: in local mode the simulators share the gateway's process and event loop, so one request
+ * must not be able to take either. A request generates at most MAX_GENERATED_TOKENS completion
+ * tokens across all its choices (smaller limits are honoured exactly; a larger one is cut there
+ * with finish_reason "length") and at most MAX_EMBEDDING_VALUES embedding values (more is a 400).
+ * Replies are generated and written SLICE_SIZE tokens or events at a time, with a turn of the event
+ * loop between slices, and every streamed event waits for the one before it to be flushed.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
+/** Most completion tokens one request generates, across all of its choices. */
+export const MAX_GENERATED_TOKENS = 16_384;
+/** Most embedding values (inputs × dimensions) one request generates. */
+export const MAX_EMBEDDING_VALUES = 262_144;
+/** Most `n` (choices) a chat request may ask for, as OpenAI allows. */
+export const MAX_CHOICES = 128;
+/** Tokens generated, embeddings computed or events written between two turns of the event loop. */
+export const SLICE_SIZE = 512;
+
+/** Lets the event loop turn once every SLICE_SIZE units of work, so long work never holds it. */
+export class SliceYielder {
+  #done = 0;
+
+  async step(units = 1): Promise<void> {
+    this.#done += units;
+    if (this.#done < SLICE_SIZE) return;
+    this.#done = 0;
+    await nextTurn();
+  }
+}
 
 export interface SimTimingOptions {
   /** Delay before the response headers (for non-streams, added to the generation time). */
