@@ -24,6 +24,8 @@ const envSchema = z.object({
   SWITCHYARD_CATALOG_REFRESH_MS: z.coerce.number().int().positive().max(5_000).default(2_000),
   SWITCHYARD_LEDGER_FLUSH_MS: z.coerce.number().int().positive().default(1_000),
   SWITCHYARD_SHUTDOWN_FLUSH_MS: z.coerce.number().int().min(0).default(10_000),
+  SWITCHYARD_SHUTDOWN_DEADLINE_MS: z.coerce.number().int().positive().default(15_000),
+  SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
   SWITCHYARD_SIM_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SWITCHYARD_SIM_TTFT_MS: z.coerce.number().int().min(0).max(600_000).default(0),
@@ -52,6 +54,10 @@ export interface Config {
   ledgerFlushMs: number;
   /** How long shutdown keeps trying to write buffered usage. */
   shutdownFlushMs: number;
+  /** Local mode: the longest a shutdown takes; requests still running when only shutdownFlushMs is left are aborted. */
+  shutdownDeadlineMs: number;
+  /** Local mode: how long a caller has to send a whole request, headers and body. */
+  requestReceiveTimeoutMs: number;
   allowedHosts: string[];
   /** How the simulated deployments of local mode behave. */
   simulator: { latencyMs: number; timeToFirstTokenMs: number; tokensPerSecond: number; failureRate: number };
@@ -76,6 +82,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (mode === 'azure' && !e.COSMOS_ENDPOINT) {
     throw new ConfigError('Invalid configuration:\n  COSMOS_ENDPOINT: required when SWITCHYARD_MODE is azure');
   }
+  // The ledger flush runs inside the deadline, after in-flight requests: it needs room left to run.
+  if (mode === 'local' && e.SWITCHYARD_SHUTDOWN_FLUSH_MS >= e.SWITCHYARD_SHUTDOWN_DEADLINE_MS) {
+    throw new ConfigError('Invalid configuration:\n  SWITCHYARD_SHUTDOWN_DEADLINE_MS: must be greater than SWITCHYARD_SHUTDOWN_FLUSH_MS');
+  }
   return {
     mode,
     port: e.PORT,
@@ -91,6 +101,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     catalogRefreshMs: e.SWITCHYARD_CATALOG_REFRESH_MS,
     ledgerFlushMs: e.SWITCHYARD_LEDGER_FLUSH_MS,
     shutdownFlushMs: e.SWITCHYARD_SHUTDOWN_FLUSH_MS,
+    shutdownDeadlineMs: e.SWITCHYARD_SHUTDOWN_DEADLINE_MS,
+    requestReceiveTimeoutMs: e.SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS,
     allowedHosts: e.SWITCHYARD_ALLOWED_HOSTS ?? DEFAULT_ALLOWED_HOSTS,
     simulator: {
       latencyMs: e.SWITCHYARD_SIM_LATENCY_MS,

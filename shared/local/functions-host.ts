@@ -5,7 +5,7 @@
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { format } from 'node:util';
@@ -39,8 +39,14 @@ export interface FunctionsHostOptions {
   masterKey?: string;
   /** Host-level request body cap (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT); default 100 MB; larger bodies get 413. */
   maxRequestBodyBytes?: number;
-  /** How long close() lets in-flight requests run before destroying their connections; default 10000. */
+  /** How long close() lets in-flight requests run before aborting them and destroying their connections; default 10000. */
   shutdownTimeoutMs?: number;
+  /** How long a caller has to send a whole request, headers and body; default 30000 (Node's own is 300 s). */
+  requestTimeoutMs?: number;
+  /** How long a caller has to send the request headers; default 10000, never more than requestTimeoutMs. */
+  headersTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open; default 5000. */
+  keepAliveTimeoutMs?: number;
   log?: (level: FunctionsHostLogLevel, message: string) => void;
 }
 
@@ -51,7 +57,7 @@ export interface FunctionsHost {
   readonly routePrefix: string;
   /** The HTTP functions this host serves, in registration order. */
   readonly registrations: readonly HttpFunctionRegistration[];
-  /** Stops accepting, drains in-flight requests (up to shutdownTimeoutMs), then runs appTerminate hooks. */
+  /** Stops accepting, drains in-flight requests (up to shutdownTimeoutMs, then aborts them), then runs appTerminate hooks. */
   close(): Promise<void>;
 }
 
@@ -274,6 +280,9 @@ const BLOCKED_RESPONSE_HEADERS = new Set([
   'upgrade',
 ]);
 const CLIENT_DISCONNECTED = 'The client disconnected.';
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 class PayloadTooLargeError extends Error {
   override readonly name = 'PayloadTooLargeError';
@@ -495,6 +504,74 @@ function compileRoutes(
   return routes;
 }
 
+/** A node:http server that gives slow callers deliberate limits instead of Node's 300 s request timeout. */
+function createHostServer(options: FunctionsHostOptions, onRequest: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const server = createServer(
+    {
+      noDelay: true,
+      requestTimeout,
+      headersTimeout: Math.min(options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout),
+      // Node looks for expired requests on this interval (30 s by default), so a 30 s limit could take a minute.
+      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(requestTimeout / 4))),
+    },
+    onRequest,
+  );
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  return server;
+}
+
+async function listen(server: Server, port: number, hostName: string): Promise<void> {
+  await new Promise<void>((resolveListen, rejectListen) => {
+    server.once('error', rejectListen);
+    server.listen(port, hostName, () => {
+      server.off('error', rejectListen);
+      resolveListen();
+    });
+  });
+}
+
+/**
+ * The caller's side of one invocation: aborted when the caller leaves before its response is finished (or when
+ * shutdown gives up on it), and handed to the handler as `request.signal`. @azure/functions has no such signal and
+ * the Functions host does not tell the worker when a caller leaves, so in Azure `request.signal` is undefined.
+ */
+function watchCaller(res: ServerResponse, inFlight: Set<AbortController>): AbortSignal {
+  const controller = new AbortController();
+  inFlight.add(controller);
+  res.once('close', () => {
+    inFlight.delete(controller);
+    if (!res.writableFinished) controller.abort(new DOMException(CLIENT_DISCONNECTED, 'AbortError'));
+  });
+  return controller.signal;
+}
+
+function exposeSignal(request: AzureFunctions.HttpRequest, signal: AbortSignal): void {
+  Object.defineProperty(request, 'signal', { value: signal, enumerable: true });
+}
+
+/** Stops accepting, lets in-flight requests finish for up to timeoutMs, then aborts them and closes their sockets. */
+async function drain(
+  server: Server,
+  inFlight: Set<AbortController>,
+  timeoutMs: number,
+  log: (level: FunctionsHostLogLevel, message: string) => void,
+): Promise<void> {
+  const allClosed = new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => {
+    log('warn', `Shutdown: ${inFlight.size} request(s) still running after ${timeoutMs} ms; aborting them and closing their connections.`);
+    const reason = new DOMException('The host is shutting down.', 'AbortError');
+    for (const controller of inFlight) controller.abort(reason);
+    server.closeAllConnections();
+  }, timeoutMs);
+  try {
+    await allClosed;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function runHooks<TContext>(hooks: readonly ((context: TContext) => unknown)[], context: TContext): Promise<void> {
   // A copy, so a hook that disposes itself does not skip its neighbour.
   for (const hook of [...hooks]) await hook(context);
@@ -562,6 +639,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
   await runHooks(registry.hooks.appStart, appStartContext);
 
   const active = new Set<ServerResponse>();
+  const inFlight = new Set<AbortController>();
   const refusedForMissingKey = new Set<string>();
   let closing = false;
   let defaultAuthority = `${hostName}:${port}`;
@@ -692,6 +770,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       // Exactly what the library's stream mode (createStreamRequest) builds from the worker's proxied request.
       const nativeRequest = new Request(url, { method, headers, body: body as BodyInit | undefined, duplex: 'half' } as RequestInit);
       const request = new lib.HttpRequest({ nativeRequest, params } as unknown as AzureFunctions.HttpRequestInit);
+      exposeSignal(request, watchCaller(res, inFlight));
       const traceParent = headers['traceparent'];
       const context = new lib.InvocationContext({
         invocationId,
@@ -806,16 +885,10 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     void invoke(req, res, route, params, headers, method, target);
   }
 
-  const server = createServer({ noDelay: true }, onRequest);
+  const server = createHostServer(options, onRequest);
   server.on('error', (error) => log('error', `HTTP server error: ${describeError(error)}`));
   try {
-    await new Promise<void>((resolveListen, rejectListen) => {
-      server.once('error', rejectListen);
-      server.listen(port, hostName, () => {
-        server.off('error', rejectListen);
-        resolveListen();
-      });
-    });
+    await listen(server, port, hostName);
   } catch (error) {
     await runHooks(registry.hooks.appTerminate, appTerminateContext).catch((hookError: unknown) =>
       log('error', `appTerminate hook failed: ${describeError(hookError)}`),
@@ -833,17 +906,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     for (const res of active) {
       if (!res.headersSent) res.shouldKeepAlive = false;
     }
-    const allClosed = new Promise<void>((resolveClose) => server.close(() => resolveClose()));
-    server.closeIdleConnections();
-    const timer = setTimeout(() => {
-      log('warn', `Shutdown: ${active.size} request(s) still running after ${shutdownTimeoutMs} ms; closing their connections.`);
-      server.closeAllConnections();
-    }, shutdownTimeoutMs);
-    try {
-      await allClosed;
-    } finally {
-      clearTimeout(timer);
-    }
+    await drain(server, inFlight, shutdownTimeoutMs, log);
     await runHooks(registry.hooks.appTerminate, appTerminateContext);
   }
 

@@ -107,6 +107,9 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
       loadFunctions: () => loadFunctionModules(join(codeRoot, 'functions')),
       port: config.port,
       host: config.host,
+      requestTimeoutMs: config.requestReceiveTimeoutMs,
+      // In-flight requests get the deadline minus what the ledger flush after them may need.
+      shutdownTimeoutMs: config.shutdownDeadlineMs - config.shutdownFlushMs,
       log: (level, message) => log.log(level, message),
     });
     // The host's appTerminate hook closes the services; closing them again is harmless.

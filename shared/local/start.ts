@@ -1,11 +1,24 @@
-import { ConfigError } from '../config/config.js';
+import { ConfigError, loadConfig } from '../config/config.js';
 import { createLogger } from '../log.js';
-import { startLocalGateway } from './local-gateway.js';
+import { startLocalGateway, type LocalGateway } from './local-gateway.js';
+import { describeListenFailure, stopGracefully } from './process-life.js';
 
 // `npm start`: Switchyard in local mode, on embedded defaults unless Azure settings say otherwise.
 const log = createLogger();
 try {
-  const gateway = await startLocalGateway({ log });
+  const config = loadConfig();
+  const started = startLocalGateway({ log });
+  // Before start-up finishes, so a stop during start-up also drains and a process manager never orphans it.
+  stopGracefully({ close: async () => (await started).close(), deadlineMs: config.shutdownDeadlineMs, log });
+  process.stdout.write(startBanner(await started));
+} catch (error) {
+  const line = error instanceof ConfigError ? error.message : describeListenFailure(error);
+  if (line === undefined) throw error;
+  process.stderr.write(`${line}\n`);
+  process.exit(error instanceof ConfigError ? 2 : 1);
+}
+
+function startBanner(gateway: LocalGateway): string {
   const { config, generated } = gateway;
   const lines = [
     '',
@@ -20,22 +33,5 @@ try {
   if (generated.demoKey) lines.push(`Demo team key (shown once; set SWITCHYARD_DEMO_KEY to choose your own): ${generated.demoKey}`);
   if (generated.adminKey) lines.push(`Admin key (shown once; set SWITCHYARD_ADMIN_KEY to choose your own): ${generated.adminKey}`);
   if (!generated.demoKey && !config.demoKey) lines.push('Demo team key: generated at an earlier start (see that output), or set SWITCHYARD_DEMO_KEY.');
-  process.stdout.write(lines.join('\n') + '\n\n');
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.log('info', `received ${signal}: finishing in-flight requests, flushing the ledger`);
-    await gateway.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-} catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`${error.message}\n`);
-    process.exit(2);
-  }
-  throw error;
+  return lines.join('\n') + '\n\n';
 }
