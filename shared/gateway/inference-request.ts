@@ -12,16 +12,25 @@ const message = z.looseObject({
   name: z.string().max(256).optional(),
 });
 
+/** Most tokens one answer may ask for: above every model's output window, so it only refuses the absurd. */
+export const MAX_COMPLETION_TOKENS = 1_000_000;
+/** Most choices (`n`) one request may ask for, as OpenAI allows. */
+export const MAX_CHOICES = 128;
+
+const countFrom1To = (max: number, why: string) =>
+  z.number().int('must be an integer').min(1, 'must be at least 1').max(max, `must be at most ${max} (${why})`);
+const tokenLimit = countFrom1To(MAX_COMPLETION_TOKENS, "Switchyard's bound on the tokens one answer may ask for");
+
 export const chatRequestSchema = z.looseObject({
   model: z.string().max(256).optional(),
   messages: z.array(message).min(1, 'messages must hold at least one message').max(10_000),
   stream: z.boolean().optional(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
-  max_tokens: z.number().int().min(1).nullable().optional(),
-  max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  max_tokens: tokenLimit.nullable().optional(),
+  max_completion_tokens: tokenLimit.nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
-  n: z.number().int().min(1).max(128).nullable().optional(),
+  n: countFrom1To(MAX_CHOICES, 'as OpenAI allows').nullable().optional(),
   user: z.string().max(512).optional(),
 });
 export type ChatRequest = z.output<typeof chatRequestSchema>;

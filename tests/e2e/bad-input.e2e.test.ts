@@ -44,6 +44,25 @@ describe('bad input gets a clear 4xx in the OpenAI error shape and the process s
     expect(noModel.param).toBe('model');
   });
 
+  it('refuses n outside 1..128 and token limits above 1,000,000 with 400 naming the field', async () => {
+    const ask = (fields: Record<string, unknown>) => chat(JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'x' }], ...fields }));
+    for (const [fields, param, message] of [
+      [{ n: 129 }, 'n', /at most 128/],
+      [{ n: 0 }, 'n', /at least 1/],
+      [{ n: 1.5 }, 'n', /integer/],
+      [{ max_tokens: 100_000_000 }, 'max_tokens', /at most 1000000/],
+      [{ max_tokens: 1_000_001 }, 'max_tokens', /at most 1000000/],
+      [{ max_completion_tokens: 100_000_000 }, 'max_completion_tokens', /at most 1000000/],
+      [{ max_tokens: 0 }, 'max_tokens', /at least 1/],
+      [{ max_tokens: -5 }, 'max_tokens', /at least 1/],
+      [{ n: 128, max_tokens: 100_000_000 }, 'max_tokens', /at most 1000000/],
+    ] as const) {
+      const error = await expectError(await ask(fields), 400, 'invalid_request_error');
+      expect(error.param).toBe(param);
+      expect(error.message).toMatch(message);
+    }
+  });
+
   it('answers 404 model_not_found for an unknown alias and 403 model_not_allowed for one the team may not use', async () => {
     await expectError(await chat(JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })), 404, 'model_not_found');
     const put = await gw.call('/manage/routes/secret-alias', { method: 'PUT', body: JSON.stringify({ targets: [{ deployment: 'sim-llama-serverless' }] }) });

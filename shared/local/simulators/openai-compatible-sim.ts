@@ -266,10 +266,11 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
     if (!request.stream) {
       if (!(await exchange.wait((config.latencyMs ?? 0) + generationMs(config, tokensPerChoice)))) return;
       const choices = [];
+      const slices = new SliceYielder();
       for (const index of choiceIndexes) {
         choices.push({
           index,
-          message: { role: 'assistant', content: await replyText(choiceSeed(prompt, index), tokensPerChoice), refusal: null },
+          message: { role: 'assistant', content: await replyText(choiceSeed(prompt, index), tokensPerChoice, slices), refusal: null },
           logprobs: null,
           finish_reason: finishReason,
           ...(azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {}),

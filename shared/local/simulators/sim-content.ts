@@ -32,9 +32,11 @@ export function* replyTokens(prompt: string, tokenCount: number): Generator<stri
   }
 }
 
-/** The whole reply as text, built a slice at a time with event-loop turns between slices. */
-export async function replyText(prompt: string, tokenCount: number): Promise<string> {
-  const slices = new SliceYielder();
+/**
+ * The whole reply as text, built a slice at a time with event-loop turns between slices; pass the
+ * request's yielder when one request builds several replies.
+ */
+export async function replyText(prompt: string, tokenCount: number, slices = new SliceYielder()): Promise<string> {
   let text = '';
   for (const token of replyTokens(prompt, tokenCount)) {
     text += token;
