@@ -37,6 +37,15 @@ describe('several instances on one store', () => {
     expect((await gw.call('/v1/models', { key })).status).toBe(401);
   });
 
+  it('revokes a role key deleted through /manage/keys on every instance within 5 seconds', async () => {
+    const { id, key } = await (await gw.call('/manage/keys', { method: 'POST', body: JSON.stringify({ role: 'ops' }) })).json();
+    const ids = () => [...other.deps.catalog.current().keysByHash.values()].map((k) => k.id);
+    await expect.poll(ids, { timeout: 5_000, interval: 50 }).toContain(id);
+    expect((await gw.call(`/manage/keys/${id}`, { method: 'DELETE' })).status).toBe(204);
+    await expect.poll(ids, { timeout: 5_000, interval: 50 }).not.toContain(id);
+    expect((await gw.call('/manage/routes', { key })).status).toBe(401);
+  });
+
   it('keeps rollups exact when two instances write the same rollup at once', async () => {
     await gw.flushUsage();
     await other.deps.ledger.flush();

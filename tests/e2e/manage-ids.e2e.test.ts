@@ -51,7 +51,7 @@ const deployment = JSON.stringify({
 });
 const route = JSON.stringify({ targets: [{ deployment: 'sim-llama-serverless' }] });
 
-type Case = { method: string; path: (id: string) => string; body?: string; status: number };
+type Case = { method: string; path: (id: string) => string; body?: string; status: number; route?: string };
 const documentCases: Case[] = [
   { method: 'GET', path: (id) => `/manage/deployments/${id}`, status: 404 },
   { method: 'PUT', path: (id) => `/manage/deployments/${id}`, body: deployment, status: 400 },
@@ -78,7 +78,7 @@ function expectNoForeignDocument(text: string): void {
 }
 
 describe('ids taken from paths', () => {
-  it.each(documentCases)('$method $path.name refuses every hostile id before the store', async ({ method, path, body, status }) => {
+  it.each(documentCases.map((c) => ({ ...c, route: c.path('{id}') })))('$method $route refuses every hostile id before the store', async ({ method, path, body, status }) => {
     for (const id of hostileIds) {
       const answer = await rawCall(path(id), method, body);
       expect(answer.status, `${method} ${path(id)}: ${answer.text}`).toBe(status);
@@ -87,7 +87,7 @@ describe('ids taken from paths', () => {
     }
   });
 
-  it.each(keyCases)('$method refuses every hostile key id', async ({ method, path, status }) => {
+  it.each(keyCases.map((c) => ({ ...c, route: c.path('{keyId}') })))('$method $route refuses every hostile key id', async ({ method, path, status }) => {
     for (const id of hostileKeyIds) {
       const answer = await rawCall(path(id), method);
       expect(answer.status, `${method} ${path(id)}: ${answer.text}`).toBe(status);
