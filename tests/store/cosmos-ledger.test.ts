@@ -22,7 +22,7 @@ async function connect(): Promise<void> {
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'sy-ledger-'));
-  cosmos = await startEmbeddedCosmos({ dataDir, snapshotIntervalMs: 0 });
+  cosmos = await startEmbeddedCosmos({ dataDir });
   await connect();
 });
 afterAll(async () => {
@@ -96,6 +96,32 @@ describe('CosmosLedgerSink', () => {
   });
 });
 
+describe('Ledger memory', () => {
+  it('holds no record, rollup delta or rollup queue once everything is written', async () => {
+    const ledger = new Ledger(sink, 'writer-memory', { flushIntervalMs: 1_000 });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 400; i++) ledger.record(record({ team: 'memory', alias: `alias-${i % 7}`, day: `2026-03-0${1 + (i % 3)}` }));
+      expect(ledger.stats).toMatchObject({ bufferedRecords: 400, pendingRollups: 21 });
+      await ledger.flush();
+      expect(ledger.stats).toEqual({ bufferedRecords: 0, pendingRollups: 0, droppedRecords: 0 });
+    }
+    const rows = await readRollups(client.database('ledger-test').container('rollups'), { from: '2026-03-01', to: '2026-03-03', team: 'memory' });
+    expect(rows.reduce((sum, row) => sum + row.requests, 0)).toBe(1200);
+  });
+
+  it('bounds what it holds while the store is down, counting what it drops', async () => {
+    const failing: LedgerSink = {
+      writeRecords: () => Promise.reject(new Error('store down')),
+      applyRollup: () => Promise.reject(new Error('store down')),
+    };
+    const ledger = new Ledger(failing, 'writer-bounded', { flushIntervalMs: 1_000, maxBufferedRecords: 50 });
+    for (let i = 0; i < 80; i++) ledger.record(record({ team: 'bounded' }));
+    await expect(ledger.flush()).rejects.toThrow('store down');
+    for (let i = 0; i < 10; i++) ledger.record(record({ team: 'bounded' }));
+    expect(ledger.stats).toMatchObject({ bufferedRecords: 50, droppedRecords: 40 });
+  });
+});
+
 describe('Ledger while the store is down', () => {
   it('holds records while Cosmos is unreachable and writes them, exactly, once it is back', async () => {
     // The store comes back with a new certificate, so the ledger reaches it through a new client.
@@ -114,7 +140,7 @@ describe('Ledger while the store is down', () => {
     await expect(ledger.flush()).rejects.toBeTruthy();
     expect(ledger.stats.bufferedRecords).toBe(2);
 
-    cosmos = await startEmbeddedCosmos({ dataDir, port, snapshotIntervalMs: 0 });
+    cosmos = await startEmbeddedCosmos({ dataDir, port });
     await connect();
     await ledger.flush();
     expect(ledger.stats).toMatchObject({ bufferedRecords: 0, pendingRollups: 0 });
