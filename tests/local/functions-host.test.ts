@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -64,6 +65,20 @@ function rawRequest(
     request.on('error', reject);
     for (const chunk of options.chunks ?? []) request.write(chunk);
     // Deliberately never ended: the host has to answer while the upload is still open.
+  });
+}
+
+/** Sends part of a request over a raw socket, then nothing; resolves with all the host sent once it closes. */
+function stallingExchange(port: number, partial: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' }, () => socket.write(partial));
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => (received += text));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(received));
+    // Bounded: a host without a request timeout would keep this open for minutes.
+    socket.setTimeout(10_000, () => socket.destroy(new Error('the host kept a stalled request open')));
   });
 }
 
@@ -358,17 +373,62 @@ describe('local Functions host', () => {
     expect(fixture.probes.terminateSawStartHookData).toBe(true);
   });
 
-  it('close() gives up on requests still running after shutdownTimeoutMs', async () => {
-    fixture.gates.reset();
+  it('close() aborts requests still running after shutdownTimeoutMs and closes their connections', async () => {
     const closing = await startFunctionsHost(hostOptions({ shutdownTimeoutMs: 100 }));
-    const startedBefore = fixture.probes.slowStarted;
-    const inFlight = fetch(`${closing.url}/slow`);
-    await waitFor(() => fixture.probes.slowStarted > startedBefore);
-    const started = Date.now();
+    const startedBefore = fixture.probes.hangStarted;
+    const reasonsBefore = fixture.probes.signalReasons.length;
+    const inFlight = fetch(`${closing.url}/hang`);
+    await waitFor(() => fixture.probes.hangStarted > startedBefore);
     await closing.close();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     await expect(inFlight).rejects.toThrow();
-    fixture.gates.releaseSlow();
+    expect(fixture.probes.signalReasons.length).toBe(reasonsBefore + 1);
+    expect(fixture.probes.signalReasons.at(-1)).toMatchObject({ name: 'AbortError', message: 'The host is shutting down.' });
+    expect(logs.some((entry) => entry.level === 'warn' && entry.message.includes('1 request(s) still running'))).toBe(true);
+  });
+
+  it('aborts request.signal when the client goes away before its response', async () => {
+    const startedBefore = fixture.probes.hangStarted;
+    const reasonsBefore = fixture.probes.signalReasons.length;
+    const caller = new AbortController();
+    const pending = get('/hang', { signal: caller.signal }).catch(() => 'aborted');
+    await waitFor(() => fixture.probes.hangStarted > startedBefore);
+    expect(fixture.probes.signalReasons.length).toBe(reasonsBefore);
+    caller.abort();
+    expect(await pending).toBe('aborted');
+    await waitFor(() => fixture.probes.signalReasons.length > reasonsBefore);
+    expect(fixture.probes.signalReasons.at(-1)).toMatchObject({ name: 'AbortError', message: 'The client disconnected.' });
+  });
+
+  it('leaves request.signal alone when the response was sent, even once the connection closes', async () => {
+    // agent: false, so the connection closes right after the exchange.
+    const body = await new Promise<string>((resolve, reject) => {
+      const request = httpRequest(`${host.url}/answered`, { agent: false }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (part: string) => (text += part));
+        response.socket.once('close', () => resolve(text));
+      });
+      request.on('error', reject).end();
+    });
+    expect(body).toBe('answered');
+    expect(fixture.probes.answeredSignal).toBeInstanceOf(AbortSignal);
+    expect(fixture.probes.answeredSignal?.aborted).toBe(false);
+  });
+
+  it('answers 408 and closes the connection when a caller stalls mid-headers or mid-body', async () => {
+    const strict = await startFunctionsHost(hostOptions({ requestTimeoutMs: 200 }));
+    try {
+      const uploadsBefore = fixture.probes.uploads;
+      const port = strict.port;
+      const midBody = await stallingExchange(port, 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n' + 'a'.repeat(50));
+      expect(midBody).toMatch(/^HTTP\/1\.1 408 /);
+      const midHeaders = await stallingExchange(port, 'GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+      expect(midHeaders).toMatch(/^HTTP\/1\.1 408 /);
+      // The upload handler ran (headers were complete) and never saw a whole body.
+      expect(fixture.probes.uploads).toBe(uploadsBefore + 1);
+    } finally {
+      await strict.close();
+    }
   });
 });
 

@@ -1,49 +1,33 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GATEWAY_ENTRY, exitWithin, gatewayEnv, killAll, startGatewayProcess, type GatewayProcess } from './gateway-process.js';
 
 // `npm start` as a newcomer runs it: a child process, keys generated and printed, stopped with SIGTERM.
-interface Started {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
+const spawned = new Set<number>();
+
+async function startGateway(dataDir: string): Promise<GatewayProcess> {
+  const gateway = await startGatewayProcess(process.execPath, GATEWAY_ENTRY, gatewayEnv(dataDir, { SWITCHYARD_LEDGER_FLUSH_MS: '100000' }));
+  spawned.add(gateway.child.pid!);
+  return gateway;
 }
 
-async function startGateway(dataDir: string): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'shared/local/start.ts'], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', SWITCHYARD_DATA_DIR: dataDir, SWITCHYARD_LEDGER_FLUSH_MS: '100000' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 30_000);
-    const check = () => {
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)[^]*?\n\n/.exec(output); // the whole start-up block
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', check);
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}:\n${output}`)));
-  });
-  return { child, url, output: () => output };
-}
-
-async function stop(started: Started): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
-  started.child.kill('SIGTERM');
-  return exited;
+async function stop(gateway: GatewayProcess): Promise<number | null> {
+  gateway.child.kill('SIGTERM');
+  const { code } = await exitWithin(gateway.exited, 30_000);
+  spawned.delete(gateway.child.pid!);
+  return code;
 }
 
 let dataDir: string;
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'sy-restart-'));
+});
+afterEach(() => {
+  killAll(spawned);
+  spawned.clear();
 });
 afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
