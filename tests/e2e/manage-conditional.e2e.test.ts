@@ -1,5 +1,6 @@
+import { request, type ClientRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { putSimDeployment, startTestGateway, type TestGateway } from './harness.js';
+import { ADMIN_KEY, putSimDeployment, startTestGateway, type TestGateway } from './harness.js';
 
 let gw: TestGateway;
 
@@ -12,6 +13,36 @@ afterAll(async () => {
 
 const team = (name: string) => JSON.stringify({ name, aliases: [], tags: [] });
 const putTeam = (id: string, name: string, headers: Record<string, string> = {}) => gw.call(`/manage/teams/${id}`, { method: 'PUT', headers, body: team(name) });
+/**
+ * PUTs one body from many connections at once: each sends all but the body's last byte, and only when every
+ * one has done so do they all send it, so the gateway handles the writes together rather than as they trickle in.
+ */
+async function simultaneousPuts(path: string, bodies: string[], headers: Record<string, string> = {}): Promise<number[]> {
+  const url = new URL(gw.url);
+  const started: Array<{ req: ClientRequest; last: string; status: Promise<number> }> = [];
+  for (const body of bodies) {
+    const req = request({
+      host: url.hostname,
+      port: url.port,
+      method: 'PUT',
+      path,
+      agent: false,
+      headers: { ...headers, authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    const status = new Promise<number>((resolve, reject) => {
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+    });
+    await new Promise<void>((resolve) => req.write(body.slice(0, -1), () => resolve()));
+    started.push({ req, last: body.slice(-1), status });
+  }
+  for (const { req, last } of started) req.end(last);
+  return Promise.all(started.map((s) => s.status));
+}
+
 const counts = (statuses: number[]) => statuses.reduce<Record<number, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
 
 describe('conditional writes (RFC 9110)', () => {
@@ -41,12 +72,12 @@ describe('conditional writes (RFC 9110)', () => {
   });
 
   it('of 50 concurrent unconditional PUTs creating one id, exactly one answers 201 and the others 200', async () => {
-    const statuses = await Promise.all(Array.from({ length: 50 }, (_, i) => putTeam('raced', `Writer ${i}`).then((r) => r.status)));
+    const statuses = await simultaneousPuts('/manage/teams/raced', Array.from({ length: 50 }, (_, i) => team(`Writer ${i}`)));
     expect(counts(statuses)).toEqual({ 201: 1, 200: 49 });
   });
 
   it('of 50 concurrent If-None-Match: * PUTs of one id, exactly one answers 201 and 49 answer 412', async () => {
-    const statuses = await Promise.all(Array.from({ length: 50 }, (_, i) => putTeam('raced-create-only', `Writer ${i}`, { 'if-none-match': '*' }).then((r) => r.status)));
+    const statuses = await simultaneousPuts('/manage/teams/raced-create-only', Array.from({ length: 50 }, (_, i) => team(`Writer ${i}`)), { 'if-none-match': '*' });
     expect(counts(statuses)).toEqual({ 201: 1, 412: 49 });
   });
 
