@@ -190,10 +190,10 @@ describe('the shutdown deadline', () => {
       gateway.child.kill('SIGTERM');
       const { code, signal } = await exitWithin(gateway.exited, 30_000);
       expect(signal).toBeNull();
-      // 0 when aborting the request let everything close in time; 1 when the deadline had to cut it short.
-      const forced = /shutdown deadline/.test(gateway.output());
-      expect(code).toBe(forced ? 1 : 0);
       expect(gateway.output()).toMatch(/still running after \d+ ms; aborting them/);
+      // Aborting request.signal ends the upstream call too, so the graceful path finishes before the hard deadline.
+      expect(gateway.output()).not.toMatch(/shutdown deadline/);
+      expect(code).toBe(0);
       expect(await portRefuses(gateway.port)).toBe(true);
     } finally {
       for (const caller of callers) caller.abort();
