@@ -83,7 +83,7 @@ const IPV4_COMPATIBLE_DOTTED = /^::(?=\d+\.\d+\.\d+\.\d+(%.*)?$)/;
 
 const UNSPECIFIED_OR_LOOPBACK = ipaddr.parseCIDR('::/127');
 
-// Teredo is matched before 2001::/23 above takes it; ::/96 (IPv4-compatible) after :: and ::1.
+// Checked before the ranges above (Teredo lies inside 2001::/23), and ::/96 only after :: and ::1.
 const EMBEDDINGS: ReadonlyArray<readonly [Ipv4Embedding, ReturnType<typeof ipaddr.parseCIDR>, (parts: number[]) => [number, number]]> = [
   ['ipv4-mapped', ipaddr.parseCIDR('::ffff:0:0/96'), (p) => [p[6]!, p[7]!]],
   ['ipv4-translated', ipaddr.parseCIDR('::ffff:0:0:0/96'), (p) => [p[6]!, p[7]!]],
@@ -94,7 +94,7 @@ const EMBEDDINGS: ReadonlyArray<readonly [Ipv4Embedding, ReturnType<typeof ipadd
   ['ipv4-compatible', ipaddr.parseCIDR('::/96'), (p) => [p[6]!, p[7]!]],
 ];
 
-/** Which range an IP address (IPv4 or IPv6, in any textual form) reaches. Throws on anything that is not an IP address. */
+/** Which range an IP address (dotted-quad IPv4 or any IPv6 spelling) reaches. Throws on anything else. */
 export function classifyAddress(address: string): AddressClass {
   if (isIP(address) === 0) throw new TypeError(`not an IP address: ${address}`);
   const parsed = ipaddr.parse(address.replace(IPV4_COMPATIBLE_DOTTED, '::0:'));
