@@ -91,11 +91,10 @@ async function conditionalPut<T extends DocType>(deps: GatewayDeps, type: T, id:
 }
 
 /** Deletes a document read just before, on the ETag read: 404 when absent, 412 when a precondition fails or it changed since. */
-async function conditionalDelete(deps: GatewayDeps, type: DocType, current: Versioned<{ id?: string; alias?: string }>, preconditions: Preconditions, what: string): Promise<void> {
-  const id = (type === 'route' ? current.doc.alias : current.doc.id)!;
-  if (!preconditionsHold(preconditions, current.etag)) refusedPrecondition(preconditions, true);
+async function conditionalDelete(deps: GatewayDeps, type: DocType, id: string, etag: string, preconditions: Preconditions, what: string): Promise<void> {
+  if (!preconditionsHold(preconditions, etag)) refusedPrecondition(preconditions, true);
   try {
-    await deps.store.delete(type, id, { ifMatch: current.etag });
+    await deps.store.delete(type, id, { ifMatch: etag });
   } catch (error) {
     if (isGatewayError(error) && error.status === 404) throw errors.notFound(`${what} '${id}'`);
     throw error;
@@ -200,7 +199,7 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
       const preconditions = readPreconditions(request.headers);
       const current = await fetched(deps, id);
       await kind.beforeDelete?.(id, deps);
-      await conditionalDelete(deps, kind.type, current as Versioned<{ id?: string; alias?: string }>, preconditions, capitalised(kind.what));
+      await conditionalDelete(deps, kind.type, id, current.etag, preconditions, capitalised(kind.what));
       await refreshed(deps);
       return noContent();
     },
@@ -269,7 +268,7 @@ export const manage = {
     const preconditions = readPreconditions(request.headers);
     const key = await deps.store.get('key', keyId);
     if (!key || key.doc.team !== teamId) throw errors.notFound(`Key '${keyId}' of team '${teamId}'`);
-    await conditionalDelete(deps, 'key', key, preconditions, 'Key');
+    await conditionalDelete(deps, 'key', keyId, key.etag, preconditions, 'Key');
     await refreshed(deps);
     return noContent();
   },
@@ -290,7 +289,7 @@ export const manage = {
     const preconditions = readPreconditions(request.headers);
     const key = await deps.store.get('key', keyId);
     if (!key) throw errors.notFound(`Key '${keyId}'`);
-    await conditionalDelete(deps, 'key', key, preconditions, 'Key');
+    await conditionalDelete(deps, 'key', keyId, key.etag, preconditions, 'Key');
     await refreshed(deps);
     return noContent();
   },

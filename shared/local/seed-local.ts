@@ -71,7 +71,7 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
   for (const deployment of deployments) {
     const existing = await store.get('deployment', deployment.id);
     if (!existing) await store.put('deployment', deployment, { ifNoneMatch: '*' });
-    else if (existing.doc.tags.includes(SIM_DEPLOYMENT_TAG) && simulatorMoved(existing.doc, deployment)) {
+    else if (existing.doc.tags.includes(SIM_DEPLOYMENT_TAG) && simulatorMoved(existing.doc, deployment.endpoint, options.simKeySetting)) {
       // A store from an earlier start may name another port, or the key setting simulators used before UPSTREAM_.
       await store.put('deployment', { ...existing.doc, endpoint: deployment.endpoint, auth: simAuth }, { ifMatch: existing.etag });
     }
@@ -95,7 +95,6 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
   return { generated };
 }
 
-function simulatorMoved(stored: Deployment, seeded: Deployment): boolean {
-  const secret = stored.auth.type === 'key' ? stored.auth.secret : undefined;
-  return stored.endpoint !== seeded.endpoint || secret !== (seeded.auth as { secret: string }).secret;
+function simulatorMoved(stored: Deployment, endpoint: string, simKeySetting: string): boolean {
+  return stored.endpoint !== endpoint || stored.auth.type !== 'key' || stored.auth.secret !== simKeySetting;
 }
