@@ -538,6 +538,10 @@ async function listen(server: Server, port: number, hostName: string): Promise<v
  */
 function watchCaller(res: ServerResponse, inFlight: Set<AbortController>): AbortSignal {
   const controller = new AbortController();
+  if (res.closed) {
+    controller.abort(new DOMException(CLIENT_DISCONNECTED, 'AbortError'));
+    return controller.signal;
+  }
   inFlight.add(controller);
   res.once('close', () => {
     inFlight.delete(controller);
