@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 /**
@@ -29,6 +30,9 @@ export interface StoredItems<T extends StoredResource = StoredResource> {
   delete(id: string, partition: unknown): void;
   _item(keyPath: string, value: unknown, partition: unknown): T;
   _getPartition(data: Resource): unknown;
+  _ridCount: number;
+  _rid(count: number): string;
+  _self(rid: string): string;
 }
 export interface StoredContainer extends StoredResource {
   documents: StoredItems;
@@ -121,6 +125,7 @@ function durableFields(data: Resource): Resource {
 /**
  * Applies a recorded change to an account (a restore or a journal replay): a put replaces whatever has
  * that id and keeps the recorded ETag and timestamp, so an ETag a client read before a restart still matches.
+ * The change is consumed: its document becomes the stored one.
  */
 export function applyChange(account: StoredAccount, change: StoreChange): void {
   const items = itemsAt(account, change);
@@ -131,6 +136,18 @@ export function applyChange(account: StoredAccount, change: StoreChange): void {
   }
   const partition = items._getPartition(change.data);
   if (items._item('/id', change.data.id, partition).read()) items.delete(String(change.data.id), partition);
+  if (change.kind === 'item') {
+    // Items are most of a restore: set directly, as `create` would, without copying the parsed document.
+    const data = change.data;
+    items._ridCount += 1;
+    data._rid = items._rid(items._ridCount);
+    data._self = items._self(data._rid as string);
+    data._etag ??= randomUUID();
+    data._ts ??= Math.floor(Date.now() / 1000);
+    items._set(data);
+    return;
+  }
+  // Containers and user-defined functions are set up by `create` (indexing defaults, compiled functions).
   const fresh: Resource = {};
   for (const [name, value] of Object.entries(change.data)) if (!SYSTEM_FIELDS.includes(name)) fresh[name] = value;
   const stored = items.create(fresh);
