@@ -70,6 +70,10 @@ export const errors = {
   noDeploymentAvailable: (message: string, retryAfterSeconds?: number) =>
     new GatewayError(503, 'upstream_error', 'no_deployment_available', message, { retryAfterSeconds }),
   upstreamTimeout: (message: string) => new GatewayError(504, 'upstream_error', 'upstream_timeout', message),
+  overloaded: (retryAfterSeconds = 1) =>
+    new GatewayError(503, 'server_error', 'overloaded', 'Switchyard is holding as many answers in memory as it may right now. Retry shortly.', { retryAfterSeconds }),
+  /** The caller left before the answer; nobody reads this response, it names the outcome in logs and usage. */
+  requestCancelled: () => new GatewayError(499, 'invalid_request_error', 'request_cancelled', 'The caller closed the request before it was answered.'),
   storeUnavailable: (cause?: unknown) =>
     new GatewayError(503, 'server_error', 'store_unavailable', 'The configuration store is not reachable right now. Retry shortly.', { cause, retryAfterSeconds: 1 }),
   internal: (cause?: unknown) =>

@@ -5,6 +5,7 @@ import { KeyUseRecorder } from '../auth/key-use.js';
 import { CatalogCache } from '../catalog/catalog-snapshot.js';
 import { ensureConfiguredKey } from '../catalog/key-documents.js';
 import { loadConfig, type Config } from '../config/config.js';
+import { BufferBudget } from '../gateway/buffer-budget.js';
 import type { GatewayDeps } from '../gateway/gateway-deps.js';
 import { createLogger, type Logger } from '../log.js';
 import { DeploymentHealth } from '../routing/deployment-health.js';
@@ -68,7 +69,13 @@ export async function createServices(config: Config, options: CreateServicesOpti
     ledger,
     readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
     endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
-    limits: { maxBodyBytes: config.maxBodyBytes, firstByteTimeoutMs: config.firstByteTimeoutMs, upstreamTimeoutMs: config.upstreamTimeoutMs },
+    limits: {
+      maxBodyBytes: config.maxBodyBytes,
+      firstByteTimeoutMs: config.firstByteTimeoutMs,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      streamDeadlineMs: config.streamDeadlineMs,
+    },
+    bufferedAnswers: new BufferBudget(config.maxBufferedAnswerBytes),
     now: Date.now,
     random: Math.random,
     newId: randomUUID,

@@ -21,6 +21,8 @@ const envSchema = z.object({
   SWITCHYARD_MAX_BODY_BYTES: z.coerce.number().int().positive().default(10 * 1024 * 1024),
   SWITCHYARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_FIRST_BYTE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  SWITCHYARD_STREAM_DEADLINE_MS: z.coerce.number().int().positive().default(600_000),
+  SWITCHYARD_MAX_BUFFERED_ANSWER_BYTES: z.coerce.number().int().positive().default(256 * 1024 * 1024),
   SWITCHYARD_CATALOG_REFRESH_MS: z.coerce.number().int().positive().max(5_000).default(2_000),
   SWITCHYARD_LEDGER_FLUSH_MS: z.coerce.number().int().positive().default(1_000),
   SWITCHYARD_SHUTDOWN_FLUSH_MS: z.coerce.number().int().min(0).default(10_000),
@@ -50,6 +52,10 @@ export interface Config {
   maxBodyBytes: number;
   upstreamTimeoutMs: number;
   firstByteTimeoutMs: number;
+  /** Longest a streamed answer may take from the request's first upstream attempt to its end. */
+  streamDeadlineMs: number;
+  /** Bytes of non-streamed answers this process may hold at once, across all requests. */
+  maxBufferedAnswerBytes: number;
   catalogRefreshMs: number;
   ledgerFlushMs: number;
   /** How long shutdown keeps trying to write buffered usage. */
@@ -98,6 +104,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: e.SWITCHYARD_MAX_BODY_BYTES,
     upstreamTimeoutMs: e.SWITCHYARD_UPSTREAM_TIMEOUT_MS,
     firstByteTimeoutMs: e.SWITCHYARD_FIRST_BYTE_TIMEOUT_MS,
+    streamDeadlineMs: e.SWITCHYARD_STREAM_DEADLINE_MS,
+    maxBufferedAnswerBytes: e.SWITCHYARD_MAX_BUFFERED_ANSWER_BYTES,
     catalogRefreshMs: e.SWITCHYARD_CATALOG_REFRESH_MS,
     ledgerFlushMs: e.SWITCHYARD_LEDGER_FLUSH_MS,
     shutdownFlushMs: e.SWITCHYARD_SHUTDOWN_FLUSH_MS,

@@ -10,6 +10,7 @@ import { usageFrom, type TokenUsage } from '../usage/extract-usage.js';
 import { StreamTap } from '../usage/stream-tap.js';
 import { authenticateTeam } from './authenticate.js';
 import { describe, readText, type Answer } from './call-upstream.js';
+import { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
@@ -41,53 +42,68 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   const promptTokens = () => countChatPromptTokens(body.messages);
   const upstreamBody = body as ChatBody;
 
-  const attempted = await meteredCall<Completed>(
-    decision.candidates,
-    async (deployment) => buildChatRequest(deployment, upstreamBody, await deps.credentialFor(deployment)),
-    async (answer) => {
-      if (answer.deployment.protocol !== 'aml-score' && wantsStream) return { kind: 'stream', answer };
-      try {
-        return await readJsonAnswer(answer, body, promptTokens);
-      } finally {
-        answer.release();
-      }
-    },
-    deps,
-    facts,
-  );
-  if (!attempted.ok) return attempted.response;
-  const headers = deploymentHeader(attempted.deployment);
-  const result = attempted.result;
-  const ttfbMs = deps.now() - facts.startedAtMs;
-  if (result.kind === 'stream') {
-    return {
-      status: 200,
-      headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
-      body: relayStream(result.answer, body, deps, facts, attempted.attempts, ttfbMs),
-    };
-  }
-  recordUsage(deps, facts, {
-    deployment: attempted.deployment,
-    status: 'ok',
-    httpStatus: 200,
-    inputTokens: result.usage.inputTokens,
-    outputTokens: result.usage.outputTokens,
-    estimated: result.estimated,
-    ttfbMs,
-    attempts: attempted.attempts,
+  const scope = new CallScope({
+    deadlineMs: wantsStream ? deps.limits.streamDeadlineMs : deps.limits.upstreamTimeoutMs,
+    callerSignal: request.signal,
+    buffers: deps.bufferedAnswers,
+    now: deps.now,
   });
-  if (wantsStream) {
-    return {
-      status: 200,
-      headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
-      body: completionAsStream(result.completion ?? JSON.parse(result.body), body.stream_options?.include_usage === true),
-    };
+  // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
+  let relaying = false;
+  try {
+    const attempted = await meteredCall<Completed>(
+      decision.candidates,
+      async (deployment) => buildChatRequest(deployment, upstreamBody, await deps.credentialFor(deployment)),
+      async (answer) => {
+        if (answer.deployment.protocol !== 'aml-score' && wantsStream) return { kind: 'stream', answer };
+        try {
+          return await readJsonAnswer(answer, body, promptTokens, scope);
+        } finally {
+          answer.release();
+        }
+      },
+      deps,
+      facts,
+      scope,
+    );
+    if (!attempted.ok) return attempted.response;
+    const headers = deploymentHeader(attempted.deployment);
+    const result = attempted.result;
+    const ttfbMs = deps.now() - facts.startedAtMs;
+    if (result.kind === 'stream') {
+      relaying = true;
+      return {
+        status: 200,
+        headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+        body: relayStream(result.answer, body, deps, facts, scope, attempted.attempts, ttfbMs),
+      };
+    }
+    recordUsage(deps, facts, {
+      deployment: attempted.deployment,
+      status: 'ok',
+      httpStatus: 200,
+      inputTokens: result.usage.inputTokens,
+      outputTokens: result.usage.outputTokens,
+      estimated: result.estimated,
+      ttfbMs,
+      attempts: attempted.attempts,
+    });
+    if (wantsStream) {
+      return {
+        status: 200,
+        headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+        body: completionAsStream(result.completion ?? JSON.parse(result.body), body.stream_options?.include_usage === true),
+      };
+    }
+    return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: result.body };
+  } finally {
+    // The answer's bytes count against the process-wide cap until they are handed to the host to send.
+    if (!relaying) scope.dispose();
   }
-  return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: result.body };
 }
 
-async function readJsonAnswer(answer: Answer, body: ChatRequest, promptTokens: () => number): Promise<Completed & { kind: 'json' }> {
-  const text = await readText(answer.response, MAX_ANSWER_BYTES);
+async function readJsonAnswer(answer: Answer, body: ChatRequest, promptTokens: () => number, scope: CallScope): Promise<Completed & { kind: 'json' }> {
+  const text = await readText(answer.response, MAX_ANSWER_BYTES, (bytes) => scope.reserve(bytes));
   const parsed: unknown = JSON.parse(text);
   if (!parsed || typeof parsed !== 'object') throw new Error('upstream answered with a non-object body');
   if (answer.deployment.protocol === 'aml-score') {
@@ -147,9 +163,18 @@ function completionAsStream(completion: Record<string, unknown>, includeUsage: b
 
 /**
  * Relays an upstream SSE stream to the caller as it arrives. Pull-based, so the caller's pace reaches the
- * upstream and a disconnect aborts it. A stream that breaks before [DONE] ends with an error event.
+ * upstream and a disconnect aborts it. A stream that breaks before [DONE], or passes the request's deadline,
+ * ends with an error event; the upstream body is destroyed on every early end.
  */
-function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts: UsageFacts, attempts: number, headersMs: number): ReadableStream<Uint8Array> {
+function relayStream(
+  answer: Answer,
+  body: ChatRequest,
+  deps: GatewayDeps,
+  facts: UsageFacts,
+  scope: CallScope,
+  attempts: number,
+  headersMs: number,
+): ReadableStream<Uint8Array> {
   const tap = new StreamTap({ callerWantsUsage: body.stream_options?.include_usage === true });
   const iterator = (answer.response.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   let settled = false;
@@ -171,6 +196,8 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
     });
   };
   const failWith = (controller: ReadableStreamDefaultController<Uint8Array>, error: GatewayError) => {
+    answer.response.body.destroy();
+    scope.dispose();
     deps.health.failed(answer.deployment.id);
     controller.enqueue(sseData(errorBody(error)));
     controller.close();
@@ -184,6 +211,7 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
             const { done, value } = await iterator.next();
             if (done) {
               if (!tap.summary.sawDone) return failWith(controller, errors.upstreamError('The model stream ended before it was complete.'));
+              scope.dispose();
               controller.close();
               settle('ok');
               return;
@@ -192,22 +220,36 @@ function relayStream(answer: Answer, body: ChatRequest, deps: GatewayDeps, facts
             if (out.length > 0) firstEventMs ??= deps.now() - facts.startedAtMs;
             for (const bytes of out) controller.enqueue(bytes);
             if (tap.summary.sawDone) {
-              // The answer is complete at [DONE]: meter it now, and let the connection drain for reuse.
+              // The answer is complete at [DONE]: meter it now, and let the connection drain for reuse
+              // (within what is left of the deadline, which still destroys an upstream that never ends).
               controller.close();
               settle('ok');
-              void drain(iterator);
+              void drain(iterator).finally(() => scope.dispose());
               return;
             }
             if (out.length > 0) return;
           }
         } catch (error) {
           if (settled) return;
+          if (scope.stopped === 'caller') {
+            answer.response.body.destroy();
+            scope.dispose();
+            settle('cancelled');
+            controller.error(error);
+            return;
+          }
           deps.log.log('warn', 'upstream stream broke', { deployment: answer.deployment.id, requestId: facts.requestId, error: describe(error) });
-          failWith(controller, errors.upstreamError('The model stream broke off before it was complete.'));
+          failWith(
+            controller,
+            scope.stopped === 'deadline'
+              ? scope.stopError('The model stream did not finish')
+              : errors.upstreamError('The model stream broke off before it was complete.'),
+          );
         }
       },
       cancel() {
         answer.response.body.destroy();
+        scope.dispose();
         settle('cancelled');
       },
     },

@@ -4,6 +4,7 @@ import { countTextTokens } from '../usage/count-tokens.js';
 import { usageFrom } from '../usage/extract-usage.js';
 import { authenticateTeam } from './authenticate.js';
 import { readText } from './call-upstream.js';
+import { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { embeddingsRequestSchema, decideTargets, parseBody, resolveAlias, type EmbeddingsRequest } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
@@ -19,26 +20,32 @@ export async function embeddings(request: GatewayRequest, deps: GatewayDeps, opt
   const decision = decideTargets(route, team, 'embeddings', body.user, deps);
   const facts: UsageFacts = { requestId: options.requestId, team: team.id, alias: route.alias, operation: 'embeddings', stream: false, startedAtMs: deps.now() };
 
-  const attempted = await meteredCall(
-    decision.candidates,
-    async (deployment) => buildEmbeddingsRequest(deployment, body as EmbeddingsBody, await deps.credentialFor(deployment)),
-    async (answer) => {
-      try {
-        const text = await readText(answer.response, MAX_ANSWER_BYTES);
-        const reported = usageFrom(JSON.parse(text));
-        return { text, usage: reported ?? { inputTokens: inputTokens(body), outputTokens: 0 }, estimated: reported === undefined };
-      } finally {
-        answer.release();
-      }
-    },
-    deps,
-    facts,
-  );
-  if (!attempted.ok) return attempted.response;
-  const headers = deploymentHeader(attempted.deployment);
-  const { text, usage, estimated } = attempted.result;
-  recordUsage(deps, facts, { deployment: attempted.deployment, status: 'ok', httpStatus: 200, inputTokens: usage.inputTokens, outputTokens: 0, estimated, ttfbMs: deps.now() - facts.startedAtMs, attempts: attempted.attempts });
-  return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: text };
+  const scope = new CallScope({ deadlineMs: deps.limits.upstreamTimeoutMs, callerSignal: request.signal, buffers: deps.bufferedAnswers, now: deps.now });
+  try {
+    const attempted = await meteredCall(
+      decision.candidates,
+      async (deployment) => buildEmbeddingsRequest(deployment, body as EmbeddingsBody, await deps.credentialFor(deployment)),
+      async (answer) => {
+        try {
+          const text = await readText(answer.response, MAX_ANSWER_BYTES, (bytes) => scope.reserve(bytes));
+          const reported = usageFrom(JSON.parse(text));
+          return { text, usage: reported ?? { inputTokens: inputTokens(body), outputTokens: 0 }, estimated: reported === undefined };
+        } finally {
+          answer.release();
+        }
+      },
+      deps,
+      facts,
+      scope,
+    );
+    if (!attempted.ok) return attempted.response;
+    const headers = deploymentHeader(attempted.deployment);
+    const { text, usage, estimated } = attempted.result;
+    recordUsage(deps, facts, { deployment: attempted.deployment, status: 'ok', httpStatus: 200, inputTokens: usage.inputTokens, outputTokens: 0, estimated, ttfbMs: deps.now() - facts.startedAtMs, attempts: attempted.attempts });
+    return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: text };
+  } finally {
+    scope.dispose();
+  }
 }
 
 function inputTokens(body: EmbeddingsRequest): number {

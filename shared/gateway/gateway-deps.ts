@@ -5,6 +5,7 @@ import type { EndpointPolicy } from '../catalog/endpoint-policy.js';
 import type { Deployment } from '../catalog/schemas.js';
 import type { Logger } from '../log.js';
 import type { DeploymentHealth } from '../routing/deployment-health.js';
+import type { BufferBudget } from './buffer-budget.js';
 import type { UpstreamCredential } from '../upstreams/protocols.js';
 import type { SendUpstream } from '../upstreams/send-upstream.js';
 import type { Ledger } from '../usage/ledger.js';
@@ -14,8 +15,10 @@ export interface GatewayLimits {
   maxBodyBytes: number;
   /** Longest wait for a streaming upstream's first byte, and longest silence mid-body, before giving up on it. */
   firstByteTimeoutMs: number;
-  /** Longest wait for a non-streaming upstream's answer (it starts only once the whole answer is generated). */
+  /** Longest a non-streamed request may spend on upstream work, every attempt and the whole body included. */
   upstreamTimeoutMs: number;
+  /** Longest a streamed request may spend on upstream work, every attempt and the whole stream included. */
+  streamDeadlineMs: number;
 }
 
 /** Everything the use cases need from the outside world, built once in composition/. */
@@ -32,6 +35,8 @@ export interface GatewayDeps {
   readRollups: (range: { from: string; to: string; team?: string }) => Promise<RollupRow[]>;
   endpointPolicy: EndpointPolicy;
   limits: GatewayLimits;
+  /** Bytes of non-streamed answers held at once by this process, across requests. */
+  bufferedAnswers: BufferBudget;
   now: () => number;
   random: () => number;
   newId: () => string;

@@ -1,9 +1,10 @@
 import type { Deployment } from '../catalog/schemas.js';
-import type { GatewayError } from '../errors.js';
+import { isGatewayError } from '../errors.js';
 import { errorResponse } from '../http/error-response.js';
 import type { GatewayResponse } from '../http/types.js';
 import type { UpstreamRequest } from '../upstreams/protocols.js';
 import { callFirstAvailable, type Answer } from './call-upstream.js';
+import type { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 
@@ -24,6 +25,7 @@ export async function meteredCall<T>(
   accept: (answer: Answer) => Promise<T>,
   deps: GatewayDeps,
   facts: UsageFacts,
+  scope: CallScope,
 ): Promise<Metered<T>> {
   const failed = { inputTokens: 0, outputTokens: 0, estimated: false, ttfbMs: 0 };
   try {
@@ -32,12 +34,13 @@ export async function meteredCall<T>(
       const upstream = await build(deployment);
       return { ...upstream, headers: { ...upstream.headers, 'x-ms-client-request-id': facts.requestId } };
     };
-    const attempted = await callFirstAvailable(candidates, traced, accept, deps);
+    const attempted = await callFirstAvailable(candidates, traced, accept, deps, scope);
     if (attempted.ok) return attempted;
     recordUsage(deps, facts, { ...failed, deployment: attempted.deployment, status: 'client_error', httpStatus: attempted.clientError.status, attempts: attempted.attempts });
     return { ok: false, response: errorResponse(attempted.clientError, deploymentHeader(attempted.deployment)) };
   } catch (error) {
-    recordUsage(deps, facts, { ...failed, status: 'upstream_error', httpStatus: (error as GatewayError).status ?? 502, attempts: candidates.length });
+    const status = isGatewayError(error) ? error.status : 502;
+    recordUsage(deps, facts, { ...failed, status: scope.stopped === 'caller' ? 'cancelled' : 'upstream_error', httpStatus: status, attempts: candidates.length });
     throw error;
   }
 }

@@ -8,6 +8,8 @@ export interface GatewayRequest {
   readonly body: RequestBody | null;
   readonly params: Record<string, string>;
   readonly query: URLSearchParams;
+  /** Fires when the caller disconnects. Set by the local host; the Azure Functions library does not surface caller disconnects. */
+  readonly signal?: AbortSignal;
 }
 
 /** A request body stream; chunks are bytes. */

@@ -27,8 +27,9 @@ export function readUpstreamError(text: string): UpstreamErrorInfo {
 
 /**
  * Statuses after which another deployment may well succeed: the request itself was fine, this target
- * was not (throttled, broken, misconfigured or gone). 400/413/422 are the caller's to fix and are not retried.
+ * was not (throttled, broken, misconfigured, moved or gone). A redirect is never followed: the address
+ * policy vetted the endpoint, not where it points next. 400/413/422 are the caller's to fix and are not retried.
  */
 export function isFailoverStatus(status: number): boolean {
-  return status === 401 || status === 403 || status === 404 || status === 408 || status === 424 || status === 429 || status >= 500;
+  return (status >= 300 && status < 400) || status === 401 || status === 403 || status === 404 || status === 408 || status === 424 || status === 429 || status >= 500;
 }

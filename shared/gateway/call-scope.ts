@@ -1,0 +1,78 @@
+import { errors, type GatewayError } from '../errors.js';
+import type { BufferBudget } from './buffer-budget.js';
+
+export interface CallScopeOptions {
+  /** The whole request's time for its upstream work, every attempt included. */
+  deadlineMs: number;
+  /** Fires when the caller leaves (set by the local host; the Azure Functions library surfaces none). */
+  callerSignal?: AbortSignal;
+  buffers: BufferBudget;
+  now: () => number;
+}
+
+export type StopReason = 'deadline' | 'caller';
+
+/**
+ * One request's upstream work: a signal that fires at the deadline or when the caller leaves (every attempt
+ * shares it, so a later attempt gets what is left), and the answer bytes it holds in the process-wide budget.
+ * `dispose` ends it on every exit path: timer cleared, listener removed, bytes released.
+ */
+export class CallScope {
+  readonly signal: AbortSignal;
+  readonly deadlineMs: number;
+  #stopped: StopReason | undefined;
+  readonly #controller = new AbortController();
+  readonly #deadlineAtMs: number;
+  readonly #timer: NodeJS.Timeout;
+  readonly #options: CallScopeOptions;
+  #reservedBytes = 0;
+  #disposed = false;
+
+  constructor(options: CallScopeOptions) {
+    this.#options = options;
+    this.deadlineMs = options.deadlineMs;
+    this.signal = this.#controller.signal;
+    this.#deadlineAtMs = options.now() + options.deadlineMs;
+    this.#timer = setTimeout(() => this.#stop('deadline'), options.deadlineMs);
+    this.#timer.unref();
+    if (options.callerSignal?.aborted) this.#stop('caller');
+    else options.callerSignal?.addEventListener('abort', this.#onCallerAbort, { once: true });
+  }
+
+  /** Why the work was stopped, if it was. */
+  get stopped(): StopReason | undefined {
+    return this.#stopped;
+  }
+
+  remainingMs(): number {
+    return this.#stopped ? 0 : Math.max(0, this.#deadlineAtMs - this.#options.now());
+  }
+
+  /** The error a stopped request ends with. */
+  stopError(what: string): GatewayError {
+    return this.#stopped === 'caller' ? errors.requestCancelled() : errors.upstreamTimeout(`${what} within the deadline of ${this.deadlineMs} ms.`);
+  }
+
+  /** Counts `bytes` more of a buffered answer against the process-wide cap; throws `overloaded` past it. */
+  reserve(bytes: number): void {
+    if (!this.#options.buffers.tryReserve(bytes)) throw errors.overloaded();
+    this.#reservedBytes += bytes;
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    clearTimeout(this.#timer);
+    this.#options.callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+    this.#options.buffers.release(this.#reservedBytes);
+    this.#reservedBytes = 0;
+  }
+
+  readonly #onCallerAbort = () => this.#stop('caller');
+
+  #stop(reason: StopReason): void {
+    if (this.#stopped || this.#disposed) return;
+    this.#stopped = reason;
+    this.#controller.abort(reason === 'deadline' ? new DOMException('The request deadline passed.', 'TimeoutError') : new DOMException('The caller left.', 'AbortError'));
+  }
+}
