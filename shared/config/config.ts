@@ -29,11 +29,11 @@ const envSchema = z.object({
   SWITCHYARD_SHUTDOWN_DEADLINE_MS: z.coerce.number().int().positive().default(15_000),
   SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
-  SWITCHYARD_SIM_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
-  SWITCHYARD_SIM_TTFT_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SWITCHYARD_UPSTREAM_SECRET_SETTINGS: csv
     .pipe(z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'list app setting names').refine((name) => !isReservedSetting(name), "lists one of Switchyard's own settings")))
     .default([]),
+  SWITCHYARD_SIM_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  SWITCHYARD_SIM_TTFT_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SWITCHYARD_SIM_TOKENS_PER_SECOND: z.coerce.number().min(0).max(100_000).default(0),
   SWITCHYARD_SIM_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
 });
@@ -65,14 +65,14 @@ export interface Config {
   /** Local mode: how long a caller has to send a whole request, headers and body. */
   requestReceiveTimeoutMs: number;
   allowedHosts: string[];
+  /** App settings a deployment may name as its key besides those starting with UPSTREAM_. */
+  upstreamSecretSettings: string[];
   /** How the simulated deployments of local mode behave. */
   simulator: { latencyMs: number; timeToFirstTokenMs: number; tokensPerSecond: number; failureRate: number };
 }
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  /** App settings a deployment may name as its key besides those starting with UPSTREAM_. */
-  upstreamSecretSettings: string[];
 }
 
 /** Parses the environment once into a typed Config; throws a ConfigError naming each bad setting. */
@@ -112,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownDeadlineMs: e.SWITCHYARD_SHUTDOWN_DEADLINE_MS,
     requestReceiveTimeoutMs: e.SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS,
     allowedHosts: e.SWITCHYARD_ALLOWED_HOSTS ?? DEFAULT_ALLOWED_HOSTS,
+    upstreamSecretSettings: e.SWITCHYARD_UPSTREAM_SECRET_SETTINGS,
     simulator: {
       latencyMs: e.SWITCHYARD_SIM_LATENCY_MS,
       timeToFirstTokenMs: e.SWITCHYARD_SIM_TTFT_MS,
@@ -120,4 +121,3 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
   };
 }
-    upstreamSecretSettings: e.SWITCHYARD_UPSTREAM_SECRET_SETTINGS,
