@@ -165,6 +165,18 @@ describe('a caller who leaves', () => {
     await expect.poll(() => recordOf('dl-leave-stream')?.status).toBe('cancelled');
   });
 
+  it('aborts a non-streamed upstream call when the caller disconnects from the local host', async () => {
+    const { alias } = await route('hang');
+    const controller = new AbortController();
+    const before = upstream.requests('hang');
+    const answered = chat(alias, 'dl-leave-host', {}, { signal: controller.signal }).catch((error: unknown) => error);
+    await expect.poll(() => upstream.requests('hang')).toBe(before + 1);
+    controller.abort();
+    expect(await answered).toBeInstanceOf(Error);
+    await expectNothingHeld();
+    await expect.poll(() => recordOf('dl-leave-host')?.status).toBe('cancelled');
+  });
+
   it('aborts a non-streamed upstream call when the request signal fires', async () => {
     const { alias } = await route('hang');
     const controller = new AbortController();

@@ -13,8 +13,7 @@ export interface HostileUpstream {
   requests(behaviour: string): number;
   /** Responses begun that neither finished nor lost their connection: what the gateway still holds open. */
   activeResponses(): number;
-  /** Connections open now, and connections closed so far (by either side). */
-  openSockets(): number;
+  /** Connections closed so far (by either side). */
   closedSockets(): number;
   close(): Promise<void>;
 }
@@ -56,7 +55,6 @@ export async function startHostileUpstream(behaviours: Record<string, Behaviour>
     url: `http://127.0.0.1:${port}`,
     requests: (behaviour) => counts.get(behaviour) ?? 0,
     activeResponses: () => active,
-    openSockets: () => sockets.size,
     closedSockets: () => closed,
     close: () =>
       new Promise<void>((resolve) => {
