@@ -245,7 +245,7 @@ async function main(): Promise<number> {
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const gateway = spawnNode({
     name: 'gateway',
-    nodeArgs: ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), 'shared/local/start.ts'],
+    nodeArgs: ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), 'local/start.ts'],
     cwd: projectRoot,
     env: childEnv({
       PORT: String(gatewayPort),

@@ -1,4 +1,4 @@
-import { startOpenAICompatibleSim } from '../shared/local/simulators/openai-compatible-sim.js';
+import { startOpenAICompatibleSim } from '../local/simulators/openai-compatible-sim.js';
 import { exitWithParent } from './child-lifecycle.js';
 
 // The bench's upstream, in its own process so it does not share an event loop with what is measured.

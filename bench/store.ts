@@ -8,7 +8,7 @@ import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CosmosClient, type Container } from '@azure/cosmos';
-import { startEmbeddedCosmos, type EmbeddedCosmos } from '../shared/local/embedded-cosmos.js';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../local/embedded-cosmos.js';
 
 const DOCS = Number(process.env.BENCH_STORE_DOCS ?? 100_000);
 const SEQUENTIAL_WRITES = 500;

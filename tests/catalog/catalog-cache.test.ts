@@ -2,7 +2,7 @@ import { CosmosClient } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CatalogCache } from '../../shared/catalog/catalog-snapshot.js';
 import type { CatalogStore } from '../../shared/catalog/catalog-store.js';
-import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/local/embedded-cosmos.js';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../local/embedded-cosmos.js';
 import { containerDefinitions, ensureContainers } from '../../shared/store/containers.js';
 import { CosmosCatalogStore } from '../../shared/store/cosmos-catalog-store.js';
 

@@ -1,6 +1,6 @@
 import OpenAI, { AzureOpenAI } from 'openai';
 import { silentLogger } from '../../shared/log.js';
-import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from '../../shared/local/local-gateway.js';
+import { startLocalGateway, type LocalGateway, type LocalGatewayOptions } from '../../local/local-gateway.js';
 
 export const DEMO_KEY = 'sy-test-demo-key-0123456789abcdef';
 export const ADMIN_KEY = 'sya-test-admin-key-0123456789abcdef';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_GENERATED_TOKENS, SLICE_SIZE } from '../../shared/local/simulators/sim-server.js';
+import { MAX_GENERATED_TOKENS, SLICE_SIZE } from '../../local/simulators/sim-server.js';
 import { DEMO_KEY, putRoute, startTestGateway, type TestGateway } from './harness.js';
 
 // The gateway, its store and both simulators share this process and its event loop, as in `npm start`.

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedLocal } from '../../shared/local/seed-local.js';
+import { seedLocal } from '../../local/seed-local.js';
 import { ADMIN_KEY, DEMO_KEY, putRoute, startTestGateway, type TestGateway } from './harness.js';
 
 const COSMOS_KEY_VALUE = 'cosmos-account-key-that-must-stay-home';

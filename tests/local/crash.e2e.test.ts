@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 async function startGateway(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'shared/local/start.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
     env: { PATH: process.env.PATH ?? '', PORT: '0', SWITCHYARD_DATA_DIR: dataDir, SWITCHYARD_ADMIN_KEY: ADMIN_KEY, SWITCHYARD_DEMO_KEY: DEMO_KEY },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CosmosClient } from '@azure/cosmos';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCosmosThread } from '../../shared/local/embedded-cosmos-thread.js';
+import { startEmbeddedCosmosThread } from '../../local/embedded-cosmos-thread.js';
 
 const dirs: string[] = [];
 afterAll(async () => {

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { CosmosClient, PartitionKeyDefinitionVersion, PartitionKeyKind } from '@azure/cosmos';
 import type { Item } from '@azure/cosmos';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startEmbeddedCosmos } from '../../shared/local/embedded-cosmos.js';
-import type { EmbeddedCosmos } from '../../shared/local/embedded-cosmos.js';
+import { startEmbeddedCosmos } from '../../local/embedded-cosmos.js';
+import type { EmbeddedCosmos } from '../../local/embedded-cosmos.js';
 
 const HIERARCHICAL = { paths: ['/team', '/day'], kind: PartitionKeyKind.MultiHash, version: PartitionKeyDefinitionVersion.V2 };
 const NINETY_DAYS_S = 7_776_000;

@@ -8,7 +8,7 @@ import {
   type FunctionsHost,
   type FunctionsHostLogLevel,
   type FunctionsHostOptions,
-} from '../../shared/local/functions-host.js';
+} from '../../local/functions-host.js';
 
 type FunctionsFixture = typeof import('./fixtures/functions-host/functions.js');
 

@@ -16,7 +16,7 @@ export interface GatewayProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export const GATEWAY_ENTRY = ['--import', 'tsx', 'shared/local/start.ts'] as const;
+export const GATEWAY_ENTRY = ['--import', 'tsx', 'local/start.ts'] as const;
 
 /** The environment a child gateway gets: nothing inherited but PATH, a free port, its own data folder. */
 export function gatewayEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {

@@ -44,7 +44,7 @@ afterAll(async () => {
 
 /** The node process serving the gateway, found below the spawned npm or shell. */
 function gatewayPid(rootPid: number): number {
-  const pid = [rootPid, ...descendants(rootPid)].find((candidate) => commandLine(candidate).includes('shared/local/start.ts') && commandLine(candidate).startsWith('node'));
+  const pid = [rootPid, ...descendants(rootPid)].find((candidate) => commandLine(candidate).includes('local/start.ts') && commandLine(candidate).startsWith('node'));
   if (pid === undefined) throw new Error(`no gateway process below ${rootPid}`);
   return pid;
 }

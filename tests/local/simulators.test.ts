@@ -1,10 +1,10 @@
 import OpenAI, { AzureOpenAI } from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startAmlScoreSim, type AmlScoreSim } from '../../shared/local/simulators/aml-score-sim.js';
-import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../../shared/local/simulators/openai-compatible-sim.js';
-import { REPLY_WORDS, replyText, replyTokens } from '../../shared/local/simulators/sim-content.js';
-import { MAX_EMBEDDING_VALUES, MAX_GENERATED_TOKENS, SLICE_SIZE } from '../../shared/local/simulators/sim-server.js';
+import { startAmlScoreSim, type AmlScoreSim } from '../../local/simulators/aml-score-sim.js';
+import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../../local/simulators/openai-compatible-sim.js';
+import { REPLY_WORDS, replyText, replyTokens } from '../../local/simulators/sim-content.js';
+import { MAX_EMBEDDING_VALUES, MAX_GENERATED_TOKENS, SLICE_SIZE } from '../../local/simulators/sim-server.js';
 import { countChatPromptTokens, countTextTokens } from '../../shared/usage/count-tokens.js';
 
 const KEY = 'sim-key';

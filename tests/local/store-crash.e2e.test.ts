@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CosmosClient } from '@azure/cosmos';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/local/embedded-cosmos.js';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../local/embedded-cosmos.js';
 
 let dataDir: string;
 const running: EmbeddedCosmos[] = [];

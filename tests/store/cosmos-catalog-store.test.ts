@@ -1,6 +1,6 @@
 import { CosmosClient } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/local/embedded-cosmos.js';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../local/embedded-cosmos.js';
 import { containerDefinitions, ensureContainers } from '../../shared/store/containers.js';
 import { CosmosCatalogStore } from '../../shared/store/cosmos-catalog-store.js';
 

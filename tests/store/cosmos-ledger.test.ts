@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CosmosClient } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../shared/local/embedded-cosmos.js';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../local/embedded-cosmos.js';
 import { containerDefinitions, ensureContainers } from '../../shared/store/containers.js';
 import { CosmosLedgerSink, readRollups } from '../../shared/store/cosmos-ledger.js';
 import { Ledger, type LedgerSink, type RollupDelta } from '../../shared/usage/ledger.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../../shared/local/simulators/openai-compatible-sim.js';
+import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../../local/simulators/openai-compatible-sim.js';
 import { createSender, createUpstreamDispatcher, retryAfterMs } from '../../shared/upstreams/send-upstream.js';
 
 let sim: OpenAICompatibleSim;

@@ -4,7 +4,7 @@
  * (AZURE.md §1.6, §2.4, §3.3) fix is that usage is counted in tokens, so the one property that
  * matters is that `countTextTokens(reply)` equals the completion tokens a simulator reports.
  */
-import { hashText, seededRandom } from '../../seeded-random.js';
+import { hashText, seededRandom } from '../../shared/seeded-random.js';
 import { SliceYielder } from './sim-server.js';
 
 // Every entry is a single o200k_base token both as " word" and as "Word". Because the tokenizer's

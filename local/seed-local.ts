@@ -1,6 +1,6 @@
-import type { CatalogStore } from '../catalog/catalog-store.js';
-import { ensureConfiguredKey, generateKeyIfNone } from '../catalog/key-documents.js';
-import type { Deployment, Route, Team } from '../catalog/schemas.js';
+import type { CatalogStore } from '../shared/catalog/catalog-store.js';
+import { ensureConfiguredKey, generateKeyIfNone } from '../shared/catalog/key-documents.js';
+import type { Deployment, Route, Team } from '../shared/catalog/schemas.js';
 
 export interface LocalSeedOptions {
   serverlessSimUrl: string;

@@ -4,9 +4,9 @@ import { readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CosmosClientOptions } from '@azure/cosmos';
-import { loadConfig, type Config } from '../config/config.js';
-import { createServices, useServices, type Services } from '../composition/services.js';
-import { createLogger, type Logger } from '../log.js';
+import { loadConfig, type Config } from '../shared/config/config.js';
+import { createServices, useServices, type Services } from '../shared/composition/services.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import type { EmbeddedCosmos } from './embedded-cosmos.js';
 import { startEmbeddedCosmosThread } from './embedded-cosmos-thread.js';
 import { installFunctionsCore } from './functions-core.js';
@@ -15,8 +15,8 @@ import { seedLocal } from './seed-local.js';
 import { startAmlScoreSim, type AmlScoreSim, type AmlScoreSimOptions } from './simulators/aml-score-sim.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim, type OpenAICompatibleSimOptions } from './simulators/openai-compatible-sim.js';
 
-// Two levels up is the tree this module was loaded from: the sources (functions/*.ts) or dist/ (functions/*.js).
-const codeRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// The project root: local mode runs the sources (functions/*.ts) through tsx; local/ is never built into dist/.
+const codeRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SIM_KEY_SETTING = 'UPSTREAM_SIM_KEY';
 
 export interface LocalGatewayOptions {

@@ -11,7 +11,7 @@
  * `n` choices are honoured; what one request may generate is bounded (sim-server.ts, "Bounds").
  */
 import { randomUUID } from 'node:crypto';
-import { contentText, countChatPromptTokens, countTextTokens, type ChatMessageLike } from '../../usage/count-tokens.js';
+import { contentText, countChatPromptTokens, countTextTokens, type ChatMessageLike } from '../../shared/usage/count-tokens.js';
 import { choiceSeed, embeddingToBase64, embeddingVector, replyText, replyTokens } from './sim-content.js';
 import { FaultPlan, retryAfterHeaders, type SimFault, type SimFaultRate } from './sim-faults.js';
 import {

@@ -15,11 +15,10 @@ export type FromStoreThread =
  */
 export async function startEmbeddedCosmosThread(options: EmbeddedCosmosOptions): Promise<EmbeddedCosmos> {
   const { log = () => undefined, ...workerOptions } = options;
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './embedded-cosmos-worker.ts' : './embedded-cosmos-worker.js', import.meta.url).href;
-  // Run from TypeScript sources (npm start, tests), the thread registers the same loader its parent uses.
+  const entry = new URL('./embedded-cosmos-worker.ts', import.meta.url).href;
+  // Local mode always runs from its TypeScript sources: the thread registers the loader its parent uses.
   const bootstrap = `(async () => {
-    ${fromSource ? "(await import('tsx/esm/api')).register();" : ''}
+    (await import('tsx/esm/api')).register();
     await import(${JSON.stringify(entry)});
   })().catch((error) => { process.exitCode = 1; throw error; });`;
   const worker = new Worker(bootstrap, { eval: true, workerData: workerOptions });

@@ -6,7 +6,7 @@
  * "too many pending requests" cap of 2 × max_concurrent_requests_per_instance × instance_count.
  * What one request may generate is bounded (sim-server.ts, "Bounds").
  */
-import { contentText, countChatPromptTokens } from '../../usage/count-tokens.js';
+import { contentText, countChatPromptTokens } from '../../shared/usage/count-tokens.js';
 import { replyText } from './sim-content.js';
 import { FaultPlan, retryAfterHeaders, type SimFault, type SimFaultRate } from './sim-faults.js';
 import {

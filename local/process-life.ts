@@ -1,4 +1,4 @@
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 
 // How the `npm start` process ends: on a signal or when its parent disappears, gracefully, within a hard deadline.
 

@@ -1,5 +1,5 @@
-import { ConfigError, loadConfig } from '../config/config.js';
-import { createLogger } from '../log.js';
+import { ConfigError, loadConfig } from '../shared/config/config.js';
+import { createLogger } from '../shared/log.js';
 import { startLocalGateway, type LocalGateway } from './local-gateway.js';
 import { describeListenFailure, stopGracefully } from './process-life.js';
 
