@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { HttpFunctionRegistration } from '../../local/functions-core.js';
 import {
   parseRouteTemplate,
   startFunctionsHost,
@@ -9,11 +10,11 @@ import {
   type FunctionsHostLogLevel,
   type FunctionsHostOptions,
 } from '../../local/functions-host.js';
+import { compileRouteTable } from '../../local/route-table.js';
 
 type FunctionsFixture = typeof import('./fixtures/functions-host/functions.js');
 
 const fixtureRoot = (name: string) => fileURLToPath(new URL(`./fixtures/functions-host/${name}/`, import.meta.url));
-const MASTER_KEY = 'local-master-key';
 const BODY_CAP = 64 * 1024;
 
 let fixture: FunctionsFixture;
@@ -28,7 +29,6 @@ function hostOptions(overrides: Partial<FunctionsHostOptions> = {}): FunctionsHo
       fixture = await import('./fixtures/functions-host/functions.js');
     },
     port: 0,
-    masterKey: MASTER_KEY,
     maxRequestBodyBytes: BODY_CAP,
     log: (level, message) => logs.push({ level, message }),
     ...overrides,
@@ -107,10 +107,10 @@ describe('local Functions host', () => {
     const names = host.registrations.map((registration) => registration.name);
     expect(names).toContain('hello');
     expect(names).not.toContain('tick');
-    expect(host.registrations.find((registration) => registration.name === 'secure')).toMatchObject({
-      route: 'secure',
+    expect(host.registrations.find((registration) => registration.name === 'plain')).toMatchObject({
+      route: 'plain',
       methods: ['GET'],
-      authLevel: 'function',
+      authLevel: 'anonymous',
     });
     expect(fixture.probes.appStarts).toBe(1);
     // app.setup({ enableHttpStream: true }) reached the host (through the library's system log), so no warning.
@@ -134,8 +134,8 @@ describe('local Functions host', () => {
       expect(defaultHost.routePrefix).toBe('api');
       expect((await fetch(`${apiHost.url}/api/hello`)).status).toBe(200);
       expect((await fetch(`${apiHost.url}/api/items/7`).then((r) => r.json())) as unknown).toEqual({
-        by: 'id',
-        params: { id: '7' },
+        by: 'name',
+        params: { name: '7' },
       });
       expect((await fetch(`${apiHost.url}/hello`)).status).toBe(404);
       expect((await fetch(`${defaultHost.url}/api/hello`)).status).toBe(200);
@@ -144,19 +144,11 @@ describe('local Functions host', () => {
     }
   });
 
-  it('matches route parameters, constraints, optional and catch-all segments', async () => {
-    expect(await json('/items/42')).toEqual({ by: 'id', params: { id: '42' } });
-    expect(await json('/items/abc')).toEqual({ by: 'name', params: { name: 'abc' } });
-    // Out of Int32 range: the int constraint fails, the unconstrained route takes it.
-    expect(await json('/items/99999999999')).toEqual({ by: 'name', params: { name: '99999999999' } });
-    const guid = '3f2504e0-4f89-11d3-9a0c-0305e82c3301';
-    expect(await json(`/things/${guid}`)).toEqual({ by: 'guid', params: { id: guid } });
-    expect((await get('/things/not-a-guid')).status).toBe(404);
-
-    expect(await json('/opt/x')).toEqual({ by: 'optional', params: { a: 'x' } });
-    expect(await json('/opt/x/y')).toEqual({ by: 'optional', params: { a: 'x', b: 'y' } });
-    expect((await get('/opt')).status).toBe(404);
-    expect((await get('/opt/x/y/z')).status).toBe(404);
+  it('matches route parameters and catch-all segments', async () => {
+    expect(await json('/items/42')).toEqual({ by: 'name', params: { name: '42' } });
+    expect(await json('/pairs/x/y')).toEqual({ by: 'pair', params: { a: 'x', b: 'y' } });
+    expect((await get('/pairs/x')).status).toBe(404);
+    expect((await get('/pairs/x/y/z')).status).toBe(404);
 
     expect(await json('/files/a/b/c.txt')).toEqual({ by: 'catch-all', params: { path: 'a/b/c.txt' } });
     expect(await json('/files')).toEqual({ by: 'catch-all', params: {} });
@@ -311,25 +303,6 @@ describe('local Functions host', () => {
     expect(logged?.message).toContain('"boom"');
   });
 
-  it('requires the key for authLevel function', async () => {
-    expect((await get('/secure')).status).toBe(401);
-    expect((await get('/secure', { headers: { 'x-functions-key': 'wrong' } })).status).toBe(401);
-    expect((await get('/secure?code=wrong')).status).toBe(401);
-    expect(await (await get('/secure', { headers: { 'x-functions-key': MASTER_KEY } })).text()).toBe('secret ok');
-    expect(await (await get(`/secure?code=${MASTER_KEY}`)).text()).toBe('secret ok');
-  });
-
-  it('refuses key-protected functions when no master key is configured', async () => {
-    const keyless = await startFunctionsHost(hostOptions({ masterKey: undefined }));
-    try {
-      const response = await fetch(`${keyless.url}/secure`, { headers: { 'x-functions-key': MASTER_KEY } });
-      expect(response.status).toBe(401);
-      expect(logs.some((entry) => entry.level === 'warn' && entry.message.includes('no masterKey'))).toBe(true);
-    } finally {
-      await keyless.close();
-    }
-  });
-
   it('answers 413 for bodies over the host cap, declared or chunked', async () => {
     const uploadsBefore = fixture.probes.uploads;
     const declared = await get('/upload', { method: 'POST', body: Buffer.alloc(BODY_CAP + 1, 97) });
@@ -432,24 +405,51 @@ describe('local Functions host', () => {
   });
 });
 
-describe('parseRouteTemplate', () => {
-  it('parses the ASP.NET template forms the Functions host accepts', () => {
-    const route = parseRouteTemplate('v1/{deployment:alpha}/items/{id:int?}');
-    expect(route.segments.map((segment) => segment.kind)).toEqual(['literal', 'parameter', 'literal', 'parameter']);
-    expect(route.precedence).toEqual([1, 2, 1, 4]);
-    expect(parseRouteTemplate('/{*rest}/').precedence).toEqual([7]);
-    expect(parseRouteTemplate('{name=default}').segments[0]).toMatchObject({ optional: true, defaultValue: 'default' });
+const registration = (route: string, extra: Partial<HttpFunctionRegistration> = {}): HttpFunctionRegistration => ({
+  name: `fn-${route}`,
+  route,
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: () => undefined,
+  metadata: { name: `fn-${route}`, bindings: {} },
+  ...extra,
+});
+
+describe('route templates', () => {
+  it('parses literals, {name} and a final {*name}, ranking literals before parameters before catch-alls', () => {
+    const route = parseRouteTemplate('v1/{deployment}/items/{id}');
+    expect(route.segments).toEqual([
+      { kind: 'literal', lower: 'v1' },
+      { kind: 'parameter', name: 'deployment' },
+      { kind: 'literal', lower: 'items' },
+      { kind: 'parameter', name: 'id' },
+    ]);
+    expect(route.precedence).toEqual([1, 2, 1, 2]);
+    expect(parseRouteTemplate('/{*rest}/').precedence).toEqual([3]);
+    expect(parseRouteTemplate('').segments).toEqual([]);
   });
 
-  it('rejects what it cannot honour, with a readable reason', () => {
-    expect(() => parseRouteTemplate('items/{id:min(1)}')).toThrow(/unsupported constraint "min\(1\)"/);
-    expect(() => parseRouteTemplate('items/{id:bogus}')).toThrow(/supports int, alpha, guid/);
+  it('refuses what production registrations do not use, with a readable reason', () => {
+    const unsupported = /is not supported \(the local host serves literals, \{name\} and a final \{\*name\}/;
+    expect(() => parseRouteTemplate('items/{id:int}')).toThrow(unsupported);
+    expect(() => parseRouteTemplate('items/{id?}')).toThrow(unsupported);
+    expect(() => parseRouteTemplate('items/{id=1}')).toThrow(unsupported);
+    expect(() => parseRouteTemplate('files/{**path}')).toThrow(unsupported);
+    expect(() => parseRouteTemplate('items/{a}-{b}')).toThrow(unsupported);
     expect(() => parseRouteTemplate('files/{*path}/more')).toThrow(/catch-all parameter must be the last segment/);
-    expect(() => parseRouteTemplate('files/{*path?}')).toThrow(/cannot be marked optional/);
-    expect(() => parseRouteTemplate('items/{a}-{b}')).toThrow(/whole-segment parameters/);
     expect(() => parseRouteTemplate('{id}/{ID}')).toThrow(/appears twice/);
-    expect(() => parseRouteTemplate('{a?}/b')).toThrow(/only optional segments may follow/);
     expect(() => parseRouteTemplate('a//b')).toThrow(/empty segment/);
-    expect(() => parseRouteTemplate('{a=1?}')).toThrow(/cannot also have a default value/);
+  });
+
+  it('finds the root through a catch-all, and refuses a registration that is not anonymous', () => {
+    const table = compileRouteTable([registration('{*path}'), registration('health')], '');
+    expect(table.templates).toEqual(['/health', '/{*path}']);
+    expect(table.find('GET', '/')).toMatchObject({ registration: { route: '{*path}' }, params: {} });
+    expect(table.find('GET', '/Health/')).toMatchObject({ registration: { route: 'health' } });
+    expect(table.find('POST', '/health')).toBeNull();
+    expect(() => compileRouteTable([registration('secure', { authLevel: 'function' })], '')).toThrow(
+      /Function "fn-secure" \(route "secure"\): authLevel "function" is not served by the local host/,
+    );
+    expect(() => compileRouteTable([registration('items/{id:int}')], 'api')).toThrow(/Function "fn-items\/\{id:int\}".*"api\/items\/\{id:int\}"/);
   });
 });
