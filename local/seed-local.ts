@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { CatalogStore } from '../shared/catalog/catalog-store.js';
 import { ensureConfiguredKey, generateKeyIfNone } from '../shared/catalog/key-documents.js';
 import type { Deployment, Route, Team } from '../shared/catalog/schemas.js';
@@ -89,9 +90,9 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
   const generated: LocalSeedResult['generated'] = {};
   const nowMs = options.now();
   if (options.demoKey) await ensureConfiguredKey(store, { team: 'demo' }, 'SWITCHYARD_DEMO_KEY', options.demoKey, nowMs);
-  else generated.demoKey = await generateKeyIfNone(store, { team: 'demo' }, nowMs);
+  else generated.demoKey = await generateKeyIfNone(store, { team: 'demo' }, { nowMs, randomBytes });
   // A configured admin key is stored at start-up in every mode (composition/services.ts).
-  if (!options.adminKey) generated.adminKey = await generateKeyIfNone(store, { role: 'admin' }, nowMs);
+  if (!options.adminKey) generated.adminKey = await generateKeyIfNone(store, { role: 'admin' }, { nowMs, randomBytes });
   return { generated };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The one error type of Switchyard. Every failure a caller can see is a GatewayError with a stable
- * `code`; shared/http/error-response.ts is the only place that turns it into a response.
+ * `code`; shared/http/error-response.ts is the only place that turns it into a response or an SSE error event.
  */
 export type ErrorType =
   | 'invalid_request_error'
@@ -17,6 +17,8 @@ export interface GatewayErrorOptions {
   retryAfterSeconds?: number;
   /** Extra fields merged into the `error` object (e.g. Azure's `innererror`). */
   extra?: Record<string, unknown>;
+  /** Response headers that belong to the failure (e.g. `x-switchyard-deployment` of the deployment that refused). */
+  headers?: Record<string, string>;
   cause?: unknown;
 }
 
@@ -28,6 +30,7 @@ export class GatewayError extends Error {
   readonly param: string | null;
   readonly retryAfterSeconds: number | undefined;
   readonly extra: Record<string, unknown> | undefined;
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(status: number, type: ErrorType, code: string, message: string, options: GatewayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -37,6 +40,7 @@ export class GatewayError extends Error {
     this.param = options.param ?? null;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.extra = options.extra;
+    this.headers = options.headers ?? {};
   }
 }
 
@@ -76,6 +80,12 @@ export const errors = {
   requestCancelled: () => new GatewayError(499, 'invalid_request_error', 'request_cancelled', 'The caller closed the request before it was answered.'),
   storeUnavailable: (cause?: unknown) =>
     new GatewayError(503, 'server_error', 'store_unavailable', 'The configuration store is not reachable right now. Retry shortly.', { cause, retryAfterSeconds: 1 }),
+  /** Start-up found the settings invalid; the message never repeats a value, the log names the settings. */
+  configurationError: (cause?: unknown) =>
+    new GatewayError(500, 'server_error', 'configuration_error', "Switchyard's configuration is invalid, so it cannot serve requests. Its operator must fix the app settings named in its log.", { cause }),
+  /** Switchyard could not obtain or use its own identity (managed identity, store key) to reach its store. */
+  credentialsUnavailable: (cause?: unknown) =>
+    new GatewayError(503, 'server_error', 'credentials_unavailable', 'Switchyard could not authenticate to its configuration store. Retry shortly.', { cause, retryAfterSeconds: 5 }),
   internal: (cause?: unknown) =>
     new GatewayError(500, 'server_error', 'internal_error', 'Switchyard hit an internal error. The request id in x-request-id helps us find it.', { cause }),
 } as const;

@@ -1,23 +1,9 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hashKey } from '../catalog/key-documents.js';
 import type { Role, StoredKey } from '../catalog/schemas.js';
-
-export type { StoredKey } from '../catalog/schemas.js';
 
 /** Who a key speaks for: a team (inference, its own usage) or a role (management, finance). */
 export type Principal = { kind: 'team'; teamId: string; keyId: string } | { kind: 'role'; role: Role; keyId: string };
-
-// Keys are 256 random bits, so a fast hash is enough: there is nothing to brute-force.
-export function hashKey(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
-}
-
-export function generateKeyId(): string {
-  return `key_${randomBytes(9).toString('base64url')}`;
-}
-
-export function generateSecret(prefix: 'sy' | 'sya' = 'sy'): string {
-  return `${prefix}-${randomBytes(32).toString('base64url')}`;
-}
 
 /** The key a request presents: `Authorization: Bearer <key>` or `api-key: <key>`. */
 export function presentedKey(headers: Headers): string | undefined {
@@ -29,23 +15,10 @@ export function presentedKey(headers: Headers): string | undefined {
   return match?.[1];
 }
 
-// The same few keys arrive on every request: their hashes are kept (in this process only) to spare a SHA-256 each time.
-const presentedHashes = new Map<string, string>();
-const MAX_REMEMBERED_KEYS = 4096;
-
-function hashPresented(secret: string): string {
-  let hash = presentedHashes.get(secret);
-  if (hash === undefined) {
-    hash = hashKey(secret);
-    if (presentedHashes.size >= MAX_REMEMBERED_KEYS) presentedHashes.clear();
-    presentedHashes.set(secret, hash);
-  }
-  return hash;
-}
-
 /** Finds the stored key a secret matches; the final comparison is constant-time. */
 export function matchKey(secret: string, keysByHash: ReadonlyMap<string, StoredKey>): StoredKey | undefined {
-  const hash = hashPresented(secret);
+  // Hashed on every request, never cached: a cache would keep presented secrets in memory, to save ~1 µs.
+  const hash = hashKey(secret);
   const stored = keysByHash.get(hash);
   if (!stored) return undefined;
   const a = Buffer.from(hash, 'hex');

@@ -44,7 +44,7 @@ export interface CatalogCacheOptions {
   refreshMs: number;
   /** How often to reload whatever the version says (a change written outside Switchyard). */
   fullReloadMs?: number;
-  now?: () => number;
+  now: () => number;
   log?: (message: string) => void;
 }
 
@@ -65,7 +65,7 @@ export class CatalogCache {
   private readonly now: () => number;
 
   constructor(private readonly store: CatalogStore, private readonly options: CatalogCacheOptions) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now;
   }
 
   current(): CatalogSnapshot {

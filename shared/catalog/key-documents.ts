@@ -1,34 +1,62 @@
 import { createHash } from 'node:crypto';
-import { generateKeyId, generateSecret, hashKey, type StoredKey } from '../auth/api-keys.js';
 import { isGatewayError } from '../errors.js';
-import type { Role } from './schemas.js';
 import type { CatalogStore } from './catalog-store.js';
+import { keyDocumentSchema, type Role, type StoredKey } from './schemas.js';
 
 export type KeyOwner = { team: string } | { role: Role };
 
-export interface NewKeyOptions {
-  id?: string;
+/** Cryptographically strong random bytes (node:crypto's randomBytes, passed in by composition/). */
+export type RandomBytes = (size: number) => Uint8Array;
+
+// Keys are 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+/** The SHA-256 of a key's secret, as lowercase hex: all a key document keeps of it. */
+export function hashKey(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** A new key id: `key_` and 72 random bits. */
+export function newKeyId(randomBytes: RandomBytes): string {
+  return `key_${Buffer.from(randomBytes(9)).toString('base64url')}`;
+}
+
+/** A new secret: 256 random bits, `sy-` for a team key and `sya-` for a role key. */
+export function newSecret(owner: KeyOwner, randomBytes: RandomBytes): string {
+  return `${'team' in owner ? 'sy' : 'sya'}-${Buffer.from(randomBytes(32)).toString('base64url')}`;
+}
+
+export interface KeyDocumentOptions {
+  id: string;
+  createdAtMs: number;
   /** ISO 8601; the key answers 401 from then on. */
   expiresAt?: string;
   /** The setting the key came from (SWITCHYARD_ADMIN_KEY…). */
   configuredBy?: string;
 }
 
-/** A new key document for a secret: only the secret's hash is kept. */
-export function newStoredKey(owner: KeyOwner, secret: string, nowMs: number, options: NewKeyOptions = {}): StoredKey {
-  const { id = generateKeyId(), expiresAt, configuredBy } = options;
-  return {
+/** The key document for a secret, validated like every document: only the secret's hash is kept. */
+export function keyDocument(owner: KeyOwner, secret: string, options: KeyDocumentOptions): StoredKey {
+  const { id, createdAtMs, expiresAt, configuredBy } = options;
+  return keyDocumentSchema.parse({
     id,
     hash: hashKey(secret),
-    createdAt: new Date(nowMs).toISOString(),
+    createdAt: new Date(createdAtMs).toISOString(),
     ...owner,
     ...(expiresAt === undefined ? {} : { expiresAt }),
     ...(configuredBy === undefined ? {} : { configuredBy }),
-  };
+  });
 }
 
-export function newSecret(owner: KeyOwner): string {
-  return generateSecret('team' in owner ? 'sy' : 'sya');
+export interface MintKeyOptions {
+  nowMs: number;
+  randomBytes: RandomBytes;
+  expiresAt?: string;
+}
+
+/** A new key: its secret, to be shown once, and the document to store. */
+export function mintKey(owner: KeyOwner, options: MintKeyOptions): { secret: string; stored: StoredKey } {
+  const secret = newSecret(owner, options.randomBytes);
+  const stored = keyDocument(owner, secret, { id: newKeyId(options.randomBytes), createdAtMs: options.nowMs, expiresAt: options.expiresAt });
+  return { secret, stored };
 }
 
 // The same on every instance, so instances starting together with a new setting store one document, not two.
@@ -58,16 +86,16 @@ export async function ensureConfiguredKey(store: CatalogStore, owner: KeyOwner, 
     if (current.doc.configuredBy !== setting) await store.put('key', { ...current.doc, configuredBy: setting }, { ifMatch: current.etag }).catch(ignoreLostRace);
     return;
   }
-  const stored = newStoredKey(owner, secret, nowMs, { id: configuredKeyId(setting, hash), configuredBy: setting });
+  const stored = keyDocument(owner, secret, { id: configuredKeyId(setting, hash), createdAtMs: nowMs, configuredBy: setting });
   await store.put('key', stored, { ifNoneMatch: '*' }).catch(ignoreLostRace);
 }
 
 /** Generates a key for an owner that has none yet; returns the secret, to be shown once. */
-export async function generateKeyIfNone(store: CatalogStore, owner: KeyOwner, nowMs: number): Promise<string | undefined> {
+export async function generateKeyIfNone(store: CatalogStore, owner: KeyOwner, options: MintKeyOptions): Promise<string | undefined> {
   const keys = await store.list('key');
   const owned = keys.some((k) => ('team' in owner ? k.doc.team === owner.team : k.doc.role === owner.role));
   if (owned) return undefined;
-  const secret = newSecret(owner);
-  await store.put('key', newStoredKey(owner, secret, nowMs), { ifNoneMatch: '*' });
+  const { secret, stored } = mintKey(owner, options);
+  await store.put('key', stored, { ifNoneMatch: '*' });
   return secret;
 }

@@ -5,12 +5,13 @@ import { liveness, readiness } from '../gateway/health.js';
 import { listModels, retrieveModel } from '../gateway/list-models.js';
 import { manage } from '../gateway/manage.js';
 import { usageReport } from '../gateway/usage-api.js';
+import { randomUUID } from 'node:crypto';
 import { errors } from '../errors.js';
-import { ConfigError } from '../config/config.js';
 import { handle, type UseCase } from '../http/handle.js';
 import { createLogger, type Logger } from '../log.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { services } from './services.js';
+import { startupFailure } from './startup-failure.js';
 
 type Operation = (request: GatewayRequest, deps: GatewayDeps, requestId: string) => Promise<GatewayResponse> | GatewayResponse;
 
@@ -21,12 +22,12 @@ function bind(operation: Operation): (request: GatewayRequest) => Promise<Gatewa
     let log: Logger = startupLog;
     const useCase: UseCase = async (req, { requestId }) => {
       const { deps } = await services().catch((error: unknown) => {
-        throw error instanceof ConfigError ? errors.internal(error) : errors.storeUnavailable(error);
+        throw startupFailure(error);
       });
       log = deps.log;
       return operation(req, deps, requestId);
     };
-    return handle(request, useCase, { log: (...entry) => log.log(...entry) });
+    return handle(request, useCase, { log: { log: (...entry) => log.log(...entry) }, newRequestId: randomUUID });
   };
 }
 

@@ -50,10 +50,11 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const rollupsContainer = database.container(containerDefinitions.rollups.id);
 
   const store = new CosmosCatalogStore(catalogContainer, (message) => log.log('warn', message));
-  const catalog = new CatalogCache(store, { refreshMs: config.catalogRefreshMs, log: (message) => log.log('warn', message) });
+  const catalog = new CatalogCache(store, { refreshMs: config.catalogRefreshMs, now: Date.now, log: (message) => log.log('warn', message) });
   // A writer id per process: the ledger's exactly-once rollups are keyed by it.
   const ledger = new Ledger(new CosmosLedgerSink(usageContainer, rollupsContainer), `w${randomBytes(6).toString('hex')}`, {
     flushIntervalMs: config.ledgerFlushMs,
+    now: Date.now,
     log: (message) => log.log('warn', message),
   });
   const dispatcher = createUpstreamDispatcher({ allowLoopback: config.mode === 'local' });
@@ -61,7 +62,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const deps: GatewayDeps = {
     catalog,
     store,
-    health: new DeploymentHealth(),
+    health: new DeploymentHealth(Date.now),
     send: createSender(dispatcher),
     credentialFor: createCredentialSource(env, credential, config.upstreamSecretSettings),
     upstreamSecretSettings: config.upstreamSecretSettings,
@@ -78,6 +79,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     bufferedAnswers: new BufferBudget(config.maxBufferedAnswerBytes),
     now: Date.now,
     random: Math.random,
+    randomBytes,
     newId: randomUUID,
     log,
   };

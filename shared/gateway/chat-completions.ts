@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Deployment } from '../catalog/schemas.js';
 import { errors, type GatewayError } from '../errors.js';
-import { errorBody } from '../http/error-response.js';
+import { errorEvent } from '../http/error-response.js';
 import { SSE_DONE, sseData } from '../http/sse.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { buildChatRequest, type ChatBody } from '../upstreams/protocols.js';
@@ -199,7 +199,7 @@ function relayStream(
     answer.response.body.destroy();
     scope.dispose();
     deps.health.failed(answer.deployment.id);
-    controller.enqueue(sseData(errorBody(error)));
+    controller.enqueue(errorEvent(error));
     controller.close();
     settle('partial');
   };

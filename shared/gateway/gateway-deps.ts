@@ -1,7 +1,7 @@
 import type { KeyUseRecorder } from '../auth/key-use.js';
 import type { CatalogCache } from '../catalog/catalog-snapshot.js';
 import type { CatalogStore } from '../catalog/catalog-store.js';
-import type { EndpointPolicy } from '../catalog/endpoint-policy.js';
+import type { EndpointPolicy } from '../upstreams/endpoint-policy.js';
 import type { Deployment } from '../catalog/schemas.js';
 import type { Logger } from '../log.js';
 import type { DeploymentHealth } from '../routing/deployment-health.js';
@@ -39,6 +39,8 @@ export interface GatewayDeps {
   bufferedAnswers: BufferBudget;
   now: () => number;
   random: () => number;
+  /** Cryptographically strong random bytes, for key ids and secrets. */
+  randomBytes: (size: number) => Uint8Array;
   newId: () => string;
   log: Logger;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { DocType, DocTypes, PutOptions, Versioned } from '../catalog/catalog-store.js';
-import { endpointRefusal, isLoopbackEndpoint } from '../catalog/endpoint-policy.js';
-import { newSecret, newStoredKey, type KeyOwner } from '../catalog/key-documents.js';
+import { endpointRefusal, isLoopbackEndpoint } from '../upstreams/endpoint-policy.js';
+import { mintKey, type KeyOwner } from '../catalog/key-documents.js';
 import { mergePatch } from '../catalog/merge-patch.js';
 import { deploymentSchema, idPattern, keyIdPattern, roles, routeSchema, teamSchema, type Deployment, type Role, type Route, type StoredKey } from '../catalog/schemas.js';
 import { upstreamSecretRefusal } from '../catalog/upstream-secrets.js';
@@ -297,8 +297,7 @@ export const manage = {
 
 /** Creates a key and shows its secret this once; only its hash is stored. */
 async function issueKey(deps: GatewayDeps, owner: KeyOwner, expiresAt: string | undefined): Promise<GatewayResponse> {
-  const secret = newSecret(owner);
-  const stored = newStoredKey(owner, secret, deps.now(), { expiresAt });
+  const { secret, stored } = mintKey(owner, { nowMs: deps.now(), randomBytes: deps.randomBytes, expiresAt });
   await deps.store.put('key', stored, { ifNoneMatch: '*' });
   await refreshed(deps);
   return {

@@ -17,7 +17,7 @@ const MAX_COOLDOWN_MS = 30_000;
 export class DeploymentHealth implements HealthView {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number) {}
 
   private entry(id: string): Entry {
     let entry = this.entries.get(id);

@@ -30,3 +30,20 @@ export function cosmosStatus(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
 }
+
+// Node's and undici's codes for a connection that could not be made or was lost.
+const NETWORK_CODE = /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/;
+
+/**
+ * What a Cosmos SDK failure says about the store: `refused` when it answered 401/403 (the key or identity is
+ * wrong, or lacks its data role), `unreachable` for any other answer, a timeout or a network error; undefined
+ * when the error did not come from talking to the store (a bug, a credential library error).
+ */
+export function storeFailureKind(error: unknown): 'refused' | 'unreachable' | undefined {
+  const { name, code, statusCode } = (error ?? {}) as { name?: unknown; code?: unknown; statusCode?: unknown };
+  const status = cosmosStatus(error) ?? (typeof statusCode === 'number' ? statusCode : undefined);
+  if (status === 401 || status === 403) return 'refused';
+  if (status !== undefined) return 'unreachable';
+  if (name === 'RestError' || name === 'TimeoutError' || (typeof code === 'string' && NETWORK_CODE.test(code))) return 'unreachable';
+  return undefined;
+}

@@ -35,6 +35,8 @@ export interface LedgerSink {
 
 export interface LedgerOptions {
   flushIntervalMs: number;
+  /** The clock the shutdown deadline is measured on. */
+  now: () => number;
   /** Records held while the store is unreachable before new ones are dropped (and counted). */
   maxBufferedRecords?: number;
   log?: (message: string) => void;
@@ -151,7 +153,7 @@ export class Ledger {
   /** Stops the timer and flushes until empty or the deadline passes. */
   async close(deadlineMs = 10_000): Promise<void> {
     clearInterval(this.timer);
-    const giveUpAt = Date.now() + deadlineMs;
+    const giveUpAt = this.options.now() + deadlineMs;
     for (;;) {
       try {
         await this.flush();
@@ -160,7 +162,7 @@ export class Ledger {
       }
       const { bufferedRecords, pendingRollups } = this.stats;
       if (bufferedRecords === 0 && pendingRollups === 0) return;
-      if (Date.now() >= giveUpAt) {
+      if (this.options.now() >= giveUpAt) {
         this.options.log?.(`ledger: shutting down with ${bufferedRecords} records and ${pendingRollups} rollup deltas unwritten`);
         return;
       }

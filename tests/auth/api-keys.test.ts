@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  generateKeyId,
-  generateSecret,
-  hashKey,
-  isKeyExpired,
-  matchKey,
-  presentedKey,
-  principalOf,
-  type StoredKey,
-} from '../../shared/auth/api-keys.js';
+import { randomBytes } from 'node:crypto';
+import { isKeyExpired, matchKey, presentedKey, principalOf } from '../../shared/auth/api-keys.js';
+import { hashKey, keyDocument, newKeyId, newSecret } from '../../shared/catalog/key-documents.js';
+import type { StoredKey } from '../../shared/catalog/schemas.js';
 
 const headers = (init: Record<string, string>) => new Headers(init);
 
@@ -55,23 +49,6 @@ describe('presentedKey', () => {
   });
 });
 
-describe('hashKey', () => {
-  it('is SHA-256 as lowercase hex', () => {
-    expect(hashKey('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
-    expect(hashKey('')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
-  });
-
-  it('hashes the UTF-8 bytes of the secret', () => {
-    // SHA-256 of the two bytes c3 a9 ("é" in UTF-8; checked with sha256sum), not of the Latin-1 byte e9 (de2e331d…).
-    expect(hashKey('é')).toBe('4a99557e4033c3539de2eb65472017cad5f9557f7a0625a09f1c3f6e2ba69c4c');
-  });
-
-  it('gives different hashes for different secrets', () => {
-    expect(hashKey('sy-a')).not.toBe(hashKey('sy-b'));
-    expect(hashKey('sy-a')).toMatch(/^[0-9a-f]{64}$/);
-  });
-});
-
 describe('matchKey', () => {
   const teamSecret = 'sy-team-secret-value';
   const adminSecret = 'sya-admin-secret-value';
@@ -100,35 +77,10 @@ describe('matchKey', () => {
   });
 });
 
-describe('generated secrets and ids', () => {
-  it('makes secrets with the prefix and 256 random bits in base64url', () => {
-    expect(generateSecret()).toMatch(/^sy-[A-Za-z0-9_-]{43}$/);
-    expect(generateSecret('sy')).toMatch(/^sy-[A-Za-z0-9_-]{43}$/);
-    expect(generateSecret('sya')).toMatch(/^sya-[A-Za-z0-9_-]{43}$/);
-    expect(Buffer.from(generateSecret().slice(3), 'base64url').byteLength).toBe(32);
-  });
-
-  it('never repeats a secret or an id', () => {
-    const secrets = new Set(Array.from({ length: 2_000 }, () => generateSecret()));
-    expect(secrets.size).toBe(2_000);
-    const ids = new Set(Array.from({ length: 2_000 }, () => generateKeyId()));
-    expect(ids.size).toBe(2_000);
-  });
-
-  it('spreads secret characters over the whole alphabet', () => {
-    const chars = new Set(Array.from({ length: 200 }, () => generateSecret().slice(3)).join(''));
-    expect(chars.size).toBe(64);
-  });
-
-  it('makes key ids of 72 random bits', () => {
-    const id = generateKeyId();
-    expect(id).toMatch(/^key_[A-Za-z0-9_-]{12}$/);
-    expect(Buffer.from(id.slice(4), 'base64url').byteLength).toBe(9);
-  });
-
+describe('presented secrets', () => {
   it('makes secrets that round-trip through presentedKey and matchKey', () => {
-    const secret = generateSecret();
-    const stored: StoredKey = { id: generateKeyId(), hash: hashKey(secret), team: 'demo', createdAt: '2026-01-01T00:00:00Z' };
+    const secret = newSecret({ team: 'demo' }, randomBytes);
+    const stored = keyDocument({ team: 'demo' }, secret, { id: newKeyId(randomBytes), createdAtMs: 0 });
     const found = matchKey(presentedKey(headers({ authorization: `Bearer ${secret}` }))!, new Map([[stored.hash, stored]]));
     expect(found).toBe(stored);
   });

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashKey } from '../../shared/auth/api-keys.js';
-import { newStoredKey } from '../../shared/catalog/key-documents.js';
+import { hashKey, keyDocument } from '../../shared/catalog/key-documents.js';
 import { createServices } from '../../shared/composition/services.js';
 import { loadConfig } from '../../shared/config/config.js';
 import { silentLogger } from '../../shared/log.js';
@@ -99,7 +98,11 @@ describe('role and team keys', () => {
   it('answers an expired key exactly as an unknown one', async () => {
     // Written straight to the store: the API accepts only future expiries, and no test waits for one to pass.
     const expiredSecret = 'sya-expired-key-0123456789abcdef';
-    const expired = newStoredKey({ role: 'admin' }, expiredSecret, Date.now() - 7_200_000, { expiresAt: new Date(Date.now() - 1_000).toISOString() });
+    const expired = keyDocument({ role: 'admin' }, expiredSecret, {
+      id: 'key_expired',
+      createdAtMs: Date.now() - 7_200_000,
+      expiresAt: new Date(Date.now() - 1_000).toISOString(),
+    });
     await gw.services.deps.store.put('key', expired, { ifNoneMatch: '*' });
     await gw.services.deps.catalog.refresh();
     const expiredAnswer = await gw.call('/manage/keys', { key: expiredSecret });

@@ -86,7 +86,7 @@ describe('CosmosLedgerSink', () => {
   });
 
   it('keeps separate rollups per day for the same team, alias and deployment', async () => {
-    const ledger = new Ledger(sink, 'writer-days', { flushIntervalMs: 1_000 });
+    const ledger = new Ledger(sink, 'writer-days', { flushIntervalMs: 1_000, now: Date.now });
     ledger.record(record({ team: 'days', day: '2026-03-01' }));
     ledger.record(record({ team: 'days', day: '2026-03-02' }));
     ledger.record(record({ team: 'days', day: '2026-03-02' }));
@@ -98,7 +98,7 @@ describe('CosmosLedgerSink', () => {
 
 describe('Ledger memory', () => {
   it('holds no record, rollup delta or rollup queue once everything is written', async () => {
-    const ledger = new Ledger(sink, 'writer-memory', { flushIntervalMs: 1_000 });
+    const ledger = new Ledger(sink, 'writer-memory', { flushIntervalMs: 1_000, now: Date.now });
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 105; i++) ledger.record(record({ team: 'memory', alias: `alias-${i % 7}`, day: `2026-03-0${1 + (i % 3)}` }));
       expect(ledger.stats).toMatchObject({ bufferedRecords: 105, pendingRollups: 21 });
@@ -114,7 +114,7 @@ describe('Ledger memory', () => {
       writeRecords: () => Promise.reject(new Error('store down')),
       applyRollup: () => Promise.reject(new Error('store down')),
     };
-    const ledger = new Ledger(failing, 'writer-bounded', { flushIntervalMs: 1_000, maxBufferedRecords: 50 });
+    const ledger = new Ledger(failing, 'writer-bounded', { flushIntervalMs: 1_000, now: Date.now, maxBufferedRecords: 50 });
     for (let i = 0; i < 80; i++) ledger.record(record({ team: 'bounded' }));
     await expect(ledger.flush()).rejects.toThrow('store down');
     for (let i = 0; i < 10; i++) ledger.record(record({ team: 'bounded' }));
@@ -129,7 +129,7 @@ describe('Ledger while the store is down', () => {
       writeRecords: (records) => sink.writeRecords(records),
       applyRollup: (writer, delta) => sink.applyRollup(writer, delta),
     };
-    const ledger = new Ledger(throughCurrentClient, 'writer-outage', { flushIntervalMs: 1_000 });
+    const ledger = new Ledger(throughCurrentClient, 'writer-outage', { flushIntervalMs: 1_000, now: Date.now });
     const port = Number(new URL(cosmos.endpoint).port);
     ledger.record(record({ team: 'outage' }));
     await ledger.flush();

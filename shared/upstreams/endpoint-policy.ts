@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { addressRefusal, isLoopbackAddress } from '../upstreams/address-policy.js';
+import { addressRefusal, isLoopbackAddress } from './address-policy.js';
 
 export interface EndpointPolicy {
   /** Host patterns: exact names or `*.suffix`. */

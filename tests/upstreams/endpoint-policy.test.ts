@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { endpointRefusal, isLoopbackEndpoint, type EndpointPolicy } from '../../shared/catalog/endpoint-policy.js';
+import { endpointRefusal, isLoopbackEndpoint, type EndpointPolicy } from '../../shared/upstreams/endpoint-policy.js';
 
 const DEFAULT_HOSTS = ['*.openai.azure.com', '*.services.ai.azure.com', '*.models.ai.azure.com', '*.inference.ml.azure.com'];
 const cloud: EndpointPolicy = { allowedHosts: DEFAULT_HOSTS, allowLoopback: false };
