@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../shared/config/config.js';
 import { createServices, type Services } from '../../shared/composition/services.js';
 import { silentLogger } from '../../shared/log.js';
@@ -7,10 +7,15 @@ import { putSimDeployment, startTestGateway, type TestGateway } from './harness.
 let gw: TestGateway;
 let other: Services;
 
+// The product's longest refresh interval: a change must be in force on every instance within it.
+const REFRESH_MS = 5_000;
+
 beforeAll(async () => {
-  gw = await startTestGateway({ env: { SWITCHYARD_CATALOG_REFRESH_MS: '2000' } });
-  // A second instance of the app on the same store, as another Functions instance would be.
-  other = await createServices(loadConfig({ SWITCHYARD_CATALOG_REFRESH_MS: '2000' }), { cosmos: gw.store!.connectionOptions(), log: silentLogger });
+  gw = await startTestGateway();
+  // A second instance of the app on the same store, as another Functions instance would be. Its catalog timer
+  // is stopped: it refreshes only when a test says so, or on a clock the test controls.
+  other = await createServices(loadConfig({ SWITCHYARD_CATALOG_REFRESH_MS: String(REFRESH_MS) }), { cosmos: gw.store!.connectionOptions(), log: silentLogger });
+  other.deps.catalog.stop();
 });
 afterAll(async () => {
   await other?.close();
@@ -18,31 +23,48 @@ afterAll(async () => {
 });
 
 describe('several instances on one store', () => {
-  it('puts a change made on one instance in force on another within 5 seconds', async () => {
+  it('puts a change made on one instance in force on another at its next refresh, which runs every refresh interval', async () => {
     expect(other.deps.catalog.current().routes.has('propagated')).toBe(false);
-    const started = Date.now();
-    expect((await putSimDeployment(gw, 'propagated-dep')).status).toBe(201);
-    const put = await gw.call('/manage/routes/propagated', { method: 'PUT', body: JSON.stringify({ targets: [{ deployment: 'propagated-dep' }] }) });
-    expect(put.status).toBe(201);
-    await expect.poll(() => other.deps.catalog.current().routes.has('propagated'), { timeout: 5_000, interval: 50 }).toBe(true);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // The instance's timer, captured rather than waited for: what it is scheduled at and what one tick does.
+    const setIntervalSpy = vi.spyOn(globalThis, 'setInterval').mockImplementationOnce((() => ({ unref: () => undefined })) as never);
+    try {
+      await other.deps.catalog.start();
+      const [tick, intervalMs] = setIntervalSpy.mock.calls.at(-1) ?? [];
+      expect(intervalMs).toBe(REFRESH_MS);
+      expect((await putSimDeployment(gw, 'propagated-dep')).status).toBe(201);
+      const put = await gw.call('/manage/routes/propagated', { method: 'PUT', body: JSON.stringify({ targets: [{ deployment: 'propagated-dep' }] }) });
+      expect(put.status).toBe(201);
+      expect(other.deps.catalog.current().routes.has('propagated')).toBe(false);
+      // One tick of the refresh timer, whose store reads are real: it must bring the change.
+      (tick as () => void)();
+      await expect.poll(() => other.deps.catalog.current().routes.has('propagated'), { timeout: 10_000, interval: 20 }).toBe(true);
+    } finally {
+      setIntervalSpy.mockRestore();
+      other.deps.catalog.stop();
+    }
   });
 
-  it('revokes a deleted key on every instance within 5 seconds', async () => {
+  it('revokes a deleted key on every instance at their next refresh', async () => {
     const { id, key } = await (await gw.call('/manage/teams/demo/keys', { method: 'POST', body: '{}' })).json();
-    const hashes = () => [...other.deps.catalog.current().keysByHash.values()].map((k) => k.id);
-    await expect.poll(hashes, { timeout: 5_000, interval: 50 }).toContain(id);
+    const ids = () => [...other.deps.catalog.current().keysByHash.values()].map((k) => k.id);
+    await other.deps.catalog.refreshIfChanged();
+    expect(ids()).toContain(id);
+    expect((await gw.call('/v1/models', { key })).status).toBe(200);
     expect((await gw.call(`/manage/teams/demo/keys/${id}`, { method: 'DELETE' })).status).toBe(204);
-    await expect.poll(hashes, { timeout: 5_000, interval: 50 }).not.toContain(id);
+    await other.deps.catalog.refreshIfChanged();
+    expect(ids()).not.toContain(id);
     expect((await gw.call('/v1/models', { key })).status).toBe(401);
   });
 
-  it('revokes a role key deleted through /manage/keys on every instance within 5 seconds', async () => {
+  it('revokes a role key deleted through /manage/keys on every instance at their next refresh', async () => {
     const { id, key } = await (await gw.call('/manage/keys', { method: 'POST', body: JSON.stringify({ role: 'ops' }) })).json();
     const ids = () => [...other.deps.catalog.current().keysByHash.values()].map((k) => k.id);
-    await expect.poll(ids, { timeout: 5_000, interval: 50 }).toContain(id);
+    await other.deps.catalog.refreshIfChanged();
+    expect(ids()).toContain(id);
+    expect((await gw.call('/manage/routes', { key })).status).toBe(200);
     expect((await gw.call(`/manage/keys/${id}`, { method: 'DELETE' })).status).toBe(204);
-    await expect.poll(ids, { timeout: 5_000, interval: 50 }).not.toContain(id);
+    await other.deps.catalog.refreshIfChanged();
+    expect(ids()).not.toContain(id);
     expect((await gw.call('/manage/routes', { key })).status).toBe(401);
   });
 

@@ -66,13 +66,11 @@ describe('management API', () => {
     expect((await response.json()).error.message).toMatch(/does-not-exist/);
   });
 
-  it('puts a newly registered deployment into traffic within 5 seconds, with its tokens exact in /usage', async () => {
-    const started = Date.now();
+  it('puts a newly registered deployment into traffic from the next request on, with its tokens exact in /usage', async () => {
     expect((await putSimDeployment(gw, 'fresh-serverless', { pricing: { inputPerMillionUsd: 2, outputPerMillionUsd: 6 } })).status).toBe(201);
     await putRoute(gw, 'fresh', ['fresh-serverless']);
     gw.sims!.serverless.resetStats();
     const { data, response } = await gw.openai.chat.completions.create({ model: 'fresh', messages: [{ role: 'user', content: 'new route' }], max_tokens: 10 }).withResponse();
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(response.headers.get('x-switchyard-deployment')).toBe('fresh-serverless');
     await gw.flushUsage();
     const usage = await (await gw.call(`/usage?from=${today()}&to=${today()}&groupBy=alias,deployment,kind`)).json();

@@ -1,6 +1,6 @@
 import OpenAI, { AzureOpenAI } from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startAmlScoreSim, type AmlScoreSim } from '../../local/simulators/aml-score-sim.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim } from '../../local/simulators/openai-compatible-sim.js';
 import { REPLY_WORDS, replyText, replyTokens } from '../../local/simulators/sim-content.js';
@@ -440,9 +440,14 @@ describe('OpenAI-compatible simulator', () => {
       expect(local.stats()).toMatchObject({ succeeded: 0, completionTokens: 0, inFlight: 0 });
 
       local.setOptions({ latencyMs: 120, tokensPerSecond: 0 });
-      const started = Date.now();
-      await open.chat.completions.create({ model: 'm', messages: MESSAGES, max_tokens: 2 });
-      expect(Date.now() - started).toBeGreaterThanOrEqual(110);
+      const timers = vi.spyOn(globalThis, 'setTimeout');
+      try {
+        await open.chat.completions.create({ model: 'm', messages: MESSAGES, max_tokens: 2 });
+        // The new latency is what the simulator waited for (the timer itself, not the clock, is asserted).
+        expect(timers.mock.calls.map(([, ms]) => ms)).toContain(120);
+      } finally {
+        timers.mockRestore();
+      }
     } finally {
       await local.close();
     }
@@ -525,10 +530,15 @@ describe('AML score simulator', () => {
   it('answers 408 when generation would outlast request_timeout_ms', async () => {
     aml.setOptions({ requestTimeoutMs: 100, tokensPerSecond: 50 });
     try {
-      const started = Date.now();
-      const late = await postJson(`${aml.url}/score`, input(20), auth);
-      expect(late.status).toBe(408);
-      expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+      const timers = vi.spyOn(globalThis, 'setTimeout');
+      try {
+        const late = await postJson(`${aml.url}/score`, input(20), auth);
+        expect(late.status).toBe(408);
+        // It waited out request_timeout_ms before answering, as the endpoint does, rather than refusing at once.
+        expect(timers.mock.calls.map(([, ms]) => ms)).toContain(100);
+      } finally {
+        timers.mockRestore();
+      }
       expect((await postJson(`${aml.url}/score`, input(2), auth)).status).toBe(200);
     } finally {
       aml.setOptions({ requestTimeoutMs: undefined, tokensPerSecond: 1000 });
