@@ -74,6 +74,17 @@ export const errors = {
   noDeploymentAvailable: (message: string, retryAfterSeconds?: number) =>
     new GatewayError(503, 'upstream_error', 'no_deployment_available', message, { retryAfterSeconds }),
   upstreamTimeout: (message: string) => new GatewayError(504, 'upstream_error', 'upstream_timeout', message),
+  /** The upstream's content policy refused the request; Azure OpenAI's shape, with its filter results when it gave them. */
+  contentFilter: (message = 'The request was filtered by the upstream content policy.', param = 'prompt', filterResult?: unknown) =>
+    new GatewayError(400, 'invalid_request_error', 'content_filter', message, {
+      param,
+      extra: filterResult ? { innererror: { code: 'ResponsibleAIPolicyViolation', content_filter_result: filterResult } } : undefined,
+    }),
+  /** The upstream refused the request as the caller's to fix (400, 413, 422…): no other deployment would take it. */
+  upstreamRejected: (status: number, detail: string, param: string | null = null) =>
+    status === 413
+      ? new GatewayError(413, 'invalid_request_error', 'request_too_large', `The model rejected the request: ${detail}`, { param })
+      : new GatewayError(400, 'invalid_request_error', 'invalid_request_error', `The model rejected the request: ${detail}`, { param }),
   overloaded: (retryAfterSeconds = 1) =>
     new GatewayError(503, 'server_error', 'overloaded', 'Switchyard is holding as many answers in memory as it may right now. Retry shortly.', { retryAfterSeconds }),
   /** The caller left before the answer; nobody reads this response, it names the outcome in logs and usage. */

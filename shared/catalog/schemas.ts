@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { operationsServed, protocolNames } from '../upstreams/protocols/index.js';
 
 /** The id of a deployment, route (its alias) or team. */
 export const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -11,7 +12,7 @@ const appSettingName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must 
 const usd = z.number().finite().min(0).max(1_000_000);
 
 export const deploymentKinds = ['serverless', 'managed'] as const;
-export const protocols = ['openai', 'azure-openai', 'aml-score'] as const;
+export const protocols = protocolNames;
 export const capabilities = ['chat', 'embeddings'] as const;
 export type Capability = (typeof capabilities)[number];
 
@@ -48,8 +49,9 @@ export const deploymentSchema = z
     if (d.kind === 'serverless' && managed) {
       ctx.addIssue({ code: 'custom', path: ['pricing'], message: 'a serverless deployment is priced as { inputPerMillionUsd, outputPerMillionUsd }' });
     }
-    if (d.protocol === 'aml-score' && d.serves.includes('embeddings')) {
-      ctx.addIssue({ code: 'custom', path: ['serves'], message: 'the aml-score protocol serves chat only' });
+    const served = operationsServed(d.protocol);
+    if (d.serves.some((operation) => !served.includes(operation))) {
+      ctx.addIssue({ code: 'custom', path: ['serves'], message: `the ${d.protocol} protocol serves ${served.join(' and ')} only` });
     }
   });
 export type Deployment = z.output<typeof deploymentSchema>;

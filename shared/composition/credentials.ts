@@ -1,7 +1,7 @@
 import type { TokenCredential } from '@azure/identity';
 import type { Deployment } from '../catalog/schemas.js';
 import { upstreamSecretRefusal } from '../catalog/upstream-secrets.js';
-import type { UpstreamCredential } from '../upstreams/protocols.js';
+import type { UpstreamCredential } from '../upstreams/upstream-port.js';
 
 const REFRESH_MARGIN_MS = 5 * 60_000;
 

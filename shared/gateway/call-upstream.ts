@@ -1,15 +1,17 @@
-import { errors, GatewayError, isGatewayError } from '../errors.js';
 import type { Deployment } from '../catalog/schemas.js';
-import type { UpstreamRequest } from '../upstreams/protocols.js';
-import { first, retryAfterMs, type UpstreamResponse } from '../upstreams/send-upstream.js';
-import { isFailoverStatus, readUpstreamError } from '../upstreams/upstream-errors.js';
+import { errors, isGatewayError, type GatewayError } from '../errors.js';
+import { discardBody, readBody } from '../upstreams/read-body.js';
+import { isFailoverStatus, readUpstreamError, retryAfterMs, type UpstreamErrorInfo } from '../upstreams/upstream-errors.js';
+import { isUpstreamFailure, type SendOptions, type UpstreamAnswer, type UpstreamFailure, type UpstreamRequest } from '../upstreams/upstream-port.js';
 import type { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
 /** An upstream that answered 2xx, still holding its in-flight slot until `release` is called. */
 export interface Answer {
   deployment: Deployment;
-  response: UpstreamResponse;
+  response: UpstreamAnswer;
+  /** Whether the upstream answers with an SSE stream, as the request asked. */
+  streams: boolean;
   release: () => void;
   startedAtMs: number;
 }
@@ -21,14 +23,18 @@ export type Attempted<T> =
 /** Why the last tried deployment failed; decides the status the caller sees when all fail. */
 type Failure = { kind: 'timeout' } | { kind: 'throttled'; retryAfterMs?: number } | { kind: 'error' };
 
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
-const COARSE_TIMER_SLACK_MS = 1_000;
+type Outcome<T> =
+  | { kind: 'answered'; result: T }
+  | { kind: 'failed'; failure: Failure }
+  | { kind: 'refused'; clientError: GatewayError }
+  | { kind: 'cancelled' };
 
 /**
  * Tries the candidates in order until one answers 2xx and `accept` takes its answer. A failure another
  * deployment may not share (network, timeout, redirect, 429, 5xx, auth, a broken 2xx body) moves on; an
  * error that is the caller's (400, 422…) is returned at once. Every attempt runs under `scope`: the attempts
- * share one deadline, and a caller who leaves stops them. `accept` owns the answer: it releases it when done.
+ * share one deadline, and a caller who leaves stops them. `accept` owns the answer: it releases it when done,
+ * and leaves its body read, cancelled or unlocked.
  */
 export async function callFirstAvailable<T>(
   candidates: Deployment[],
@@ -42,58 +48,11 @@ export async function callFirstAvailable<T>(
   for (const deployment of candidates) {
     if (scope.stopped || scope.remainingMs() <= 0) break;
     attempts += 1;
-    const release = deps.health.begin(deployment.id);
-    const startedAtMs = deps.now();
-    let response: UpstreamResponse;
-    try {
-      const upstream = await build(deployment);
-      // A non-streaming answer's headers come only once the whole answer is generated.
-      const attemptMs = upstream.streams ? deps.limits.firstByteTimeoutMs : deps.limits.upstreamTimeoutMs;
-      // undici's timers are coarse (they may fire up to ~0.5 s early or late): when the deadline comes
-      // first, its own timer ends the attempt, and undici's is set past it, only as a backstop.
-      const leftMs = scope.remainingMs();
-      response = await deps.send(upstream, {
-        signal: scope.signal,
-        headersTimeoutMs: attemptMs < leftMs ? attemptMs : Math.ceil(leftMs) + COARSE_TIMER_SLACK_MS,
-        bodyTimeoutMs: deps.limits.firstByteTimeoutMs,
-      });
-    } catch (error) {
-      release();
-      if (scope.stopped === 'caller') break;
-      deps.health.failed(deployment.id);
-      lastFailure = isTimeout(error) || scope.stopped ? { kind: 'timeout' } : { kind: 'error' };
-      deps.log.log('warn', 'upstream attempt failed', { deployment: deployment.id, error: describe(error) });
-      continue;
-    }
-    if (response.status >= 200 && response.status < 300) {
-      try {
-        const result = await accept({ deployment, response, release, startedAtMs });
-        deps.health.succeeded(deployment.id);
-        return { ok: true, result, deployment, attempts };
-      } catch (error) {
-        response.body.destroy();
-        release();
-        if (scope.stopped === 'caller') break;
-        // Switchyard's own refusal (overloaded): no other deployment would change it.
-        if (isGatewayError(error)) throw error;
-        deps.health.failed(deployment.id);
-        lastFailure = isTimeout(error) || scope.stopped ? { kind: 'timeout' } : { kind: 'error' };
-        deps.log.log('warn', 'upstream answer unusable', { deployment: deployment.id, error: describe(error) });
-        continue;
-      }
-    }
-    const text = await readText(response).catch(() => '');
-    release();
-    if (scope.stopped === 'caller') break;
-    const info = readUpstreamError(text);
-    if (isFailoverStatus(response.status)) {
-      const waitMs = retryAfterMs(response.headers, deps.now());
-      deps.health.failed(deployment.id, waitMs);
-      lastFailure = response.status === 429 ? { kind: 'throttled', retryAfterMs: waitMs } : response.status === 408 ? { kind: 'timeout' } : { kind: 'error' };
-      deps.log.log('warn', 'upstream refused', { deployment: deployment.id, status: response.status, code: info.code });
-      continue;
-    }
-    return { ok: false, clientError: clientErrorFrom(response.status, info), deployment, attempts };
+    const outcome = await attempt(deployment, build, accept, deps, scope);
+    if (outcome.kind === 'answered') return { ok: true, result: outcome.result, deployment, attempts };
+    if (outcome.kind === 'refused') return { ok: false, clientError: outcome.clientError, deployment, attempts };
+    if (outcome.kind === 'cancelled') break;
+    lastFailure = outcome.failure;
   }
   if (scope.stopped === 'caller') throw errors.requestCancelled();
   if (attempts > 0 && (scope.stopped === 'deadline' || scope.remainingMs() <= 0)) {
@@ -102,17 +61,71 @@ export async function callFirstAvailable<T>(
   throw failureToError(lastFailure, attempts);
 }
 
-function clientErrorFrom(status: number, info: ReturnType<typeof readUpstreamError>): GatewayError {
-  if (info.code === 'content_filter') {
-    return new GatewayError(400, 'invalid_request_error', 'content_filter', info.message ?? 'The request was filtered by the upstream content policy.', {
-      param: info.param ?? 'prompt',
-      extra: info.contentFilterResult ? { innererror: { code: 'ResponsibleAIPolicyViolation', content_filter_result: info.contentFilterResult } } : undefined,
-    });
+async function attempt<T>(
+  deployment: Deployment,
+  build: (deployment: Deployment) => Promise<UpstreamRequest>,
+  accept: (answer: Answer) => Promise<T>,
+  deps: GatewayDeps,
+  scope: CallScope,
+): Promise<Outcome<T>> {
+  const release = deps.health.begin(deployment.id);
+  const startedAtMs = deps.now();
+  let answer: Answer;
+  try {
+    const upstream = await build(deployment);
+    const response = await deps.send(upstream, sendOptions(upstream, deps, scope));
+    answer = { deployment, response, streams: upstream.streams, release, startedAtMs };
+  } catch (error) {
+    release();
+    if (scope.stopped === 'caller') return { kind: 'cancelled' };
+    if (isUpstreamFailure(error) && error.status !== undefined) return refused(error, error.status, deployment, deps);
+    return failed(error, 'upstream attempt failed', deployment, deps, scope);
   }
-  const code = status === 413 ? 'request_too_large' : 'invalid_request_error';
-  return new GatewayError(status === 413 ? 413 : 400, 'invalid_request_error', code, `The model rejected the request: ${info.message ?? `status ${status}`}`, {
-    param: info.param ?? null,
-  });
+  try {
+    const result = await accept(answer);
+    deps.health.succeeded(deployment.id);
+    return { kind: 'answered', result };
+  } catch (error) {
+    discardBody(answer.response.body);
+    release();
+    if (scope.stopped === 'caller') return { kind: 'cancelled' };
+    // Switchyard's own refusal (overloaded): no other deployment would change it.
+    if (isGatewayError(error)) throw error;
+    return failed(error, 'upstream answer unusable', deployment, deps, scope);
+  }
+}
+
+function sendOptions(upstream: UpstreamRequest, deps: GatewayDeps, scope: CallScope): SendOptions {
+  return {
+    signal: scope.signal,
+    deadlineMs: scope.remainingMs(),
+    // A non-streaming answer's headers come only once the whole answer is generated.
+    headersTimeoutMs: upstream.streams ? deps.limits.firstByteTimeoutMs : deps.limits.upstreamTimeoutMs,
+    idleTimeoutMs: deps.limits.firstByteTimeoutMs,
+  };
+}
+
+function failed(error: unknown, what: string, deployment: Deployment, deps: GatewayDeps, scope: CallScope): Outcome<never> {
+  deps.health.failed(deployment.id);
+  deps.log.log('warn', what, { deployment: deployment.id, error: describe(error) });
+  const timedOut = scope.stopped !== undefined || (isUpstreamFailure(error) && error.kind === 'timeout');
+  return { kind: 'failed', failure: timedOut ? { kind: 'timeout' } : { kind: 'error' } };
+}
+
+/** An upstream that answered a status: the caller's fault (returned at once) or this target's (fail over). */
+function refused(failure: UpstreamFailure, status: number, deployment: Deployment, deps: GatewayDeps): Outcome<never> {
+  const info = readUpstreamError(failure.errorBody);
+  if (!isFailoverStatus(status)) return { kind: 'refused', clientError: clientErrorFrom(status, info) };
+  const waitMs = retryAfterMs(failure.headers, deps.now());
+  deps.health.failed(deployment.id, waitMs);
+  deps.log.log('warn', 'upstream refused', { deployment: deployment.id, status, code: info.code });
+  if (status === 429) return { kind: 'failed', failure: { kind: 'throttled', retryAfterMs: waitMs } };
+  return { kind: 'failed', failure: status === 408 ? { kind: 'timeout' } : { kind: 'error' } };
+}
+
+function clientErrorFrom(status: number, info: UpstreamErrorInfo): GatewayError {
+  if (info.code === 'content_filter') return errors.contentFilter(info.message, info.param, info.contentFilterResult);
+  return errors.upstreamRejected(status, info.message ?? `status ${status}`, info.param ?? null);
 }
 
 function failureToError(failure: Failure, attempts: number): GatewayError {
@@ -128,35 +141,13 @@ function failureToError(failure: Failure, attempts: number): GatewayError {
   }
 }
 
-/**
- * Reads an upstream body whole, refusing more than `maxBytes`; `reserve` is told of each chunk before it is
- * kept (and may refuse it by throwing). On any failure the body is destroyed, so its connection is not held.
- */
-export async function readText(response: UpstreamResponse, maxBytes = MAX_ERROR_BODY_BYTES, reserve?: (bytes: number) => void): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    const declared = Number(first(response.headers['content-length']));
-    if (declared > maxBytes) throw new Error(`upstream body of ${declared} bytes is larger than ${maxBytes} bytes`);
-    for await (const chunk of response.body) {
-      size += (chunk as Buffer).byteLength;
-      if (size > maxBytes) throw new Error(`upstream body larger than ${maxBytes} bytes`);
-      reserve?.((chunk as Buffer).byteLength);
-      chunks.push(chunk as Buffer);
-    }
-  } catch (error) {
-    response.body.destroy();
-    throw error;
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
-}
-
-export function isTimeout(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (error as Error)?.name === 'TimeoutError';
+/** Reads a non-streamed answer whole (at most `maxBytes`), its bytes counted against the process-wide cap. */
+export function readWhole(answer: Answer, maxBytes: number, scope: CallScope): Promise<string> {
+  return readBody(answer.response.body, { maxBytes, headers: answer.response.headers, reserve: (bytes) => scope.reserve(bytes) });
 }
 
 export function describe(error: unknown): string {
+  if (isUpstreamFailure(error)) return `${error.kind}: ${error.message}`;
   const e = error as { code?: unknown; message?: unknown } | null;
   return [e?.code, e?.message].filter((x) => typeof x === 'string').join(': ') || 'unknown error';
 }

@@ -1,12 +1,10 @@
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
-import { buildEmbeddingsRequest, type EmbeddingsBody } from '../upstreams/protocols.js';
-import { countTextTokens } from '../usage/count-tokens.js';
-import { usageFrom } from '../usage/extract-usage.js';
+import { embeddingsProtocol, embeddingsRequest } from '../upstreams/protocols/index.js';
 import { authenticateTeam } from './authenticate.js';
-import { readText } from './call-upstream.js';
+import { readWhole } from './call-upstream.js';
 import { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
-import { embeddingsRequestSchema, decideTargets, parseBody, resolveAlias, type EmbeddingsRequest } from './inference-request.js';
+import { decideTargets, embeddingsRequestSchema, parseBody, resolveAlias } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 
@@ -24,12 +22,10 @@ export async function embeddings(request: GatewayRequest, deps: GatewayDeps, opt
   try {
     const attempted = await meteredCall(
       decision.candidates,
-      async (deployment) => buildEmbeddingsRequest(deployment, body as EmbeddingsBody, await deps.credentialFor(deployment)),
+      async (deployment) => embeddingsRequest(deployment, body, await deps.credentialFor(deployment)),
       async (answer) => {
         try {
-          const text = await readText(answer.response, MAX_ANSWER_BYTES, (bytes) => scope.reserve(bytes));
-          const reported = usageFrom(JSON.parse(text));
-          return { text, usage: reported ?? { inputTokens: inputTokens(body), outputTokens: 0 }, estimated: reported === undefined };
+          return embeddingsProtocol(answer.deployment.protocol).readAnswer(await readWhole(answer, MAX_ANSWER_BYTES, scope), body);
         } finally {
           answer.release();
         }
@@ -39,19 +35,10 @@ export async function embeddings(request: GatewayRequest, deps: GatewayDeps, opt
       scope,
     );
     if (!attempted.ok) return attempted.response;
-    const headers = deploymentHeader(attempted.deployment);
-    const { text, usage, estimated } = attempted.result;
-    recordUsage(deps, facts, { deployment: attempted.deployment, status: 'ok', httpStatus: 200, inputTokens: usage.inputTokens, outputTokens: 0, estimated, ttfbMs: deps.now() - facts.startedAtMs, attempts: attempted.attempts });
-    return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: text };
+    const { json, usage } = attempted.result;
+    recordUsage(deps, facts, { deployment: attempted.deployment, status: 'ok', httpStatus: 200, ...usage, ttfbMs: deps.now() - facts.startedAtMs, attempts: attempted.attempts });
+    return { status: 200, headers: { ...deploymentHeader(attempted.deployment), 'content-type': 'application/json' }, body: json };
   } finally {
     scope.dispose();
   }
-}
-
-function inputTokens(body: EmbeddingsRequest): number {
-  const input = body.input;
-  if (typeof input === 'string') return countTextTokens(input);
-  let total = 0;
-  for (const item of input) total += typeof item === 'string' ? countTextTokens(item) : typeof item === 'number' ? 1 : item.length;
-  return total;
 }

@@ -6,8 +6,7 @@ import type { Deployment } from '../catalog/schemas.js';
 import type { Logger } from '../log.js';
 import type { DeploymentHealth } from '../routing/deployment-health.js';
 import type { BufferBudget } from './buffer-budget.js';
-import type { UpstreamCredential } from '../upstreams/protocols.js';
-import type { SendUpstream } from '../upstreams/send-upstream.js';
+import type { SendUpstream, UpstreamCredential } from '../upstreams/upstream-port.js';
 import type { Ledger } from '../usage/ledger.js';
 import type { RollupRow } from '../usage/usage-report.js';
 

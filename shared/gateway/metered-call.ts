@@ -2,7 +2,7 @@ import type { Deployment } from '../catalog/schemas.js';
 import { isGatewayError } from '../errors.js';
 import { errorResponse } from '../http/error-response.js';
 import type { GatewayResponse } from '../http/types.js';
-import type { UpstreamRequest } from '../upstreams/protocols.js';
+import type { UpstreamRequest } from '../upstreams/upstream-port.js';
 import { callFirstAvailable, type Answer } from './call-upstream.js';
 import type { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';

@@ -1,25 +1,14 @@
-import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { guardedLookup } from './guarded-lookup.js';
-import type { UpstreamRequest } from './protocols.js';
+import { readBody } from './read-body.js';
+import { UpstreamFailure, type SendUpstream, type UpstreamFailureKind } from './upstream-port.js';
 
-export interface UpstreamResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Readable & { text(): Promise<string> };
-}
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+// undici's timers are coarse (they may fire up to ~0.5 s early or late): when the deadline comes first, the
+// caller's signal ends the call, and undici's timer is set past it, only as a backstop.
+const COARSE_TIMER_SLACK_MS = 1_000;
 
-export interface SendOptions {
-  /** Aborts the call; once the answer has begun, destroying its body does the same. */
-  signal?: AbortSignal;
-  /** Longest wait for the upstream's response headers. */
-  headersTimeoutMs: number;
-  /** Longest silence between two body chunks. */
-  bodyTimeoutMs: number;
-}
-
-/** The one way Switchyard calls an upstream. */
-export type SendUpstream = (upstream: UpstreamRequest, options: SendOptions) => Promise<UpstreamResponse>;
+type BodyReadable = Dispatcher.ResponseData['body'];
 
 /** A pooled keep-alive HTTP client for upstream calls, connecting only to addresses the policy allows. */
 export function createUpstreamDispatcher(options: { allowLoopback: boolean; connections?: number }): Agent {
@@ -32,32 +21,70 @@ export function createUpstreamDispatcher(options: { allowLoopback: boolean; conn
   });
 }
 
+/** The upstream port over undici: no redirect followed, undici's errors turned into UpstreamFailure here. */
 export function createSender(dispatcher: Dispatcher): SendUpstream {
   return async (upstream, options) => {
-    const response = await request(upstream.url, {
-      method: 'POST',
-      dispatcher,
-      headers: upstream.headers,
-      body: upstream.body,
-      signal: options.signal,
-      headersTimeout: options.headersTimeoutMs,
-      bodyTimeout: options.bodyTimeoutMs,
-    });
-    return { status: response.statusCode, headers: response.headers, body: response.body };
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(upstream.url, {
+        method: 'POST',
+        dispatcher,
+        headers: upstream.headers,
+        body: upstream.body,
+        signal: options.signal,
+        headersTimeout: options.headersTimeoutMs < options.deadlineMs ? options.headersTimeoutMs : Math.ceil(options.deadlineMs) + COARSE_TIMER_SLACK_MS,
+        bodyTimeout: options.idleTimeoutMs,
+      });
+    } catch (error) {
+      throw failureOf(error, 'connect', options.signal);
+    }
+    const status = response.statusCode;
+    const body = webBody(response.body, options.signal);
+    if (status >= 200 && status < 300) return { status, headers: response.headers, body };
+    // Read (boundedly) so the connection is reusable and the refusal can be explained; it is never followed.
+    const errorBody = await readBody(body, { maxBytes: MAX_ERROR_BODY_BYTES, headers: response.headers }).catch(() => '');
+    const kind = status >= 300 && status < 400 ? 'redirect' : 'status';
+    throw new UpstreamFailure(kind, `upstream answered ${status}`, { status, headers: response.headers, errorBody });
   };
 }
 
-/** How long an upstream asked us to wait: `retry-after-ms` first, then `retry-after` (seconds or a date). */
-export function retryAfterMs(headers: UpstreamResponse['headers'], nowMs: number): number | undefined {
-  const ms = first(headers['retry-after-ms']);
-  if (ms !== undefined && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
-  const after = first(headers['retry-after']);
-  if (after === undefined) return undefined;
-  if (/^\d+(\.\d+)?$/.test(after.trim())) return Number(after) * 1000;
-  const date = Date.parse(after);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+/**
+ * undici's Node stream as a web stream, pulled a chunk at a time so the reader's pace reaches the upstream.
+ * Cancelling it destroys the Node stream, which frees (or closes) its connection.
+ */
+function webBody(body: BodyReadable, signal: AbortSignal): ReadableStream<Uint8Array> {
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await chunks.next();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (error) {
+          // A no-op when the stream was cancelled meanwhile.
+          controller.error(failureOf(error, 'body', signal));
+        }
+      },
+      cancel() {
+        body.destroy();
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
-export function first(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const RESET_CODES = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** What an undici error means, phrased for the port; `phase` names the failure when nothing more specific fits. */
+function failureOf(error: unknown, phase: 'connect' | 'body', signal: AbortSignal): UpstreamFailure {
+  if (error instanceof UpstreamFailure) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  let kind: UpstreamFailureKind = phase;
+  if (signal.aborted) kind = 'aborted';
+  else if (typeof code === 'string' && TIMEOUT_CODES.has(code)) kind = 'timeout';
+  else if (typeof code === 'string' && RESET_CODES.has(code)) kind = 'reset';
+  const message = [code, (error as { message?: unknown } | null)?.message].filter((part) => typeof part === 'string').join(': ');
+  return new UpstreamFailure(kind, message || `upstream ${kind} failure`, { cause: error });
 }

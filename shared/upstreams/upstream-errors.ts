@@ -1,3 +1,6 @@
+import { headerValue } from './read-body.js';
+import type { UpstreamHeaders } from './upstream-port.js';
+
 /** What an upstream error body says, read from either Azure shape: `{error:{code,message}}` or flat `{code,message}`. */
 export interface UpstreamErrorInfo {
   code?: string;
@@ -32,4 +35,15 @@ export function readUpstreamError(text: string): UpstreamErrorInfo {
  */
 export function isFailoverStatus(status: number): boolean {
   return (status >= 300 && status < 400) || status === 401 || status === 403 || status === 404 || status === 408 || status === 424 || status === 429 || status >= 500;
+}
+
+/** How long an upstream asked us to wait: `retry-after-ms` first, then `retry-after` (seconds or a date). */
+export function retryAfterMs(headers: UpstreamHeaders, nowMs: number): number | undefined {
+  const ms = headerValue(headers['retry-after-ms']);
+  if (ms !== undefined && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const after = headerValue(headers['retry-after']);
+  if (after === undefined) return undefined;
+  if (/^\d+(\.\d+)?$/.test(after.trim())) return Number(after) * 1000;
+  const date = Date.parse(after);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }

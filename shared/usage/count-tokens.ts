@@ -42,3 +42,11 @@ export function contentText(content: unknown): string {
   }
   return text;
 }
+
+/** Input tokens of an embeddings request (text counted, token ids taken as given); used where an upstream reports none. */
+export function countEmbeddingInputTokens(input: string | readonly string[] | readonly number[] | readonly (readonly number[])[]): number {
+  if (typeof input === 'string') return countTextTokens(input);
+  let total = 0;
+  for (const item of input) total += typeof item === 'string' ? countTextTokens(item) : typeof item === 'number' ? 1 : item.length;
+  return total;
+}

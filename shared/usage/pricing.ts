@@ -1,11 +1,14 @@
-import type { Deployment } from '../catalog/schemas.js';
+/** What a request's price is read from: a deployment's pricing (usage/ reads no catalog types, so catalog/ may use protocols that meter). */
+export interface Priced {
+  pricing: { inputPerMillionUsd: number; outputPerMillionUsd: number } | { hourlyUsd: number; instances: number };
+}
 
 /**
  * What a request cost, in integer micro-dollars. A price of $X per million tokens is X micro-dollars
  * per token; prices are held as integer micro-dollars per million tokens so the arithmetic is exact
  * until the single rounding of each request's total.
  */
-export function requestCostMicroUsd(deployment: Deployment, inputTokens: number, outputTokens: number): number {
+export function requestCostMicroUsd(deployment: Priced, inputTokens: number, outputTokens: number): number {
   const pricing = deployment.pricing;
   // Managed compute is paid per instance-hour whatever the traffic; its share is allocated later, not per request.
   if (!('inputPerMillionUsd' in pricing)) return 0;

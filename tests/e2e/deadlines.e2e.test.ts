@@ -57,7 +57,7 @@ beforeAll(async () => {
     },
     'html-200': (_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>login</body></html>'),
     'non-object-200': (_req, res) => res.writeHead(200, json).end('42'),
-    // Declares its size, so it is refused before it is read (the chunked case is in tests/gateway/call-upstream.test.ts).
+    // Declares its size, so it is refused before it is read (the chunked case is in tests/upstreams/read-body.test.ts).
     'huge-200': (_req, res) => {
       res.writeHead(200, { ...json, 'content-length': String(33 * 1024 * 1024) });
       res.write(`{"padding":"${'h'.repeat(1024 * 1024)}`);

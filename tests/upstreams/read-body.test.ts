@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readText } from '../../shared/gateway/call-upstream.js';
+import { readBody } from '../../shared/upstreams/read-body.js';
 import { createSender, createUpstreamDispatcher } from '../../shared/upstreams/send-upstream.js';
 
 let server: Server | undefined;
@@ -31,17 +31,26 @@ async function upstream(handler: RequestListener): Promise<{ url: string; used: 
 
 async function send(url: string) {
   dispatcher ??= createUpstreamDispatcher({ allowLoopback: true });
-  return createSender(dispatcher)({ url, headers: {}, body: '{}', streams: false }, { headersTimeoutMs: 5_000, bodyTimeoutMs: 5_000 });
+  return createSender(dispatcher)(
+    { url, headers: {}, body: '{}', streams: false },
+    { signal: new AbortController().signal, deadlineMs: 10_000, headersTimeoutMs: 5_000, idleTimeoutMs: 5_000 },
+  );
+}
+
+/** Reads an answer's body as the use cases do: its declared size checked first, each chunk reserved. */
+async function readText(url: string, maxBytes: number, reserve?: (bytes: number) => void): Promise<string> {
+  const answer = await send(url);
+  return readBody(answer.body, { maxBytes, headers: answer.headers, reserve });
 }
 
 const MiB = 1024 * 1024;
 
-describe('readText', () => {
+describe('readBody over a real upstream answer', () => {
   it('reads a body whole, tells reserve of every byte, and keeps the connection open for reuse', async () => {
     const body = 'x'.repeat(3 * MiB);
     const up = await upstream((_req, res) => res.end(body));
     let reserved = 0;
-    expect(await readText(await send(up.url), 4 * MiB, (bytes) => (reserved += bytes))).toBe(body);
+    expect(await readText(up.url, 4 * MiB, (bytes) => (reserved += bytes))).toBe(body);
     expect(reserved).toBe(body.length);
     expect(up.used()).toBe(1);
     expect(up.closed()).toBe(0);
@@ -52,7 +61,7 @@ describe('readText', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('y'.repeat(2 * MiB)); // and never ends
     });
-    await expect(readText(await send(up.url), MiB)).rejects.toThrow(/larger than/);
+    await expect(readText(up.url, MiB)).rejects.toThrow(/larger than/);
     await expect.poll(() => up.closed()).toBe(1);
   });
 
@@ -62,7 +71,7 @@ describe('readText', () => {
       res.write('z');
     });
     let reserved = 0;
-    await expect(readText(await send(up.url), MiB, (bytes) => (reserved += bytes))).rejects.toThrow(/larger than/);
+    await expect(readText(up.url, MiB, (bytes) => (reserved += bytes))).rejects.toThrow(/larger than/);
     expect(reserved).toBe(0);
     await expect.poll(() => up.closed()).toBe(1);
   });
@@ -74,7 +83,7 @@ describe('readText', () => {
     });
     const refusal = new Error('no room');
     await expect(
-      readText(await send(up.url), MiB, () => {
+      readText(up.url, MiB, () => {
         throw refusal;
       }),
     ).rejects.toBe(refusal);

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { countChatPromptTokens, countEmbeddingInputTokens, countTextTokens } from '../../usage/count-tokens.js';
+import { usageFrom } from '../../usage/extract-usage.js';
+import { StreamTap } from '../../usage/stream-tap.js';
+import type { Answered, ChatBody, ChatContext, ChatStreamReader, EmbeddingsBody, ProtocolRoom, UpstreamTarget } from './protocol.js';
+import { upstreamUrl } from './upstream-url.js';
+
+/** Any OpenAI-compatible endpoint: Foundry serverless, Azure OpenAI's `/openai/v1`, vLLM. */
+export const openai: ProtocolRoom = {
+  chat: {
+    request: (target, body, stream) => ({
+      url: upstreamUrl(target.endpoint, '/chat/completions', apiVersionQuery(target)),
+      body: { ...withStreamUsage(body, stream), model: target.upstreamModel },
+      streams: stream,
+    }),
+    readAnswer: readChatCompletion,
+    streaming: { reader: readChatStream },
+  },
+  embeddings: {
+    request: (target, body) => ({
+      url: upstreamUrl(target.endpoint, '/embeddings', apiVersionQuery(target)),
+      body: { ...body, model: target.upstreamModel },
+      streams: false,
+    }),
+    readAnswer: readEmbeddings,
+  },
+  // Serverless (MaaS) endpoints read the key from either header; sending both is what Azure's SDK does.
+  authHeaders: (credential): Record<string, string> =>
+    credential.kind === 'key'
+      ? { 'api-key': credential.value, authorization: `Bearer ${credential.value}` }
+      : { authorization: `Bearer ${credential.value}` },
+};
+
+function apiVersionQuery(target: UpstreamTarget): Record<string, string> | undefined {
+  return target.apiVersion ? { 'api-version': target.apiVersion } : undefined;
+}
+
+/** A streamed request that also asks for the usage chunk, which the stream reader hides unless the caller asked too. */
+export function withStreamUsage(body: ChatBody, stream: boolean): ChatBody {
+  if (!stream) return body;
+  return { ...body, stream: true, stream_options: { ...body.stream_options, include_usage: true } };
+}
+
+const choicesText = z.looseObject({
+  choices: z.array(z.looseObject({ message: z.looseObject({ content: z.unknown() }).optional() })).optional(),
+});
+
+/** An OpenAI chat completion, passed on as it came; its usage as reported, else counted. */
+export function readChatCompletion(text: string, context: ChatContext): Answered {
+  const parsed: unknown = JSON.parse(text);
+  if (!parsed || typeof parsed !== 'object') throw new Error('upstream answered with a non-object body');
+  const reported = usageFrom(parsed);
+  if (reported) return { json: text, usage: { inputTokens: reported.inputTokens, outputTokens: reported.outputTokens, estimated: false } };
+  const choices = choicesText.safeParse(parsed).data?.choices ?? [];
+  const completion = choices.map((choice) => (typeof choice.message?.content === 'string' ? choice.message.content : '')).join('');
+  return {
+    json: text,
+    usage: { inputTokens: countChatPromptTokens(context.request.messages), outputTokens: countTextTokens(completion), estimated: true },
+  };
+}
+
+/** An OpenAI chat-completion-chunk stream, passed on untouched but for a usage chunk the caller did not ask for. */
+export function readChatStream(context: ChatContext): ChatStreamReader {
+  const tap = new StreamTap({ callerWantsUsage: context.request.stream_options?.include_usage === true });
+  return {
+    push: (chunk) => tap.push(chunk),
+    get complete() {
+      return tap.summary.sawDone;
+    },
+    usage() {
+      const reported = tap.summary.usage;
+      if (reported) return { inputTokens: reported.inputTokens, outputTokens: reported.outputTokens, estimated: false };
+      return { inputTokens: countChatPromptTokens(context.request.messages), outputTokens: tap.completionTokens(), estimated: true };
+    },
+  };
+}
+
+/** OpenAI embeddings, passed on as they came; input tokens as reported, else counted. */
+export function readEmbeddings(text: string, body: EmbeddingsBody): Answered {
+  const reported = usageFrom(JSON.parse(text));
+  return {
+    json: text,
+    usage: reported
+      ? { inputTokens: reported.inputTokens, outputTokens: 0, estimated: false }
+      : { inputTokens: countEmbeddingInputTokens(body.input), outputTokens: 0, estimated: true },
+  };
+}
