@@ -1,4 +1,5 @@
-import type { Deployment, Route, StoredKey, Team } from './schemas.js';
+import type { z } from 'zod';
+import { deploymentSchema, keyDocumentSchema, routeSchema, teamSchema, type Deployment, type Route, type StoredKey, type Team } from './schemas.js';
 
 export interface DocTypes {
   deployment: Deployment;
@@ -7,6 +8,14 @@ export interface DocTypes {
   key: StoredKey;
 }
 export type DocType = keyof DocTypes;
+
+/** The schema of each type of document: what a write must pass and what a read is parsed with. */
+export const documentSchemas: { [T in DocType]: z.ZodType<DocTypes[T]> } = {
+  deployment: deploymentSchema,
+  route: routeSchema,
+  team: teamSchema,
+  key: keyDocumentSchema,
+};
 
 export interface Versioned<T> {
   doc: T;

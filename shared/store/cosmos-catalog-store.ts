@@ -1,17 +1,17 @@
 import type { Container, ItemDefinition } from '@azure/cosmos';
-import type { CatalogStore, DeleteOptions, DocType, DocTypes, PutOptions, Versioned } from '../catalog/catalog-store.js';
+import { documentSchemas, type CatalogStore, type DeleteOptions, type DocType, type DocTypes, type PutOptions, type Versioned } from '../catalog/catalog-store.js';
 import { errors } from '../errors.js';
 import { cosmosStatus } from './containers.js';
 
 const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_ts', '_attachments', '_lsn'];
 
-function strip<T>(resource: ItemDefinition): T {
+function strip(resource: ItemDefinition): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...resource };
   for (const field of SYSTEM_FIELDS) delete copy[field];
   // A route's id is its alias; the document users see has the alias only.
   if (copy.type === 'route') delete copy.id;
   delete copy.type;
-  return copy as T;
+  return copy;
 }
 
 /** The Cosmos id of a configuration document. */
@@ -74,11 +74,20 @@ export class CosmosCatalogStore implements CatalogStore {
     }
   }
 
+  // A document written around Switchyard (or before a rule it now breaks) is logged and treated as absent, as
+  // the snapshot treats it: nothing downstream reads a document that its schema refuses.
+  private parse<T extends DocType>(type: T, resource: ItemDefinition): Versioned<DocTypes[T]> | undefined {
+    const parsed = documentSchemas[type].safeParse(strip(resource));
+    if (parsed.success) return { doc: parsed.data, etag: resource._etag! };
+    this.log(`catalog: skipped invalid ${type} ${String(resource.id)}: ${parsed.error.message}`);
+    return undefined;
+  }
+
   async get<T extends DocType>(type: T, id: string): Promise<Versioned<DocTypes[T]> | undefined> {
     refuseUnsafeId(id, 'read');
     try {
       const { resource } = await this.container.item(id, type).read<ItemDefinition>();
-      return resource ? { doc: strip<DocTypes[T]>(resource), etag: resource._etag! } : undefined;
+      return resource ? this.parse(type, resource) : undefined;
     } catch (error) {
       if (cosmosStatus(error) === 404) return undefined;
       return translate(error, READ);
@@ -91,8 +100,8 @@ export class CosmosCatalogStore implements CatalogStore {
         .query<ItemDefinition>({ query: 'SELECT * FROM c WHERE c.type = @type', parameters: [{ name: '@type', value: type }] }, { partitionKey: type })
         .fetchAll();
       return resources
-        .map((r) => ({ doc: strip<DocTypes[T]>(r), etag: r._etag! }))
-        .sort((a, b) => String((a.doc as { id: string }).id).localeCompare(String((b.doc as { id: string }).id)));
+        .sort((a, b) => a.id!.localeCompare(b.id!))
+        .flatMap((r) => this.parse(type, r) ?? []);
     } catch (error) {
       return translate(error, READ);
     }
@@ -124,7 +133,7 @@ export class CosmosCatalogStore implements CatalogStore {
       return translate(error, { absent: 'precondition', exists: 'precondition' });
     }
     await this.bumpVersion();
-    return { doc: strip<DocTypes[T]>(written.resource), etag: written.resource._etag!, created: written.created };
+    return { doc, etag: written.resource._etag!, created: written.created };
   }
 
   // Create first, replace when it exists: of concurrent unconditional PUTs of a new id exactly one creates it,

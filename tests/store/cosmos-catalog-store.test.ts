@@ -81,3 +81,32 @@ describe('CosmosCatalogStore key uses', () => {
     expect((await store.readKeyUses()).has('key_AAAAAAAAAAAA')).toBe(false);
   });
 });
+
+describe('CosmosCatalogStore reads', () => {
+  it('parses every document it reads with its schema: one written around Switchyard is logged and treated as absent', async () => {
+    const database = await ensureContainers(client, 'catalog-store-parse-test');
+    const container = database.container(containerDefinitions.catalog.id);
+    const logged: string[] = [];
+    const parsing = new CosmosCatalogStore(container, (message) => logged.push(message));
+    const valid = { id: 'key_valid', hash: 'b'.repeat(64), team: 'kept', createdAt: '2026-01-01T00:00:00.000Z' };
+    await parsing.put('key', valid);
+    // Straight into the container: a plaintext secret where the hash belongs, and a key that is both team and role.
+    await container.items.create({ id: 'key_plain', type: 'key', hash: 'sy-plaintext', team: 'kept', createdAt: '2026-01-01T00:00:00.000Z' });
+    await container.items.create({ id: 'key_both', type: 'key', hash: 'c'.repeat(64), team: 'kept', role: 'admin', createdAt: '2026-01-01T00:00:00.000Z' });
+
+    expect((await parsing.list('key')).map((k) => k.doc)).toEqual([valid]);
+    expect(await parsing.get('key', 'key_plain')).toBeUndefined();
+    expect((await parsing.get('key', 'key_valid'))?.doc).toEqual(valid);
+    expect(logged.filter((line) => line.startsWith('catalog: skipped invalid key key_plain'))).toHaveLength(2);
+    expect(logged.filter((line) => line.startsWith('catalog: skipped invalid key key_both'))).toHaveLength(1);
+  });
+
+  it('lists documents in id order, routes by alias', async () => {
+    const database = await ensureContainers(client, 'catalog-store-order-test');
+    const ordered = new CosmosCatalogStore(database.container(containerDefinitions.catalog.id));
+    for (const alias of ['b', 'c', 'a']) {
+      await ordered.put('route', { alias, strategy: 'spillover', targets: [{ deployment: 'd' }], rules: [] });
+    }
+    expect((await ordered.list('route')).map((r) => r.doc.alias)).toEqual(['a', 'b', 'c']);
+  });
+});
