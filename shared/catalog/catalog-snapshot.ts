@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { CatalogStore, DocType } from './catalog-store.js';
-import { deploymentSchema, keyDocumentSchema, routeSchema, teamSchema, type Deployment, type Route, type StoredKey, type Team } from './schemas.js';
+import { documentSchemas, type CatalogStore, type DocType } from './catalog-store.js';
+import type { Deployment, Route, StoredKey, Team } from './schemas.js';
 
 /** One consistent view of the configuration, replaced whole on every refresh. */
 export interface CatalogSnapshot {
@@ -31,10 +31,10 @@ export function buildSnapshot(docs: Array<{ type: DocType; doc: unknown }>, nowM
     else onInvalid(type, (doc as { id?: unknown }).id, parsed.error.message);
   };
   for (const { type, doc } of docs) {
-    if (type === 'deployment') keep(type, doc, deploymentSchema, deployments, (d) => d.id);
-    else if (type === 'route') keep(type, doc, routeSchema, routes, (r) => r.alias);
-    else if (type === 'team') keep(type, doc, teamSchema, teams, (t) => t.id);
-    else if (type === 'key') keep(type, doc, keyDocumentSchema, keysByHash, (k) => k.hash);
+    if (type === 'deployment') keep(type, doc, documentSchemas.deployment, deployments, (d) => d.id);
+    else if (type === 'route') keep(type, doc, documentSchemas.route, routes, (r) => r.alias);
+    else if (type === 'team') keep(type, doc, documentSchemas.team, teams, (t) => t.id);
+    else if (type === 'key') keep(type, doc, documentSchemas.key, keysByHash, (k) => k.hash);
   }
   return { deployments, routes, teams, keysByHash, loadedAtMs: nowMs };
 }

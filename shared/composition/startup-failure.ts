@@ -23,7 +23,8 @@ export function startupFailure(error: unknown): GatewayError {
   if (chain.some((e) => CREDENTIAL_ERRORS.has((e as Error | null)?.name ?? '') || storeFailureKind(e) === 'refused')) {
     return errors.credentialsUnavailable(error);
   }
-  if (isGatewayError(error)) return error;
+  // A start never fails through the caller's fault: a 4xx from the store adapter here (a container missing) is ours.
+  if (isGatewayError(error) && error.status >= 500) return error;
   if (chain.some((e) => storeFailureKind(e) === 'unreachable')) return errors.storeUnavailable(error);
   return errors.internal(error);
 }

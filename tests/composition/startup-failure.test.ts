@@ -56,6 +56,11 @@ describe('startupFailure', () => {
     expect(error).toMatchObject({ status: 500, code: 'internal_error' });
     expect(error.cause).toBe(bug);
   });
+
+  it("never passes on a caller's error: a 404 from the store while starting is Switchyard's own failure", () => {
+    const missing = errors.notFound('The document');
+    expect(startupFailure(missing)).toMatchObject({ status: 500, code: 'internal_error', cause: missing });
+  });
 });
 
 describe('a request while the services cannot start', () => {
