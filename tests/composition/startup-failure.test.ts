@@ -99,4 +99,21 @@ describe('a request while the services cannot start', () => {
     const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((entry) => entry.code === 'configuration_error');
     expect(logged).toMatchObject({ level: 'error', requestId: 'start-1', cause: expect.stringContaining('SWITCHYARD_MAX_BODY_BYTES') });
   });
+
+  it('answers 503 store_unavailable with Retry-After when the Cosmos account does not answer', async () => {
+    // Port 1 on loopback: nothing listens, so the real SDK fails to connect at once.
+    process.env.COSMOS_ENDPOINT = 'https://127.0.0.1:1';
+    process.env.COSMOS_KEY = Buffer.alloc(64, 1).toString('base64');
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    let response;
+    try {
+      response = await gateway.listModels(request());
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(response.status).toBe(503);
+    expect(response.headers['retry-after']).toBe('1');
+    expect((response.jsonBody as { error: { code: string } }).error.code).toBe('store_unavailable');
+  });
 });
