@@ -29,15 +29,17 @@ export function relayStream(answer: Answer, reader: ChatStreamReader, options: R
 }
 
 class StreamRelay {
+  readonly answer: Answer;
+  readonly reader: ChatStreamReader;
+  readonly options: RelayOptions;
   readonly #upstream: ReadableStreamDefaultReader<Uint8Array>;
   #settled = false;
   #firstEventMs: number | undefined;
 
-  constructor(
-    private readonly answer: Answer,
-    private readonly reader: ChatStreamReader,
-    private readonly options: RelayOptions,
-  ) {
+  constructor(answer: Answer, reader: ChatStreamReader, options: RelayOptions) {
+    this.answer = answer;
+    this.reader = reader;
+    this.options = options;
     this.#upstream = answer.response.body.getReader();
   }
 
