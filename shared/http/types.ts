@@ -13,7 +13,7 @@ export interface GatewayRequest {
 }
 
 /** A request body stream; chunks are bytes. */
-export type RequestBody = WebReadableStream<any>;
+export type RequestBody = WebReadableStream<Uint8Array>;
 
 /** The response shape the gateway returns; it is an @azure/functions HttpResponseInit. */
 export interface GatewayResponse {

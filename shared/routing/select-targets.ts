@@ -71,8 +71,12 @@ function weightedOrder(route: Route, input: RoutingInput): string[] {
   const order: string[] = [];
   while (remaining.length > 0) {
     const total = remaining.reduce((sum, t) => sum + t.weight, 0);
-    let point = draw() * total;
-    let index = remaining.findIndex((t) => (point -= t.weight) < 0);
+    const point = draw() * total;
+    let below = 0;
+    let index = remaining.findIndex((t) => {
+      below += t.weight;
+      return point < below;
+    });
     if (index === -1) index = remaining.length - 1;
     order.push(remaining[index]!.id);
     remaining.splice(index, 1);

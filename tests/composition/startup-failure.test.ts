@@ -17,6 +17,21 @@ function thrownBy(run: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
+/** Runs `run` with the default logger's lines (stdout) captured instead of printed. */
+async function withStdout<T>(run: () => Promise<T>): Promise<{ response: T; lines: string[] }> {
+  const lines: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string) => {
+    lines.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    return { response: await run(), lines };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
 const cosmosAnswer = (status: number) => Object.assign(new ErrorResponse(`status ${status}`), { code: status });
 
 describe('startupFailure', () => {
@@ -81,15 +96,7 @@ describe('a request while the services cannot start', () => {
 
   it('answers 500 configuration_error in the OpenAI shape, and logs which setting is wrong', async () => {
     process.env.SWITCHYARD_MAX_BODY_BYTES = 'not-a-number';
-    const lines: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => (lines.push(String(chunk)), true)) as typeof process.stdout.write;
-    let response;
-    try {
-      response = await gateway.listModels(request());
-    } finally {
-      process.stdout.write = write;
-    }
+    const { response, lines } = await withStdout(() => gateway.listModels(request()));
     expect(response.status).toBe(500);
     expect(response.headers['x-request-id']).toBe('start-1');
     expect(response.jsonBody).toEqual({
@@ -104,14 +111,7 @@ describe('a request while the services cannot start', () => {
     // Port 1 on loopback: nothing listens, so the real SDK fails to connect at once.
     process.env.COSMOS_ENDPOINT = 'https://127.0.0.1:1';
     process.env.COSMOS_KEY = Buffer.alloc(64, 1).toString('base64');
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = (() => true) as typeof process.stdout.write;
-    let response;
-    try {
-      response = await gateway.listModels(request());
-    } finally {
-      process.stdout.write = write;
-    }
+    const { response } = await withStdout(() => gateway.listModels(request()));
     expect(response.status).toBe(503);
     expect(response.headers['retry-after']).toBe('1');
     expect((response.jsonBody as { error: { code: string } }).error.code).toBe('store_unavailable');
