@@ -191,7 +191,7 @@ describe('StreamTap', () => {
   });
 
   it('does not take [DONE] inside a JSON string or with extra text for the end', () => {
-    const { tap } = run([bytes(delta('[DONE]') + 'data: [DONE] \n\n')], true);
+    const { tap } = run([bytes(`${delta('[DONE]')}data: [DONE] \n\n`)], true);
     expect(tap.summary.sawDone).toBe(false);
     expect(tap.completionTokens()).toBe(countTextTokens('[DONE]'));
   });
