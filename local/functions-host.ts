@@ -231,13 +231,17 @@ function requestListener(app: LoadedApp, options: FunctionsHostOptions, log: Hos
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
     const path = pathOf(target);
-    if (path === undefined) return sendPlain(res, 400, 'Bad Request');
-    const match = app.routes.find(method, path);
-    if (match === null) return sendPlain(res, 404, 'Not Found');
-    const headers = collectHeaders(req.rawHeaders);
-    const declaredLength = headers['content-length'];
-    if (declaredLength !== undefined && Number(declaredLength) > maxBodyBytes) return sendPlain(res, 413, 'Payload Too Large');
-    void invoke({ req, res, match, headers, method, target });
+    const match = path === undefined ? undefined : app.routes.find(method, path);
+    if (match === undefined) {
+      sendPlain(res, 400, 'Bad Request');
+    } else if (match === null) {
+      sendPlain(res, 404, 'Not Found');
+    } else {
+      const headers = collectHeaders(req.rawHeaders);
+      const declaredLength = headers['content-length'];
+      if (declaredLength !== undefined && Number(declaredLength) > maxBodyBytes) sendPlain(res, 413, 'Payload Too Large');
+      else void invoke({ req, res, match, headers, method, target });
+    }
   };
 }
 

@@ -79,8 +79,8 @@ export function collectHeaders(raw: readonly string[]): Record<string, string> {
 export function createInvoker(options: InvokerOptions): (call: IncomingCall) => Promise<void> {
   const contextOptions = new Map<HttpFunctionRegistration, ContextOptions>();
   const optionsFor = (registration: HttpFunctionRegistration): ContextOptions => {
-    let found = contextOptions.get(registration);
-    if (!found) contextOptions.set(registration, (found = contextOptionsFor(registration, options.log)));
+    const found = contextOptions.get(registration) ?? contextOptionsFor(registration, options.log);
+    contextOptions.set(registration, found);
     return found;
   };
 
@@ -111,7 +111,10 @@ export function createInvoker(options: InvokerOptions): (call: IncomingCall) => 
 
 function failed(call: IncomingCall, error: unknown, overflowed: boolean, what: string, log: HostLog): void {
   const { res } = call;
-  if (overflowed && !res.headersSent) return sendPlain(res, 413, 'Payload Too Large');
+  if (overflowed && !res.headersSent) {
+    sendPlain(res, 413, 'Payload Too Large');
+    return;
+  }
   log('error', `${what}: ${describeError(error)}`);
   if (!res.headersSent) sendPlain(res, 500, 'Internal Server Error');
   else res.destroy(error instanceof Error ? error : new Error(String(error))); // never a clean-looking end

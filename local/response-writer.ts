@@ -110,7 +110,7 @@ function setHeaders(res: ServerResponse, response: AzureFunctions.HttpResponse):
   const alsoBlocked = connection ? connectionNamed(connection) : undefined;
   let setCookie: string[] | undefined;
   for (const [name, value] of headers) {
-    if (name === 'set-cookie') (setCookie ??= []).push(value);
+    if (name === 'set-cookie') setCookie = [...(setCookie ?? []), value];
     else if (!BLOCKED_RESPONSE_HEADERS.has(name) && !alsoBlocked?.includes(name)) res.setHeader(name, value);
   }
   // As sendProxyResponse does: `cookies` replace any Set-Cookie header.

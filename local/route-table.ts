@@ -75,8 +75,7 @@ function matchSegments(route: RouteTemplate, segments: readonly string[], lowere
   let params: Record<string, string> | undefined;
   for (const [index, part] of route.segments.entries()) {
     if (part.kind === 'catchAll') {
-      if (index < segments.length) (params ??= {})[part.name] = segments.slice(index).join('/');
-      return params ?? NO_PARAMS;
+      return index < segments.length ? { ...params, [part.name]: segments.slice(index).join('/') } : (params ?? NO_PARAMS);
     }
     const value = segments[index];
     if (value === undefined) return null;
@@ -84,7 +83,8 @@ function matchSegments(route: RouteTemplate, segments: readonly string[], lowere
       if (lowered[index] !== part.lower) return null;
     } else {
       if (value === '') return null;
-      (params ??= {})[part.name] = value;
+      params ??= {};
+      params[part.name] = value;
     }
   }
   return route.segments.length === segments.length ? (params ?? NO_PARAMS) : null;
