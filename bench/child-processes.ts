@@ -67,7 +67,10 @@ export function spawnNode(options: SpawnChildOptions): BenchChild {
     firstJsonLine: (timeoutMs) =>
       new Promise((resolve, reject) => {
         if (firstJson) return resolve(firstJson);
-        const timer = setTimeout(() => reject(new Error(`${options.name} printed no JSON line within ${timeoutMs} ms\n${lines.join('\n')}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${options.name} printed no JSON line within ${timeoutMs} ms\n${lines.join('\n')}`)),
+          timeoutMs,
+        );
         jsonWaiters.push((value) => {
           clearTimeout(timer);
           resolve(value);

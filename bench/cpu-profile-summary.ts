@@ -66,10 +66,12 @@ export async function summariseCpuProfile(file: string, options: SummaryOptions 
     for (const g of groups) inclusiveByFile.set(g, (inclusiveByFile.get(g) ?? 0) + us);
     for (const f of projectFunctions) inclusiveByProjectFunction.set(f, (inclusiveByProjectFunction.get(f) ?? 0) + us);
   }
-  for (const pseudo of ['(root)', '(program)', '(idle)', '(garbage collector)', '(native)', 'node:internal/process/task_queues']) inclusiveByFile.delete(pseudo);
+  for (const pseudo of ['(root)', '(program)', '(idle)', '(garbage collector)', '(native)', 'node:internal/process/task_queues'])
+    inclusiveByFile.delete(pseudo);
 
   const idleUs = byFunction.get('(idle)') ?? 0;
-  if (inWindow > 0 && idleUs / inWindow > 0.99) return `profile ${file}\nan idle thread (${(idleUs / 1000).toFixed(0)} ms idle of ${(inWindow / 1000).toFixed(0)} ms): nothing to report`;
+  if (inWindow > 0 && idleUs / inWindow > 0.99)
+    return `profile ${file}\nan idle thread (${(idleUs / 1000).toFixed(0)} ms idle of ${(inWindow / 1000).toFixed(0)} ms): nothing to report`;
 
   const top = options.top ?? 25;
   const pct = (us: number) => `${((100 * us) / Math.max(1, inWindow)).toFixed(1).padStart(5)}%`;
@@ -134,5 +136,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   const windowFile = process.argv[4];
   const windowUs = windowFile ? (JSON.parse(await readFile(windowFile, 'utf8')) as { from: number; to: number }) : undefined;
-  process.stdout.write((await summariseCpuProfile(file, { top: Number(process.argv[3] ?? 25), projectRoot: process.cwd(), windowUs })) + '\n');
+  process.stdout.write(
+    (await summariseCpuProfile(file, { top: Number(process.argv[3] ?? 25), projectRoot: process.cwd(), windowUs })) + '\n',
+  );
 }

@@ -17,7 +17,10 @@ const server = createServer((req, res) => {
     res.writeHead(404).end();
     return;
   }
-  const headers: Record<string, string> = { authorization: `Bearer ${simKey}`, 'content-type': req.headers['content-type'] ?? 'application/json' };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${simKey}`,
+    'content-type': req.headers['content-type'] ?? 'application/json',
+  };
   if (req.headers['content-length']) headers['content-length'] = req.headers['content-length'];
   request(target, { method: 'POST', dispatcher, headers, body: req })
     .then(async (upstream) => {

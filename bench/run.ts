@@ -63,9 +63,17 @@ async function freePort(): Promise<number> {
 /** A non-streaming chat request whose JSON is exactly `bytes` long. */
 function chatBody(bytes: number): string {
   const shape = (content: string) =>
-    JSON.stringify({ model: ALIAS, messages: [{ role: 'system', content: 'You are a concise assistant.' }, { role: 'user', content }] });
+    JSON.stringify({
+      model: ALIAS,
+      messages: [
+        { role: 'system', content: 'You are a concise assistant.' },
+        { role: 'user', content },
+      ],
+    });
   const room = bytes - Buffer.byteLength(shape(''));
-  const filler = 'Summarise the following notes about the switchyard timetable in one line. '.repeat(Math.ceil(room / 70) + 1).slice(0, room);
+  const filler = 'Summarise the following notes about the switchyard timetable in one line. '
+    .repeat(Math.ceil(room / 70) + 1)
+    .slice(0, room);
   const body = shape(filler);
   if (Buffer.byteLength(body) !== bytes) throw new Error(`body is ${Buffer.byteLength(body)} bytes, wanted ${bytes}`);
   return body;
@@ -90,7 +98,10 @@ async function waitReady(gateway: BenchChild, url: string, timeoutMs: number): P
   const giveUpAt = Date.now() + timeoutMs;
   while (Date.now() < giveUpAt) {
     if (gateway.hasExited()) throw new Error(`the gateway exited before it was ready\n${gateway.tail()}`);
-    const status = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status, () => 0);
+    const status = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(2_000) }).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) return;
     await delay(200);
   }
@@ -114,10 +125,16 @@ async function registerBenchRoute(gatewayUrl: string, simUrl: string): Promise<v
     }),
     'register deployment',
   );
-  await expectOk(await call(gatewayUrl, `/manage/routes/${ALIAS}`, { method: 'PUT', key: adminKey, body: { targets: [{ deployment: DEPLOYMENT }] } }), 'register route');
+  await expectOk(
+    await call(gatewayUrl, `/manage/routes/${ALIAS}`, { method: 'PUT', key: adminKey, body: { targets: [{ deployment: DEPLOYMENT }] } }),
+    'register route',
+  );
   const team = (await expectOk(await call(gatewayUrl, '/manage/teams/demo', { key: adminKey }), 'read team demo')) as { aliases: string[] };
   if (!team.aliases.includes(ALIAS)) {
-    await expectOk(await call(gatewayUrl, '/manage/teams/demo', { method: 'PATCH', key: adminKey, body: { aliases: [...team.aliases, ALIAS] } }), 'add alias to team demo');
+    await expectOk(
+      await call(gatewayUrl, '/manage/teams/demo', { method: 'PATCH', key: adminKey, body: { aliases: [...team.aliases, ALIAS] } }),
+      'add alias to team demo',
+    );
   }
   // The demo key must see the alias before load starts; /v1/models leaves no trace in the ledger.
   const models = (await expectOk(await call(gatewayUrl, '/v1/models', { key: demoKey }), 'list models')) as { data: Array<{ id: string }> };
@@ -143,7 +160,10 @@ interface CpuUse {
   usPerRequest: number;
 }
 
-async function cpuUse(pid: number | undefined, measure: () => Promise<LoadResult>): Promise<{ result: LoadResult; cpu?: CpuUse; wallMs: number; cpuMsUsed?: number }> {
+async function cpuUse(
+  pid: number | undefined,
+  measure: () => Promise<LoadResult>,
+): Promise<{ result: LoadResult; cpu?: CpuUse; wallMs: number; cpuMsUsed?: number }> {
   const before = await cpuMs(pid);
   const startedAt = performance.now();
   const result = await measure();
@@ -151,7 +171,12 @@ async function cpuUse(pid: number | undefined, measure: () => Promise<LoadResult
   const after = await cpuMs(pid);
   if (before === undefined || after === undefined) return { result, wallMs };
   const used = after - before;
-  return { result, wallMs, cpuMsUsed: used, cpu: { cores: used / wallMs, usPerRequest: (used * 1000) / Math.max(1, result.ok2xx + result.non2xx) } };
+  return {
+    result,
+    wallMs,
+    cpuMsUsed: used,
+    cpu: { cores: used / wallMs, usPerRequest: (used * 1000) / Math.max(1, result.ok2xx + result.non2xx) },
+  };
 }
 
 interface TargetRun {
@@ -164,17 +189,31 @@ interface TargetRun {
   windowUs: { from: number; to: number };
 }
 
-async function runTarget(name: string, url: string, target: BenchChild, sim: BenchChild, body: string, headers: Record<string, string>): Promise<TargetRun> {
+async function runTarget(
+  name: string,
+  url: string,
+  target: BenchChild,
+  sim: BenchChild,
+  body: string,
+  headers: Record<string, string>,
+): Promise<TargetRun> {
   process.stdout.write(`${name}: warm-up ${WARMUP_SECONDS}s, then ${SECONDS}s measured … `);
   const warmup = await drive({ url, body, headers, connections: CONNECTIONS, seconds: WARMUP_SECONDS });
   const from = Number(process.hrtime.bigint() / 1000n);
   const simBefore = await cpuMs(sim.process.pid);
-  const { result: measured, cpu, wallMs } = await cpuUse(target.process.pid, () => drive({ url, body, headers, connections: CONNECTIONS, seconds: SECONDS }));
+  const {
+    result: measured,
+    cpu,
+    wallMs,
+  } = await cpuUse(target.process.pid, () => drive({ url, body, headers, connections: CONNECTIONS, seconds: SECONDS }));
   const simAfter = await cpuMs(sim.process.pid);
   const to = Number(process.hrtime.bigint() / 1000n);
   const simCpu =
     simBefore !== undefined && simAfter !== undefined
-      ? { cores: (simAfter - simBefore) / wallMs, usPerRequest: ((simAfter - simBefore) * 1000) / Math.max(1, measured.ok2xx + measured.non2xx) }
+      ? {
+          cores: (simAfter - simBefore) / wallMs,
+          usPerRequest: ((simAfter - simBefore) * 1000) / Math.max(1, measured.ok2xx + measured.non2xx),
+        }
       : undefined;
   process.stdout.write(`${measured.reqPerSecMean.toFixed(0)} req/s\n`);
   return { name, warmup, measured, cpu, simCpu, windowUs: { from, to } };
@@ -191,7 +230,10 @@ async function readLedger(gatewayUrl: string, fromDay: string, expected: number)
   let last: LedgerCheck | undefined;
   for (;;) {
     const toDay = utcDay(Date.now());
-    const report = (await expectOk(await call(gatewayUrl, `/usage?from=${fromDay}&to=${toDay}&groupBy=alias`, { key: adminKey }), 'read usage')) as {
+    const report = (await expectOk(
+      await call(gatewayUrl, `/usage?from=${fromDay}&to=${toDay}&groupBy=alias`, { key: adminKey }),
+      'read usage',
+    )) as {
       rows: Array<{ alias?: string; requests: number; failedRequests: number }>;
     };
     const row = report.rows.find((r) => r.alias === ALIAS);
@@ -205,7 +247,13 @@ async function readLedger(gatewayUrl: string, fromDay: string, expected: number)
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r, ri) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ') + (ri === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n');
+  return rows
+    .map(
+      (r, ri) =>
+        r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ') +
+        (ri === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : ''),
+    )
+    .join('\n');
 }
 
 function fixed(value: number, digits: number): string {
@@ -217,7 +265,10 @@ async function cleanup(): Promise<void> {
     stopDriving();
     // The gateway first: on SIGTERM it finishes in-flight requests, flushes the ledger and snapshots its store.
     for (const child of [...children].reverse()) await stopChild(child, child.name === 'gateway' ? (PROFILE ? 30_000 : 15_000) : 5_000);
-    if (dataDir) await rm(dataDir, { recursive: true, force: true, maxRetries: 3 }).catch((error: unknown) => process.stderr.write(`could not delete ${dataDir}: ${String(error)}\n`));
+    if (dataDir)
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 3 }).catch((error: unknown) =>
+        process.stderr.write(`could not delete ${dataDir}: ${String(error)}\n`),
+      );
   })();
   return cleaning;
 }
@@ -228,7 +279,9 @@ async function main(): Promise<number> {
     [
       'Switchyard bench',
       `machine: node ${process.version}, ${cpuList.length} CPU (${cpuList[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${process.platform}/${process.arch}`,
-      `load average at start (1/5/15 min): ${loadavg().map((l) => l.toFixed(2)).join(' / ')}`,
+      `load average at start (1/5/15 min): ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' / ')}`,
       `load: ${CONNECTIONS} connections, non-streaming chat, ${BODY_BYTES} B request bodies, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s measured per target, one target at a time, ${ROUNDS} alternating rounds`,
       '',
     ].join('\n') + '\n',
@@ -237,7 +290,12 @@ async function main(): Promise<number> {
   dataDir = await mkdtemp(join(tmpdir(), 'switchyard-bench-'));
   const profileDir = PROFILE ? await mkdtemp(join(tmpdir(), 'switchyard-bench-profile-')) : undefined;
 
-  const sim = spawnNode({ name: 'sim', nodeArgs: ['--import', 'tsx', 'bench/sim-process.ts'], cwd: projectRoot, env: childEnv({ BENCH_SIM_KEY: simKey }) });
+  const sim = spawnNode({
+    name: 'sim',
+    nodeArgs: ['--import', 'tsx', 'bench/sim-process.ts'],
+    cwd: projectRoot,
+    env: childEnv({ BENCH_SIM_KEY: simKey }),
+  });
   children.push(sim);
   const simUrl = String((await sim.firstJsonLine(30_000)).url);
 
@@ -269,7 +327,9 @@ async function main(): Promise<number> {
 
   await waitReady(gateway, gatewayUrl, 120_000);
   await registerBenchRoute(gatewayUrl, simUrl);
-  process.stdout.write(`sim ${simUrl}  gateway ${gatewayUrl}  passthrough ${passthroughUrl}${profileDir ? `  (gateway CPU profile → ${profileDir})` : ''}\n\n`);
+  process.stdout.write(
+    `sim ${simUrl}  gateway ${gatewayUrl}  passthrough ${passthroughUrl}${profileDir ? `  (gateway CPU profile → ${profileDir})` : ''}\n\n`,
+  );
 
   const body = chatBody(BODY_BYTES);
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${demoKey}` };
@@ -321,8 +381,12 @@ async function main(): Promise<number> {
     const bad = all.reduce((n, x) => n + x.non2xx + x.errors, 0);
     const total = all.reduce((n, x) => n + x.ok2xx + x.non2xx + x.errors, 0);
     const rate = total === 0 ? 1 : bad / total;
-    const codes = Object.entries(r.measured.statusCodes).map(([c, n]) => `${c}×${n}`).join(' ');
-    process.stdout.write(`${r.name}: non-2xx + errors = ${bad} of ${total} (${(100 * rate).toFixed(3)}%, warm-up included)  status codes (measured): ${codes || 'none'}\n`);
+    const codes = Object.entries(r.measured.statusCodes)
+      .map(([c, n]) => `${c}×${n}`)
+      .join(' ');
+    process.stdout.write(
+      `${r.name}: non-2xx + errors = ${bad} of ${total} (${(100 * rate).toFixed(3)}%, warm-up included)  status codes (measured): ${codes || 'none'}\n`,
+    );
     if (rate > MAX_ERROR_RATE) failed = true;
   }
 
@@ -344,7 +408,11 @@ async function main(): Promise<number> {
     ].join('\n') + '\n',
   );
   if (!exact && !withAbandoned) failed = true;
-  process.stdout.write(`load average at end (1/5/15 min): ${loadavg().map((l) => l.toFixed(2)).join(' / ')}\n`);
+  process.stdout.write(
+    `load average at end (1/5/15 min): ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ')}\n`,
+  );
 
   if (profileDir) {
     await stopChild(gateway, 30_000);
@@ -353,7 +421,9 @@ async function main(): Promise<number> {
     const files = (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile'));
     if (files.length === 0) process.stdout.write(`no .cpuprofile was written to ${profileDir}\n`);
     for (const f of files) {
-      process.stdout.write('\n' + (await summariseCpuProfile(join(profileDir, f), { windowUs: gatewayRun.windowUs, projectRoot, top: 30 })) + '\n');
+      process.stdout.write(
+        '\n' + (await summariseCpuProfile(join(profileDir, f), { windowUs: gatewayRun.windowUs, projectRoot, top: 30 })) + '\n',
+      );
     }
   }
   if (failed) process.stdout.write('\nFAILED: errors above 0.5% or a ledger mismatch\n');
@@ -370,7 +440,7 @@ let code = 1;
 try {
   code = await main();
 } catch (error) {
-  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
 } finally {
   await cleanup();
 }

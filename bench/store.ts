@@ -115,19 +115,25 @@ try {
   const durable = await sequentialWriteMs(journaled.container, 0);
   const bytesPerWrite = ((await journalBytes(journaledDir)) - before) / SEQUENTIAL_WRITES;
   const durableRate = await concurrentWritesPerSecond(journaled.container, 1_000_000);
-  console.log(`one write, acknowledged:    p50 ${durable.p50.toFixed(2)} ms, p99 ${durable.p99.toFixed(2)} ms journaled  |  p50 ${inMemory.p50.toFixed(2)} ms, p99 ${inMemory.p99.toFixed(2)} ms in memory`);
+  console.log(
+    `one write, acknowledged:    p50 ${durable.p50.toFixed(2)} ms, p99 ${durable.p99.toFixed(2)} ms journaled  |  p50 ${inMemory.p50.toFixed(2)} ms, p99 ${inMemory.p99.toFixed(2)} ms in memory`,
+  );
   console.log(`journal bytes per record:   ${Math.round(bytesPerWrite)} (a ${JSON.stringify(usageRecord(0)).length}-byte document)`);
-  console.log(`${CONCURRENCY} concurrent writers:      ${Math.round(durableRate)} writes/s journaled  |  ${Math.round(inMemoryRate)} writes/s in memory`);
+  console.log(
+    `${CONCURRENCY} concurrent writers:      ${Math.round(durableRate)} writes/s journaled  |  ${Math.round(inMemoryRate)} writes/s in memory`,
+  );
 
   await load(journaled.container, DOCS - SEQUENTIAL_WRITES - CONCURRENT_WRITES, 2_000_000);
   // A copy of the folder while the store runs is what a kill -9 leaves: every acknowledged write is in the journal.
   const crashedDir = join(root, 'crashed');
   await cp(journaledDir, crashedDir, { recursive: true });
-  console.log(`journal for ${DOCS} docs:      ${(await journalBytes(crashedDir) / 1024 / 1024).toFixed(1)} MiB`);
+  console.log(`journal for ${DOCS} docs:      ${((await journalBytes(crashedDir)) / 1024 / 1024).toFixed(1)} MiB`);
   journaled.client.dispose();
   const stopStarted = performance.now();
   await journaled.store.stop();
-  console.log(`stop, compacting:           ${Math.round(performance.now() - stopStarted)} ms (snapshot ${((await stat(join(journaledDir, 'cosmos-snapshot.json'))).size / 1024 / 1024).toFixed(1)} MiB)`);
+  console.log(
+    `stop, compacting:           ${Math.round(performance.now() - stopStarted)} ms (snapshot ${((await stat(join(journaledDir, 'cosmos-snapshot.json'))).size / 1024 / 1024).toFixed(1)} MiB)`,
+  );
 
   const fromSnapshot = await timedStart(journaledDir);
   console.log(`start from snapshot:        ${Math.round(fromSnapshot.ms)} ms for ${fromSnapshot.count} docs`);

@@ -11,4 +11,9 @@ app.http('azureChatCompletions', {
   authLevel: 'anonymous',
   handler: gateway.azureChatCompletions,
 });
-app.http('azureEmbeddings', { route: 'openai/deployments/{alias}/embeddings', methods: ['POST'], authLevel: 'anonymous', handler: gateway.azureEmbeddings });
+app.http('azureEmbeddings', {
+  route: 'openai/deployments/{alias}/embeddings',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: gateway.azureEmbeddings,
+});

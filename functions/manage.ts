@@ -6,8 +6,18 @@ const m = gateway.manage;
 app.http('manageListDeployments', { route: 'manage/deployments', methods: ['GET'], authLevel: 'anonymous', handler: m.listDeployments });
 app.http('manageGetDeployment', { route: 'manage/deployments/{id}', methods: ['GET'], authLevel: 'anonymous', handler: m.getDeployment });
 app.http('managePutDeployment', { route: 'manage/deployments/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putDeployment });
-app.http('managePatchDeployment', { route: 'manage/deployments/{id}', methods: ['PATCH'], authLevel: 'anonymous', handler: m.patchDeployment });
-app.http('manageDeleteDeployment', { route: 'manage/deployments/{id}', methods: ['DELETE'], authLevel: 'anonymous', handler: m.deleteDeployment });
+app.http('managePatchDeployment', {
+  route: 'manage/deployments/{id}',
+  methods: ['PATCH'],
+  authLevel: 'anonymous',
+  handler: m.patchDeployment,
+});
+app.http('manageDeleteDeployment', {
+  route: 'manage/deployments/{id}',
+  methods: ['DELETE'],
+  authLevel: 'anonymous',
+  handler: m.deleteDeployment,
+});
 app.http('manageListRoutes', { route: 'manage/routes', methods: ['GET'], authLevel: 'anonymous', handler: m.listRoutes });
 app.http('manageGetRoute', { route: 'manage/routes/{alias}', methods: ['GET'], authLevel: 'anonymous', handler: m.getRoute });
 app.http('managePutRoute', { route: 'manage/routes/{alias}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putRoute });
@@ -18,7 +28,12 @@ app.http('manageGetTeam', { route: 'manage/teams/{id}', methods: ['GET'], authLe
 app.http('managePutTeam', { route: 'manage/teams/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putTeam });
 app.http('managePatchTeam', { route: 'manage/teams/{id}', methods: ['PATCH'], authLevel: 'anonymous', handler: m.patchTeam });
 app.http('manageCreateTeamKey', { route: 'manage/teams/{id}/keys', methods: ['POST'], authLevel: 'anonymous', handler: m.createTeamKey });
-app.http('manageDeleteTeamKey', { route: 'manage/teams/{id}/keys/{keyId}', methods: ['DELETE'], authLevel: 'anonymous', handler: m.deleteTeamKey });
+app.http('manageDeleteTeamKey', {
+  route: 'manage/teams/{id}/keys/{keyId}',
+  methods: ['DELETE'],
+  authLevel: 'anonymous',
+  handler: m.deleteTeamKey,
+});
 app.http('manageListKeys', { route: 'manage/keys', methods: ['GET'], authLevel: 'anonymous', handler: m.listKeys });
 app.http('manageCreateRoleKey', { route: 'manage/keys', methods: ['POST'], authLevel: 'anonymous', handler: m.createRoleKey });
 app.http('manageDeleteKey', { route: 'manage/keys/{id}', methods: ['DELETE'], authLevel: 'anonymous', handler: m.deleteKey });

@@ -76,7 +76,8 @@ function installHooks(): void {
   prototype.delete = function (this: StoredItems, id: string, partition: unknown): void {
     const existing = this._item('/id', id, partition).read();
     originalDelete.call(this, id, partition);
-    if (existing) report(this, (location) => ({ ...location, op: 'delete', id: String(existing.id), partition: this._getPartition(existing) }));
+    if (existing)
+      report(this, (location) => ({ ...location, op: 'delete', id: String(existing.id), partition: this._getPartition(existing) }));
   };
 }
 

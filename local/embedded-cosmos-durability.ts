@@ -1,7 +1,14 @@
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { applyChange, captureChanges, watchChanges, type Resource, type StoreChange, type StoredAccount } from './embedded-cosmos-changes.js';
+import {
+  applyChange,
+  captureChanges,
+  watchChanges,
+  type Resource,
+  type StoreChange,
+  type StoredAccount,
+} from './embedded-cosmos-changes.js';
 
 /**
  * Makes the embedded store honest about what it acknowledged: every change is appended to a journal and
@@ -55,9 +62,12 @@ export async function openDurableStore(account: StoredAccount, options: DurableS
   for (const n of segments.filter((n) => n < snapshot.journalFrom)) await unlink(join(dataDir, segmentName(n)));
   const live = segments.filter((n) => n >= snapshot.journalFrom);
   let replayed = 0;
-  for (const [index, n] of live.entries()) replayed += await replaySegment(account, join(dataDir, segmentName(n)), index === live.length - 1, log);
+  for (const [index, n] of live.entries())
+    replayed += await replaySegment(account, join(dataDir, segmentName(n)), index === live.length - 1, log);
   if (snapshot.items + replayed > 0) {
-    log(`embedded Cosmos restored ${snapshot.items} snapshot entries and ${replayed} journal entries in ${Math.round(performance.now() - startedAt)} ms`);
+    log(
+      `embedded Cosmos restored ${snapshot.items} snapshot entries and ${replayed} journal entries in ${Math.round(performance.now() - startedAt)} ms`,
+    );
   }
 
   const first = Math.max(snapshot.journalFrom, ...live.map((n) => n + 1));
@@ -297,7 +307,9 @@ function versionOneChanges(snapshot: VersionOneSnapshot): StoreChange[] {
     { kind: 'database', op: 'put', data: { id: database.id } } as StoreChange,
     ...database.containers.flatMap((container) => [
       { kind: 'container', db: database.id, op: 'put', data: { ...container.definition, id: container.id } } as StoreChange,
-      ...container.userDefinedFunctions.map((data) => ({ kind: 'udf', db: database.id, container: container.id, op: 'put', data }) as StoreChange),
+      ...container.userDefinedFunctions.map(
+        (data) => ({ kind: 'udf', db: database.id, container: container.id, op: 'put', data }) as StoreChange,
+      ),
       ...container.items.map((data) => ({ kind: 'item', db: database.id, container: container.id, op: 'put', data }) as StoreChange),
     ]),
   ]);

@@ -144,7 +144,13 @@ async function listen(tls: LoopbackCertificate, port: number, durable: Durable, 
   return { server, account, port: address.port };
 }
 
-function handleRequest(account: StoredAccount, req: IncomingMessage, res: ServerResponse, durable: Durable, log: (message: string) => void): void {
+function handleRequest(
+  account: StoredAccount,
+  req: IncomingMessage,
+  res: ServerResponse,
+  durable: Durable,
+  log: (message: string) => void,
+): void {
   (async () => {
     let body: Resource | undefined;
     const route = routeRequest(req);
@@ -250,7 +256,10 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
 
 function utcTime(date: Date): Buffer {
   const iso = date.toISOString();
-  return der(0x17, Buffer.from(`${iso.slice(2, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`));
+  return der(
+    0x17,
+    Buffer.from(`${iso.slice(2, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`),
+  );
 }
 
 function oid(dotted: string): Buffer {

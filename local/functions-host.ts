@@ -9,8 +9,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type * as AzureFunctions from '@azure/functions';
-import { installFunctionsCore, type CoreAppStartContext, type CoreAppTerminateContext, type FunctionsCoreRegistry, type HttpFunctionRegistration } from './functions-core.js';
-import { collectHeaders, createInvoker, describeError, runHooks, toHostLevel, type FunctionsHostLogLevel, type HostLog } from './invocation.js';
+import {
+  installFunctionsCore,
+  type CoreAppStartContext,
+  type CoreAppTerminateContext,
+  type FunctionsCoreRegistry,
+  type HttpFunctionRegistration,
+} from './functions-core.js';
+import {
+  collectHeaders,
+  createInvoker,
+  describeError,
+  runHooks,
+  toHostLevel,
+  type FunctionsHostLogLevel,
+  type HostLog,
+} from './invocation.js';
 import { sendPlain } from './response-writer.js';
 import { compileRouteTable, type RouteTable } from './route-table.js';
 
@@ -185,7 +199,10 @@ async function drain(server: Server, inFlight: Set<AbortController>, timeoutMs: 
 }
 
 /** The app-level hook contexts, which share one hookData as the worker's do. */
-function appHookContexts(registry: FunctionsCoreRegistry, appRoot: string): { start: CoreAppStartContext; terminate: CoreAppTerminateContext } {
+function appHookContexts(
+  registry: FunctionsCoreRegistry,
+  appRoot: string,
+): { start: CoreAppStartContext; terminate: CoreAppTerminateContext } {
   const start: CoreAppStartContext = {
     get hookData() {
       return registry.appLevelHookData;
@@ -219,7 +236,14 @@ interface Listener {
 /** The server's request listener: route, check the declared length, then invoke. */
 function requestListener(app: LoadedApp, options: FunctionsHostOptions, log: HostLog, state: Listener) {
   const maxBodyBytes = options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES;
-  const invoke = createInvoker({ lib: app.lib, registry: app.registry, log, maxBodyBytes, inFlight: state.inFlight, authority: () => state.authority });
+  const invoke = createInvoker({
+    lib: app.lib,
+    registry: app.registry,
+    log,
+    maxBodyBytes,
+    inFlight: state.inFlight,
+    authority: () => state.authority,
+  });
   function onResponseClose(this: ServerResponse): void {
     state.active.delete(this);
     if (state.closing) state.server?.closeIdleConnections();

@@ -91,7 +91,11 @@ export function createInvoker(options: InvokerOptions): (call: IncomingCall) => 
     try {
       const body = requestBody(call, options.maxBodyBytes, overflow);
       const request = buildRequest(call, body, options);
-      const context = new options.lib.InvocationContext({ invocationId, ...optionsFor(registration), traceContext: traceContext(call.headers) });
+      const context = new options.lib.InvocationContext({
+        invocationId,
+        ...optionsFor(registration),
+        traceContext: traceContext(call.headers),
+      });
       const { result, error } = await callWithHooks(options.registry, registration.handler, request, context);
       if (error !== null && error !== undefined) throw error;
       if (overflow.exceeded) {
@@ -149,7 +153,11 @@ function traceContext(headers: Record<string, string>): AzureFunctions.TraceCont
 }
 
 /** The body the handler reads: none for GET/HEAD; a chunked upload without a length is counted against the cap. */
-function requestBody(call: IncomingCall, maxBodyBytes: number, overflow: { exceeded: boolean }): IncomingMessage | AsyncGenerator<Buffer> | undefined {
+function requestBody(
+  call: IncomingCall,
+  maxBodyBytes: number,
+  overflow: { exceeded: boolean },
+): IncomingMessage | AsyncGenerator<Buffer> | undefined {
   if (call.method === 'GET' || call.method === 'HEAD') return undefined;
   const { headers } = call;
   if (headers['content-length'] === undefined && headers['transfer-encoding'] !== undefined) {
@@ -172,7 +180,11 @@ async function* limitBody(req: IncomingMessage, maxBodyBytes: number, overflow: 
 }
 
 /** Exactly what the library's stream mode (createStreamRequest) builds from the worker's proxied request. */
-function buildRequest(call: IncomingCall, body: IncomingMessage | AsyncGenerator<Buffer> | undefined, options: InvokerOptions): AzureFunctions.HttpRequest {
+function buildRequest(
+  call: IncomingCall,
+  body: IncomingMessage | AsyncGenerator<Buffer> | undefined,
+  options: InvokerOptions,
+): AzureFunctions.HttpRequest {
   const { headers, method, target } = call;
   const url = target.startsWith('/') ? `http://${headers['host'] ?? options.authority()}${target}` : target;
   const nativeRequest = new Request(url, { method, headers, body: body as BodyInit | undefined, duplex: 'half' } as RequestInit);

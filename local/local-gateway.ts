@@ -51,7 +51,8 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
   const log = options.log ?? createLogger();
   const cleanups: Array<() => Promise<void>> = [];
   const closeAll = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log.log('error', 'shutdown step failed', { error: String(error) }));
+    for (const cleanup of cleanups.reverse())
+      await cleanup().catch((error: unknown) => log.log('error', 'shutdown step failed', { error: String(error) }));
   };
   try {
     let store: EmbeddedCosmos | undefined;

@@ -56,7 +56,9 @@ function hasCompleteBody(init: AzureFunctions.HttpResponseInit): boolean {
 
 function hasPlainHeaders(init: AzureFunctions.HttpResponseInit): boolean {
   const headers = init.headers as unknown;
-  return headers === undefined || (headers !== null && typeof headers === 'object' && !Array.isArray(headers) && !(headers instanceof Headers));
+  return (
+    headers === undefined || (headers !== null && typeof headers === 'object' && !Array.isArray(headers) && !(headers instanceof Headers))
+  );
 }
 
 /** The body and default content type `new HttpResponse(init)` would give a complete init. */
@@ -119,7 +121,12 @@ function setHeaders(res: ServerResponse, response: AzureFunctions.HttpResponse):
   res.statusCode = response.status;
 }
 
-async function writeHttpResponse(res: ServerResponse, method: string, response: AzureFunctions.HttpResponse, complete: boolean): Promise<void> {
+async function writeHttpResponse(
+  res: ServerResponse,
+  method: string,
+  response: AzureFunctions.HttpResponse,
+  complete: boolean,
+): Promise<void> {
   setHeaders(res, response);
   const body = response.body as ReadableStream<Uint8Array> | null;
   if (body === null) {

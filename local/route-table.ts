@@ -71,7 +71,11 @@ function comparePrecedence(a: readonly number[], b: readonly number[]): number {
 }
 
 /** Matches decoded path segments against a template; null when it does not match. */
-function matchSegments(route: RouteTemplate, segments: readonly string[], lowered: readonly string[]): Readonly<Record<string, string>> | null {
+function matchSegments(
+  route: RouteTemplate,
+  segments: readonly string[],
+  lowered: readonly string[],
+): Readonly<Record<string, string>> | null {
   let params: Record<string, string> | undefined;
   for (const [index, part] of route.segments.entries()) {
     if (part.kind === 'catchAll') {

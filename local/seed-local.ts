@@ -78,7 +78,12 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
     }
   }
   const routes: Route[] = [
-    { alias: 'chat', strategy: 'spillover', targets: [{ deployment: 'sim-llama-managed' }, { deployment: 'sim-llama-serverless' }], rules: [] },
+    {
+      alias: 'chat',
+      strategy: 'spillover',
+      targets: [{ deployment: 'sim-llama-managed' }, { deployment: 'sim-llama-serverless' }],
+      rules: [],
+    },
     { alias: 'embed', strategy: 'spillover', targets: [{ deployment: 'sim-embed-serverless' }], rules: [] },
   ];
   for (const route of routes) {

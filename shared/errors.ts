@@ -66,11 +66,15 @@ export const errors = {
   preconditionFailed: (message = 'The document changed since you read it (If-Match does not match its ETag). Read it again and retry.') =>
     new GatewayError(412, 'invalid_request_error', 'precondition_failed', message),
   requestTooLarge: (limitBytes: number) =>
-    new GatewayError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than the limit of ${limitBytes} bytes.`),
+    new GatewayError(
+      413,
+      'invalid_request_error',
+      'request_too_large',
+      `The request body is larger than the limit of ${limitBytes} bytes.`,
+    ),
   unsupportedMediaType: () =>
     new GatewayError(415, 'invalid_request_error', 'unsupported_media_type', 'Send the request body as application/json.'),
-  upstreamError: (message: string, cause?: unknown) =>
-    new GatewayError(502, 'upstream_error', 'upstream_error', message, { cause }),
+  upstreamError: (message: string, cause?: unknown) => new GatewayError(502, 'upstream_error', 'upstream_error', message, { cause }),
   noDeploymentAvailable: (message: string, retryAfterSeconds?: number) =>
     new GatewayError(503, 'upstream_error', 'no_deployment_available', message, { retryAfterSeconds }),
   upstreamTimeout: (message: string) => new GatewayError(504, 'upstream_error', 'upstream_timeout', message),
@@ -86,17 +90,45 @@ export const errors = {
       ? new GatewayError(413, 'invalid_request_error', 'request_too_large', `The model rejected the request: ${detail}`, { param })
       : new GatewayError(400, 'invalid_request_error', 'invalid_request_error', `The model rejected the request: ${detail}`, { param }),
   overloaded: (retryAfterSeconds = 1) =>
-    new GatewayError(503, 'server_error', 'overloaded', 'Switchyard is holding as many answers in memory as it may right now. Retry shortly.', { retryAfterSeconds }),
+    new GatewayError(
+      503,
+      'server_error',
+      'overloaded',
+      'Switchyard is holding as many answers in memory as it may right now. Retry shortly.',
+      { retryAfterSeconds },
+    ),
   /** The caller left before the answer; nobody reads this response, it names the outcome in logs and usage. */
-  requestCancelled: () => new GatewayError(499, 'invalid_request_error', 'request_cancelled', 'The caller closed the request before it was answered.'),
+  requestCancelled: () =>
+    new GatewayError(499, 'invalid_request_error', 'request_cancelled', 'The caller closed the request before it was answered.'),
   storeUnavailable: (cause?: unknown) =>
-    new GatewayError(503, 'server_error', 'store_unavailable', 'The configuration store is not reachable right now. Retry shortly.', { cause, retryAfterSeconds: 1 }),
+    new GatewayError(503, 'server_error', 'store_unavailable', 'The configuration store is not reachable right now. Retry shortly.', {
+      cause,
+      retryAfterSeconds: 1,
+    }),
   /** Start-up found the settings invalid; the message never repeats a value, the log names the settings. */
   configurationError: (cause?: unknown) =>
-    new GatewayError(500, 'server_error', 'configuration_error', "Switchyard's configuration is invalid, so it cannot serve requests. Its operator must fix the app settings named in its log.", { cause }),
+    new GatewayError(
+      500,
+      'server_error',
+      'configuration_error',
+      "Switchyard's configuration is invalid, so it cannot serve requests. Its operator must fix the app settings named in its log.",
+      { cause },
+    ),
   /** Switchyard could not obtain or use its own identity (managed identity, store key) to reach its store. */
   credentialsUnavailable: (cause?: unknown) =>
-    new GatewayError(503, 'server_error', 'credentials_unavailable', 'Switchyard could not authenticate to its configuration store. Retry shortly.', { cause, retryAfterSeconds: 5 }),
+    new GatewayError(
+      503,
+      'server_error',
+      'credentials_unavailable',
+      'Switchyard could not authenticate to its configuration store. Retry shortly.',
+      { cause, retryAfterSeconds: 5 },
+    ),
   internal: (cause?: unknown) =>
-    new GatewayError(500, 'server_error', 'internal_error', 'Switchyard hit an internal error. The request id in x-request-id helps us find it.', { cause }),
+    new GatewayError(
+      500,
+      'server_error',
+      'internal_error',
+      'Switchyard hit an internal error. The request id in x-request-id helps us find it.',
+      { cause },
+    ),
 } as const;

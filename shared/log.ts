@@ -5,7 +5,10 @@ export interface Logger {
   log(level: LogLevel, message: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(write: (line: string) => void = (line) => process.stdout.write(line + '\n'), minLevel: LogLevel = 'info'): Logger {
+export function createLogger(
+  write: (line: string) => void = (line) => process.stdout.write(line + '\n'),
+  minLevel: LogLevel = 'info',
+): Logger {
   const order: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
   return {
     log(level, message, fields) {

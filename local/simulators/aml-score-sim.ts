@@ -77,7 +77,10 @@ function parseScoreRequest(body: unknown): { request: ScoreRequest } | { problem
   if (inputData === null || typeof inputData !== 'object' || Array.isArray(inputData)) return { problem: "'input_data' must be an object" };
   const { input_string: inputString, parameters } = inputData as { input_string?: unknown; parameters?: unknown };
   const isMessage = (m: unknown): m is { role: string; content: string } =>
-    m !== null && typeof m === 'object' && typeof (m as { role?: unknown }).role === 'string' && typeof (m as { content?: unknown }).content === 'string';
+    m !== null &&
+    typeof m === 'object' &&
+    typeof (m as { role?: unknown }).role === 'string' &&
+    typeof (m as { content?: unknown }).content === 'string';
   if (!Array.isArray(inputString) || inputString.length === 0 || !inputString.every(isMessage)) {
     return { problem: "'input_string' must be a non-empty list of {role, content} messages" };
   }
@@ -120,7 +123,11 @@ export async function startAmlScoreSim(options: AmlScoreSimOptions = {}): Promis
     const cap = 2 * (config.maxConcurrentRequestsPerInstance ?? 1) * (config.instanceCount ?? 1);
     const admitted = pending.get(deployment) ?? 0;
     if (admitted >= cap) {
-      return exchange.sendJson(429, { message: `Too many pending requests: more than ${cap} in flight for deployment '${deployment}'.` }, headers);
+      return exchange.sendJson(
+        429,
+        { message: `Too many pending requests: more than ${cap} in flight for deployment '${deployment}'.` },
+        headers,
+      );
     }
     pending.set(deployment, admitted + 1);
     exchange.res.once('close', () => pending.set(deployment, (pending.get(deployment) ?? 1) - 1));
@@ -128,7 +135,11 @@ export async function startAmlScoreSim(options: AmlScoreSimOptions = {}): Promis
     const fault = faults.next(config.faultRate);
     switch (fault?.kind) {
       case 'status':
-        return exchange.sendJson(fault.status, { message: `The simulator answered ${fault.status} as instructed.` }, { ...headers, ...retryAfterHeaders(fault) });
+        return exchange.sendJson(
+          fault.status,
+          { message: `The simulator answered ${fault.status} as instructed.` },
+          { ...headers, ...retryAfterHeaders(fault) },
+        );
       case 'timeout':
         return exchange.hang();
       case 'reset':
@@ -138,7 +149,11 @@ export async function startAmlScoreSim(options: AmlScoreSimOptions = {}): Promis
     const parsed = parseScoreRequest(json);
     if ('problem' in parsed) {
       const body = { error: EXPECTED_INPUT_FORMAT, exception: `ValueError: ${parsed.problem}` };
-      return exchange.sendJson(424, body, { ...headers, 'ms-azureml-model-error-statuscode': '400', 'ms-azureml-model-error-reason': 'model_error' });
+      return exchange.sendJson(424, body, {
+        ...headers,
+        'ms-azureml-model-error-statuscode': '400',
+        'ms-azureml-model-error-reason': 'model_error',
+      });
     }
     const { messages, maxNewTokens } = parsed.request;
     const completionTokens = Math.min(maxNewTokens ?? config.defaultCompletionTokens ?? 16, MAX_GENERATED_TOKENS);

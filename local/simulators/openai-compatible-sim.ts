@@ -119,18 +119,36 @@ const PROMPT_FILTER_RESULTS = [
   {
     prompt_index: 0,
     content_filter_results: {
-      hate: SAFE, self_harm: SAFE, sexual: SAFE, violence: SAFE, jailbreak: NOT_DETECTED, profanity: NOT_DETECTED,
+      hate: SAFE,
+      self_harm: SAFE,
+      sexual: SAFE,
+      violence: SAFE,
+      jailbreak: NOT_DETECTED,
+      profanity: NOT_DETECTED,
     },
   },
 ];
 const COMPLETION_FILTER_RESULTS = {
-  hate: SAFE, self_harm: SAFE, sexual: SAFE, violence: SAFE,
-  protected_material_text: NOT_DETECTED, protected_material_code: NOT_DETECTED,
+  hate: SAFE,
+  self_harm: SAFE,
+  sexual: SAFE,
+  violence: SAFE,
+  protected_material_text: NOT_DETECTED,
+  protected_material_code: NOT_DETECTED,
 };
 
 const ERROR_CODES: Record<number, string> = {
-  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 408: 'Timeout', 409: 'Conflict',
-  422: 'UnprocessableEntity', 500: 'InternalServerError', 502: 'BadGateway', 503: 'ServiceUnavailable', 504: 'GatewayTimeout',
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  408: 'Timeout',
+  409: 'Conflict',
+  422: 'UnprocessableEntity',
+  500: 'InternalServerError',
+  502: 'BadGateway',
+  503: 'ServiceUnavailable',
+  504: 'GatewayTimeout',
 };
 
 function invalidRequest(exchange: SimExchange, message: string, param: string | null): void {
@@ -161,7 +179,8 @@ function parseChatRequest(exchange: SimExchange, body: unknown): ChatRequest | u
     invalidRequest(exchange, "Every entry of 'messages' must be an object with a string 'role'.", 'messages');
     return undefined;
   }
-  const limitField = fields.max_completion_tokens !== undefined && fields.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+  const limitField =
+    fields.max_completion_tokens !== undefined && fields.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
   const limit = fields[limitField];
   if (limit !== undefined && limit !== null && !isPositiveInteger(limit)) {
     invalidRequest(exchange, `'${limitField}' must be a positive integer.`, limitField);
@@ -247,7 +266,13 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
     }
   }
 
-  async function handleChat(exchange: SimExchange, config: OpenAICompatibleSimBehaviour, route: Route, body: unknown, fault: SimFault | undefined): Promise<void> {
+  async function handleChat(
+    exchange: SimExchange,
+    config: OpenAICompatibleSimBehaviour,
+    route: Route,
+    body: unknown,
+    fault: SimFault | undefined,
+  ): Promise<void> {
     const request = parseChatRequest(exchange, body);
     if (request === undefined) return;
     const requestedTokens = request.maxTokens ?? config.defaultCompletionTokens ?? 16;
@@ -278,7 +303,10 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
         if (exchange.signal.aborted) return;
       }
       const response = {
-        id, object: 'chat.completion', created, model,
+        id,
+        object: 'chat.completion',
+        created,
+        model,
         ...(azure ? { prompt_filter_results: PROMPT_FILTER_RESULTS } : {}),
         choices,
         usage,
@@ -313,7 +341,12 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
       return exchange.writeEvent(event);
     };
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
-      id, object: 'chat.completion.chunk', created, model, choices, ...extra,
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      choices,
+      ...extra,
     });
     const filterResults = azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {};
     const wantsUsage = config.streamUsage !== false;
@@ -321,7 +354,8 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
     const usageChunk = wantsUsage && !usageOnFinish && request.includeUsage;
 
     // §2.6: Azure's pre-flight prompt-filter chunk, with its empty id and zero `created`.
-    if (azure && !(await send({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS }))) return;
+    if (azure && !(await send({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS })))
+      return;
 
     const started = Date.now();
     const slices = new SliceYielder();
@@ -338,7 +372,10 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
     }
     for (const index of choiceIndexes) {
       const last = index === choiceIndexes.length - 1;
-      const finish = chunk([{ index, delta: {}, logprobs: null, finish_reason: finishReason, ...filterResults }], last && usageOnFinish ? { usage } : {});
+      const finish = chunk(
+        [{ index, delta: {}, logprobs: null, finish_reason: finishReason, ...filterResults }],
+        last && usageOnFinish ? { usage } : {},
+      );
       if (!(await send(finish))) return;
     }
     if (usageChunk && !(await send(chunk([], { usage })))) return;
@@ -348,7 +385,13 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
     stats.succeeded({ prompt: promptTokens, completion: completionTokens });
   }
 
-  async function handleEmbeddings(exchange: SimExchange, config: OpenAICompatibleSimBehaviour, route: Route, body: unknown, fault: SimFault | undefined): Promise<void> {
+  async function handleEmbeddings(
+    exchange: SimExchange,
+    config: OpenAICompatibleSimBehaviour,
+    route: Route,
+    body: unknown,
+    fault: SimFault | undefined,
+  ): Promise<void> {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       return invalidRequest(exchange, 'The request body must be a JSON object.', null);
     }
@@ -366,7 +409,11 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
     }
     const dimensions = isPositiveInteger(fields.dimensions) ? fields.dimensions : (config.defaultEmbeddingDimensions ?? 8);
     if (inputs.length * dimensions > MAX_EMBEDDING_VALUES) {
-      return invalidRequest(exchange, `The simulator answers at most ${MAX_EMBEDDING_VALUES} embedding values (inputs × 'dimensions') per request.`, 'dimensions');
+      return invalidRequest(
+        exchange,
+        `The simulator answers at most ${MAX_EMBEDDING_VALUES} embedding values (inputs × 'dimensions') per request.`,
+        'dimensions',
+      );
     }
     if (!(await exchange.wait(config.latencyMs ?? 0))) return;
 
@@ -380,7 +427,12 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
       await slices.step(dimensions);
       if (exchange.signal.aborted) return;
     }
-    const response = { object: 'list', data, model: modelFor(config, route, fields.model), usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } };
+    const response = {
+      object: 'list',
+      data,
+      model: modelFor(config, route, fields.model),
+      usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+    };
     if (fault?.kind === 'half-stream') return exchange.sendHalfJson(200, response);
     if (fault?.kind === 'malformed') return exchange.sendMalformedJson();
     exchange.sendJson(200, response);

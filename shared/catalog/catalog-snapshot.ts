@@ -20,7 +20,11 @@ export const emptySnapshot: CatalogSnapshot = {
 };
 
 /** Builds a snapshot from raw documents; a document that no longer validates is skipped and reported. */
-export function buildSnapshot(docs: Array<{ type: DocType; doc: unknown }>, nowMs: number, onInvalid: (type: DocType, id: unknown, message: string) => void): CatalogSnapshot {
+export function buildSnapshot(
+  docs: Array<{ type: DocType; doc: unknown }>,
+  nowMs: number,
+  onInvalid: (type: DocType, id: unknown, message: string) => void,
+): CatalogSnapshot {
   const deployments = new Map<string, Deployment>();
   const routes = new Map<string, Route>();
   const teams = new Map<string, Team>();
@@ -64,7 +68,10 @@ export class CatalogCache {
   private lastError: unknown;
   private readonly now: () => number;
 
-  constructor(private readonly store: CatalogStore, private readonly options: CatalogCacheOptions) {
+  constructor(
+    private readonly store: CatalogStore,
+    private readonly options: CatalogCacheOptions,
+  ) {
     this.now = options.now;
   }
 

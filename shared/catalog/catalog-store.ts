@@ -1,5 +1,14 @@
 import type { z } from 'zod';
-import { deploymentSchema, keyDocumentSchema, routeSchema, teamSchema, type Deployment, type Route, type StoredKey, type Team } from './schemas.js';
+import {
+  deploymentSchema,
+  keyDocumentSchema,
+  routeSchema,
+  teamSchema,
+  type Deployment,
+  type Route,
+  type StoredKey,
+  type Team,
+} from './schemas.js';
 
 export interface DocTypes {
   deployment: Deployment;

@@ -55,7 +55,11 @@ export interface MintKeyOptions {
 /** A new key: its secret, to be shown once, and the document to store. */
 export function mintKey(owner: KeyOwner, options: MintKeyOptions): { secret: string; stored: StoredKey } {
   const secret = newSecret(owner, options.randomBytes);
-  const stored = keyDocument(owner, secret, { id: newKeyId(options.randomBytes), createdAtMs: options.nowMs, expiresAt: options.expiresAt });
+  const stored = keyDocument(owner, secret, {
+    id: newKeyId(options.randomBytes),
+    createdAtMs: options.nowMs,
+    expiresAt: options.expiresAt,
+  });
   return { secret, stored };
 }
 
@@ -74,7 +78,13 @@ function ignoreLostRace(error: unknown): void {
  * Stores the key a setting holds (SWITCHYARD_ADMIN_KEY…) and revokes the key the same setting held
  * before, so changing the setting replaces the key. Safe to run on several instances at once.
  */
-export async function ensureConfiguredKey(store: CatalogStore, owner: KeyOwner, setting: string, secret: string, nowMs: number): Promise<void> {
+export async function ensureConfiguredKey(
+  store: CatalogStore,
+  owner: KeyOwner,
+  setting: string,
+  secret: string,
+  nowMs: number,
+): Promise<void> {
   const hash = hashKey(secret);
   const keys = await store.list('key');
   for (const replaced of keys.filter((k) => k.doc.configuredBy === setting && k.doc.hash !== hash)) {
@@ -83,7 +93,8 @@ export async function ensureConfiguredKey(store: CatalogStore, owner: KeyOwner, 
   const current = keys.find((k) => k.doc.hash === hash);
   if (current) {
     // A key stored before keys were marked with their setting is marked now, so its replacement revokes it.
-    if (current.doc.configuredBy !== setting) await store.put('key', { ...current.doc, configuredBy: setting }, { ifMatch: current.etag }).catch(ignoreLostRace);
+    if (current.doc.configuredBy !== setting)
+      await store.put('key', { ...current.doc, configuredBy: setting }, { ifMatch: current.etag }).catch(ignoreLostRace);
     return;
   }
   const stored = keyDocument(owner, secret, { id: configuredKeyId(setting, hash), createdAtMs: nowMs, configuredBy: setting });

@@ -8,7 +8,9 @@ export const keyIdPattern = /^key_[A-Za-z0-9_-]{1,64}$/;
 const id = (what: string) =>
   z.string().regex(idPattern, `${what} must be 1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit`);
 const tag = z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,62}$/, 'tags are 1-63 characters of a-z, 0-9, . _ : -');
-const appSettingName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be the NAME of an app setting (letters, digits, _), never the secret itself');
+const appSettingName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be the NAME of an app setting (letters, digits, _), never the secret itself');
 const usd = z.number().finite().min(0).max(1_000_000);
 
 export const deploymentKinds = ['serverless', 'managed'] as const;
@@ -32,7 +34,10 @@ export const deploymentSchema = z
     protocol: z.enum(protocols),
     endpoint: z.url({ message: 'endpoint must be an absolute URL' }),
     upstreamModel: z.string().min(1).max(256),
-    apiVersion: z.string().regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/).optional(),
+    apiVersion: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/)
+      .optional(),
     serves: z.array(z.enum(capabilities)).min(1).default(['chat']),
     auth: authSchema,
     pricing: z.union([serverlessPricing, managedPricing]),
@@ -47,7 +52,11 @@ export const deploymentSchema = z
       ctx.addIssue({ code: 'custom', path: ['pricing'], message: 'a managed deployment is priced as { hourlyUsd, instances }' });
     }
     if (d.kind === 'serverless' && managed) {
-      ctx.addIssue({ code: 'custom', path: ['pricing'], message: 'a serverless deployment is priced as { inputPerMillionUsd, outputPerMillionUsd }' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pricing'],
+        message: 'a serverless deployment is priced as { inputPerMillionUsd, outputPerMillionUsd }',
+      });
     }
     const served = operationsServed(d.protocol);
     if (d.serves.some((operation) => !served.includes(operation))) {
@@ -78,7 +87,8 @@ export const routeSchema = z
   .superRefine((r, ctx) => {
     const seen = new Set<string>();
     r.targets.forEach((t, i) => {
-      if (seen.has(t.deployment)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'deployment'], message: `'${t.deployment}' is listed twice` });
+      if (seen.has(t.deployment))
+        ctx.addIssue({ code: 'custom', path: ['targets', i, 'deployment'], message: `'${t.deployment}' is listed twice` });
       seen.add(t.deployment);
       if (r.strategy === 'weighted' && t.weight === undefined) {
         ctx.addIssue({ code: 'custom', path: ['targets', i, 'weight'], message: 'a weighted route needs a weight on every target' });
@@ -109,7 +119,10 @@ export const keyDocumentSchema = z
     /** After this instant the key answers 401, as an unknown key does. */
     expiresAt: z.iso.datetime({ offset: true }).optional(),
     /** The setting (SWITCHYARD_ADMIN_KEY…) this key came from: a new value of the setting revokes it. */
-    configuredBy: z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/).optional(),
+    configuredBy: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9_]{0,127}$/)
+      .optional(),
   })
   .refine((k) => (k.team === undefined) !== (k.role === undefined), 'a key belongs to exactly one team or holds exactly one role');
 export type StoredKey = z.output<typeof keyDocumentSchema>;

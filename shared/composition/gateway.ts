@@ -45,13 +45,14 @@ export const gateway = {
   notFound: bind((req) => {
     throw errors.notFound(`The path ${req.method} ${new URL(req.url).pathname}`);
   }),
-  manage: Object.fromEntries(
-    Object.entries(manage).map(([name, operation]) => [name, bind((req, deps) => operation(req, deps))]),
-  ) as { [K in keyof typeof manage]: (request: GatewayRequest) => Promise<GatewayResponse> },
+  manage: Object.fromEntries(Object.entries(manage).map(([name, operation]) => [name, bind((req, deps) => operation(req, deps))])) as {
+    [K in keyof typeof manage]: (request: GatewayRequest) => Promise<GatewayResponse>;
+  },
 };
 
 // Azure OpenAI clients always send api-version; a request without one is not from such a client.
 function azureAlias(request: GatewayRequest): string {
-  if (!request.query.get('api-version')) throw errors.invalidRequest("The 'api-version' query parameter is required on this path.", 'api-version');
+  if (!request.query.get('api-version'))
+    throw errors.invalidRequest("The 'api-version' query parameter is required on this path.", 'api-version');
   return request.params.alias!;
 }

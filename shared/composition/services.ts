@@ -44,13 +44,19 @@ export async function createServices(config: Config, options: CreateServicesOpti
       ? { endpoint: config.cosmos.endpoint!, key: config.cosmos.key }
       : { endpoint: config.cosmos.endpoint!, aadCredentials: credential() });
   const cosmos = new CosmosClient({ ...cosmosOptions, connectionPolicy: { requestTimeout: 10_000, ...cosmosOptions.connectionPolicy } });
-  const database = options.createContainers ? await ensureContainers(cosmos, config.cosmos.database) : cosmos.database(config.cosmos.database);
+  const database = options.createContainers
+    ? await ensureContainers(cosmos, config.cosmos.database)
+    : cosmos.database(config.cosmos.database);
   const catalogContainer = database.container(containerDefinitions.catalog.id);
   const usageContainer = database.container(containerDefinitions.usage.id);
   const rollupsContainer = database.container(containerDefinitions.rollups.id);
 
   const store = new CosmosCatalogStore(catalogContainer, (message) => log.log('warn', message));
-  const catalog = new CatalogCache(store, { refreshMs: config.catalogRefreshMs, now: Date.now, log: (message) => log.log('warn', message) });
+  const catalog = new CatalogCache(store, {
+    refreshMs: config.catalogRefreshMs,
+    now: Date.now,
+    log: (message) => log.log('warn', message),
+  });
   // A writer id per process: the ledger's exactly-once rollups are keyed by it.
   const ledger = new Ledger(new CosmosLedgerSink(usageContainer, rollupsContainer), `w${randomBytes(6).toString('hex')}`, {
     flushIntervalMs: config.ledgerFlushMs,

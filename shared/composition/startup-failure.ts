@@ -3,7 +3,12 @@ import { errors, isGatewayError, type GatewayError } from '../errors.js';
 import { storeFailureKind } from '../store/containers.js';
 
 // @azure/identity's failures, recognised by name: the class may come from another copy of the package.
-const CREDENTIAL_ERRORS = new Set(['CredentialUnavailableError', 'AuthenticationError', 'AggregateAuthenticationError', 'AuthenticationRequiredError']);
+const CREDENTIAL_ERRORS = new Set([
+  'CredentialUnavailableError',
+  'AuthenticationError',
+  'AggregateAuthenticationError',
+  'AuthenticationRequiredError',
+]);
 
 function causes(error: unknown): unknown[] {
   const chain: unknown[] = [];

@@ -3,9 +3,12 @@ import { isReservedSetting } from '../catalog/upstream-secrets.js';
 
 const DEFAULT_ALLOWED_HOSTS = ['*.openai.azure.com', '*.services.ai.azure.com', '*.models.ai.azure.com', '*.inference.ml.azure.com'];
 
-const csv = z
-  .string()
-  .transform((value) => value.split(',').map((item) => item.trim()).filter((item) => item.length > 0));
+const csv = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(7071),
@@ -18,11 +21,19 @@ const envSchema = z.object({
   SWITCHYARD_DEMO_KEY: z.string().min(16).optional(),
   SWITCHYARD_ADMIN_KEY: z.string().min(16).optional(),
   SWITCHYARD_SIMULATORS: z.enum(['on', 'off']).optional(),
-  SWITCHYARD_MAX_BODY_BYTES: z.coerce.number().int().positive().default(10 * 1024 * 1024),
+  SWITCHYARD_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10 * 1024 * 1024),
   SWITCHYARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHYARD_FIRST_BYTE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   SWITCHYARD_STREAM_DEADLINE_MS: z.coerce.number().int().positive().default(600_000),
-  SWITCHYARD_MAX_BUFFERED_ANSWER_BYTES: z.coerce.number().int().positive().default(256 * 1024 * 1024),
+  SWITCHYARD_MAX_BUFFERED_ANSWER_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
   SWITCHYARD_CATALOG_REFRESH_MS: z.coerce.number().int().positive().max(5_000).default(2_000),
   SWITCHYARD_LEDGER_FLUSH_MS: z.coerce.number().int().positive().default(1_000),
   SWITCHYARD_SHUTDOWN_FLUSH_MS: z.coerce.number().int().min(0).default(10_000),
@@ -30,7 +41,14 @@ const envSchema = z.object({
   SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
   SWITCHYARD_UPSTREAM_SECRET_SETTINGS: csv
-    .pipe(z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'list app setting names').refine((name) => !isReservedSetting(name), "lists one of Switchyard's own settings")))
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'list app setting names')
+          .refine((name) => !isReservedSetting(name), "lists one of Switchyard's own settings"),
+      ),
+    )
     .default([]),
   SWITCHYARD_SIM_LATENCY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SWITCHYARD_SIM_TTFT_MS: z.coerce.number().int().min(0).max(600_000).default(0),

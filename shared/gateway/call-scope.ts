@@ -50,7 +50,9 @@ export class CallScope {
 
   /** The error a stopped request ends with. */
   stopError(what: string): GatewayError {
-    return this.#stopped === 'caller' ? errors.requestCancelled() : errors.upstreamTimeout(`${what} within the deadline of ${this.deadlineMs} ms.`);
+    return this.#stopped === 'caller'
+      ? errors.requestCancelled()
+      : errors.upstreamTimeout(`${what} within the deadline of ${this.deadlineMs} ms.`);
   }
 
   /** Counts `bytes` more of a buffered answer against the process-wide cap; throws `overloaded` past it. */
@@ -73,6 +75,10 @@ export class CallScope {
   #stop(reason: StopReason): void {
     if (this.#stopped || this.#disposed) return;
     this.#stopped = reason;
-    this.#controller.abort(reason === 'deadline' ? new DOMException('The request deadline passed.', 'TimeoutError') : new DOMException('The caller left.', 'AbortError'));
+    this.#controller.abort(
+      reason === 'deadline'
+        ? new DOMException('The request deadline passed.', 'TimeoutError')
+        : new DOMException('The caller left.', 'AbortError'),
+    );
   }
 }

@@ -2,7 +2,13 @@ import type { Deployment } from '../catalog/schemas.js';
 import { errors, isGatewayError, type GatewayError } from '../errors.js';
 import { discardBody, readBody } from '../upstreams/read-body.js';
 import { isFailoverStatus, readUpstreamError, retryAfterMs, type UpstreamErrorInfo } from '../upstreams/upstream-errors.js';
-import { isUpstreamFailure, type SendOptions, type UpstreamAnswer, type UpstreamFailure, type UpstreamRequest } from '../upstreams/upstream-port.js';
+import {
+  isUpstreamFailure,
+  type SendOptions,
+  type UpstreamAnswer,
+  type UpstreamFailure,
+  type UpstreamRequest,
+} from '../upstreams/upstream-port.js';
 import type { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
@@ -130,12 +136,16 @@ function clientErrorFrom(status: number, info: UpstreamErrorInfo): GatewayError 
 
 function failureToError(failure: Failure, attempts: number): GatewayError {
   const tried = `${attempts} deployment${attempts === 1 ? '' : 's'} tried`;
-  if (attempts === 0) return errors.noDeploymentAvailable('No deployment can serve this model right now: all are disabled, saturated or excluded.', 1);
+  if (attempts === 0)
+    return errors.noDeploymentAvailable('No deployment can serve this model right now: all are disabled, saturated or excluded.', 1);
   switch (failure.kind) {
     case 'timeout':
       return errors.upstreamTimeout(`The model did not answer in time (${tried}).`);
     case 'throttled':
-      return errors.noDeploymentAvailable(`Every deployment for this model is at capacity (${tried}). Retry later.`, Math.ceil((failure.retryAfterMs ?? 1000) / 1000));
+      return errors.noDeploymentAvailable(
+        `Every deployment for this model is at capacity (${tried}). Retry later.`,
+        Math.ceil((failure.retryAfterMs ?? 1000) / 1000),
+      );
     case 'error':
       return errors.upstreamError(`The model's deployments failed to answer (${tried}).`);
   }

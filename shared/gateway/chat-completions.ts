@@ -29,7 +29,14 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   const decision = decideTargets(route, team, 'chat', body.user, deps);
 
   const wantsStream = body.stream === true;
-  const facts: UsageFacts = { requestId: options.requestId, team: team.id, alias: route.alias, operation: 'chat', stream: wantsStream, startedAtMs: deps.now() };
+  const facts: UsageFacts = {
+    requestId: options.requestId,
+    team: team.id,
+    alias: route.alias,
+    operation: 'chat',
+    stream: wantsStream,
+    startedAtMs: deps.now(),
+  };
   const scope = new CallScope({
     deadlineMs: wantsStream ? deps.limits.streamDeadlineMs : deps.limits.upstreamTimeoutMs,
     callerSignal: request.signal,
@@ -57,9 +64,20 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
       return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: relayed };
     }
     const { json, usage } = result.answered;
-    recordUsage(deps, facts, { deployment: attempted.deployment, status: 'ok', httpStatus: 200, ...usage, ttfbMs, attempts: attempted.attempts });
+    recordUsage(deps, facts, {
+      deployment: attempted.deployment,
+      status: 'ok',
+      httpStatus: 200,
+      ...usage,
+      ttfbMs,
+      attempts: attempted.attempts,
+    });
     if (wantsStream) {
-      return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: completionAsStream(json, body.stream_options?.include_usage === true) };
+      return {
+        status: 200,
+        headers: { ...headers, ...SSE_HEADERS },
+        body: completionAsStream(json, body.stream_options?.include_usage === true),
+      };
     }
     return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: json };
   } finally {

@@ -11,14 +11,30 @@ import { recordUsage, type UsageFacts } from './record-usage.js';
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /** POST /v1/embeddings (and the Azure OpenAI path). */
-export async function embeddings(request: GatewayRequest, deps: GatewayDeps, options: { requestId: string; aliasFromPath?: string }): Promise<GatewayResponse> {
+export async function embeddings(
+  request: GatewayRequest,
+  deps: GatewayDeps,
+  options: { requestId: string; aliasFromPath?: string },
+): Promise<GatewayResponse> {
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, embeddingsRequestSchema, deps);
   const route = resolveAlias(options.aliasFromPath ?? body.model, team, deps);
   const decision = decideTargets(route, team, 'embeddings', body.user, deps);
-  const facts: UsageFacts = { requestId: options.requestId, team: team.id, alias: route.alias, operation: 'embeddings', stream: false, startedAtMs: deps.now() };
+  const facts: UsageFacts = {
+    requestId: options.requestId,
+    team: team.id,
+    alias: route.alias,
+    operation: 'embeddings',
+    stream: false,
+    startedAtMs: deps.now(),
+  };
 
-  const scope = new CallScope({ deadlineMs: deps.limits.upstreamTimeoutMs, callerSignal: request.signal, buffers: deps.bufferedAnswers, now: deps.now });
+  const scope = new CallScope({
+    deadlineMs: deps.limits.upstreamTimeoutMs,
+    callerSignal: request.signal,
+    buffers: deps.bufferedAnswers,
+    now: deps.now,
+  });
   try {
     const attempted = await meteredCall(
       decision.candidates,
@@ -36,7 +52,14 @@ export async function embeddings(request: GatewayRequest, deps: GatewayDeps, opt
     );
     if (!attempted.ok) return attempted.response;
     const { json, usage } = attempted.result;
-    recordUsage(deps, facts, { deployment: attempted.deployment, status: 'ok', httpStatus: 200, ...usage, ttfbMs: deps.now() - facts.startedAtMs, attempts: attempted.attempts });
+    recordUsage(deps, facts, {
+      deployment: attempted.deployment,
+      status: 'ok',
+      httpStatus: 200,
+      ...usage,
+      ttfbMs: deps.now() - facts.startedAtMs,
+      attempts: attempted.attempts,
+    });
     return { status: 200, headers: { ...deploymentHeader(attempted.deployment), 'content-type': 'application/json' }, body: json };
   } finally {
     scope.dispose();

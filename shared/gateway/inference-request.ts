@@ -69,7 +69,7 @@ export async function parseBody<T extends z.ZodType>(request: GatewayRequest, sc
 
 /** The route for an alias the team may use: 404 when no such model, 403 when not the team's. */
 export function resolveAlias(alias: string | undefined, team: Team, deps: GatewayDeps): Route {
-  if (!alias) throw errors.invalidRequest("You must provide a model parameter.", 'model');
+  if (!alias) throw errors.invalidRequest('You must provide a model parameter.', 'model');
   const route = deps.catalog.current().routes.get(alias);
   if (!route) throw errors.modelNotFound(alias);
   if (!team.aliases.includes(alias)) throw errors.modelNotAllowed(alias);
@@ -77,7 +77,13 @@ export function resolveAlias(alias: string | undefined, team: Team, deps: Gatewa
 }
 
 /** The routing decision for a request, refusing what no deployment may or can serve. */
-export function decideTargets(route: Route, team: Team, capability: Capability, user: string | undefined, deps: GatewayDeps): RoutingDecision {
+export function decideTargets(
+  route: Route,
+  team: Team,
+  capability: Capability,
+  user: string | undefined,
+  deps: GatewayDeps,
+): RoutingDecision {
   const decision = selectTargets({
     route,
     team,

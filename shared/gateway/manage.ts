@@ -3,7 +3,18 @@ import type { DocType, DocTypes, PutOptions, Versioned } from '../catalog/catalo
 import { endpointRefusal, isLoopbackEndpoint } from '../upstreams/endpoint-policy.js';
 import { mintKey, type KeyOwner } from '../catalog/key-documents.js';
 import { mergePatch } from '../catalog/merge-patch.js';
-import { deploymentSchema, idPattern, keyIdPattern, roles, routeSchema, teamSchema, type Deployment, type Role, type Route, type StoredKey } from '../catalog/schemas.js';
+import {
+  deploymentSchema,
+  idPattern,
+  keyIdPattern,
+  roles,
+  routeSchema,
+  teamSchema,
+  type Deployment,
+  type Role,
+  type Route,
+  type StoredKey,
+} from '../catalog/schemas.js';
 import { upstreamSecretRefusal } from '../catalog/upstream-secrets.js';
 import { errors, isGatewayError } from '../errors.js';
 import { atomicCondition, preconditionsHold, readPreconditions, type Preconditions } from '../http/preconditions.js';
@@ -34,7 +45,9 @@ function validate<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   if (!parsed.success) {
     const messages = parsed.error.issues.map((issue) => {
       const path = issue.path.map(String).join('.');
-      return issue.code === 'unrecognized_keys' ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${path ? `${path}.` : ''}${k}'`).join(', ')}` : `${path || 'body'}: ${issue.message}`;
+      return issue.code === 'unrecognized_keys'
+        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${path ? `${path}.` : ''}${k}'`).join(', ')}`
+        : `${path || 'body'}: ${issue.message}`;
     });
     throw errors.invalidRequest(`Invalid document: ${messages.join('; ')}`, parsed.error.issues[0]?.path.map(String).join('.') || null);
   }
@@ -50,12 +63,16 @@ function pathId(request: GatewayRequest, param: string, what: string, use: 'read
   const id = request.params[param];
   if (id !== undefined && pattern.test(id)) return id;
   if (use === 'read') throw errors.notFound(`A ${what} with that id`);
-  const shape = pattern === keyIdPattern ? "'key_' and base64url characters" : "1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit";
+  const shape =
+    pattern === keyIdPattern
+      ? "'key_' and base64url characters"
+      : "1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit";
   throw errors.invalidRequest(`The ${what} id in the path must be ${shape}.`, param);
 }
 
 function withId(body: Record<string, unknown>, field: string, id: string): Record<string, unknown> {
-  if (body[field] !== undefined && body[field] !== id) throw errors.invalidRequest(`The ${field} in the body ('${String(body[field])}') differs from the one in the path ('${id}').`, field);
+  if (body[field] !== undefined && body[field] !== id)
+    throw errors.invalidRequest(`The ${field} in the body ('${String(body[field])}') differs from the one in the path ('${id}').`, field);
   return { ...body, [field]: id };
 }
 
@@ -72,7 +89,8 @@ async function refreshed(deps: GatewayDeps): Promise<void> {
 
 function refusedPrecondition(preconditions: Preconditions, exists: boolean): never {
   if (!exists) throw errors.preconditionFailed('There is no such document (If-Match).');
-  if (preconditions.ifNoneMatch !== undefined && preconditions.ifMatch === undefined) throw errors.preconditionFailed('The document exists (If-None-Match).');
+  if (preconditions.ifNoneMatch !== undefined && preconditions.ifMatch === undefined)
+    throw errors.preconditionFailed('The document exists (If-None-Match).');
   throw errors.preconditionFailed();
 }
 
@@ -91,7 +109,14 @@ async function conditionalPut<T extends DocType>(deps: GatewayDeps, type: T, id:
 }
 
 /** Deletes a document read just before, on the ETag read: 404 when absent, 412 when a precondition fails or it changed since. */
-async function conditionalDelete(deps: GatewayDeps, type: DocType, id: string, etag: string, preconditions: Preconditions, what: string): Promise<void> {
+async function conditionalDelete(
+  deps: GatewayDeps,
+  type: DocType,
+  id: string,
+  etag: string,
+  preconditions: Preconditions,
+  what: string,
+): Promise<void> {
   if (!preconditionsHold(preconditions, etag)) refusedPrecondition(preconditions, true);
   try {
     await deps.store.delete(type, id, { ifMatch: etag });
@@ -118,13 +143,19 @@ async function checkRouteTargets(route: Route, deps: GatewayDeps): Promise<void>
   const named = [...new Set([...route.targets.map((t) => t.deployment), ...route.rules.flatMap((r) => r.only)])];
   const found = await Promise.all(named.map((id) => deps.store.get('deployment', id)));
   const missing = named.filter((_, i) => found[i] === undefined);
-  if (missing.length > 0) throw errors.invalidRequest(`The route names unknown deployment${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`, 'targets');
+  if (missing.length > 0)
+    throw errors.invalidRequest(`The route names unknown deployment${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`, 'targets');
 }
 
 async function checkUnrouted(deploymentId: string, deps: GatewayDeps): Promise<void> {
   const routes = await deps.store.list('route');
-  const naming = routes.filter(({ doc }) => doc.targets.some((t) => t.deployment === deploymentId) || doc.rules.some((r) => r.only.includes(deploymentId)));
-  if (naming.length > 0) throw errors.conflict(`Deployment '${deploymentId}' is named by route${naming.length > 1 ? 's' : ''} ${naming.map((r) => r.doc.alias).join(', ')}; change ${naming.length > 1 ? 'them' : 'it'} first.`);
+  const naming = routes.filter(
+    ({ doc }) => doc.targets.some((t) => t.deployment === deploymentId) || doc.rules.some((r) => r.only.includes(deploymentId)),
+  );
+  if (naming.length > 0)
+    throw errors.conflict(
+      `Deployment '${deploymentId}' is named by route${naming.length > 1 ? 's' : ''} ${naming.map((r) => r.doc.alias).join(', ')}; change ${naming.length > 1 ? 'them' : 'it'} first.`,
+    );
 }
 
 /** What the management API knows of each kind of document it serves at /manage/{kind}/{id}. */
@@ -138,7 +169,14 @@ interface DocumentKind<T extends 'deployment' | 'route' | 'team'> {
   beforeDelete?: (id: string, deps: GatewayDeps) => Promise<void>;
 }
 
-const deploymentKind: DocumentKind<'deployment'> = { type: 'deployment', what: 'deployment', idField: 'id', schema: deploymentSchema, check: checkDeployment, beforeDelete: checkUnrouted };
+const deploymentKind: DocumentKind<'deployment'> = {
+  type: 'deployment',
+  what: 'deployment',
+  idField: 'id',
+  schema: deploymentSchema,
+  check: checkDeployment,
+  beforeDelete: checkUnrouted,
+};
 const routeKind: DocumentKind<'route'> = { type: 'route', what: 'route', idField: 'alias', schema: routeSchema, check: checkRouteTargets };
 const teamKind: DocumentKind<'team'> = { type: 'team', what: 'team', idField: 'id', schema: teamSchema };
 
@@ -275,7 +313,11 @@ export const manage = {
   async listKeys(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, ADMIN);
     const [keys, uses] = await Promise.all([deps.store.list('key'), deps.store.readKeyUses()]);
-    return { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, jsonBody: { data: keys.map(({ doc }) => keyListing(doc, uses.get(doc.id))) } };
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+      jsonBody: { data: keys.map(({ doc }) => keyListing(doc, uses.get(doc.id))) },
+    };
   },
   async createRoleKey(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, ADMIN);

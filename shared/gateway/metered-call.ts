@@ -36,11 +36,22 @@ export async function meteredCall<T>(
     };
     const attempted = await callFirstAvailable(candidates, traced, accept, deps, scope);
     if (attempted.ok) return attempted;
-    recordUsage(deps, facts, { ...failed, deployment: attempted.deployment, status: 'client_error', httpStatus: attempted.clientError.status, attempts: attempted.attempts });
+    recordUsage(deps, facts, {
+      ...failed,
+      deployment: attempted.deployment,
+      status: 'client_error',
+      httpStatus: attempted.clientError.status,
+      attempts: attempted.attempts,
+    });
     return { ok: false, response: errorResponse(attempted.clientError, deploymentHeader(attempted.deployment)) };
   } catch (error) {
     const status = isGatewayError(error) ? error.status : 502;
-    recordUsage(deps, facts, { ...failed, status: scope.stopped === 'caller' ? 'cancelled' : 'upstream_error', httpStatus: status, attempts: candidates.length });
+    recordUsage(deps, facts, {
+      ...failed,
+      status: scope.stopped === 'caller' ? 'cancelled' : 'upstream_error',
+      httpStatus: status,
+      attempts: candidates.length,
+    });
     throw error;
   }
 }

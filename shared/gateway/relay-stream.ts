@@ -25,7 +25,10 @@ type Controller = ReadableStreamDefaultController<Uint8Array>;
  */
 export function relayStream(answer: Answer, reader: ChatStreamReader, options: RelayOptions): ReadableStream<Uint8Array> {
   const relay = new StreamRelay(answer, reader, options);
-  return new ReadableStream<Uint8Array>({ pull: (controller) => relay.pull(controller), cancel: () => relay.cancel() }, { highWaterMark: 0 });
+  return new ReadableStream<Uint8Array>(
+    { pull: (controller) => relay.pull(controller), cancel: () => relay.cancel() },
+    { highWaterMark: 0 },
+  );
 }
 
 class StreamRelay {
@@ -85,10 +88,16 @@ class StreamRelay {
       controller.error(error);
       return;
     }
-    deps.log.log('warn', 'upstream stream broke', { deployment: this.answer.deployment.id, requestId: facts.requestId, error: describe(error) });
+    deps.log.log('warn', 'upstream stream broke', {
+      deployment: this.answer.deployment.id,
+      requestId: facts.requestId,
+      error: describe(error),
+    });
     this.#fail(
       controller,
-      scope.stopped === 'deadline' ? scope.stopError('The model stream did not finish') : errors.upstreamError('The model stream broke off before it was complete.'),
+      scope.stopped === 'deadline'
+        ? scope.stopError('The model stream did not finish')
+        : errors.upstreamError('The model stream broke off before it was complete.'),
     );
   }
 

@@ -9,7 +9,8 @@ export async function usageReport(request: GatewayRequest, deps: GatewayDeps): P
   const principal = authenticate(request.headers, deps);
   const query = parseUsageQuery(request.query);
   if (principal.kind === 'team') {
-    if (query.team !== undefined && query.team !== principal.teamId) throw errors.forbidden('A team key can read its own team\'s usage only.');
+    if (query.team !== undefined && query.team !== principal.teamId)
+      throw errors.forbidden("A team key can read its own team's usage only.");
     query.team = principal.teamId;
   } else if (principal.role === 'ops') {
     throw errors.forbidden('Usage needs a finance or admin key, or a team key for its own team.');
@@ -21,7 +22,10 @@ export async function usageReport(request: GatewayRequest, deps: GatewayDeps): P
   if (query.format === 'csv') {
     return {
       status: 200,
-      headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="usage-${query.from}-${query.to}.csv"` },
+      headers: {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="usage-${query.from}-${query.to}.csv"`,
+      },
       body: usageReportCsv(report),
     };
   }

@@ -23,7 +23,11 @@ export function errorHeaders(error: GatewayError): Record<string, string> {
 
 /** The single place where an error becomes a JSON HTTP response. */
 export function errorResponse(error: GatewayError, headers: Record<string, string> = {}): GatewayResponse {
-  return { status: error.status, headers: { ...headers, ...errorHeaders(error), 'content-type': 'application/json' }, jsonBody: errorBody(error) };
+  return {
+    status: error.status,
+    headers: { ...headers, ...errorHeaders(error), 'content-type': 'application/json' },
+    jsonBody: errorBody(error),
+  };
 }
 
 /** The single place where an error becomes the SSE event that ends a stream already begun (its status is long sent). */

@@ -27,7 +27,10 @@ function parseEntityTags(value: string | null, header: string): EntityTags | und
 
 /** The conditional headers of a request; 400 when one is malformed. */
 export function readPreconditions(headers: Headers): Preconditions {
-  return { ifMatch: parseEntityTags(headers.get('if-match'), 'If-Match'), ifNoneMatch: parseEntityTags(headers.get('if-none-match'), 'If-None-Match') };
+  return {
+    ifMatch: parseEntityTags(headers.get('if-match'), 'If-Match'),
+    ifNoneMatch: parseEntityTags(headers.get('if-none-match'), 'If-None-Match'),
+  };
 }
 
 /**

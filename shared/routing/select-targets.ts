@@ -52,7 +52,11 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
       skip(`saturated: ${health.inFlight(id)} of ${deployment.capacity.maxConcurrent} in flight`);
     } else if (health.coolingUntilMs(id) > nowMs) {
       cooling.push(deployment);
-      considered.push({ deployment: id, taken: true, reason: `cooling down for ${health.coolingUntilMs(id) - nowMs} ms after failures; tried last` });
+      considered.push({
+        deployment: id,
+        taken: true,
+        reason: `cooling down for ${health.coolingUntilMs(id) - nowMs} ms after failures; tried last`,
+      });
     } else {
       ready.push(deployment);
       considered.push({ deployment: id, taken: true, reason: ready.length === 1 ? 'first available in order' : 'fallback in order' });

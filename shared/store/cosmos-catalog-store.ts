@@ -1,5 +1,13 @@
 import type { Container, ItemDefinition } from '@azure/cosmos';
-import { documentSchemas, type CatalogStore, type DeleteOptions, type DocType, type DocTypes, type PutOptions, type Versioned } from '../catalog/catalog-store.js';
+import {
+  documentSchemas,
+  type CatalogStore,
+  type DeleteOptions,
+  type DocType,
+  type DocTypes,
+  type PutOptions,
+  type Versioned,
+} from '../catalog/catalog-store.js';
 import { errors } from '../errors.js';
 import { cosmosStatus } from './containers.js';
 
@@ -22,8 +30,14 @@ export function documentId(type: DocType, doc: { id?: string; alias?: string }):
 function translate(error: unknown, when: { absent: 'not_found' | 'precondition'; exists: 'conflict' | 'precondition' }): never {
   const status = cosmosStatus(error);
   if (status === 412) throw errors.preconditionFailed();
-  if (status === 409) throw when.exists === 'precondition' ? errors.preconditionFailed('A document with that id already exists (If-None-Match: *).') : errors.conflict('A document with that id already exists.');
-  if (status === 404) throw when.absent === 'precondition' ? errors.preconditionFailed('There is no such document to replace (If-Match).') : errors.notFound('The document');
+  if (status === 409)
+    throw when.exists === 'precondition'
+      ? errors.preconditionFailed('A document with that id already exists (If-None-Match: *).')
+      : errors.conflict('A document with that id already exists.');
+  if (status === 404)
+    throw when.absent === 'precondition'
+      ? errors.preconditionFailed('There is no such document to replace (If-Match).')
+      : errors.notFound('The document');
   throw errors.storeUnavailable(error);
 }
 
@@ -35,7 +49,9 @@ const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/;
 
 function refuseUnsafeId(id: string, use: 'read' | 'write'): void {
   if (SAFE_ID.test(id)) return;
-  throw use === 'read' ? errors.notFound('The document') : errors.invalidRequest('A document id is 1-255 characters of A-Z, a-z, 0-9, ".", "_" or "-", not starting with ".".', 'id');
+  throw use === 'read'
+    ? errors.notFound('The document')
+    : errors.invalidRequest('A document id is 1-255 characters of A-Z, a-z, 0-9, ".", "_" or "-", not starting with ".".', 'id');
 }
 
 const VERSION_ID = 'catalog-version';
@@ -97,11 +113,12 @@ export class CosmosCatalogStore implements CatalogStore {
   async list<T extends DocType>(type: T): Promise<Array<Versioned<DocTypes[T]>>> {
     try {
       const { resources } = await this.container.items
-        .query<ItemDefinition>({ query: 'SELECT * FROM c WHERE c.type = @type', parameters: [{ name: '@type', value: type }] }, { partitionKey: type })
+        .query<ItemDefinition>(
+          { query: 'SELECT * FROM c WHERE c.type = @type', parameters: [{ name: '@type', value: type }] },
+          { partitionKey: type },
+        )
         .fetchAll();
-      return resources
-        .sort((a, b) => a.id!.localeCompare(b.id!))
-        .flatMap((r) => this.parse(type, r) ?? []);
+      return resources.sort((a, b) => a.id!.localeCompare(b.id!)).flatMap((r) => this.parse(type, r) ?? []);
     } catch (error) {
       return translate(error, READ);
     }
@@ -109,12 +126,19 @@ export class CosmosCatalogStore implements CatalogStore {
 
   async loadAll(): Promise<Array<{ type: DocType; doc: unknown }>> {
     const { resources } = await this.container.items
-      .query<ItemDefinition>({ query: 'SELECT * FROM c WHERE ARRAY_CONTAINS(@types, c.type)', parameters: [{ name: '@types', value: [...CONFIGURATION_TYPES] }] })
+      .query<ItemDefinition>({
+        query: 'SELECT * FROM c WHERE ARRAY_CONTAINS(@types, c.type)',
+        parameters: [{ name: '@types', value: [...CONFIGURATION_TYPES] }],
+      })
       .fetchAll();
     return resources.map((r) => ({ type: r.type as DocType, doc: strip(r) }));
   }
 
-  async put<T extends DocType>(type: T, doc: DocTypes[T], options: PutOptions = {}): Promise<Versioned<DocTypes[T]> & { created: boolean }> {
+  async put<T extends DocType>(
+    type: T,
+    doc: DocTypes[T],
+    options: PutOptions = {},
+  ): Promise<Versioned<DocTypes[T]> & { created: boolean }> {
     const id = documentId(type, doc as { id?: string; alias?: string });
     refuseUnsafeId(id, 'write');
     const body = { ...doc, id, type };
@@ -156,14 +180,18 @@ export class CosmosCatalogStore implements CatalogStore {
   async delete(type: DocType, id: string, options: DeleteOptions = {}): Promise<void> {
     refuseUnsafeId(id, 'read');
     try {
-      const condition = options.ifMatch && options.ifMatch !== '*' ? { accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : undefined;
+      const condition =
+        options.ifMatch && options.ifMatch !== '*' ? { accessCondition: { type: 'IfMatch', condition: options.ifMatch } } : undefined;
       await this.container.item(id, type).delete(condition);
     } catch (error) {
       translate(error, READ);
     }
     await this.bumpVersion();
     if (type === 'key') {
-      await this.container.item(id, KEY_USE_TYPE).delete().catch(() => undefined);
+      await this.container
+        .item(id, KEY_USE_TYPE)
+        .delete()
+        .catch(() => undefined);
     }
   }
 
@@ -180,7 +208,10 @@ export class CosmosCatalogStore implements CatalogStore {
   async readKeyUses(): Promise<Map<string, string>> {
     try {
       const { resources } = await this.container.items
-        .query<{ id: string; usedAt: string }>({ query: 'SELECT c.id, c.usedAt FROM c WHERE c.type = @type', parameters: [{ name: '@type', value: KEY_USE_TYPE }] }, { partitionKey: KEY_USE_TYPE })
+        .query<{ id: string; usedAt: string }>(
+          { query: 'SELECT c.id, c.usedAt FROM c WHERE c.type = @type', parameters: [{ name: '@type', value: KEY_USE_TYPE }] },
+          { partitionKey: KEY_USE_TYPE },
+        )
         .fetchAll();
       return new Map(resources.map((r) => [r.id, r.usedAt]));
     } catch (error) {

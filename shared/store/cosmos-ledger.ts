@@ -3,7 +3,14 @@ import { rollupId, type LedgerSink, type RollupCounters, type RollupDelta } from
 import type { UsageRecord } from '../usage/usage-record.js';
 import { cosmosStatus } from './containers.js';
 
-const COUNTERS: Array<keyof RollupCounters> = ['requests', 'inputTokens', 'outputTokens', 'costMicroUsd', 'estimatedRequests', 'failedRequests'];
+const COUNTERS: Array<keyof RollupCounters> = [
+  'requests',
+  'inputTokens',
+  'outputTokens',
+  'costMicroUsd',
+  'estimatedRequests',
+  'failedRequests',
+];
 const BULK_LIMIT = 100;
 
 /**

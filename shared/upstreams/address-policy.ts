@@ -31,7 +31,8 @@ export interface AddressPolicyOptions {
 }
 
 type Table = ReadonlyArray<readonly [AddressRange, ReturnType<typeof ipaddr.parseCIDR>]>;
-const table = (rows: ReadonlyArray<readonly [AddressRange, string]>): Table => rows.map(([range, cidr]) => [range, ipaddr.parseCIDR(cidr)] as const);
+const table = (rows: ReadonlyArray<readonly [AddressRange, string]>): Table =>
+  rows.map(([range, cidr]) => [range, ipaddr.parseCIDR(cidr)] as const);
 
 // First match wins, so the metadata addresses come before the ranges that hold them.
 const IPV4_RANGES = table([

@@ -22,7 +22,8 @@ export function endpointRefusal(endpoint: string, policy: EndpointPolicy): strin
   if (url.search || url.hash) return 'must not carry a query or fragment';
   const host = hostOf(url);
   if (isIP(host) !== 0) return ipLiteralRefusal(url, host, policy);
-  if (host === 'localhost') return policy.allowLoopback ? loopbackSchemeRefusal(url) : 'points at a loopback address, which only local mode allows';
+  if (host === 'localhost')
+    return policy.allowLoopback ? loopbackSchemeRefusal(url) : 'points at a loopback address, which only local mode allows';
   if (url.protocol !== 'https:') return 'must use https';
   if (METADATA_HOSTS.has(host)) return 'points at a cloud metadata service';
   if (!policy.allowedHosts.some((pattern) => hostMatches(host, pattern.toLowerCase()))) {

@@ -3,7 +3,11 @@ import type { LookupFunction } from 'node:net';
 import { addressRefusal, type AddressPolicyOptions } from './address-policy.js';
 
 /** Resolves a host name to every one of its addresses (the shape of `dns.lookup` with `all: true`). */
-export type Resolve = (hostname: string, options: { all: true }, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+export type Resolve = (
+  hostname: string,
+  options: { all: true },
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
 export interface GuardedLookupOptions extends AddressPolicyOptions {
   /** Where names are resolved; the system resolver unless given. */
@@ -16,13 +20,22 @@ export interface GuardedLookupOptions extends AddressPolicyOptions {
  */
 export function guardedLookup(options: GuardedLookupOptions): LookupFunction {
   const resolve: Resolve = options.resolve ?? ((hostname, lookupOptions, callback) => lookup(hostname, lookupOptions, callback));
-  return ((hostname: string, lookupOptions: object, callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
+  return ((
+    hostname: string,
+    lookupOptions: object,
+    callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+  ) => {
     resolve(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
       if (error) return callback(error, []);
       for (const { address } of addresses) {
         const refusal = addressRefusal(address, options);
         if (refusal) {
-          return callback(Object.assign(new Error(`refused to connect to ${hostname}: it resolves to ${address}, ${refusal}`), { code: 'EREFUSEDADDRESS' }), []);
+          return callback(
+            Object.assign(new Error(`refused to connect to ${hostname}: it resolves to ${address}, ${refusal}`), {
+              code: 'EREFUSEDADDRESS',
+            }),
+            [],
+          );
         }
       }
       if ((lookupOptions as { all?: boolean }).all) return callback(null, addresses);

@@ -32,7 +32,8 @@ export function createSender(dispatcher: Dispatcher): SendUpstream {
         headers: upstream.headers,
         body: upstream.body,
         signal: options.signal,
-        headersTimeout: options.headersTimeoutMs < options.deadlineMs ? options.headersTimeoutMs : Math.ceil(options.deadlineMs) + COARSE_TIMER_SLACK_MS,
+        headersTimeout:
+          options.headersTimeoutMs < options.deadlineMs ? options.headersTimeoutMs : Math.ceil(options.deadlineMs) + COARSE_TIMER_SLACK_MS,
         bodyTimeout: options.idleTimeoutMs,
       });
     } catch (error) {

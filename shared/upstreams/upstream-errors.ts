@@ -34,7 +34,16 @@ export function readUpstreamError(text: string): UpstreamErrorInfo {
  * policy vetted the endpoint, not where it points next. 400/413/422 are the caller's to fix and are not retried.
  */
 export function isFailoverStatus(status: number): boolean {
-  return (status >= 300 && status < 400) || status === 401 || status === 403 || status === 404 || status === 408 || status === 424 || status === 429 || status >= 500;
+  return (
+    (status >= 300 && status < 400) ||
+    status === 401 ||
+    status === 403 ||
+    status === 404 ||
+    status === 408 ||
+    status === 424 ||
+    status === 429 ||
+    status >= 500
+  );
 }
 
 /** How long an upstream asked us to wait: `retry-after-ms` first, then `retry-after` (seconds or a date). */

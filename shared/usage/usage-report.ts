@@ -55,7 +55,10 @@ export function parseUsageQuery(params: URLSearchParams): UsageQuery {
   if (days > MAX_RANGE_DAYS) throw errors.invalidRequest(`A usage query spans at most ${MAX_RANGE_DAYS} days.`, 'to');
   const groupByParam = params.get('groupBy') ?? 'team';
   const groupBy: GroupByField[] = [];
-  for (const field of groupByParam.split(',').map((f) => f.trim()).filter((f) => f !== '')) {
+  for (const field of groupByParam
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f !== '')) {
     if (!(groupByFields as readonly string[]).includes(field)) {
       throw errors.invalidRequest(`Unknown groupBy field '${field}'. Use any of: ${groupByFields.join(', ')}.`, 'groupBy');
     }

@@ -65,9 +65,17 @@ describe('the clock and randomness in shared/', () => {
       'const e = performance.now();',
     ].join('\n');
     expect(clockAndRandomUses(sample)).toEqual(
-      ['Date.now', 'Math.random', 'global crypto randomness', 'new Date()', 'performance.now', 'randomUUID imported from node:crypto'].sort(),
+      [
+        'Date.now',
+        'Math.random',
+        'global crypto randomness',
+        'new Date()',
+        'performance.now',
+        'randomUUID imported from node:crypto',
+      ].sort(),
     );
-    const injected = 'function f(randomBytes: RandomBytes, now: () => number) { return [randomBytes(9), new Date(now())]; } // Date.now is not used';
+    const injected =
+      'function f(randomBytes: RandomBytes, now: () => number) { return [randomBytes(9), new Date(now())]; } // Date.now is not used';
     expect(clockAndRandomUses(injected)).toEqual([]);
   });
 });

@@ -16,7 +16,8 @@ export function sharedSources(): SourceFile[] {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith('.ts')) files.push({ path: relative(SHARED, full).split(sep).join('/'), text: readFileSync(full, 'utf8') });
+      else if (entry.name.endsWith('.ts'))
+        files.push({ path: relative(SHARED, full).split(sep).join('/'), text: readFileSync(full, 'utf8') });
     }
   };
   walk(SHARED);

@@ -61,9 +61,12 @@ describe('matchKey', () => {
     expect(matchKey(adminSecret, keys)).toBe(adminKey);
   });
 
-  it.each(['', 'sy-team-secret-valu', 'sy-team-secret-value ', 'SY-TEAM-SECRET-VALUE', teamKey.hash])('refuses the wrong key %j', (secret) => {
-    expect(matchKey(secret, keys)).toBeUndefined();
-  });
+  it.each(['', 'sy-team-secret-valu', 'sy-team-secret-value ', 'SY-TEAM-SECRET-VALUE', teamKey.hash])(
+    'refuses the wrong key %j',
+    (secret) => {
+      expect(matchKey(secret, keys)).toBeUndefined();
+    },
+  );
 
   it('refuses when the stored hash does not match the index it was filed under', () => {
     const misfiled = new Map([[hashKey(teamSecret), { ...teamKey, hash: hashKey('something else') }]]);

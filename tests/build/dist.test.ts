@@ -19,7 +19,9 @@ async function walk(dir: string): Promise<string[]> {
 
 function importsOf(code: string): string[] {
   const found: string[] = [];
-  for (const match of code.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)) {
+  for (const match of code.matchAll(
+    /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g,
+  )) {
     found.push((match[1] ?? match[2] ?? match[3])!);
   }
   return found;

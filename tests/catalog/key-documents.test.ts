@@ -77,7 +77,12 @@ describe('keyDocument and mintKey', () => {
     const first = mintKey({ role: 'finance' }, { nowMs: 1_000, randomBytes: countingBytes(), expiresAt: '2030-01-01T00:00:00.000Z' });
     const second = mintKey({ role: 'finance' }, { nowMs: 1_000, randomBytes: countingBytes(), expiresAt: '2030-01-01T00:00:00.000Z' });
     expect(second).toEqual(first);
-    expect(first.stored).toMatchObject({ role: 'finance', createdAt: '1970-01-01T00:00:01.000Z', expiresAt: '2030-01-01T00:00:00.000Z', hash: hashKey(first.secret) });
+    expect(first.stored).toMatchObject({
+      role: 'finance',
+      createdAt: '1970-01-01T00:00:01.000Z',
+      expiresAt: '2030-01-01T00:00:00.000Z',
+      hash: hashKey(first.secret),
+    });
   });
 });
 

@@ -63,8 +63,12 @@ describe('deploymentSchema', () => {
   });
 
   it('rejects unknown fields in nested objects', () => {
-    expect(issues(deploymentSchema.safeParse({ ...SERVERLESS, auth: { type: 'key', secret: 'X', value: 'sk-live' } }))[0]!.code).toBe('unrecognized_keys');
-    expect(issues(deploymentSchema.safeParse({ ...PRODUCT_DEPLOYMENT, capacity: { maxConcurrent: 8, burst: 2 } }))[0]!.code).toBe('unrecognized_keys');
+    expect(issues(deploymentSchema.safeParse({ ...SERVERLESS, auth: { type: 'key', secret: 'X', value: 'sk-live' } }))[0]!.code).toBe(
+      'unrecognized_keys',
+    );
+    expect(issues(deploymentSchema.safeParse({ ...PRODUCT_DEPLOYMENT, capacity: { maxConcurrent: 8, burst: 2 } }))[0]!.code).toBe(
+      'unrecognized_keys',
+    );
   });
 
   it('rejects a managed deployment priced per token', () => {
@@ -74,11 +78,15 @@ describe('deploymentSchema', () => {
 
   it('rejects a serverless deployment priced per hour', () => {
     const found = issues(deploymentSchema.safeParse({ ...SERVERLESS, pricing: { hourlyUsd: 3, instances: 1 } }));
-    expect(found).toEqual([{ path: 'pricing', code: 'custom', message: 'a serverless deployment is priced as { inputPerMillionUsd, outputPerMillionUsd }' }]);
+    expect(found).toEqual([
+      { path: 'pricing', code: 'custom', message: 'a serverless deployment is priced as { inputPerMillionUsd, outputPerMillionUsd }' },
+    ]);
   });
 
   it('rejects pricing that mixes both shapes', () => {
-    expect(deploymentSchema.safeParse({ ...SERVERLESS, pricing: { inputPerMillionUsd: 1, outputPerMillionUsd: 2, hourlyUsd: 3 } }).success).toBe(false);
+    expect(
+      deploymentSchema.safeParse({ ...SERVERLESS, pricing: { inputPerMillionUsd: 1, outputPerMillionUsd: 2, hourlyUsd: 3 } }).success,
+    ).toBe(false);
   });
 
   it.each([
@@ -90,7 +98,11 @@ describe('deploymentSchema', () => {
     expect(deploymentSchema.safeParse({ ...SERVERLESS, pricing }).success).toBe(false);
   });
 
-  it.each([{ hourlyUsd: 3, instances: 0 }, { hourlyUsd: 3, instances: 1.5 }, { hourlyUsd: -3, instances: 1 }])('rejects bad managed pricing %j', (pricing) => {
+  it.each([
+    { hourlyUsd: 3, instances: 0 },
+    { hourlyUsd: 3, instances: 1.5 },
+    { hourlyUsd: -3, instances: 1 },
+  ])('rejects bad managed pricing %j', (pricing) => {
     expect(deploymentSchema.safeParse({ ...PRODUCT_DEPLOYMENT, pricing }).success).toBe(false);
   });
 
@@ -100,14 +112,21 @@ describe('deploymentSchema', () => {
     }
   });
 
-  it.each(['sk-proj-abc123', '1STARTS_WITH_DIGIT', 'has space', 'dash-name', '@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k)', '', 'X'.repeat(129), 'key/with/slash', 'ab=='])(
-    'rejects a key secret that is not an app-setting name: %j',
-    (secret) => {
-      const found = issues(deploymentSchema.safeParse({ ...SERVERLESS, auth: { type: 'key', secret } }));
-      expect(found.map((i) => i.path)).toEqual(['auth.secret']);
-      expect(found[0]!.message).toBe('must be the NAME of an app setting (letters, digits, _), never the secret itself');
-    },
-  );
+  it.each([
+    'sk-proj-abc123',
+    '1STARTS_WITH_DIGIT',
+    'has space',
+    'dash-name',
+    '@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k)',
+    '',
+    'X'.repeat(129),
+    'key/with/slash',
+    'ab==',
+  ])('rejects a key secret that is not an app-setting name: %j', (secret) => {
+    const found = issues(deploymentSchema.safeParse({ ...SERVERLESS, auth: { type: 'key', secret } }));
+    expect(found.map((i) => i.path)).toEqual(['auth.secret']);
+    expect(found[0]!.message).toBe('must be the NAME of an app setting (letters, digits, _), never the secret itself');
+  });
 
   it('rejects an entra auth without a URL scope, and an unknown auth type', () => {
     expect(deploymentSchema.safeParse({ ...PRODUCT_DEPLOYMENT, auth: { type: 'entra', scope: 'not a url' } }).success).toBe(false);
@@ -161,19 +180,32 @@ describe('routeSchema', () => {
 
   it('rejects unknown fields, in the route and in its parts', () => {
     expect(issues(routeSchema.safeParse({ ...PRODUCT_ROUTE, fallback: 'x' }))[0]!.code).toBe('unrecognized_keys');
-    expect(issues(routeSchema.safeParse({ ...PRODUCT_ROUTE, targets: [{ deployment: 'a', priority: 1 }] }))[0]!.code).toBe('unrecognized_keys');
+    expect(issues(routeSchema.safeParse({ ...PRODUCT_ROUTE, targets: [{ deployment: 'a', priority: 1 }] }))[0]!.code).toBe(
+      'unrecognized_keys',
+    );
     expect(
-      issues(routeSchema.safeParse({ ...PRODUCT_ROUTE, rules: [{ when: { teamTags: ['x'], region: 'eu' }, only: [] }] })).some((i) => i.code === 'unrecognized_keys'),
+      issues(routeSchema.safeParse({ ...PRODUCT_ROUTE, rules: [{ when: { teamTags: ['x'], region: 'eu' }, only: [] }] })).some(
+        (i) => i.code === 'unrecognized_keys',
+      ),
     ).toBe(true);
   });
 
   it('parses a weighted route with a weight on every target, zero included', () => {
-    const route = { alias: 'chat', strategy: 'weighted', targets: [{ deployment: 'a', weight: 3 }, { deployment: 'b', weight: 0 }] };
+    const route = {
+      alias: 'chat',
+      strategy: 'weighted',
+      targets: [
+        { deployment: 'a', weight: 3 },
+        { deployment: 'b', weight: 0 },
+      ],
+    };
     expect(routeSchema.parse(route)).toEqual({ ...route, rules: [] });
   });
 
   it('rejects a weighted route with a target missing its weight', () => {
-    const found = issues(routeSchema.safeParse({ alias: 'chat', strategy: 'weighted', targets: [{ deployment: 'a', weight: 1 }, { deployment: 'b' }] }));
+    const found = issues(
+      routeSchema.safeParse({ alias: 'chat', strategy: 'weighted', targets: [{ deployment: 'a', weight: 1 }, { deployment: 'b' }] }),
+    );
     expect(found).toEqual([{ path: 'targets.1.weight', code: 'custom', message: 'a weighted route needs a weight on every target' }]);
   });
 
@@ -182,7 +214,9 @@ describe('routeSchema', () => {
   });
 
   it('rejects a target listed twice', () => {
-    const found = issues(routeSchema.safeParse({ alias: 'chat', targets: [{ deployment: 'a' }, { deployment: 'b' }, { deployment: 'a' }] }));
+    const found = issues(
+      routeSchema.safeParse({ alias: 'chat', targets: [{ deployment: 'a' }, { deployment: 'b' }, { deployment: 'a' }] }),
+    );
     expect(found).toEqual([{ path: 'targets.2.deployment', code: 'custom', message: "'a' is listed twice" }]);
   });
 
@@ -200,7 +234,9 @@ describe('routeSchema', () => {
   });
 
   it('accepts a rule that allows no target', () => {
-    expect(routeSchema.parse({ ...PRODUCT_ROUTE, rules: [{ when: { teams: ['ads'] }, only: [] }] }).rules).toEqual([{ when: { teams: ['ads'] }, only: [] }]);
+    expect(routeSchema.parse({ ...PRODUCT_ROUTE, rules: [{ when: { teams: ['ads'] }, only: [] }] }).rules).toEqual([
+      { when: { teams: ['ads'] }, only: [] },
+    ]);
   });
 
   it('rejects an unknown strategy and a bad alias', () => {
@@ -236,4 +272,3 @@ describe('teamSchema', () => {
     expect(teamSchema.parse({ id: 'demo', name: 'Demo', tags: ['region:eu'] }).tags).toEqual(['region:eu']);
   });
 });
-

@@ -37,7 +37,10 @@ const noEntra = (): TokenCredential => {
 describe('upstream credentials', () => {
   it('reads a key from the app setting the deployment names, and only that one', async () => {
     const credentialFor = createCredentialSource({ UPSTREAM_FOUNDRY_KEY: 'foundry-secret', UPSTREAM_OTHER: 'other-secret' }, noEntra, []);
-    expect(await credentialFor(deployment({ type: 'key', secret: 'UPSTREAM_FOUNDRY_KEY' }))).toEqual({ kind: 'key', value: 'foundry-secret' });
+    expect(await credentialFor(deployment({ type: 'key', secret: 'UPSTREAM_FOUNDRY_KEY' }))).toEqual({
+      kind: 'key',
+      value: 'foundry-secret',
+    });
     expect(await credentialFor(deployment({ type: 'none' }))).toBeUndefined();
   });
 
@@ -63,9 +66,13 @@ describe('upstream credentials', () => {
   it('refuses a missing, empty or unresolved Key Vault setting rather than sending it', async () => {
     const env = { UPSTREAM_EMPTY: '', UPSTREAM_VAULT: '@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/k/)' };
     const credentialFor = createCredentialSource(env, noEntra, []);
-    await expect(credentialFor(deployment({ type: 'key', secret: 'UPSTREAM_ABSENT' }))).rejects.toThrow('app setting UPSTREAM_ABSENT named by deployment dep-1 is not set');
+    await expect(credentialFor(deployment({ type: 'key', secret: 'UPSTREAM_ABSENT' }))).rejects.toThrow(
+      'app setting UPSTREAM_ABSENT named by deployment dep-1 is not set',
+    );
     await expect(credentialFor(deployment({ type: 'key', secret: 'UPSTREAM_EMPTY' }))).rejects.toThrow(/UPSTREAM_EMPTY .* is not set/);
-    await expect(credentialFor(deployment({ type: 'key', secret: 'UPSTREAM_VAULT' }))).rejects.toThrow('app setting UPSTREAM_VAULT is an unresolved Key Vault reference');
+    await expect(credentialFor(deployment({ type: 'key', secret: 'UPSTREAM_VAULT' }))).rejects.toThrow(
+      'app setting UPSTREAM_VAULT is an unresolved Key Vault reference',
+    );
   });
 
   it('asks the TokenCredential for the deployment scope once, and reuses the token while it is far from expiry', async () => {

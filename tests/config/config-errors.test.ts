@@ -27,7 +27,13 @@ describe('configuration errors', () => {
       SWITCHYARD_LEDGER_FLUSH_MS: '500',
     });
     expect(error.message.split('\n')[0]).toBe('Invalid configuration:');
-    expect(named(error).sort()).toEqual(['PORT', 'SWITCHYARD_CATALOG_REFRESH_MS', 'SWITCHYARD_MAX_BODY_BYTES', 'SWITCHYARD_MODE', 'SWITCHYARD_SIM_FAILURE_RATE']);
+    expect(named(error).sort()).toEqual([
+      'PORT',
+      'SWITCHYARD_CATALOG_REFRESH_MS',
+      'SWITCHYARD_MAX_BODY_BYTES',
+      'SWITCHYARD_MODE',
+      'SWITCHYARD_SIM_FAILURE_RATE',
+    ]);
   });
 
   it('never repeat the value of a setting, secret or not', () => {
@@ -49,12 +55,21 @@ describe('configuration errors', () => {
     expect(configError({ SWITCHYARD_UPSTREAM_SECRET_SETTINGS: 'COSMOS_KEY' }).message).toMatch(
       /SWITCHYARD_UPSTREAM_SECRET_SETTINGS\.0: lists one of Switchyard's own settings/,
     );
-    expect(configError({ SWITCHYARD_MODE: 'azure' }).message).toBe('Invalid configuration:\n  COSMOS_ENDPOINT: required when SWITCHYARD_MODE is azure');
+    expect(configError({ SWITCHYARD_MODE: 'azure' }).message).toBe(
+      'Invalid configuration:\n  COSMOS_ENDPOINT: required when SWITCHYARD_MODE is azure',
+    );
   });
 
   it('accept the documented defaults and limits', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ mode: 'local', port: 7071, host: '127.0.0.1', catalogRefreshMs: 2_000, ledgerFlushMs: 1_000, simulators: true });
+    expect(config).toMatchObject({
+      mode: 'local',
+      port: 7071,
+      host: '127.0.0.1',
+      catalogRefreshMs: 2_000,
+      ledgerFlushMs: 1_000,
+      simulators: true,
+    });
     // A change is in force on every instance within one refresh interval: 5 s at most is the product's promise.
     expect(loadConfig({ SWITCHYARD_CATALOG_REFRESH_MS: '5000' }).catalogRefreshMs).toBe(5_000);
     expect(loadConfig({ COSMOS_ENDPOINT: 'https://account.documents.azure.com:443/' })).toMatchObject({ mode: 'azure', simulators: false });

@@ -32,5 +32,4 @@ describe('the configured admin key', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
-
 });

@@ -38,14 +38,23 @@ describe('bad input gets a clear 4xx in the OpenAI error shape and the process s
     expect(wrongType.param).toBe('messages');
     const empty = await expectError(await chat(JSON.stringify({ model: 'chat', messages: [] })), 400, 'invalid_request_error');
     expect(empty.message).toMatch(/at least one message/);
-    const badStream = await expectError(await chat(JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'x' }], stream: 'yes' })), 400, 'invalid_request_error');
+    const badStream = await expectError(
+      await chat(JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'x' }], stream: 'yes' })),
+      400,
+      'invalid_request_error',
+    );
     expect(badStream.param).toBe('stream');
-    const noModel = await expectError(await chat(JSON.stringify({ messages: [{ role: 'user', content: 'x' }] })), 400, 'invalid_request_error');
+    const noModel = await expectError(
+      await chat(JSON.stringify({ messages: [{ role: 'user', content: 'x' }] })),
+      400,
+      'invalid_request_error',
+    );
     expect(noModel.param).toBe('model');
   });
 
   it('refuses n outside 1..128 and token limits above 1,000,000 with 400 naming the field', async () => {
-    const ask = (fields: Record<string, unknown>) => chat(JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'x' }], ...fields }));
+    const ask = (fields: Record<string, unknown>) =>
+      chat(JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'x' }], ...fields }));
     for (const [fields, param, message] of [
       [{ n: 129 }, 'n', /at most 128/],
       [{ n: 0 }, 'n', /at least 1/],
@@ -65,14 +74,30 @@ describe('bad input gets a clear 4xx in the OpenAI error shape and the process s
 
   it('answers 404 model_not_found for an unknown alias and 403 model_not_allowed for one the team may not use', async () => {
     await expectError(await chat(JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'x' }] })), 404, 'model_not_found');
-    const put = await gw.call('/manage/routes/secret-alias', { method: 'PUT', body: JSON.stringify({ targets: [{ deployment: 'sim-llama-serverless' }] }) });
+    const put = await gw.call('/manage/routes/secret-alias', {
+      method: 'PUT',
+      body: JSON.stringify({ targets: [{ deployment: 'sim-llama-serverless' }] }),
+    });
     expect(put.status).toBe(201);
-    await expectError(await chat(JSON.stringify({ model: 'secret-alias', messages: [{ role: 'user', content: 'x' }] })), 403, 'model_not_allowed');
+    await expectError(
+      await chat(JSON.stringify({ model: 'secret-alias', messages: [{ role: 'user', content: 'x' }] })),
+      403,
+      'model_not_allowed',
+    );
   });
 
   it('refuses __proto__ keys, invalid UTF-8 and hostile nesting', async () => {
-    await expectError(await chat('{"model":"chat","messages":[{"role":"user","content":"x"}],"__proto__":{"admin":true}}'), 400, 'invalid_request_error');
-    const invalidUtf8 = new Uint8Array([...Buffer.from('{"model":"chat","messages":[{"role":"user","content":"'), 0xff, 0xfe, ...Buffer.from('"}]}')]);
+    await expectError(
+      await chat('{"model":"chat","messages":[{"role":"user","content":"x"}],"__proto__":{"admin":true}}'),
+      400,
+      'invalid_request_error',
+    );
+    const invalidUtf8 = new Uint8Array([
+      ...Buffer.from('{"model":"chat","messages":[{"role":"user","content":"'),
+      0xff,
+      0xfe,
+      ...Buffer.from('"}]}'),
+    ]);
     await expectError(await chat(invalidUtf8), 400, 'invalid_json');
     await expectError(await chat('['.repeat(100_000) + ']'.repeat(100_000)), 400, 'invalid_json');
   });
@@ -101,7 +126,11 @@ describe('bad input gets a clear 4xx in the OpenAI error shape and the process s
   });
 
   it('requires api-version on the Azure OpenAI path', async () => {
-    const response = await gw.call('/openai/deployments/chat/chat/completions', { method: 'POST', key: DEMO_KEY, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }) });
+    const response = await gw.call('/openai/deployments/chat/chat/completions', {
+      method: 'POST',
+      key: DEMO_KEY,
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }),
+    });
     await expectError(response, 400, 'invalid_request_error');
   });
 
@@ -114,7 +143,9 @@ describe('bad input gets a clear 4xx in the OpenAI error shape and the process s
     const ready = await gw.call('/health/ready', { key: null });
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready', checks: { store: 'ok', config: 'loaded' } });
-    const { data } = await gw.openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'still there?' }], max_tokens: 3 }).withResponse();
+    const { data } = await gw.openai.chat.completions
+      .create({ model: 'chat', messages: [{ role: 'user', content: 'still there?' }], max_tokens: 3 })
+      .withResponse();
     expect(data.usage!.completion_tokens).toBe(3);
   });
 });

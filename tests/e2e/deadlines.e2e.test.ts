@@ -237,5 +237,4 @@ describe('the upstream body on every exit path', () => {
     await response.body?.cancel();
     await expectNothingHeld();
   });
-
 });

@@ -25,7 +25,9 @@ async function freshPair(): Promise<{ alias: string; first: string; second: stri
 }
 
 const ask = (alias: string, extra: Record<string, unknown> = {}) =>
-  gw.openai.chat.completions.create({ model: alias, messages: [{ role: 'user', content: 'hello' }], max_tokens: 4, ...extra }).withResponse();
+  gw.openai.chat.completions
+    .create({ model: alias, messages: [{ role: 'user', content: 'hello' }], max_tokens: 4, ...extra })
+    .withResponse();
 
 async function apiError(promise: Promise<unknown>): Promise<APIError> {
   const error = await promise.then(
@@ -79,7 +81,9 @@ describe('failover before the first byte', () => {
   it('answers 504 upstream_timeout when no deployment answers a stream in time', async () => {
     const { alias } = await freshPair();
     gw.sims!.serverless.injectFaults([{ kind: 'timeout' }, { kind: 'timeout' }]);
-    const error = await apiError(gw.openai.chat.completions.create({ model: alias, messages: [{ role: 'user', content: 'x' }], stream: true }));
+    const error = await apiError(
+      gw.openai.chat.completions.create({ model: alias, messages: [{ role: 'user', content: 'x' }], stream: true }),
+    );
     expect(error.status).toBe(504);
     expect(error.code).toBe('upstream_timeout');
   });
@@ -119,7 +123,12 @@ describe('streams that fail after the first byte', () => {
   it('ends a stream cut mid-answer with an error event, never a clean end, and meters it as partial', async () => {
     const { alias } = await freshPair();
     gw.sims!.serverless.injectFaults([{ kind: 'half-stream', afterChunks: 3 }]);
-    const stream = await gw.openai.chat.completions.create({ model: alias, messages: [{ role: 'user', content: 'long answer' }], max_tokens: 20, stream: true });
+    const stream = await gw.openai.chat.completions.create({
+      model: alias,
+      messages: [{ role: 'user', content: 'long answer' }],
+      max_tokens: 20,
+      stream: true,
+    });
     let received = '';
     const failure = await (async () => {
       for await (const chunk of stream) received += chunk.choices[0]?.delta?.content ?? '';

@@ -41,7 +41,8 @@ export async function startTestGateway(options: LocalGatewayOptions & { env?: Re
   return {
     ...gateway,
     openai: new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: DEMO_KEY, maxRetries: 0 }),
-    azure: (deployment) => new AzureOpenAI({ endpoint: gateway.url, apiKey: DEMO_KEY, apiVersion: '2024-10-21', deployment, maxRetries: 0 }),
+    azure: (deployment) =>
+      new AzureOpenAI({ endpoint: gateway.url, apiKey: DEMO_KEY, apiVersion: '2024-10-21', deployment, maxRetries: 0 }),
     call,
     flushUsage: () => gateway.services.deps.ledger.flush(),
   };
@@ -70,7 +71,10 @@ export async function putSimDeployment(gw: TestGateway, id: string, extra: Recor
 
 /** Creates a route and lets team demo use it. */
 export async function putRoute(gw: TestGateway, alias: string, targets: string[], extra: Record<string, unknown> = {}): Promise<void> {
-  const route = await gw.call(`/manage/routes/${alias}`, { method: 'PUT', body: JSON.stringify({ targets: targets.map((deployment) => ({ deployment })), ...extra }) });
+  const route = await gw.call(`/manage/routes/${alias}`, {
+    method: 'PUT',
+    body: JSON.stringify({ targets: targets.map((deployment) => ({ deployment })), ...extra }),
+  });
   if (route.status >= 300) throw new Error(`route ${alias}: ${route.status} ${await route.text()}`);
   const team = await (await gw.call('/manage/teams/demo')).json();
   if (!team.aliases.includes(alias)) {

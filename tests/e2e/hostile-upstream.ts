@@ -123,6 +123,12 @@ export function watchUsage(gw: TestGateway): UsageRecord[] {
 export function sseDataOf(body: string): string[] {
   return body
     .split(/\n\n/)
-    .map((block) => block.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n'))
+    .map((block) =>
+      block
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => line.slice(6))
+        .join('\n'),
+    )
     .filter((data) => data.length > 0);
 }

@@ -14,7 +14,10 @@ beforeAll(async () => {
   gw = await startTestGateway();
   // A second instance of the app on the same store, as another Functions instance would be. Its catalog timer
   // is stopped: it refreshes only when a test says so, or on a clock the test controls.
-  other = await createServices(loadConfig({ SWITCHYARD_CATALOG_REFRESH_MS: String(REFRESH_MS) }), { cosmos: gw.store!.connectionOptions(), log: silentLogger });
+  other = await createServices(loadConfig({ SWITCHYARD_CATALOG_REFRESH_MS: String(REFRESH_MS) }), {
+    cosmos: gw.store!.connectionOptions(),
+    log: silentLogger,
+  });
   other.deps.catalog.stop();
 });
 afterAll(async () => {
@@ -32,7 +35,10 @@ describe('several instances on one store', () => {
       const [tick, intervalMs] = setIntervalSpy.mock.calls.at(-1) ?? [];
       expect(intervalMs).toBe(REFRESH_MS);
       expect((await putSimDeployment(gw, 'propagated-dep')).status).toBe(201);
-      const put = await gw.call('/manage/routes/propagated', { method: 'PUT', body: JSON.stringify({ targets: [{ deployment: 'propagated-dep' }] }) });
+      const put = await gw.call('/manage/routes/propagated', {
+        method: 'PUT',
+        body: JSON.stringify({ targets: [{ deployment: 'propagated-dep' }] }),
+      });
       expect(put.status).toBe(201);
       expect(other.deps.catalog.current().routes.has('propagated')).toBe(false);
       // One tick of the refresh timer, whose store reads are real: it must bring the change.

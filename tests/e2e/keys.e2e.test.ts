@@ -15,7 +15,15 @@ afterAll(async () => {
 });
 
 const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
-type Listed = { id: string; role?: string; team?: string; createdAt: string; expiresAt: string | null; lastUsedAt: string | null; configuredBy: string | null };
+type Listed = {
+  id: string;
+  role?: string;
+  team?: string;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  configuredBy: string | null;
+};
 const listKeys = async (): Promise<Listed[]> => (await (await gw.call('/manage/keys')).json()).data;
 
 describe('role and team keys', () => {
@@ -36,7 +44,10 @@ describe('role and team keys', () => {
     expect(keys.find((k) => k.id === ops.id)).toMatchObject({ role: 'ops', expiresAt: null, configuredBy: null });
     expect(keys.find((k) => k.team === 'demo')).toMatchObject({ configuredBy: 'SWITCHYARD_DEMO_KEY' });
     expect(keys.find((k) => k.configuredBy === 'SWITCHYARD_ADMIN_KEY')).toMatchObject({ role: 'admin' });
-    for (const key of keys) expect(Object.keys(key).sort()).toEqual(['configuredBy', 'createdAt', 'expiresAt', 'id', 'lastUsedAt', key.team ? 'team' : 'role'].sort());
+    for (const key of keys)
+      expect(Object.keys(key).sort()).toEqual(
+        ['configuredBy', 'createdAt', 'expiresAt', 'id', 'lastUsedAt', key.team ? 'team' : 'role'].sort(),
+      );
   });
 
   it('records when a key was last used, once per interval rather than on every request', async () => {
@@ -91,7 +102,9 @@ describe('role and team keys', () => {
       expect(refused.status, String(expires)).toBe(400);
       expect((await refused.json()).error.param).toBe('expires');
     }
-    expect((await gw.call('/manage/teams/demo/keys', { method: 'POST', body: JSON.stringify({ expires: '2001-01-01T00:00:00Z' }) })).status).toBe(400);
+    expect(
+      (await gw.call('/manage/teams/demo/keys', { method: 'POST', body: JSON.stringify({ expires: '2001-01-01T00:00:00Z' }) })).status,
+    ).toBe(400);
     expect((await gw.call('/manage/teams/demo/keys', { method: 'POST', body: JSON.stringify({ colour: 'red' }) })).status).toBe(400);
   });
 
@@ -117,9 +130,14 @@ describe('the configured admin key', () => {
   it('is revoked on a running instance within the refresh interval when another instance starts with a new value', async () => {
     const keyB = 'sya-rolled-key-b-0123456789abcdef';
     expect((await gw.call('/manage/routes', { key: ADMIN_KEY })).status).toBe(200);
-    const rolled = await createServices(loadConfig({ SWITCHYARD_ADMIN_KEY: keyB, SWITCHYARD_CATALOG_REFRESH_MS: '1000' }), { cosmos: gw.store!.connectionOptions(), log: silentLogger });
+    const rolled = await createServices(loadConfig({ SWITCHYARD_ADMIN_KEY: keyB, SWITCHYARD_CATALOG_REFRESH_MS: '1000' }), {
+      cosmos: gw.store!.connectionOptions(),
+      log: silentLogger,
+    });
     try {
-      await expect.poll(async () => (await gw.call('/manage/routes', { key: ADMIN_KEY })).status, { timeout: 5_000, interval: 100 }).toBe(401);
+      await expect
+        .poll(async () => (await gw.call('/manage/routes', { key: ADMIN_KEY })).status, { timeout: 5_000, interval: 100 })
+        .toBe(401);
       await expect.poll(async () => (await gw.call('/manage/routes', { key: keyB })).status, { timeout: 5_000, interval: 100 }).toBe(200);
     } finally {
       await rolled.close();

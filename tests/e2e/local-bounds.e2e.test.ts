@@ -33,7 +33,11 @@ async function whileInFlight(body: Record<string, unknown>): Promise<Observed> {
   };
   setImmediate(tick);
   const big = gw
-    .call('/v1/chat/completions', { method: 'POST', key: DEMO_KEY, body: JSON.stringify({ messages: [{ role: 'user', content: 'Tell me everything.' }], ...body }) })
+    .call('/v1/chat/completions', {
+      method: 'POST',
+      key: DEMO_KEY,
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'Tell me everything.' }], ...body }),
+    })
     .then(async (response) => ({ status: response.status, body: await response.text() }))
     .finally(() => {
       inFlight = false;
@@ -70,7 +74,13 @@ describe('one request cannot exhaust local mode', () => {
     expect(whole.healthAnswers).toBeGreaterThanOrEqual(3);
     expect(whole.turns).toBeGreaterThanOrEqual(MAX_GENERATED_TOKENS / SLICE_SIZE);
 
-    const streamed = await whileInFlight({ model: 'chat-serverless', n: 128, max_tokens: 1_000_000, stream: true, stream_options: { include_usage: true } });
+    const streamed = await whileInFlight({
+      model: 'chat-serverless',
+      n: 128,
+      max_tokens: 1_000_000,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     expect(streamed.status).toBe(200);
     const events = streamed.body.split('\n\n').filter((event) => event.startsWith('data: ') && event !== 'data: [DONE]');
     expect(streamed.body.trimEnd().endsWith('data: [DONE]')).toBe(true);

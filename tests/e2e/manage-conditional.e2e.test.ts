@@ -12,7 +12,8 @@ afterAll(async () => {
 });
 
 const team = (name: string) => JSON.stringify({ name, aliases: [], tags: [] });
-const putTeam = (id: string, name: string, headers: Record<string, string> = {}) => gw.call(`/manage/teams/${id}`, { method: 'PUT', headers, body: team(name) });
+const putTeam = (id: string, name: string, headers: Record<string, string> = {}) =>
+  gw.call(`/manage/teams/${id}`, { method: 'PUT', headers, body: team(name) });
 /**
  * PUTs one body from many connections at once: each sends all but the body's last byte, and only when every
  * one has done so do they all send it, so the gateway handles the writes together rather than as they trickle in.
@@ -27,7 +28,12 @@ async function simultaneousPuts(path: string, bodies: string[], headers: Record<
       method: 'PUT',
       path,
       agent: false,
-      headers: { ...headers, authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      headers: {
+        ...headers,
+        authorization: `Bearer ${ADMIN_KEY}`,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      },
     });
     const status = new Promise<number>((resolve, reject) => {
       req.on('response', (res) => {
@@ -72,12 +78,19 @@ describe('conditional writes (RFC 9110)', () => {
   });
 
   it('of 50 concurrent unconditional PUTs creating one id, exactly one answers 201 and the others 200', async () => {
-    const statuses = await simultaneousPuts('/manage/teams/raced', Array.from({ length: 50 }, (_, i) => team(`Writer ${i}`)));
+    const statuses = await simultaneousPuts(
+      '/manage/teams/raced',
+      Array.from({ length: 50 }, (_, i) => team(`Writer ${i}`)),
+    );
     expect(counts(statuses)).toEqual({ 201: 1, 200: 49 });
   });
 
   it('of 50 concurrent If-None-Match: * PUTs of one id, exactly one answers 201 and 49 answer 412', async () => {
-    const statuses = await simultaneousPuts('/manage/teams/raced-create-only', Array.from({ length: 50 }, (_, i) => team(`Writer ${i}`)), { 'if-none-match': '*' });
+    const statuses = await simultaneousPuts(
+      '/manage/teams/raced-create-only',
+      Array.from({ length: 50 }, (_, i) => team(`Writer ${i}`)),
+      { 'if-none-match': '*' },
+    );
     expect(counts(statuses)).toEqual({ 201: 1, 412: 49 });
   });
 
@@ -94,7 +107,8 @@ describe('conditional writes (RFC 9110)', () => {
 
   it('PATCH honours If-Match (*, stale) and If-None-Match: *, and merges per RFC 7396', async () => {
     const etag = (await putTeam('patched', 'Patched')).headers.get('etag')!;
-    const patch = (body: unknown, headers: Record<string, string> = {}) => gw.call('/manage/teams/patched', { method: 'PATCH', headers, body: JSON.stringify(body) });
+    const patch = (body: unknown, headers: Record<string, string> = {}) =>
+      gw.call('/manage/teams/patched', { method: 'PATCH', headers, body: JSON.stringify(body) });
     const first = await patch({ tags: ['a'] }, { 'if-match': etag });
     expect(first.status).toBe(200);
     expect((await patch({ tags: ['b'] }, { 'if-match': etag })).status).toBe(412);
@@ -105,7 +119,10 @@ describe('conditional writes (RFC 9110)', () => {
     expect((await gw.call('/manage/teams/patch-absent', { method: 'PATCH', body: '{"name":"x"}' })).status).toBe(404);
 
     expect((await putSimDeployment(gw, 'patched-dep', { region: 'eastus2' })).status).toBe(201);
-    const removed = await gw.call('/manage/deployments/patched-dep', { method: 'PATCH', body: JSON.stringify({ region: null, capacity: { maxConcurrent: 3 } }) });
+    const removed = await gw.call('/manage/deployments/patched-dep', {
+      method: 'PATCH',
+      body: JSON.stringify({ region: null, capacity: { maxConcurrent: 3 } }),
+    });
     expect(removed.status).toBe(200);
     const doc = await removed.json();
     expect(doc.region).toBeUndefined();
@@ -125,7 +142,9 @@ describe('conditional writes (RFC 9110)', () => {
 
   it('refuses to delete a deployment a route still names, and deletes routes', async () => {
     expect((await putSimDeployment(gw, 'routed-dep')).status).toBe(201);
-    expect((await gw.call('/manage/routes/routed', { method: 'PUT', body: JSON.stringify({ targets: [{ deployment: 'routed-dep' }] }) })).status).toBe(201);
+    expect(
+      (await gw.call('/manage/routes/routed', { method: 'PUT', body: JSON.stringify({ targets: [{ deployment: 'routed-dep' }] }) })).status,
+    ).toBe(201);
     const refused = await gw.call('/manage/deployments/routed-dep', { method: 'DELETE' });
     expect(refused.status).toBe(409);
     expect((await refused.json()).error.message).toMatch(/routed/);

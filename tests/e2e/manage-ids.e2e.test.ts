@@ -21,7 +21,10 @@ function rawCall(path: string, method: string, body?: string): Promise<{ status:
         port: url.port,
         method,
         path,
-        headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }) },
+        headers: {
+          authorization: `Bearer ${ADMIN_KEY}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+        },
       },
       (res) => {
         let text = '';
@@ -37,8 +40,57 @@ function rawCall(path: string, method: string, body?: string): Promise<{ status:
 }
 
 // Each is one path segment as it travels on the wire.
-const hostileIds = ['%2e', '%2E', '.%2e', '%2e%2e', '%2E%2E', '..', '%2F', 'a%2Fb', '%5C', 'a%5Cb', '%23', 'a%23b', '%00', 'a%00', '%20', 'a%20b', '%09', '%E2%80%A4', '%EF%BC%8E', '%EF%BC%8E%EF%BC%8E', 'Demo', 'DEMO', 'sim-llama-MANAGED', '%3F', '_x', '-x', 'a'.repeat(64)];
-const hostileKeyIds = ['%2e', '%2E', '.%2e', '%2e%2e', '%2F', '%5C', '%23', '%00', '%20', '%09', '%E2%80%A4', '%EF%BC%8E', 'key_%2e%2e', 'key_a%2Fb', 'key_a%5Cb', 'key_a%23b', 'key_a%20b', 'key_', 'key_a.b', 'demo'];
+const hostileIds = [
+  '%2e',
+  '%2E',
+  '.%2e',
+  '%2e%2e',
+  '%2E%2E',
+  '..',
+  '%2F',
+  'a%2Fb',
+  '%5C',
+  'a%5Cb',
+  '%23',
+  'a%23b',
+  '%00',
+  'a%00',
+  '%20',
+  'a%20b',
+  '%09',
+  '%E2%80%A4',
+  '%EF%BC%8E',
+  '%EF%BC%8E%EF%BC%8E',
+  'Demo',
+  'DEMO',
+  'sim-llama-MANAGED',
+  '%3F',
+  '_x',
+  '-x',
+  'a'.repeat(64),
+];
+const hostileKeyIds = [
+  '%2e',
+  '%2E',
+  '.%2e',
+  '%2e%2e',
+  '%2F',
+  '%5C',
+  '%23',
+  '%00',
+  '%20',
+  '%09',
+  '%E2%80%A4',
+  '%EF%BC%8E',
+  'key_%2e%2e',
+  'key_a%2Fb',
+  'key_a%5Cb',
+  'key_a%23b',
+  'key_a%20b',
+  'key_',
+  'key_a.b',
+  'demo',
+];
 
 const team = JSON.stringify({ name: 'Hostile', aliases: [], tags: [] });
 const deployment = JSON.stringify({
@@ -78,22 +130,28 @@ function expectNoForeignDocument(text: string): void {
 }
 
 describe('ids taken from paths', () => {
-  it.each(documentCases.map((c) => ({ ...c, route: c.path('{id}') })))('$method $route refuses every hostile id before the store', async ({ method, path, body, status }) => {
-    for (const id of hostileIds) {
-      const answer = await rawCall(path(id), method, body);
-      expect(answer.status, `${method} ${path(id)}: ${answer.text}`).toBe(status);
-      expectNoForeignDocument(answer.text);
-      expect(JSON.parse(answer.text).error.code, path(id)).toBe(status === 404 ? 'not_found' : 'invalid_request_error');
-    }
-  });
+  it.each(documentCases.map((c) => ({ ...c, route: c.path('{id}') })))(
+    '$method $route refuses every hostile id before the store',
+    async ({ method, path, body, status }) => {
+      for (const id of hostileIds) {
+        const answer = await rawCall(path(id), method, body);
+        expect(answer.status, `${method} ${path(id)}: ${answer.text}`).toBe(status);
+        expectNoForeignDocument(answer.text);
+        expect(JSON.parse(answer.text).error.code, path(id)).toBe(status === 404 ? 'not_found' : 'invalid_request_error');
+      }
+    },
+  );
 
-  it.each(keyCases.map((c) => ({ ...c, route: c.path('{keyId}') })))('$method $route refuses every hostile key id', async ({ method, path, status }) => {
-    for (const id of hostileKeyIds) {
-      const answer = await rawCall(path(id), method);
-      expect(answer.status, `${method} ${path(id)}: ${answer.text}`).toBe(status);
-      expectNoForeignDocument(answer.text);
-    }
-  });
+  it.each(keyCases.map((c) => ({ ...c, route: c.path('{keyId}') })))(
+    '$method $route refuses every hostile key id',
+    async ({ method, path, status }) => {
+      for (const id of hostileKeyIds) {
+        const answer = await rawCall(path(id), method);
+        expect(answer.status, `${method} ${path(id)}: ${answer.text}`).toBe(status);
+        expectNoForeignDocument(answer.text);
+      }
+    },
+  );
 
   it('never mints a key for a team named by dot segments, and leaves the catalog as it was', async () => {
     const before = await (await gw.call('/manage/teams')).json();

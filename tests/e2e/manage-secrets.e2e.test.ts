@@ -52,7 +52,11 @@ function sentKeys(): string[] {
 describe('the settings a deployment may send upstream', () => {
   it('refuses an ops key that names the admin key setting, and the admin key never reaches the listener', async () => {
     const ops = await (await gw.call('/manage/keys', { method: 'POST', body: JSON.stringify({ role: 'ops' }) })).json();
-    const attack = await gw.call('/manage/deployments/exfiltrate', { method: 'PUT', key: ops.key, body: JSON.stringify(deploymentNaming('SWITCHYARD_ADMIN_KEY')) });
+    const attack = await gw.call('/manage/deployments/exfiltrate', {
+      method: 'PUT',
+      key: ops.key,
+      body: JSON.stringify(deploymentNaming('SWITCHYARD_ADMIN_KEY')),
+    });
     expect(attack.status).toBe(400);
     const error = (await attack.json()).error;
     expect(error.param).toBe('auth.secret');
@@ -82,20 +86,44 @@ describe('the settings a deployment may send upstream', () => {
   });
 
   it('refuses the same through PATCH', async () => {
-    expect((await gw.call('/manage/deployments/patched-secret', { method: 'PUT', body: JSON.stringify(deploymentNaming('UPSTREAM_LISTENER_KEY')) })).status).toBe(201);
-    const patched = await gw.call('/manage/deployments/patched-secret', { method: 'PATCH', body: JSON.stringify({ auth: { secret: 'SWITCHYARD_ADMIN_KEY' } }) });
+    expect(
+      (
+        await gw.call('/manage/deployments/patched-secret', {
+          method: 'PUT',
+          body: JSON.stringify(deploymentNaming('UPSTREAM_LISTENER_KEY')),
+        })
+      ).status,
+    ).toBe(201);
+    const patched = await gw.call('/manage/deployments/patched-secret', {
+      method: 'PATCH',
+      body: JSON.stringify({ auth: { secret: 'SWITCHYARD_ADMIN_KEY' } }),
+    });
     expect(patched.status).toBe(400);
     expect((await patched.json()).error.param).toBe('auth.secret');
   });
 
   it('sends a setting starting with UPSTREAM_, or one on SWITCHYARD_UPSTREAM_SECRET_SETTINGS', async () => {
-    expect((await gw.call('/manage/deployments/listener-prefixed', { method: 'PUT', body: JSON.stringify(deploymentNaming('UPSTREAM_LISTENER_KEY')) })).status).toBe(201);
-    expect((await gw.call('/manage/deployments/listener-listed', { method: 'PUT', body: JSON.stringify(deploymentNaming('LISTENER_API_KEY')) })).status).toBe(201);
+    expect(
+      (
+        await gw.call('/manage/deployments/listener-prefixed', {
+          method: 'PUT',
+          body: JSON.stringify(deploymentNaming('UPSTREAM_LISTENER_KEY')),
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await gw.call('/manage/deployments/listener-listed', { method: 'PUT', body: JSON.stringify(deploymentNaming('LISTENER_API_KEY')) }))
+        .status,
+    ).toBe(201);
     await putRoute(gw, 'listener-prefixed', ['listener-prefixed']);
     await putRoute(gw, 'listener-listed', ['listener-listed']);
     received.length = 0;
-    await gw.openai.chat.completions.create({ model: 'listener-prefixed', messages: [{ role: 'user', content: 'hi' }] }).catch(() => undefined);
-    await gw.openai.chat.completions.create({ model: 'listener-listed', messages: [{ role: 'user', content: 'hi' }] }).catch(() => undefined);
+    await gw.openai.chat.completions
+      .create({ model: 'listener-prefixed', messages: [{ role: 'user', content: 'hi' }] })
+      .catch(() => undefined);
+    await gw.openai.chat.completions
+      .create({ model: 'listener-listed', messages: [{ role: 'user', content: 'hi' }] })
+      .catch(() => undefined);
     const sent = sentKeys().join('\n');
     expect(sent).toContain(UPSTREAM_KEY_VALUE);
     expect(sent).toContain(ALLOWED_KEY_VALUE);
@@ -104,12 +132,30 @@ describe('the settings a deployment may send upstream', () => {
   it('never sends a reserved setting named by a document already in the store', async () => {
     // As a store written before the rule, or by hand, would hold it: past the management API's checks.
     const { store } = gw.services.deps;
-    for (const [id, secret] of [['stored-admin', 'SWITCHYARD_ADMIN_KEY'], ['stored-unlisted', 'UNRELATED_COSMOS_KEY']] as const) {
-      await store.put('deployment', { id, kind: 'serverless', protocol: 'openai', endpoint: listenerUrl, upstreamModel: 'any', serves: ['chat'], auth: { type: 'key', secret }, pricing: { inputPerMillionUsd: 1, outputPerMillionUsd: 1 }, tags: [], enabled: true });
+    for (const [id, secret] of [
+      ['stored-admin', 'SWITCHYARD_ADMIN_KEY'],
+      ['stored-unlisted', 'UNRELATED_COSMOS_KEY'],
+    ] as const) {
+      await store.put('deployment', {
+        id,
+        kind: 'serverless',
+        protocol: 'openai',
+        endpoint: listenerUrl,
+        upstreamModel: 'any',
+        serves: ['chat'],
+        auth: { type: 'key', secret },
+        pricing: { inputPerMillionUsd: 1, outputPerMillionUsd: 1 },
+        tags: [],
+        enabled: true,
+      });
     }
     await putRoute(gw, 'stored-secrets', ['stored-admin', 'stored-unlisted']);
     received.length = 0;
-    const answer = await gw.call('/v1/chat/completions', { key: DEMO_KEY, method: 'POST', body: JSON.stringify({ model: 'stored-secrets', messages: [{ role: 'user', content: 'hi' }] }) });
+    const answer = await gw.call('/v1/chat/completions', {
+      key: DEMO_KEY,
+      method: 'POST',
+      body: JSON.stringify({ model: 'stored-secrets', messages: [{ role: 'user', content: 'hi' }] }),
+    });
     expect(answer.status).toBeGreaterThanOrEqual(500);
     expect(received).toHaveLength(0);
     const text = await answer.text();
@@ -131,7 +177,11 @@ describe('the settings a deployment may send upstream', () => {
     });
     expect((await store.get('deployment', 'sim-llama-serverless'))!.doc.auth).toEqual({ type: 'key', secret: 'UPSTREAM_SIM_KEY' });
     await gw.services.deps.catalog.refresh();
-    const answer = await gw.openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'still served' }], max_tokens: 5 });
+    const answer = await gw.openai.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'still served' }],
+      max_tokens: 5,
+    });
     expect(answer.choices[0]!.message.content).toBeTruthy();
   });
 });

@@ -29,17 +29,32 @@ describe('management API', () => {
   });
 
   it('validates deployments, naming the offending field, and refuses endpoints outside the allow-list', async () => {
-    const unknownField = await gw.call('/manage/deployments/d1', { method: 'PUT', body: JSON.stringify({ ...validDeployment, colour: 'red' }) });
+    const unknownField = await gw.call('/manage/deployments/d1', {
+      method: 'PUT',
+      body: JSON.stringify({ ...validDeployment, colour: 'red' }),
+    });
     expect(unknownField.status).toBe(400);
     expect((await unknownField.json()).error.message).toMatch(/unknown field 'colour'/);
-    const wrongPricing = await gw.call('/manage/deployments/d1', { method: 'PUT', body: JSON.stringify({ ...validDeployment, pricing: { hourlyUsd: 3, instances: 1 } }) });
+    const wrongPricing = await gw.call('/manage/deployments/d1', {
+      method: 'PUT',
+      body: JSON.stringify({ ...validDeployment, pricing: { hourlyUsd: 3, instances: 1 } }),
+    });
     expect((await wrongPricing.json()).error.message).toMatch(/pricing/);
-    for (const endpoint of ['https://evil.example.com', 'http://my-resource.openai.azure.com', 'https://169.254.169.254', 'https://10.0.0.5', 'https://openai.azure.com.evil.com']) {
+    for (const endpoint of [
+      'https://evil.example.com',
+      'http://my-resource.openai.azure.com',
+      'https://169.254.169.254',
+      'https://10.0.0.5',
+      'https://openai.azure.com.evil.com',
+    ]) {
       const refused = await gw.call('/manage/deployments/d1', { method: 'PUT', body: JSON.stringify({ ...validDeployment, endpoint }) });
       expect(refused.status, endpoint).toBe(400);
       expect((await refused.json()).error.param).toBe('endpoint');
     }
-    const secretValue = await gw.call('/manage/deployments/d1', { method: 'PUT', body: JSON.stringify({ ...validDeployment, auth: { type: 'key', secret: 'sk-live-abc123/xyz==' } }) });
+    const secretValue = await gw.call('/manage/deployments/d1', {
+      method: 'PUT',
+      body: JSON.stringify({ ...validDeployment, auth: { type: 'key', secret: 'sk-live-abc123/xyz==' } }),
+    });
     expect(secretValue.status).toBe(400);
     const ok = await gw.call('/manage/deployments/d1', { method: 'PUT', body: JSON.stringify(validDeployment) });
     expect(ok.status).toBe(201);
@@ -50,9 +65,17 @@ describe('management API', () => {
   it('honours If-Match: a stale ETag gets 412 and changes nothing', async () => {
     const first = await gw.call('/manage/deployments/d2', { method: 'PUT', body: JSON.stringify(validDeployment) });
     const etag = first.headers.get('etag')!;
-    const second = await gw.call('/manage/deployments/d2', { method: 'PUT', headers: { 'if-match': etag }, body: JSON.stringify({ ...validDeployment, region: 'eastus2' }) });
+    const second = await gw.call('/manage/deployments/d2', {
+      method: 'PUT',
+      headers: { 'if-match': etag },
+      body: JSON.stringify({ ...validDeployment, region: 'eastus2' }),
+    });
     expect(second.status).toBe(200);
-    const stale = await gw.call('/manage/deployments/d2', { method: 'PUT', headers: { 'if-match': etag }, body: JSON.stringify({ ...validDeployment, region: 'westus' }) });
+    const stale = await gw.call('/manage/deployments/d2', {
+      method: 'PUT',
+      headers: { 'if-match': etag },
+      body: JSON.stringify({ ...validDeployment, region: 'westus' }),
+    });
     expect(stale.status).toBe(412);
     expect((await stale.json()).error.code).toBe('precondition_failed');
     const current = await gw.call('/manage/deployments/d2');
@@ -61,22 +84,35 @@ describe('management API', () => {
   });
 
   it('refuses a route naming an unknown deployment', async () => {
-    const response = await gw.call('/manage/routes/ghost', { method: 'PUT', body: JSON.stringify({ targets: [{ deployment: 'does-not-exist' }] }) });
+    const response = await gw.call('/manage/routes/ghost', {
+      method: 'PUT',
+      body: JSON.stringify({ targets: [{ deployment: 'does-not-exist' }] }),
+    });
     expect(response.status).toBe(400);
     expect((await response.json()).error.message).toMatch(/does-not-exist/);
   });
 
   it('puts a newly registered deployment into traffic from the next request on, with its tokens exact in /usage', async () => {
-    expect((await putSimDeployment(gw, 'fresh-serverless', { pricing: { inputPerMillionUsd: 2, outputPerMillionUsd: 6 } })).status).toBe(201);
+    expect((await putSimDeployment(gw, 'fresh-serverless', { pricing: { inputPerMillionUsd: 2, outputPerMillionUsd: 6 } })).status).toBe(
+      201,
+    );
     await putRoute(gw, 'fresh', ['fresh-serverless']);
     gw.sims!.serverless.resetStats();
-    const { data, response } = await gw.openai.chat.completions.create({ model: 'fresh', messages: [{ role: 'user', content: 'new route' }], max_tokens: 10 }).withResponse();
+    const { data, response } = await gw.openai.chat.completions
+      .create({ model: 'fresh', messages: [{ role: 'user', content: 'new route' }], max_tokens: 10 })
+      .withResponse();
     expect(response.headers.get('x-switchyard-deployment')).toBe('fresh-serverless');
     await gw.flushUsage();
     const usage = await (await gw.call(`/usage?from=${today()}&to=${today()}&groupBy=alias,deployment,kind`)).json();
     const row = usage.rows.find((r: { alias: string }) => r.alias === 'fresh');
     const stats = gw.sims!.serverless.stats();
-    expect(row).toMatchObject({ deployment: 'fresh-serverless', kind: 'serverless', requests: 1, inputTokens: stats.promptTokens, outputTokens: stats.completionTokens });
+    expect(row).toMatchObject({
+      deployment: 'fresh-serverless',
+      kind: 'serverless',
+      requests: 1,
+      inputTokens: stats.promptTokens,
+      outputTokens: stats.completionTokens,
+    });
     expect(data.usage!.prompt_tokens).toBe(stats.promptTokens);
     expect(row.costMicroUsd).toBe(stats.promptTokens * 2 + stats.completionTokens * 6);
   });

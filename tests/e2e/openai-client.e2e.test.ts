@@ -32,19 +32,30 @@ describe('the official openai client against the gateway', () => {
     expect(data.usage!.completion_tokens).toBe(7);
   });
 
-  it('keeps the caller\'s sane x-request-id and replaces a hostile one', async () => {
+  it("keeps the caller's sane x-request-id and replaces a hostile one", async () => {
     const kept = await gw.openai.chat.completions
-      .create({ model: 'chat', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 }, { headers: { 'x-request-id': 'trace-123.abc' } })
+      .create(
+        { model: 'chat', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 },
+        { headers: { 'x-request-id': 'trace-123.abc' } },
+      )
       .withResponse();
     expect(kept.response.headers.get('x-request-id')).toBe('trace-123.abc');
     const replaced = await gw.openai.chat.completions
-      .create({ model: 'chat', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 }, { headers: { 'x-request-id': '<script>alert(1)</script>' } })
+      .create(
+        { model: 'chat', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 },
+        { headers: { 'x-request-id': '<script>alert(1)</script>' } },
+      )
       .withResponse();
     expect(replaced.response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('relays a serverless stream untouched and hides the usage chunk the caller did not ask for', async () => {
-    const stream = await gw.openai.chat.completions.create({ model: 'chat-serverless', messages: [{ role: 'user', content: 'Stream please' }], max_tokens: 12, stream: true });
+    const stream = await gw.openai.chat.completions.create({
+      model: 'chat-serverless',
+      messages: [{ role: 'user', content: 'Stream please' }],
+      max_tokens: 12,
+      stream: true,
+    });
     let text = '';
     let usageChunks = 0;
     for await (const chunk of stream) {
@@ -72,7 +83,13 @@ describe('the official openai client against the gateway', () => {
   });
 
   it('streams from the managed deployment (which cannot stream) as SSE chunks', async () => {
-    const stream = await gw.openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, stream: true, stream_options: { include_usage: true } });
+    const stream = await gw.openai.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 5,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     let usage;
     for await (const chunk of stream) {
@@ -97,7 +114,12 @@ describe('the official openai client against the gateway', () => {
     expect(completion.usage!.completion_tokens).toBe(4);
     const embeddings = await gw.azure('embed').embeddings.create({ model: '', input: 'hello' });
     expect(embeddings.data).toHaveLength(1);
-    const stream = await azure.chat.completions.create({ model: '', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, stream: true });
+    const stream = await azure.chat.completions.create({
+      model: '',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 3,
+      stream: true,
+    });
     let chunks = 0;
     for await (const _ of stream) chunks += 1;
     expect(chunks).toBeGreaterThan(2);
@@ -111,9 +133,19 @@ describe('the official openai client against the gateway', () => {
     const jobs = Array.from({ length: 200 }, (_, i) => {
       const content = `request ${i} ${'word '.repeat(i % 17)}`;
       if (i % 3 === 0) return gw.openai.embeddings.create({ model: 'embed', input: [content, `${content}!`] });
-      if (i % 3 === 1) return gw.openai.chat.completions.create({ model: 'chat-serverless', messages: [{ role: 'user', content }], max_tokens: 1 + (i % 11) });
+      if (i % 3 === 1)
+        return gw.openai.chat.completions.create({
+          model: 'chat-serverless',
+          messages: [{ role: 'user', content }],
+          max_tokens: 1 + (i % 11),
+        });
       return (async () => {
-        const stream = await gw.openai.chat.completions.create({ model: 'chat-serverless', messages: [{ role: 'user', content }], max_tokens: 1 + (i % 13), stream: true });
+        const stream = await gw.openai.chat.completions.create({
+          model: 'chat-serverless',
+          messages: [{ role: 'user', content }],
+          max_tokens: 1 + (i % 13),
+          stream: true,
+        });
         for await (const _ of stream) void _;
       })();
     });
@@ -121,7 +153,8 @@ describe('the official openai client against the gateway', () => {
     await gw.flushUsage();
     const after = await (await gw.call(`/usage?from=${today()}&to=${today()}&groupBy=alias`)).json();
     const delta = (alias: string, field: string) =>
-      (after.rows.find((r: Record<string, unknown>) => r.alias === alias)?.[field] ?? 0) - (before.rows.find((r: Record<string, unknown>) => r.alias === alias)?.[field] ?? 0);
+      (after.rows.find((r: Record<string, unknown>) => r.alias === alias)?.[field] ?? 0) -
+      (before.rows.find((r: Record<string, unknown>) => r.alias === alias)?.[field] ?? 0);
     const stats = sim.stats();
     expect(stats.succeeded).toBe(200);
     expect(delta('chat-serverless', 'requests') + delta('embed', 'requests')).toBe(200);

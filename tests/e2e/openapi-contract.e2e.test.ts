@@ -48,7 +48,8 @@ afterAll(async () => {
   await gw?.close();
 });
 
-const post = (path: string, body: unknown, key: string | null = DEMO_KEY) => gw.call(path, { method: 'POST', key, body: JSON.stringify(body) });
+const post = (path: string, body: unknown, key: string | null = DEMO_KEY) =>
+  gw.call(path, { method: 'POST', key, body: JSON.stringify(body) });
 
 async function streamChunks(response: Response): Promise<unknown[]> {
   const splitter = new SseSplitter();
@@ -65,11 +66,22 @@ describe("responses have the shapes of OpenAI's published API description", () =
   });
 
   it.each(['chat', 'contract'])('a chat completion from %s is a CreateChatCompletionResponse', async (model) => {
-    expectShape('completion', await (await post('/v1/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 })).json());
+    expectShape(
+      'completion',
+      await (await post('/v1/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 })).json(),
+    );
   });
 
   it.each(['chat', 'contract'])('every chunk of a stream from %s is a CreateChatCompletionStreamResponse', async (model) => {
-    const chunks = await streamChunks(await post('/v1/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true, stream_options: { include_usage: true } }));
+    const chunks = await streamChunks(
+      await post('/v1/chat/completions', {
+        model,
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 4,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    );
     expect(chunks.length).toBeGreaterThan(2);
     for (const chunk of chunks) expectShape('chunk', chunk);
   });
@@ -83,6 +95,9 @@ describe("responses have the shapes of OpenAI's published API description", () =
     expectShape('error', await (await post('/v1/chat/completions', { model: 'chat' }, null)).json());
     expectShape('error', await (await post('/v1/chat/completions', { model: 'chat', messages: 'x' })).json());
     gw.sims!.serverless.injectFaults([{ kind: 'content_filter' }]);
-    expectShape('error', await (await post('/v1/chat/completions', { model: 'contract', messages: [{ role: 'user', content: 'x' }] })).json());
+    expectShape(
+      'error',
+      await (await post('/v1/chat/completions', { model: 'contract', messages: [{ role: 'user', content: 'x' }] })).json(),
+    );
   });
 });

@@ -19,9 +19,12 @@ afterAll(async () => {
 });
 
 describe('each upstream protocol against its simulator', () => {
-  it('azure-openai: calls /openai/deployments/{upstreamModel} with api-version and the api-key header, never the caller\'s key', async () => {
+  it("azure-openai: calls /openai/deployments/{upstreamModel} with api-version and the api-key header, never the caller's key", async () => {
     const sim = gw.sims!.serverless;
-    const completion = await gw.openai.chat.completions.create({ model: 'aoai', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 }, { headers: { 'x-request-id': 'trace-aoai-1' } });
+    const completion = await gw.openai.chat.completions.create(
+      { model: 'aoai', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 },
+      { headers: { 'x-request-id': 'trace-aoai-1' } },
+    );
     expect(completion.usage!.completion_tokens).toBe(3);
     const last = sim.stats().lastRequest!;
     expect(last.headers['x-ms-client-request-id']).toBe('trace-aoai-1');
@@ -34,7 +37,12 @@ describe('each upstream protocol against its simulator', () => {
   });
 
   it('azure-openai: streams with the prompt-filter chunk passed through and usage hidden unless asked', async () => {
-    const stream = await gw.openai.chat.completions.create({ model: 'aoai', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, stream: true });
+    const stream = await gw.openai.chat.completions.create({
+      model: 'aoai',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 5,
+      stream: true,
+    });
     let text = '';
     let usage = 0;
     let filterChunks = 0;
@@ -49,7 +57,7 @@ describe('each upstream protocol against its simulator', () => {
     expect(gw.sims!.serverless.stats().lastRequest!.body).toMatchObject({ stream_options: { include_usage: true } });
   });
 
-  it('openai: sends the deployment\'s upstream model and the key in both headers', async () => {
+  it("openai: sends the deployment's upstream model and the key in both headers", async () => {
     await gw.openai.embeddings.create({ model: 'embed', input: 'x' });
     const last = gw.sims!.serverless.stats().lastRequest!;
     expect(last.path).toBe('/v1/embeddings');
@@ -89,8 +97,16 @@ describe('each upstream protocol against its simulator', () => {
   });
 
   it('refuses embeddings from a model whose deployments serve chat only', async () => {
-    const response = await gw.call('/v1/embeddings', { method: 'POST', key: DEMO_KEY, body: JSON.stringify({ model: 'chat', input: 'x' }) });
+    const response = await gw.call('/v1/embeddings', {
+      method: 'POST',
+      key: DEMO_KEY,
+      body: JSON.stringify({ model: 'chat', input: 'x' }),
+    });
     expect(response.status).toBe(400);
-    expect((await response.json()).error).toMatchObject({ code: 'invalid_request_error', param: 'model', message: "The model 'chat' does not serve embeddings." });
+    expect((await response.json()).error).toMatchObject({
+      code: 'invalid_request_error',
+      param: 'model',
+      message: "The model 'chat' does not serve embeddings.",
+    });
   });
 });

@@ -13,7 +13,10 @@ const completion = (choices: Array<{ content: string; finish_reason: string }>) 
 
 async function events(stream: ReadableStream<Uint8Array>): Promise<string[]> {
   const text = await new Response(stream).text();
-  return text.split('\n\n').filter(Boolean).map((event) => event.replace(/^data: /, ''));
+  return text
+    .split('\n\n')
+    .filter(Boolean)
+    .map((event) => event.replace(/^data: /, ''));
 }
 
 describe('a finished completion told as a stream', () => {
@@ -30,8 +33,19 @@ describe('a finished completion told as a stream', () => {
   });
 
   it('tells every choice, each under its index', async () => {
-    const sent = await events(completionAsStream(completion([{ content: 'a', finish_reason: 'stop' }, { content: 'b', finish_reason: 'stop' }]), false));
-    const contents = sent.slice(0, -1).map((e) => JSON.parse(e).choices[0]).filter((c) => c.delta.content);
+    const sent = await events(
+      completionAsStream(
+        completion([
+          { content: 'a', finish_reason: 'stop' },
+          { content: 'b', finish_reason: 'stop' },
+        ]),
+        false,
+      ),
+    );
+    const contents = sent
+      .slice(0, -1)
+      .map((e) => JSON.parse(e).choices[0])
+      .filter((c) => c.delta.content);
     expect(contents).toEqual([
       { index: 0, delta: { content: 'a' }, finish_reason: null },
       { index: 1, delta: { content: 'b' }, finish_reason: null },

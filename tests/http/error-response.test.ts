@@ -31,7 +31,13 @@ describe('errorResponse', () => {
     const response = errorResponse(error, { 'x-extra': '1' });
     expect(response.headers).toEqual({ 'x-extra': '1', 'x-switchyard-deployment': 'gpt4o', 'content-type': 'application/json' });
     expect(response.jsonBody).toEqual({
-      error: { message: 'filtered', type: 'invalid_request_error', param: null, code: 'content_filter', innererror: { code: 'ResponsibleAIPolicyViolation' } },
+      error: {
+        message: 'filtered',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'content_filter',
+        innererror: { code: 'ResponsibleAIPolicyViolation' },
+      },
     });
   });
 });
@@ -64,7 +70,10 @@ describe('handle', () => {
     query: new URLSearchParams(),
   });
   const logged: Array<{ level: LogLevel; message: string; fields?: Record<string, unknown> }> = [];
-  const options = { log: { log: (level: LogLevel, message: string, fields?: Record<string, unknown>) => logged.push({ level, message, fields }) }, newRequestId: () => 'generated-1' };
+  const options = {
+    log: { log: (level: LogLevel, message: string, fields?: Record<string, unknown>) => logged.push({ level, message, fields }) },
+    newRequestId: () => 'generated-1',
+  };
 
   it("keeps the caller's sane request id and makes one from the source it is given otherwise", async () => {
     const ok = () => ({ status: 204, headers: {} });
@@ -84,11 +93,17 @@ describe('handle', () => {
     );
     expect(response.status).toBe(500);
     expect((response.jsonBody as { error: { code: string } }).error.code).toBe('internal_error');
-    expect(logged).toEqual([{ level: 'error', message: expect.any(String), fields: { requestId: 'generated-1', code: 'internal_error', cause: 'RangeError: bad offset' } }]);
+    expect(logged).toEqual([
+      {
+        level: 'error',
+        message: expect.any(String),
+        fields: { requestId: 'generated-1', code: 'internal_error', cause: 'RangeError: bad offset' },
+      },
+    ]);
     expect(JSON.stringify(logged)).not.toContain('sy-secret');
   });
 
-  it('does not log a failure that is the caller\'s', async () => {
+  it("does not log a failure that is the caller's", async () => {
     logged.length = 0;
     const response = await handle(request(), () => Promise.reject(errors.invalidApiKey()), options);
     expect(response.status).toBe(401);

@@ -28,7 +28,10 @@ describe('preconditionsHold', () => {
   });
 
   it('If-Match compares strongly: a weak tag never matches', () => {
-    const tags = [{ tag: '"e1"', weak: false }, { tag: '"e2"', weak: true }];
+    const tags = [
+      { tag: '"e1"', weak: false },
+      { tag: '"e2"', weak: true },
+    ];
     expect(preconditionsHold({ ifMatch: tags }, '"e1"')).toBe(true);
     expect(preconditionsHold({ ifMatch: tags }, '"e2"')).toBe(false);
     expect(preconditionsHold({ ifMatch: tags }, undefined)).toBe(false);
@@ -54,7 +57,14 @@ describe('atomicCondition', () => {
     expect(atomicCondition({ ifNoneMatch: '*' })).toEqual({ ifNoneMatch: '*' });
     expect(atomicCondition({ ifMatch: [{ tag: '"e1"', weak: false }] })).toEqual({ ifMatch: '"e1"' });
     expect(atomicCondition({ ifMatch: [{ tag: '"e1"', weak: true }] })).toBeUndefined();
-    expect(atomicCondition({ ifMatch: [{ tag: '"e1"', weak: false }, { tag: '"e2"', weak: false }] })).toBeUndefined();
+    expect(
+      atomicCondition({
+        ifMatch: [
+          { tag: '"e1"', weak: false },
+          { tag: '"e2"', weak: false },
+        ],
+      }),
+    ).toBeUndefined();
     expect(atomicCondition({ ifMatch: '*', ifNoneMatch: '*' })).toBeUndefined();
     expect(atomicCondition({ ifNoneMatch: [{ tag: '"e1"', weak: false }] })).toBeUndefined();
   });

@@ -104,11 +104,14 @@ describe('readJsonBody', () => {
     expect(await read(tracked(['{"ok":true}']).body, { contentLength: 'lots' })).toEqual({ ok: true });
   });
 
-  it.each(['{"a":', '{"a":1,}', "{'a':1}", '{} trailing', 'NaN', '{"a":1}{"b":2}', '\u0000{}'])('refuses invalid JSON %j with invalid_json', async (text) => {
-    const error = await expectRefused(read(tracked([text]).body), 400, 'invalid_json');
-    expect(error.type).toBe('invalid_request_error');
-    expect(error.message.startsWith('We could not parse the JSON body of your request: ')).toBe(true);
-  });
+  it.each(['{"a":', '{"a":1,}', "{'a':1}", '{} trailing', 'NaN', '{"a":1}{"b":2}', '\u0000{}'])(
+    'refuses invalid JSON %j with invalid_json',
+    async (text) => {
+      const error = await expectRefused(read(tracked([text]).body), 400, 'invalid_json');
+      expect(error.type).toBe('invalid_request_error');
+      expect(error.message.startsWith('We could not parse the JSON body of your request: ')).toBe(true);
+    },
+  );
 
   it.each([
     ['a lone continuation byte', [0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0x80, 0x22, 0x7d]],
@@ -186,12 +189,15 @@ describe('readJsonBody', () => {
     },
   );
 
-  it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON;charset=UTF-8', '  application/json  ', 'application/vnd.api+json'])(
-    'accepts content-type %j',
-    async (contentType) => {
-      expect(await read(tracked(['{"a":1}']).body, { contentType })).toEqual({ a: 1 });
-    },
-  );
+  it.each([
+    'application/json',
+    'application/json; charset=utf-8',
+    'Application/JSON;charset=UTF-8',
+    '  application/json  ',
+    'application/vnd.api+json',
+  ])('accepts content-type %j', async (contentType) => {
+    expect(await read(tracked(['{"a":1}']).body, { contentType })).toEqual({ a: 1 });
+  });
 
   it('accepts a missing content-type', async () => {
     expect(await read(tracked(['{"a":1}']).body, { contentType: null })).toEqual({ a: 1 });

@@ -17,7 +17,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-
 function cutAt(input: Uint8Array, offsets: readonly number[]): Uint8Array[] {
   const sorted = [...new Set(offsets)].sort((a, b) => a - b);
   const chunks: Uint8Array[] = [];
@@ -337,7 +336,10 @@ describe('SseSplitter bounds', () => {
 
   it('copies each byte at most twice over a realistic stream cut into small chunks', () => {
     const input = concat(Array.from({ length: 50 }, () => LF_STREAM));
-    const chunks = cutAt(input, Array.from({ length: input.byteLength / 7 }, (_, i) => i * 7));
+    const chunks = cutAt(
+      input,
+      Array.from({ length: input.byteLength / 7 }, (_, i) => i * 7),
+    );
     const { events, splitter } = feed(chunks);
     expect(events).toHaveLength(50 * expectedData.length);
     expect(splitter.work.bytesScanned).toBe(input.byteLength);

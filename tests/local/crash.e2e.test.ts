@@ -22,7 +22,13 @@ afterAll(async () => {
 
 async function startGateway(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', SWITCHYARD_DATA_DIR: dataDir, SWITCHYARD_ADMIN_KEY: ADMIN_KEY, SWITCHYARD_DEMO_KEY: DEMO_KEY },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_ADMIN_KEY: ADMIN_KEY,
+      SWITCHYARD_DEMO_KEY: DEMO_KEY,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -84,8 +90,14 @@ describe('the local gateway after kill -9', () => {
     const second = await startGateway();
     try {
       expect((await admin(second.url, '/manage/deployments/crash-dep')).status).toBe(200);
-      expect(await (await admin(second.url, '/manage/routes/crash-alias')).json()).toMatchObject({ alias: 'crash-alias', targets: [{ deployment: 'crash-dep' }] });
-      expect(await (await admin(second.url, '/manage/teams/crash-team')).json()).toMatchObject({ id: 'crash-team', aliases: ['crash-alias'] });
+      expect(await (await admin(second.url, '/manage/routes/crash-alias')).json()).toMatchObject({
+        alias: 'crash-alias',
+        targets: [{ deployment: 'crash-dep' }],
+      });
+      expect(await (await admin(second.url, '/manage/teams/crash-team')).json()).toMatchObject({
+        id: 'crash-team',
+        aliases: ['crash-alias'],
+      });
       const models = await fetch(`${second.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
       expect(models.status).toBe(200);
       expect(((await models.json()) as { data: { id: string }[] }).data.map((m) => m.id)).toEqual(['crash-alias']);

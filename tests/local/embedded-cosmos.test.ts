@@ -40,21 +40,39 @@ describe('embedded Cosmos store', () => {
   it('keeps items, partition key definitions and TTL settings across a clean restart', async () => {
     const first = await start({ dataDir });
     const { database } = await first.client.databases.create({ id: 'switchyard' });
-    const { container: events } = await database.containers.create({ id: 'usage_events', partitionKey: HIERARCHICAL, defaultTtl: NINETY_DAYS_S });
+    const { container: events } = await database.containers.create({
+      id: 'usage_events',
+      partitionKey: HIERARCHICAL,
+      defaultTtl: NINETY_DAYS_S,
+    });
     const { container: budgets } = await database.containers.create({ id: 'budgets', partitionKey: { paths: ['/pk'] } });
 
     await events.items.create({ id: 'e1', team: 'blue', day: '2026-11-27', promptTokens: 12, ttl: -1 });
     await events.items.create({ id: 'e2', team: 'blue', day: '2026-11-28', promptTokens: 30 });
-    await events.items.create({ id: 'e3', team: 'red', day: '2026-11-28', promptTokens: 5, nested: { model: 'gpt-4o-mini', tags: ['a', 'b'] } });
+    await events.items.create({
+      id: 'e3',
+      team: 'red',
+      day: '2026-11-28',
+      promptTokens: 5,
+      nested: { model: 'gpt-4o-mini', tags: ['a', 'b'] },
+    });
     await budgets.items.create({ id: 'blue|2026-11', pk: 'blue', spentMicroUsd: 100 });
     await budgets.item('blue|2026-11', 'blue').patch([{ op: 'incr', path: '/spentMicroUsd', value: 250 }]);
-    const batch = await budgets.items.batch([{ operationType: 'Create', resourceBody: { id: 'red|2026-11', pk: 'red', spentMicroUsd: 7 } }], 'red');
+    const batch = await budgets.items.batch(
+      [{ operationType: 'Create', resourceBody: { id: 'red|2026-11', pk: 'red', spentMicroUsd: 7 } }],
+      'red',
+    );
     expect(batch.result?.[0]?.statusCode).toBe(201);
     const { etag: etagBeforeRestart } = await budgets.item('blue|2026-11', 'blue').read();
     await stop(first.store);
 
     const saved = await readFile(join(dataDir, 'cosmos-snapshot.json'), 'utf8');
-    expect(saved.trimEnd().split('\n').every((line) => typeof JSON.parse(line) === 'object')).toBe(true);
+    expect(
+      saved
+        .trimEnd()
+        .split('\n')
+        .every((line) => typeof JSON.parse(line) === 'object'),
+    ).toBe(true);
     expect(saved).not.toMatch(/"_(rid|self|attachments)"/);
 
     const second = await start({ dataDir });
@@ -87,7 +105,10 @@ describe('embedded Cosmos store', () => {
     expect((await restoredEvents.item('e4', ['red', '2026-11-29']).read()).statusCode).toBe(200);
     // ETags survive a restart: one read before it still guards a write after it, and only that one write.
     const blue = restoredBudgets.item('blue|2026-11', 'blue');
-    const replaced = await blue.replace({ ...(await blue.read()).resource!, touched: true }, { accessCondition: { type: 'IfMatch', condition: etagBeforeRestart! } });
+    const replaced = await blue.replace(
+      { ...(await blue.read()).resource!, touched: true },
+      { accessCondition: { type: 'IfMatch', condition: etagBeforeRestart! } },
+    );
     expect(replaced.statusCode).toBe(200);
     await expectStaleEtagRejected(blue, etagBeforeRestart!);
   });
@@ -102,7 +123,9 @@ describe('embedded Cosmos store', () => {
     const second = await start({ dataDir });
     const budgets = second.client.database('switchyard').container('budgets');
     const { resource, etag } = await budgets.item('b1', 'blue').read();
-    const replaced = await budgets.item('b1', 'blue').replace({ ...resource!, limit: 20 }, { accessCondition: { type: 'IfMatch', condition: etag! } });
+    const replaced = await budgets
+      .item('b1', 'blue')
+      .replace({ ...resource!, limit: 20 }, { accessCondition: { type: 'IfMatch', condition: etag! } });
     expect(replaced.statusCode).toBe(200);
     await expectStaleEtagRejected(budgets.item('b1', 'blue'), etag!);
     expect((await budgets.item('b1', 'blue').read()).resource?.limit).toBe(20);
@@ -120,10 +143,13 @@ describe('embedded Cosmos store', () => {
     expect(https.globalAgent.options.ca).toBeUndefined();
 
     const stranger = new CosmosClient({ endpoint: store.endpoint, key: store.key });
-    const failure = await stranger.databases.readAll().fetchAll().then(
-      () => undefined,
-      (error: unknown) => error as { code?: unknown; message?: string },
-    );
+    const failure = await stranger.databases
+      .readAll()
+      .fetchAll()
+      .then(
+        () => undefined,
+        (error: unknown) => error as { code?: unknown; message?: string },
+      );
     stranger.dispose();
     expect(failure).toBeDefined();
     expect(`${String(failure?.code)} ${failure?.message}`).toMatch(/SELF_SIGNED|self[- ]signed|UNABLE_TO_VERIFY|certificate/i);

@@ -451,6 +451,8 @@ describe('route templates', () => {
     expect(() => compileRouteTable([registration('secure', { authLevel: 'function' })], '')).toThrow(
       /Function "fn-secure" \(route "secure"\): authLevel "function" is not served by the local host/,
     );
-    expect(() => compileRouteTable([registration('items/{id:int}')], 'api')).toThrow(/Function "fn-items\/\{id:int\}".*"api\/items\/\{id:int\}"/);
+    expect(() => compileRouteTable([registration('items/{id:int}')], 'api')).toThrow(
+      /Function "fn-items\/\{id:int\}".*"api\/items\/\{id:int\}"/,
+    );
   });
 });

@@ -73,7 +73,10 @@ export async function waitFor<T>(captured: Captured, find: (output: string) => T
 }
 
 /** Resolves with the exit, or rejects after timeoutMs (the process is then still running). */
-export async function exitWithin(exited: GatewayProcess['exited'], timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+export async function exitWithin(
+  exited: GatewayProcess['exited'],
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`the process did not exit within ${timeoutMs} ms`)), timeoutMs);

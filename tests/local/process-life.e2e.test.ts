@@ -44,25 +44,31 @@ afterAll(async () => {
 
 /** The node process serving the gateway, found below the spawned npm or shell. */
 function gatewayPid(rootPid: number): number {
-  const pid = [rootPid, ...descendants(rootPid)].find((candidate) => commandLine(candidate).includes('local/start.ts') && commandLine(candidate).startsWith('node'));
+  const pid = [rootPid, ...descendants(rootPid)].find(
+    (candidate) => commandLine(candidate).includes('local/start.ts') && commandLine(candidate).startsWith('node'),
+  );
   if (pid === undefined) throw new Error(`no gateway process below ${rootPid}`);
   return pid;
 }
 
 describe.skipIf(!hasProcFs)('npm start under a process manager', () => {
-  it.each(['SIGTERM', 'SIGINT'] as const)('stops the gateway and frees its port when npm gets %s', async (signal) => {
-    const npm = await startGatewayProcess('npm', ['start'], gatewayEnv(newDataDir()));
-    spawned.add(npm.child.pid!);
-    const gateway = gatewayPid(npm.child.pid!);
-    spawned.add(gateway);
-    expect(await portRefuses(npm.port)).toBe(false);
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'stops the gateway and frees its port when npm gets %s',
+    async (signal) => {
+      const npm = await startGatewayProcess('npm', ['start'], gatewayEnv(newDataDir()));
+      spawned.add(npm.child.pid!);
+      const gateway = gatewayPid(npm.child.pid!);
+      spawned.add(gateway);
+      expect(await portRefuses(npm.port)).toBe(false);
 
-    npm.child.kill(signal);
-    await exitWithin(npm.exited, 30_000);
-    expect(await goneWithin(gateway, 30_000)).toBe(true);
-    expect(await portRefuses(npm.port)).toBe(true);
-    expect(npm.output()).toMatch(new RegExp(`received ${signal}`));
-  }, 90_000);
+      npm.child.kill(signal);
+      await exitWithin(npm.exited, 30_000);
+      expect(await goneWithin(gateway, 30_000)).toBe(true);
+      expect(await portRefuses(npm.port)).toBe(true);
+      expect(npm.output()).toMatch(new RegExp(`received ${signal}`));
+    },
+    90_000,
+  );
 
   it('shuts down by itself when its parent dies without passing a signal on', async () => {
     // `; :` stops any shell from replacing itself with node, so the gateway has a parent that can die alone.

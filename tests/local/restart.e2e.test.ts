@@ -43,7 +43,11 @@ describe('npm start in local mode', () => {
     expect(first.output()).toMatch(/embedded defaults/);
 
     const client = new OpenAI({ baseURL: `${first.url}/v1`, apiKey: demoKey!, maxRetries: 0 });
-    const answer = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'remember me' }], max_tokens: 6 });
+    const answer = await client.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'remember me' }],
+      max_tokens: 6,
+    });
     expect(answer.usage!.completion_tokens).toBe(6);
     const team = await fetch(`${first.url}/manage/teams/finance-team`, {
       method: 'PUT',
@@ -62,8 +66,12 @@ describe('npm start in local mode', () => {
       const kept = await fetch(`${second.url}/manage/teams/finance-team`, { headers: { authorization: `Bearer ${adminKey}` } });
       expect(await kept.json()).toMatchObject({ id: 'finance-team', name: 'Finance' });
       const day = new Date().toISOString().slice(0, 10);
-      const usage = await (await fetch(`${second.url}/usage?from=${day}&to=${day}&groupBy=alias,kind`, { headers: { authorization: `Bearer ${adminKey}` } })).json();
-      expect(usage.rows).toContainEqual(expect.objectContaining({ alias: 'chat', kind: 'managed', requests: 1, outputTokens: 6, estimatedRequests: 1 }));
+      const usage = await (
+        await fetch(`${second.url}/usage?from=${day}&to=${day}&groupBy=alias,kind`, { headers: { authorization: `Bearer ${adminKey}` } })
+      ).json();
+      expect(usage.rows).toContainEqual(
+        expect.objectContaining({ alias: 'chat', kind: 'managed', requests: 1, outputTokens: 6, estimatedRequests: 1 }),
+      );
     } finally {
       expect(await stop(second)).toBe(0);
     }

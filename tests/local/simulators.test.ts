@@ -23,7 +23,11 @@ async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void
 }
 
 async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   const text = await response.text();
   let json: any;
   try {
@@ -128,7 +132,9 @@ describe('OpenAI-compatible simulator', () => {
   it('serves chat and embeddings on every path form', async () => {
     const plain = ['/v1', '', '/openai/v1', '/models'];
     for (const prefix of plain) {
-      expect((await postJson(`${sim.url}${prefix}/chat/completions`, { messages: MESSAGES, max_tokens: 1 }, { 'api-key': KEY })).status).toBe(200);
+      expect(
+        (await postJson(`${sim.url}${prefix}/chat/completions`, { messages: MESSAGES, max_tokens: 1 }, { 'api-key': KEY })).status,
+      ).toBe(200);
       expect((await postJson(`${sim.url}${prefix}/embeddings`, { input: 'hi' }, { 'api-key': KEY })).status).toBe(200);
     }
     const dated = `${sim.url}/openai/deployments/emb-dep/embeddings?api-version=2024-10-21`;
@@ -167,7 +173,13 @@ describe('OpenAI-compatible simulator', () => {
     expect(countTextTokens(streamedText(plain))).toBe(4);
 
     const withUsage = await collect(
-      await client.chat.completions.create({ model: 'm', messages: MESSAGES, max_tokens: 4, stream: true, stream_options: { include_usage: true } }),
+      await client.chat.completions.create({
+        model: 'm',
+        messages: MESSAGES,
+        max_tokens: 4,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
     );
     expect(withUsage).toHaveLength(6);
     const usageChunk = withUsage[5]!;
@@ -182,7 +194,13 @@ describe('OpenAI-compatible simulator', () => {
 
   it('streams the Azure pre-flight prompt-filter chunk first on the dated form', async () => {
     const chunks = await collect(
-      await azure.chat.completions.create({ model: 'x', messages: MESSAGES, max_tokens: 2, stream: true, stream_options: { include_usage: true } }),
+      await azure.chat.completions.create({
+        model: 'x',
+        messages: MESSAGES,
+        max_tokens: 2,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
     );
     const first = chunks[0] as any;
     expect(first.choices).toEqual([]);
@@ -197,14 +215,22 @@ describe('OpenAI-compatible simulator', () => {
     const local = await startOpenAICompatibleSim({ usageOnFinalChunkWithoutStreamOptions: true, tokensPerSecond: 2000 });
     try {
       const open = new OpenAI({ baseURL: `${local.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-      const chunks = await collect(await open.chat.completions.create({ model: 'mistral', messages: MESSAGES, max_tokens: 3, stream: true }));
+      const chunks = await collect(
+        await open.chat.completions.create({ model: 'mistral', messages: MESSAGES, max_tokens: 3, stream: true }),
+      );
       expect(chunks).toHaveLength(4);
       expect(chunks[3]?.choices[0]?.finish_reason).toBe('length');
       expect(chunks[3]?.usage?.completion_tokens).toBe(3);
 
       local.setOptions({ usageOnFinalChunkWithoutStreamOptions: false, streamUsage: false });
       const silent = await collect(
-        await open.chat.completions.create({ model: 'm', messages: MESSAGES, max_tokens: 3, stream: true, stream_options: { include_usage: true } }),
+        await open.chat.completions.create({
+          model: 'm',
+          messages: MESSAGES,
+          max_tokens: 3,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
       );
       expect(silent).toHaveLength(4);
       expect(silent.some((c) => c.usage)).toBe(false);
@@ -216,7 +242,11 @@ describe('OpenAI-compatible simulator', () => {
 
   it('returns deterministic unit embeddings as floats or base64, with exact usage', async () => {
     const inputs = ['first text', 'second, longer text'];
-    const floats = await postJson(`${sim.url}/v1/embeddings`, { input: inputs, model: 'emb', encoding_format: 'float', dimensions: 6 }, { 'api-key': KEY });
+    const floats = await postJson(
+      `${sim.url}/v1/embeddings`,
+      { input: inputs, model: 'emb', encoding_format: 'float', dimensions: 6 },
+      { 'api-key': KEY },
+    );
     expect(floats.json.object).toBe('list');
     expect(floats.json.data).toHaveLength(2);
     const vector: number[] = floats.json.data[1].embedding;
@@ -225,7 +255,11 @@ describe('OpenAI-compatible simulator', () => {
     const tokens = countTextTokens(inputs[0]!) + countTextTokens(inputs[1]!);
     expect(floats.json.usage).toEqual({ prompt_tokens: tokens, total_tokens: tokens });
 
-    const base64 = await postJson(`${sim.url}/v1/embeddings`, { input: inputs, encoding_format: 'base64', dimensions: 6 }, { 'api-key': KEY });
+    const base64 = await postJson(
+      `${sim.url}/v1/embeddings`,
+      { input: inputs, encoding_format: 'base64', dimensions: 6 },
+      { 'api-key': KEY },
+    );
     const bytes = Buffer.from(base64.json.data[1].embedding, 'base64');
     const decoded = Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4));
     expect(decoded).toEqual(vector);
@@ -235,7 +269,14 @@ describe('OpenAI-compatible simulator', () => {
     expect(viaClient.data[1]?.embedding).toEqual(vector);
     expect(viaClient.usage.prompt_tokens).toBe(tokens);
 
-    const tokenArrays = await client.embeddings.create({ model: 'emb', input: [[1, 2, 3], [4, 5]], encoding_format: 'float' });
+    const tokenArrays = await client.embeddings.create({
+      model: 'emb',
+      input: [
+        [1, 2, 3],
+        [4, 5],
+      ],
+      encoding_format: 'float',
+    });
     expect(tokenArrays.data[0]?.embedding).toHaveLength(8);
     expect(tokenArrays.usage.prompt_tokens).toBe(5);
     expect(sim.stats().embeddingTokens).toBe(3 * tokens + 5);
@@ -253,7 +294,12 @@ describe('OpenAI-compatible simulator', () => {
 
   it('accepts the key as api-key or bearer, and configured Entra tokens; refuses the rest', async () => {
     expect((await postJson(`${sim.url}/v1/embeddings`, { input: 'x' }, { authorization: `Bearer ${ENTRA_TOKEN}` })).status).toBe(200);
-    const entra = new AzureOpenAI({ endpoint: sim.url, azureADTokenProvider: async () => ENTRA_TOKEN, apiVersion: '2024-10-21', maxRetries: 0 });
+    const entra = new AzureOpenAI({
+      endpoint: sim.url,
+      azureADTokenProvider: async () => ENTRA_TOKEN,
+      apiVersion: '2024-10-21',
+      maxRetries: 0,
+    });
     await expect(entra.embeddings.create({ model: 'emb-dep', input: 'x' })).resolves.toBeDefined();
 
     const denied = await postJson(`${sim.url}/v1/embeddings`, { input: 'x' }, { 'api-key': 'wrong' });
@@ -276,7 +322,10 @@ describe('OpenAI-compatible simulator', () => {
     });
 
     it('answers 5xx in the §1.8 shape with x-ms-error-code, consuming queued faults in order', async () => {
-      sim.injectFaults([{ kind: 'status', status: 503 }, { kind: 'status', status: 500 }]);
+      sim.injectFaults([
+        { kind: 'status', status: 503 },
+        { kind: 'status', status: 500 },
+      ]);
       const first = await postJson(`${sim.url}/v1/chat/completions`, { messages: MESSAGES }, { 'api-key': KEY });
       expect(first.status).toBe(503);
       expect(first.headers.get('x-ms-error-code')).toBe('ServiceUnavailable');
@@ -371,12 +420,16 @@ describe('OpenAI-compatible simulator', () => {
 
       const many = await client.chat.completions.create({ model: 'm', messages: MESSAGES, n: 128, max_tokens: 100_000_000 });
       expect(many.choices.map((c) => c.index)).toEqual([...Array(128).keys()]);
-      expect(many.choices.every((c) => countTextTokens(c.message.content ?? '') === MAX_GENERATED_TOKENS / 128 && c.finish_reason === 'length')).toBe(true);
+      expect(
+        many.choices.every((c) => countTextTokens(c.message.content ?? '') === MAX_GENERATED_TOKENS / 128 && c.finish_reason === 'length'),
+      ).toBe(true);
       expect(many.usage?.completion_tokens).toBe(MAX_GENERATED_TOKENS);
 
       const exact = await client.chat.completions.create({ model: 'm', messages: MESSAGES, n: 3, max_tokens: 5 });
       expect(exact.choices.map((c) => countTextTokens(c.message.content ?? ''))).toEqual([5, 5, 5]);
-      expect(exact.choices[0]?.message.content).toBe((await client.chat.completions.create({ model: 'm', messages: MESSAGES, max_tokens: 5 })).choices[0]?.message.content);
+      expect(exact.choices[0]?.message.content).toBe(
+        (await client.chat.completions.create({ model: 'm', messages: MESSAGES, max_tokens: 5 })).choices[0]?.message.content,
+      );
       expect(new Set(exact.choices.map((c) => c.message.content)).size).toBe(3);
       expect(exact.usage?.completion_tokens).toBe(15);
 
@@ -387,14 +440,35 @@ describe('OpenAI-compatible simulator', () => {
     });
 
     it('streams each choice under its index, the cap shared across them', async () => {
-      const chunks = await collect(await client.chat.completions.create({ model: 'm', messages: MESSAGES, n: 2, max_tokens: 3, stream: true, stream_options: { include_usage: true } }));
-      const textOf = (index: number) => chunks.flatMap((c) => c.choices.filter((choice) => choice.index === index).map((choice) => choice.delta.content ?? '')).join('');
+      const chunks = await collect(
+        await client.chat.completions.create({
+          model: 'm',
+          messages: MESSAGES,
+          n: 2,
+          max_tokens: 3,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      );
+      const textOf = (index: number) =>
+        chunks.flatMap((c) => c.choices.filter((choice) => choice.index === index).map((choice) => choice.delta.content ?? '')).join('');
       expect(countTextTokens(textOf(0))).toBe(3);
       expect(countTextTokens(textOf(1))).toBe(3);
-      expect(chunks.flatMap((c) => c.choices.filter((choice) => choice.finish_reason === 'length').map((choice) => choice.index))).toEqual([0, 1]);
+      expect(chunks.flatMap((c) => c.choices.filter((choice) => choice.finish_reason === 'length').map((choice) => choice.index))).toEqual([
+        0, 1,
+      ]);
       expect(chunks.at(-1)?.usage?.completion_tokens).toBe(6);
 
-      const capped = await collect(await client.chat.completions.create({ model: 'm', messages: MESSAGES, n: 128, max_tokens: 1_000_000, stream: true, stream_options: { include_usage: true } }));
+      const capped = await collect(
+        await client.chat.completions.create({
+          model: 'm',
+          messages: MESSAGES,
+          n: 128,
+          max_tokens: 1_000_000,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      );
       expect(capped.at(-1)?.usage?.completion_tokens).toBe(MAX_GENERATED_TOKENS);
       expect(capped.filter((c) => c.choices[0]?.delta.content).length).toBe(MAX_GENERATED_TOKENS);
     });
@@ -409,18 +483,40 @@ describe('OpenAI-compatible simulator', () => {
 
     it(`refuses embeddings of more than ${MAX_EMBEDDING_VALUES} values in one answer`, async () => {
       const inputs = Array.from({ length: 64 }, (_, i) => `text ${i}`);
-      const tooMany = await postJson(`${sim.url}/v1/embeddings`, { input: inputs, dimensions: MAX_EMBEDDING_VALUES / 32 }, { 'api-key': KEY });
+      const tooMany = await postJson(
+        `${sim.url}/v1/embeddings`,
+        { input: inputs, dimensions: MAX_EMBEDDING_VALUES / 32 },
+        { 'api-key': KEY },
+      );
       expect(tooMany.status).toBe(400);
       expect(tooMany.json.error).toMatchObject({ type: 'invalid_request_error', param: 'dimensions' });
-      const fits = await postJson(`${sim.url}/v1/embeddings`, { input: inputs, dimensions: MAX_EMBEDDING_VALUES / 64, encoding_format: 'base64' }, { 'api-key': KEY });
+      const fits = await postJson(
+        `${sim.url}/v1/embeddings`,
+        { input: inputs, dimensions: MAX_EMBEDDING_VALUES / 64, encoding_format: 'base64' },
+        { 'api-key': KEY },
+      );
       expect(fits.status).toBe(200);
       expect(fits.json.data).toHaveLength(64);
     });
 
     it('keeps counters and the last request only, however many requests it serves', async () => {
-      for (let i = 0; i < 40; i++) await postJson(`${sim.url}/v1/chat/completions`, { messages: [{ role: 'user', content: `request ${i} ${'x'.repeat(1000)}` }], max_tokens: 1 }, { 'api-key': KEY });
+      for (let i = 0; i < 40; i++)
+        await postJson(
+          `${sim.url}/v1/chat/completions`,
+          { messages: [{ role: 'user', content: `request ${i} ${'x'.repeat(1000)}` }], max_tokens: 1 },
+          { 'api-key': KEY },
+        );
       const stats = sim.stats();
-      expect(Object.keys(stats).sort()).toEqual(['cancelled', 'completionTokens', 'embeddingTokens', 'inFlight', 'lastRequest', 'promptTokens', 'requests', 'succeeded']);
+      expect(Object.keys(stats).sort()).toEqual([
+        'cancelled',
+        'completionTokens',
+        'embeddingTokens',
+        'inFlight',
+        'lastRequest',
+        'promptTokens',
+        'requests',
+        'succeeded',
+      ]);
       expect(stats.requests).toBe(40);
       expect(JSON.stringify(stats.lastRequest)).toContain('request 39');
       expect(JSON.stringify(stats).length).toBeLessThan(3_000);
@@ -560,12 +656,7 @@ describe('AML score simulator', () => {
   });
 
   it('injects status, reset, half-JSON and malformed faults', async () => {
-    aml.injectFaults([
-      { kind: 'status', status: 503 },
-      { kind: 'reset' },
-      { kind: 'half-stream', afterChunks: 0 },
-      { kind: 'malformed' },
-    ]);
+    aml.injectFaults([{ kind: 'status', status: 503 }, { kind: 'reset' }, { kind: 'half-stream', afterChunks: 0 }, { kind: 'malformed' }]);
     expect((await postJson(`${aml.url}/score`, input(1), auth)).status).toBe(503);
     await expect(postJson(`${aml.url}/score`, input(1), auth)).rejects.toThrow();
     await expect(postJson(`${aml.url}/score`, input(1), auth)).rejects.toThrow();

@@ -87,8 +87,17 @@ describe('the embedded store after kill -9', () => {
     await first.store.stop();
     running.splice(0);
 
-    const newest = (await readdir(dataDir)).filter((name) => name.startsWith('cosmos-journal-')).sort().at(-1)!;
-    const whole = JSON.stringify({ kind: 'item', db: 'torn', container: 'things', op: 'put', data: { id: 'whole', pk: 'a', _etag: 'e1', _ts: 1 } });
+    const newest = (await readdir(dataDir))
+      .filter((name) => name.startsWith('cosmos-journal-'))
+      .sort()
+      .at(-1)!;
+    const whole = JSON.stringify({
+      kind: 'item',
+      db: 'torn',
+      container: 'things',
+      op: 'put',
+      data: { id: 'whole', pk: 'a', _etag: 'e1', _ts: 1 },
+    });
     await appendFile(join(dataDir, newest), `${whole}\n{"kind":"item","db":"torn","container":"thi`);
 
     const second = await start();
@@ -104,8 +113,14 @@ describe('the embedded store after kill -9', () => {
     await first.client.databases.create({ id: 'corrupt' });
     await first.store.stop();
     running.splice(0);
-    const newest = (await readdir(dataDir)).filter((name) => name.startsWith('cosmos-journal-')).sort().at(-1)!;
-    await appendFile(join(dataDir, newest), `{"kind":"database","op":"pu\n${JSON.stringify({ kind: 'database', op: 'put', data: { id: 'later' } })}\n`);
+    const newest = (await readdir(dataDir))
+      .filter((name) => name.startsWith('cosmos-journal-'))
+      .sort()
+      .at(-1)!;
+    await appendFile(
+      join(dataDir, newest),
+      `{"kind":"database","op":"pu\n${JSON.stringify({ kind: 'database', op: 'put', data: { id: 'later' } })}\n`,
+    );
     await expect(startEmbeddedCosmos({ dataDir })).rejects.toThrow(/line 1 is corrupt/);
   });
 

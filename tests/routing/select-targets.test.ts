@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { deploymentSchema, routeSchema, teamSchema, type Capability, type Deployment, type Route, type Team } from '../../shared/catalog/schemas.js';
+import {
+  deploymentSchema,
+  routeSchema,
+  teamSchema,
+  type Capability,
+  type Deployment,
+  type Route,
+  type Team,
+} from '../../shared/catalog/schemas.js';
 import { DeploymentHealth, type HealthView } from '../../shared/routing/deployment-health.js';
 import { selectTargets, type RoutingInput } from '../../shared/routing/select-targets.js';
 import { seededRandom } from '../../shared/seeded-random.js';
-
 
 function deployment(id: string, extra: Record<string, unknown> = {}): Deployment {
   return deploymentSchema.parse({
@@ -100,7 +107,11 @@ describe('selectTargets: spillover', () => {
 
   it('gives no candidates (and no rule refusal) when nothing can serve', () => {
     const decision = select({ route: spillover('ghost'), deployments: catalog() });
-    expect(decision).toEqual({ candidates: [], considered: [{ deployment: 'ghost', taken: false, reason: 'not in the catalog' }], refusedByRule: false });
+    expect(decision).toEqual({
+      candidates: [],
+      considered: [{ deployment: 'ghost', taken: false, reason: 'not in the catalog' }],
+      refusedByRule: false,
+    });
   });
 
   it('skips a saturated deployment (in flight at maxConcurrent) and spills over', () => {
@@ -171,7 +182,8 @@ describe('selectTargets: spillover', () => {
 
 describe('selectTargets: rules', () => {
   const deployments = catalog(deployment('private'), deployment('public'), deployment('other'));
-  const withRules = (rules: unknown[]) => route({ targets: [{ deployment: 'public' }, { deployment: 'private' }, { deployment: 'other' }], rules });
+  const withRules = (rules: unknown[]) =>
+    route({ targets: [{ deployment: 'public' }, { deployment: 'private' }, { deployment: 'other' }], rules });
 
   it('restricts targets for a team named by a rule', () => {
     const r = withRules([{ when: { teams: ['search'] }, only: ['private', 'other'] }]);
@@ -221,7 +233,10 @@ describe('selectTargets: rules', () => {
 
   it('still skips a rule-allowed deployment that is disabled', () => {
     const list = catalog(deployment('private', { enabled: false }), deployment('public'));
-    const r = route({ targets: [{ deployment: 'public' }, { deployment: 'private' }], rules: [{ when: { teams: ['search'] }, only: ['private'] }] });
+    const r = route({
+      targets: [{ deployment: 'public' }, { deployment: 'private' }],
+      rules: [{ when: { teams: ['search'] }, only: ['private'] }],
+    });
     const decision = select({ route: r, deployments: list });
     expect(decision.candidates).toEqual([]);
     expect(decision.considered.map((c) => c.reason)).toEqual(['excluded by a rule for this team', 'disabled']);
@@ -232,7 +247,10 @@ describe('selectTargets: weighted', () => {
   const deployments = catalog(deployment('a'), deployment('b'), deployment('c'), deployment('z'));
 
   it('follows the injected random for the first pick, the rest as fallbacks', () => {
-    const r = weighted([['a', 3], ['b', 1]]);
+    const r = weighted([
+      ['a', 3],
+      ['b', 1],
+    ]);
     expect(ids(select({ route: r, deployments, random: () => 0 }).candidates)).toEqual(['a', 'b']);
     expect(ids(select({ route: r, deployments, random: () => 0.5 }).candidates)).toEqual(['a', 'b']);
     expect(ids(select({ route: r, deployments, random: () => 0.7499 }).candidates)).toEqual(['a', 'b']);
@@ -241,7 +259,11 @@ describe('selectTargets: weighted', () => {
   });
 
   it('draws the fallbacks from the remaining weights', () => {
-    const r = weighted([['a', 1], ['b', 1], ['c', 2]]);
+    const r = weighted([
+      ['a', 1],
+      ['b', 1],
+      ['c', 2],
+    ]);
     // First draw 0.6 * 4 = 2.4 → c; then 0.6 * 2 = 1.2 → b; then a.
     expect(ids(select({ route: r, deployments, random: () => 0.6 }).candidates)).toEqual(['c', 'b', 'a']);
     // 0.1 * 4 = 0.4 → a; 0.1 * 3 = 0.3 → b; then c.
@@ -251,7 +273,12 @@ describe('selectTargets: weighted', () => {
   });
 
   it('puts zero-weight targets last, in route order, and never first', () => {
-    const r = weighted([['z', 0], ['a', 1], ['c', 0], ['b', 1]]);
+    const r = weighted([
+      ['z', 0],
+      ['a', 1],
+      ['c', 0],
+      ['b', 1],
+    ]);
     const random = seededRandom(7);
     for (let i = 0; i < 200; i++) {
       const order = ids(select({ route: r, deployments, random }).candidates);
@@ -261,12 +288,18 @@ describe('selectTargets: weighted', () => {
   });
 
   it('treats an out-of-range random as the last target rather than failing', () => {
-    const r = weighted([['a', 1], ['b', 1]]);
+    const r = weighted([
+      ['a', 1],
+      ['b', 1],
+    ]);
     expect(ids(select({ route: r, deployments, random: () => 1 }).candidates)).toEqual(['b', 'a']);
   });
 
   it('matches 3:1 weights over 20 000 seeded draws', () => {
-    const r = weighted([['a', 3], ['b', 1]]);
+    const r = weighted([
+      ['a', 3],
+      ['b', 1],
+    ]);
     const random = seededRandom(12345);
     let a = 0;
     const draws = 20_000;
@@ -276,7 +309,11 @@ describe('selectTargets: weighted', () => {
   });
 
   it('matches 5:3:2 weights over 20 000 seeded draws', () => {
-    const r = weighted([['a', 5], ['b', 3], ['c', 2]]);
+    const r = weighted([
+      ['a', 5],
+      ['b', 3],
+      ['c', 2],
+    ]);
     const random = seededRandom(99);
     const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
     const draws = 20_000;
@@ -287,7 +324,11 @@ describe('selectTargets: weighted', () => {
   });
 
   it('is sticky per user: the same user always gets the same order, whatever random says', () => {
-    const r = weighted([['a', 1], ['b', 1], ['c', 1]]);
+    const r = weighted([
+      ['a', 1],
+      ['b', 1],
+      ['c', 1],
+    ]);
     for (const user of ['alice', 'bob', 'user-42', '', '日本語']) {
       const first = ids(select({ route: r, deployments, user, random: () => 0 }).candidates);
       for (const value of [0.2, 0.5, 0.99]) {
@@ -297,7 +338,10 @@ describe('selectTargets: weighted', () => {
   });
 
   it('still follows the weights across many users', () => {
-    const r = weighted([['a', 3], ['b', 1]]);
+    const r = weighted([
+      ['a', 3],
+      ['b', 1],
+    ]);
     let a = 0;
     const users = 20_000;
     for (let i = 0; i < users; i++) if (select({ route: r, deployments, user: `user-${i}` }).candidates[0]!.id === 'a') a++;
@@ -306,7 +350,11 @@ describe('selectTargets: weighted', () => {
   });
 
   it('spreads different users over every target', () => {
-    const r = weighted([['a', 1], ['b', 1], ['c', 1]]);
+    const r = weighted([
+      ['a', 1],
+      ['b', 1],
+      ['c', 1],
+    ]);
     const firsts = new Set<string>();
     for (let i = 0; i < 50; i++) firsts.add(select({ route: r, deployments, user: `u${i}` }).candidates[0]!.id);
     expect([...firsts].sort()).toEqual(['a', 'b', 'c']);
@@ -314,7 +362,10 @@ describe('selectTargets: weighted', () => {
 
   it('falls back to the next weighted pick when the first is unavailable', () => {
     const list = catalog(deployment('a', { enabled: false }), deployment('b'));
-    const r = weighted([['a', 3], ['b', 1]]);
+    const r = weighted([
+      ['a', 3],
+      ['b', 1],
+    ]);
     const decision = select({ route: r, deployments: list, random: () => 0 });
     expect(ids(decision.candidates)).toEqual(['b']);
     expect(decision.considered).toEqual([

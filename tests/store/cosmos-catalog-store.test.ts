@@ -23,7 +23,28 @@ afterAll(async () => {
 
 const team = (id: string) => ({ id, name: id, aliases: [], tags: [] });
 // Ids that would address another resource (the container, the database) or fail as an outage in the SDK.
-const unsafeIds = ['', '.', '..', '../kept', 'a/b', '/', 'a\\b', '\\', 'a#b', '#', 'a?b', 'a b', ' ', 'a\tb', '\t', 'a\u0000', '.hidden', '\u2024', '\uff0e', 'x'.repeat(256)];
+const unsafeIds = [
+  '',
+  '.',
+  '..',
+  '../kept',
+  'a/b',
+  '/',
+  'a\\b',
+  '\\',
+  'a#b',
+  '#',
+  'a?b',
+  'a b',
+  ' ',
+  'a\tb',
+  '\t',
+  'a\u0000',
+  '.hidden',
+  '\u2024',
+  '\uff0e',
+  'x'.repeat(256),
+];
 
 describe('CosmosCatalogStore ids', () => {
   it.each(unsafeIds)('reads of %j find nothing (404) and never another resource', async (id) => {
@@ -91,8 +112,21 @@ describe('CosmosCatalogStore reads', () => {
     const valid = { id: 'key_valid', hash: 'b'.repeat(64), team: 'kept', createdAt: '2026-01-01T00:00:00.000Z' };
     await parsing.put('key', valid);
     // Straight into the container: a plaintext secret where the hash belongs, and a key that is both team and role.
-    await container.items.create({ id: 'key_plain', type: 'key', hash: 'sy-plaintext', team: 'kept', createdAt: '2026-01-01T00:00:00.000Z' });
-    await container.items.create({ id: 'key_both', type: 'key', hash: 'c'.repeat(64), team: 'kept', role: 'admin', createdAt: '2026-01-01T00:00:00.000Z' });
+    await container.items.create({
+      id: 'key_plain',
+      type: 'key',
+      hash: 'sy-plaintext',
+      team: 'kept',
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
+    await container.items.create({
+      id: 'key_both',
+      type: 'key',
+      hash: 'c'.repeat(64),
+      team: 'kept',
+      role: 'admin',
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
 
     expect((await parsing.list('key')).map((k) => k.doc)).toEqual([valid]);
     expect(await parsing.get('key', 'key_plain')).toBeUndefined();

@@ -15,7 +15,13 @@ let sink: CosmosLedgerSink;
 let dataDir: string;
 
 async function connect(): Promise<void> {
-  client = new CosmosClient({ ...cosmos.connectionOptions(), connectionPolicy: { requestTimeout: 2_000, retryOptions: { maxRetryAttemptCount: 0, fixedRetryIntervalInMilliseconds: 0, maxWaitTimeInSeconds: 1 } } });
+  client = new CosmosClient({
+    ...cosmos.connectionOptions(),
+    connectionPolicy: {
+      requestTimeout: 2_000,
+      retryOptions: { maxRetryAttemptCount: 0, fixedRetryIntervalInMilliseconds: 0, maxWaitTimeInSeconds: 1 },
+    },
+  });
   const database = await ensureContainers(client, 'ledger-test');
   sink = new CosmosLedgerSink(database.container(containerDefinitions.usage.id), database.container(containerDefinitions.rollups.id));
 }
@@ -56,7 +62,8 @@ function record(overrides: Partial<UsageRecord> = {}): UsageRecord {
   };
 }
 
-const rollups = (team: string, day = '2026-03-01') => readRollups(client.database('ledger-test').container('rollups'), { from: day, to: day, team });
+const rollups = (team: string, day = '2026-03-01') =>
+  readRollups(client.database('ledger-test').container('rollups'), { from: day, to: day, team });
 
 describe('CosmosLedgerSink', () => {
   it('applies a rollup delta at most once per (writer, seq), even when it is sent again', async () => {
@@ -105,7 +112,11 @@ describe('Ledger memory', () => {
       await ledger.flush();
       expect(ledger.stats).toEqual({ bufferedRecords: 0, pendingRollups: 0, droppedRecords: 0 });
     }
-    const rows = await readRollups(client.database('ledger-test').container('rollups'), { from: '2026-03-01', to: '2026-03-03', team: 'memory' });
+    const rows = await readRollups(client.database('ledger-test').container('rollups'), {
+      from: '2026-03-01',
+      to: '2026-03-03',
+      team: 'memory',
+    });
     expect(rows.reduce((sum, row) => sum + row.requests, 0)).toBe(315);
   });
 

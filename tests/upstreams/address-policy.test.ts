@@ -158,9 +158,12 @@ describe('classifyAddress', () => {
     expect(classifyAddress('10.0.0.1').embedded).toBeUndefined();
   });
 
-  it.each(['localhost', 'example.com', '', '127.1', '0x7f.0.0.1', '2130706433', '[::1]', '::1::', '1.2.3.4.5'])('throws on %j, which is not an IP address in standard form', (notAnAddress) => {
-    expect(() => classifyAddress(notAnAddress)).toThrow(TypeError);
-  });
+  it.each(['localhost', 'example.com', '', '127.1', '0x7f.0.0.1', '2130706433', '[::1]', '::1::', '1.2.3.4.5'])(
+    'throws on %j, which is not an IP address in standard form',
+    (notAnAddress) => {
+      expect(() => classifyAddress(notAnAddress)).toThrow(TypeError);
+    },
+  );
 });
 
 describe('addressRefusal', () => {

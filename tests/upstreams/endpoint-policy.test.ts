@@ -24,7 +24,9 @@ describe('endpointRefusal: allowed endpoints', () => {
     const policy: EndpointPolicy = { allowedHosts: ['api.example.com'], allowLoopback: false };
     expect(endpointRefusal('https://api.example.com/v1', policy)).toBeUndefined();
     expect(endpointRefusal('https://API.Example.COM/v1', policy)).toBeUndefined();
-    expect(endpointRefusal('https://x.api.example.com/v1', policy)).toBe('host x.api.example.com is not in the allow-list (api.example.com)');
+    expect(endpointRefusal('https://x.api.example.com/v1', policy)).toBe(
+      'host x.api.example.com is not in the allow-list (api.example.com)',
+    );
   });
 
   it('matches allow-list patterns case-insensitively', () => {
@@ -117,24 +119,35 @@ describe('endpointRefusal: private, link-local and metadata targets', () => {
     expect(endpointRefusal(endpoint, local)).toBe(`points at ${what}`);
   });
 
-  it.each(['https://metadata.google.internal', 'https://metadata.google.internal/computeMetadata/v1/', 'https://METADATA.google.internal', 'https://metadata.azure.com', 'https://metadata', 'https://instance-data'])(
-    'refuses the metadata host %s',
-    (endpoint) => {
-      expect(endpointRefusal(endpoint, cloud)).toBe('points at a cloud metadata service');
-    },
-  );
-
-  it('refuses metadata hosts even when an allow-list would admit them', () => {
-    expect(endpointRefusal('https://metadata.google.internal', { allowedHosts: ['*.google.internal'], allowLoopback: false })).toBe('points at a cloud metadata service');
+  it.each([
+    'https://metadata.google.internal',
+    'https://metadata.google.internal/computeMetadata/v1/',
+    'https://METADATA.google.internal',
+    'https://metadata.azure.com',
+    'https://metadata',
+    'https://instance-data',
+  ])('refuses the metadata host %s', (endpoint) => {
+    expect(endpointRefusal(endpoint, cloud)).toBe('points at a cloud metadata service');
   });
 
-  it.each(['https://8.8.8.8', 'https://172.15.0.1', 'https://172.32.0.1', 'https://20.42.0.1', 'https://[2606:4700::1111]', 'https://[::ffff:8.8.8.8]', 'https://[64:ff9b::808:808]'])(
-    'refuses the public IP literal %s: upstreams are named hosts on the allow-list',
-    (endpoint) => {
-      expect(endpointRefusal(endpoint, cloud)).toBe('must name a host, not an IP address');
-      expect(endpointRefusal(endpoint, local)).toBe('must name a host, not an IP address');
-    },
-  );
+  it('refuses metadata hosts even when an allow-list would admit them', () => {
+    expect(endpointRefusal('https://metadata.google.internal', { allowedHosts: ['*.google.internal'], allowLoopback: false })).toBe(
+      'points at a cloud metadata service',
+    );
+  });
+
+  it.each([
+    'https://8.8.8.8',
+    'https://172.15.0.1',
+    'https://172.32.0.1',
+    'https://20.42.0.1',
+    'https://[2606:4700::1111]',
+    'https://[::ffff:8.8.8.8]',
+    'https://[64:ff9b::808:808]',
+  ])('refuses the public IP literal %s: upstreams are named hosts on the allow-list', (endpoint) => {
+    expect(endpointRefusal(endpoint, cloud)).toBe('must name a host, not an IP address');
+    expect(endpointRefusal(endpoint, local)).toBe('must name a host, not an IP address');
+  });
 
   it('normalises obfuscated IPv4 before judging it', () => {
     // 0xa9.0xfe.0xa9.0xfe and 2852039166 are both 169.254.169.254 once parsed; 012.0.0.1 is 10.0.0.1.
@@ -145,7 +158,9 @@ describe('endpointRefusal: private, link-local and metadata targets', () => {
   });
 
   it('refuses IP literals even when the allow-list would match everything', () => {
-    expect(endpointRefusal('https://8.8.8.8', { allowedHosts: ['8.8.8.8'], allowLoopback: false })).toBe('must name a host, not an IP address');
+    expect(endpointRefusal('https://8.8.8.8', { allowedHosts: ['8.8.8.8'], allowLoopback: false })).toBe(
+      'must name a host, not an IP address',
+    );
   });
 });
 
@@ -163,13 +178,10 @@ describe('endpointRefusal: loopback', () => {
     'http://[::ffff:7f00:1]',
     'http://0x7f.0.0.1',
     'http://2130706433',
-  ])(
-    'allows %s only when loopback is allowed',
-    (endpoint) => {
-      expect(endpointRefusal(endpoint, local)).toBeUndefined();
-      expect(endpointRefusal(endpoint, cloud)).toBe('points at a loopback address, which only local mode allows');
-    },
-  );
+  ])('allows %s only when loopback is allowed', (endpoint) => {
+    expect(endpointRefusal(endpoint, local)).toBeUndefined();
+    expect(endpointRefusal(endpoint, cloud)).toBe('points at a loopback address, which only local mode allows');
+  });
 
   it('refuses other schemes to loopback even in local mode', () => {
     expect(endpointRefusal('ftp://127.0.0.1', local)).toBe('must use http or https');

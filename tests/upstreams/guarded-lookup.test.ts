@@ -3,8 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { guardedLookup, type Resolve } from '../../shared/upstreams/guarded-lookup.js';
 
 // A resolver that answers every name with fixed addresses, as a hostile DNS zone could.
-const resolvingTo = (...addresses: string[]): Resolve => (_hostname, _options, callback) =>
-  callback(null, addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+const resolvingTo =
+  (...addresses: string[]): Resolve =>
+  (_hostname, _options, callback) =>
+    callback(
+      null,
+      addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+    );
 
 function lookUp(lookup: ReturnType<typeof guardedLookup>, hostname: string, options: { all?: boolean } = {}) {
   return new Promise<{ error: NodeJS.ErrnoException | null; address: string | LookupAddress[]; family?: number }>((resolve) =>
@@ -32,8 +37,14 @@ describe('guardedLookup', () => {
   });
 
   it('refuses the name when any one of its addresses is refused', async () => {
-    const { error } = await lookUp(guardedLookup({ allowLoopback: false, resolve: resolvingTo('20.42.0.1', '::ffff:a9fe:a9fe') }), 'model.openai.azure.com', { all: true });
-    expect(error!.message).toBe('refused to connect to model.openai.azure.com: it resolves to ::ffff:a9fe:a9fe, a cloud metadata address (IPv4-mapped 169.254.169.254)');
+    const { error } = await lookUp(
+      guardedLookup({ allowLoopback: false, resolve: resolvingTo('20.42.0.1', '::ffff:a9fe:a9fe') }),
+      'model.openai.azure.com',
+      { all: true },
+    );
+    expect(error!.message).toBe(
+      'refused to connect to model.openai.azure.com: it resolves to ::ffff:a9fe:a9fe, a cloud metadata address (IPv4-mapped 169.254.169.254)',
+    );
   });
 
   it('answers public addresses in the shape the caller asked for', async () => {
@@ -52,13 +63,16 @@ describe('guardedLookup', () => {
   it('refuses localhost through the real resolver outside local mode, and allows it in local mode', async () => {
     const cloud = await lookUp(guardedLookup({ allowLoopback: false }), 'localhost');
     expect(cloud.error).toMatchObject({ code: 'EREFUSEDADDRESS' });
-    expect(cloud.error!.message).toMatch(/^refused to connect to localhost: it resolves to (127\.0\.0\.1|::1), a loopback address, which only local mode allows$/);
+    expect(cloud.error!.message).toMatch(
+      /^refused to connect to localhost: it resolves to (127\.0\.0\.1|::1), a loopback address, which only local mode allows$/,
+    );
     const local = await lookUp(guardedLookup({ allowLoopback: true }), 'localhost');
     expect(local.error).toBeNull();
   });
 
   it('passes resolver errors through', async () => {
-    const failing: Resolve = (_hostname, _options, callback) => callback(Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.invalid'), { code: 'ENOTFOUND' }), []);
+    const failing: Resolve = (_hostname, _options, callback) =>
+      callback(Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.invalid'), { code: 'ENOTFOUND' }), []);
     const { error } = await lookUp(guardedLookup({ allowLoopback: false, resolve: failing }), 'nowhere.invalid');
     expect(error).toMatchObject({ code: 'ENOTFOUND' });
   });

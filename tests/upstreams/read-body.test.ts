@@ -76,7 +76,7 @@ describe('readBody over a real upstream answer', () => {
     await expect.poll(() => up.closed()).toBe(1);
   });
 
-  it('stops when reserve refuses a chunk, with reserve\'s error, and closes the connection', async () => {
+  it("stops when reserve refuses a chunk, with reserve's error, and closes the connection", async () => {
     const up = await upstream((_req, res) => {
       res.write('a'.repeat(256 * 1024));
       setTimeout(() => res.end('a'.repeat(256 * 1024)), 50);

@@ -24,7 +24,12 @@ afterEach(async () => {
   server = dispatcher = undefined;
 });
 
-const request = (url: string) => ({ url, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }), streams: false });
+const request = (url: string) => ({
+  url,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }),
+  streams: false,
+});
 const options = (overrides: Partial<SendOptions> = {}): SendOptions => ({
   signal: new AbortController().signal,
   deadlineMs: 10_000,
@@ -89,7 +94,9 @@ describe('the upstream sender', () => {
   });
 
   it('names a status outside 2xx status, with its headers and the start of its error body', async () => {
-    const up = await upstream((_req, res) => res.writeHead(429, { 'retry-after': '3' }).end('{"error":{"code":"429","message":"slow down"}}'));
+    const up = await upstream((_req, res) =>
+      res.writeHead(429, { 'retry-after': '3' }).end('{"error":{"code":"429","message":"slow down"}}'),
+    );
     const failure = await failureOf(sender()(request(up.url), options()));
     expect(failure).toMatchObject({ kind: 'status', status: 429, errorBody: '{"error":{"code":"429","message":"slow down"}}' });
     expect(failure.headers['retry-after']).toBe('3');

@@ -49,20 +49,30 @@ describe('Ledger buffer overflow', () => {
   it('drops records past maxBufferedRecords while the store is down, counts and reports them, and writes exactly the rest', async () => {
     const { sink, written, applied, state } = switchableSink();
     const logged: string[] = [];
-    const ledger = new Ledger(sink, 'w-overflow', { flushIntervalMs: 60_000, now: () => 0, maxBufferedRecords: 5, log: (message) => logged.push(message) });
+    const ledger = new Ledger(sink, 'w-overflow', {
+      flushIntervalMs: 60_000,
+      now: () => 0,
+      maxBufferedRecords: 5,
+      log: (message) => logged.push(message),
+    });
 
     for (let i = 0; i < 5; i++) ledger.record(record(`kept-${i}`, 10));
     await expect(ledger.flush()).rejects.toThrow('store unreachable');
     for (let i = 0; i < 3; i++) ledger.record(record(`dropped-${i}`, 1000));
     expect(ledger.stats).toEqual({ bufferedRecords: 5, pendingRollups: 1, droppedRecords: 3 });
     // One line at the first drop, not one per record.
-    expect(logged.filter((line) => line.includes('dropped'))).toEqual(['ledger: store unreachable and buffer full; 1 records dropped so far']);
+    expect(logged.filter((line) => line.includes('dropped'))).toEqual([
+      'ledger: store unreachable and buffer full; 1 records dropped so far',
+    ]);
 
     state.down = false;
     await ledger.flush();
     expect(written.map((r) => r.id)).toEqual(['kept-0', 'kept-1', 'kept-2', 'kept-3', 'kept-4']);
     // The rollups count what was kept, never what was dropped: records and rollups agree.
-    const totals = applied.reduce((sum, delta) => ({ requests: sum.requests + delta.counters.requests, outputTokens: sum.outputTokens + delta.counters.outputTokens }), { requests: 0, outputTokens: 0 });
+    const totals = applied.reduce(
+      (sum, delta) => ({ requests: sum.requests + delta.counters.requests, outputTokens: sum.outputTokens + delta.counters.outputTokens }),
+      { requests: 0, outputTokens: 0 },
+    );
     expect(totals).toEqual({ requests: 5, outputTokens: 50 });
     // The count of drops stays, for whoever looks later; the room is free again.
     expect(ledger.stats).toEqual({ bufferedRecords: 0, pendingRollups: 0, droppedRecords: 3 });
@@ -75,7 +85,12 @@ describe('Ledger buffer overflow', () => {
   it('reports again every thousand drops', () => {
     const { sink } = switchableSink();
     const logged: string[] = [];
-    const ledger = new Ledger(sink, 'w-overflow-2', { flushIntervalMs: 60_000, now: () => 0, maxBufferedRecords: 1, log: (message) => logged.push(message) });
+    const ledger = new Ledger(sink, 'w-overflow-2', {
+      flushIntervalMs: 60_000,
+      now: () => 0,
+      maxBufferedRecords: 1,
+      log: (message) => logged.push(message),
+    });
     for (let i = 0; i < 2_001; i++) ledger.record(record(`r-${i}`));
     expect(ledger.stats).toMatchObject({ bufferedRecords: 1, droppedRecords: 2_000 });
     expect(logged).toEqual([

@@ -34,7 +34,14 @@ const HELLO = delta('Hello, ');
 const WORLD = delta('世界 👋');
 const ASYNC_FILTER = event({
   ...base,
-  choices: [{ index: 0, finish_reason: null, content_filter_offsets: { check_offset: 0, start_offset: 0, end_offset: 9 }, content_filter_results: { hate: { filtered: false, severity: 'safe' } } }],
+  choices: [
+    {
+      index: 0,
+      finish_reason: null,
+      content_filter_offsets: { check_offset: 0, start_offset: 0, end_offset: 9 },
+      content_filter_results: { hate: { filtered: false, severity: 'safe' } },
+    },
+  ],
 });
 const FINISH = event({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: null });
 const USAGE_ONLY = event({ ...base, choices: [], usage: { prompt_tokens: 21, completion_tokens: 4, total_tokens: 25 } });
@@ -96,7 +103,10 @@ describe('StreamTap', () => {
   });
 
   it('gives the same bytes fed one byte at a time', () => {
-    const { tap, out } = run(Array.from(STREAM_BYTES, (b) => Uint8Array.of(b)), false);
+    const { tap, out } = run(
+      Array.from(STREAM_BYTES, (b) => Uint8Array.of(b)),
+      false,
+    );
     expect(out.equals(Buffer.from(WITHOUT_USAGE_BYTES))).toBe(true);
     expect(tap.completionTokens()).toBe(HELLO_WORLD_TOKENS);
   });
@@ -141,7 +151,13 @@ describe('StreamTap', () => {
   });
 
   it('accumulates content of every choice in order', () => {
-    const multi = event({ ...base, choices: [{ index: 0, delta: { content: 'a' } }, { index: 1, delta: { content: 'b' } }] });
+    const multi = event({
+      ...base,
+      choices: [
+        { index: 0, delta: { content: 'a' } },
+        { index: 1, delta: { content: 'b' } },
+      ],
+    });
     const { tap } = run([bytes(multi + delta('c'))], true);
     expect(tap.completionTokens()).toBe(countTextTokens('abc'));
   });
@@ -164,7 +180,14 @@ describe('StreamTap', () => {
   });
 
   it('passes non-JSON and non-object data through untouched', () => {
-    const weird = ['data: not json at all\n\n', 'data: {"truncated":\n\n', 'data: 42\n\n', 'data: null\n\n', 'data: "text"\n\n', 'data: []\n\n'].join('');
+    const weird = [
+      'data: not json at all\n\n',
+      'data: {"truncated":\n\n',
+      'data: 42\n\n',
+      'data: null\n\n',
+      'data: "text"\n\n',
+      'data: []\n\n',
+    ].join('');
     const { tap, out } = run([bytes(weird)], false);
     expect(out.toString('utf8')).toBe(weird);
     expect(tap.summary).toEqual({ sawDone: false, events: 6 });
@@ -199,7 +222,9 @@ describe('StreamTap', () => {
   it('keeps the usage-only chunk with CRLF line endings for a caller that asked, and drops it for one that did not', () => {
     const crlf = STREAM.map((e) => e.replace(/\n/g, '\r\n')).join('');
     expect(run([bytes(crlf)], true).out.toString('utf8')).toBe(crlf);
-    const without = STREAM.filter((e) => e !== USAGE_ONLY).map((e) => e.replace(/\n/g, '\r\n')).join('');
+    const without = STREAM.filter((e) => e !== USAGE_ONLY)
+      .map((e) => e.replace(/\n/g, '\r\n'))
+      .join('');
     const dropped = run([bytes(crlf)], false);
     expect(dropped.out.toString('utf8')).toBe(without);
     expect(dropped.tap.summary.usage).toEqual({ inputTokens: 21, outputTokens: 4 });

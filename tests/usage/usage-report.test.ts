@@ -44,7 +44,13 @@ describe('parseUsageQuery', () => {
   });
 
   it('defaults to groupBy=team, format=json and no team', () => {
-    expect(parse('from=2026-03-01&to=2026-03-01')).toEqual({ from: '2026-03-01', to: '2026-03-01', team: undefined, groupBy: ['team'], format: 'json' });
+    expect(parse('from=2026-03-01&to=2026-03-01')).toEqual({
+      from: '2026-03-01',
+      to: '2026-03-01',
+      team: undefined,
+      groupBy: ['team'],
+      format: 'json',
+    });
   });
 
   it('treats an empty team as no team', () => {
@@ -141,11 +147,35 @@ function rollup(team: string, day: string, alias: string, deployment: string, ki
 }
 
 const ROLLUPS: RollupRow[] = [
-  rollup('search', '2026-01-02', 'chat', 'llama-serverless', 'serverless', { requests: 3, inputTokens: 300, outputTokens: 90, costMicroUsd: 100_000, estimatedRequests: 1 }),
-  rollup('ads', '2026-01-01', 'chat', 'llama-managed', 'managed', { requests: 10, inputTokens: 1_000, outputTokens: 500, costMicroUsd: 0, failedRequests: 2 }),
+  rollup('search', '2026-01-02', 'chat', 'llama-serverless', 'serverless', {
+    requests: 3,
+    inputTokens: 300,
+    outputTokens: 90,
+    costMicroUsd: 100_000,
+    estimatedRequests: 1,
+  }),
+  rollup('ads', '2026-01-01', 'chat', 'llama-managed', 'managed', {
+    requests: 10,
+    inputTokens: 1_000,
+    outputTokens: 500,
+    costMicroUsd: 0,
+    failedRequests: 2,
+  }),
   rollup('search', '2026-01-01', 'chat', 'llama-managed', 'managed', { requests: 5, inputTokens: 500, outputTokens: 250, costMicroUsd: 0 }),
-  rollup('search', '2026-01-01', 'embed', 'ada', 'serverless', { requests: 7, inputTokens: 7_000, outputTokens: 0, costMicroUsd: 200_000, failedRequests: 1 }),
-  rollup('ads', '2026-01-02', 'chat', 'llama-serverless', 'serverless', { requests: 1, inputTokens: 11, outputTokens: 13, costMicroUsd: 1, estimatedRequests: 1 }),
+  rollup('search', '2026-01-01', 'embed', 'ada', 'serverless', {
+    requests: 7,
+    inputTokens: 7_000,
+    outputTokens: 0,
+    costMicroUsd: 200_000,
+    failedRequests: 1,
+  }),
+  rollup('ads', '2026-01-02', 'chat', 'llama-serverless', 'serverless', {
+    requests: 1,
+    inputTokens: 11,
+    outputTokens: 13,
+    costMicroUsd: 1,
+    estimatedRequests: 1,
+  }),
 ];
 
 const query = (groupBy: UsageQuery['groupBy']): UsageQuery => ({ from: '2026-01-01', to: '2026-01-31', groupBy, format: 'json' });
@@ -160,10 +190,36 @@ describe('buildUsageReport', () => {
       to: '2026-01-31',
       groupBy: ['team'],
       rows: [
-        { team: 'ads', requests: 11, inputTokens: 1_011, outputTokens: 513, costMicroUsd: 1, costUsd: 0.000001, estimatedRequests: 1, failedRequests: 2 },
-        { team: 'search', requests: 15, inputTokens: 7_800, outputTokens: 340, costMicroUsd: 300_000, costUsd: 0.3, estimatedRequests: 1, failedRequests: 1 },
+        {
+          team: 'ads',
+          requests: 11,
+          inputTokens: 1_011,
+          outputTokens: 513,
+          costMicroUsd: 1,
+          costUsd: 0.000001,
+          estimatedRequests: 1,
+          failedRequests: 2,
+        },
+        {
+          team: 'search',
+          requests: 15,
+          inputTokens: 7_800,
+          outputTokens: 340,
+          costMicroUsd: 300_000,
+          costUsd: 0.3,
+          estimatedRequests: 1,
+          failedRequests: 1,
+        },
       ],
-      totals: { requests: 26, inputTokens: 8_811, outputTokens: 853, costMicroUsd: 300_001, costUsd: 0.300001, estimatedRequests: 2, failedRequests: 3 },
+      totals: {
+        requests: 26,
+        inputTokens: 8_811,
+        outputTokens: 853,
+        costMicroUsd: 300_001,
+        costUsd: 0.300001,
+        estimatedRequests: 2,
+        failedRequests: 3,
+      },
     });
   });
 
@@ -183,7 +239,17 @@ describe('buildUsageReport', () => {
       ['2026-01-01', 'serverless', 7, 7_000, 200_000],
       ['2026-01-02', 'serverless', 4, 311, 100_001],
     ]);
-    expect(Object.keys(report.rows[0]!).sort()).toEqual(['costMicroUsd', 'costUsd', 'day', 'estimatedRequests', 'failedRequests', 'inputTokens', 'kind', 'outputTokens', 'requests']);
+    expect(Object.keys(report.rows[0]!).sort()).toEqual([
+      'costMicroUsd',
+      'costUsd',
+      'day',
+      'estimatedRequests',
+      'failedRequests',
+      'inputTokens',
+      'kind',
+      'outputTokens',
+      'requests',
+    ]);
   });
 
   it('groups by every field, one row per rollup', () => {
@@ -233,14 +299,21 @@ describe('buildUsageReport', () => {
     const rollups: RollupRow[] = [];
     for (let i = 0; i < 2_000; i++) {
       rollups.push(
-        rollup(`team-${next(7)}`, `2026-01-${String(1 + next(28)).padStart(2, '0')}`, ['chat', 'embed'][next(2)]!, `dep-${next(5)}`, ['managed', 'serverless'][next(2)]!, {
-          requests: 1 + next(50),
-          inputTokens: next(1_000_000),
-          outputTokens: next(100_000),
-          costMicroUsd: next(10_000_000),
-          estimatedRequests: next(3),
-          failedRequests: next(2),
-        }),
+        rollup(
+          `team-${next(7)}`,
+          `2026-01-${String(1 + next(28)).padStart(2, '0')}`,
+          ['chat', 'embed'][next(2)]!,
+          `dep-${next(5)}`,
+          ['managed', 'serverless'][next(2)]!,
+          {
+            requests: 1 + next(50),
+            inputTokens: next(1_000_000),
+            outputTokens: next(100_000),
+            costMicroUsd: next(10_000_000),
+            estimatedRequests: next(3),
+            failedRequests: next(2),
+          },
+        ),
       );
     }
     const expectedTotals = Object.fromEntries(metricNames.map((m) => [m, rollups.reduce((s, r) => s + r[m], 0)]));
@@ -266,7 +339,16 @@ function report(groupBy: UsageQuery['groupBy'], rows: Array<Record<string, unkno
     from: '2026-01-01',
     to: '2026-01-31',
     groupBy,
-    rows: rows.map((r) => ({ requests: 1, inputTokens: 2, outputTokens: 3, costUsd: 0.5, costMicroUsd: 500_000, estimatedRequests: 0, failedRequests: 0, ...r })),
+    rows: rows.map((r) => ({
+      requests: 1,
+      inputTokens: 2,
+      outputTokens: 3,
+      costUsd: 0.5,
+      costMicroUsd: 500_000,
+      estimatedRequests: 0,
+      failedRequests: 0,
+      ...r,
+    })),
     totals: { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, costMicroUsd: 0, estimatedRequests: 0, failedRequests: 0 },
   };
 }
@@ -282,7 +364,9 @@ describe('usageReportCsv', () => {
   });
 
   it('writes only the header for an empty report', () => {
-    expect(usageReportCsv(report(['alias'], []))).toBe('alias,requests,inputTokens,outputTokens,costUsd,estimatedRequests,failedRequests\r\n');
+    expect(usageReportCsv(report(['alias'], []))).toBe(
+      'alias,requests,inputTokens,outputTokens,costUsd,estimatedRequests,failedRequests\r\n',
+    );
   });
 
   it('writes small costs without exponent notation loss', () => {
@@ -291,7 +375,15 @@ describe('usageReportCsv', () => {
   });
 
   it('quotes values with commas, quotes and line breaks', () => {
-    const csv = usageReportCsv(report(['team', 'alias'], [{ team: 'a,b', alias: 'say "hi"' }, { team: 'line\nbreak', alias: 'cr\rhere' }]));
+    const csv = usageReportCsv(
+      report(
+        ['team', 'alias'],
+        [
+          { team: 'a,b', alias: 'say "hi"' },
+          { team: 'line\nbreak', alias: 'cr\rhere' },
+        ],
+      ),
+    );
     expect(csv.split('\r\n').slice(1, 3)).toEqual(['"a,b","say ""hi""",1,2,3,0.5,0,0', '"line\nbreak","cr\rhere",1,2,3,0.5,0,0']);
   });
 

@@ -22,7 +22,10 @@ export const amlScore: ProtocolRoom = {
 };
 
 function toAmlMessages(messages: readonly ChatMessageLike[]): Array<{ role: string; content: string }> {
-  return messages.map((message) => ({ role: typeof message.role === 'string' ? message.role : 'user', content: contentText(message.content) }));
+  return messages.map((message) => ({
+    role: typeof message.role === 'string' ? message.role : 'user',
+    content: contentText(message.content),
+  }));
 }
 
 function toAmlParameters(body: ChatBody): Record<string, unknown> {

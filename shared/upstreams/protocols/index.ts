@@ -2,7 +2,16 @@ import type { UpstreamCredential, UpstreamRequest } from '../upstream-port.js';
 import { amlScore } from './aml-score.js';
 import { azureOpenai } from './azure-openai.js';
 import { openai } from './openai.js';
-import type { ChatBody, ChatProtocol, EmbeddingsBody, EmbeddingsProtocol, Operation, ProtocolRequest, ProtocolRoom, UpstreamTarget } from './protocol.js';
+import type {
+  ChatBody,
+  ChatProtocol,
+  EmbeddingsBody,
+  EmbeddingsProtocol,
+  Operation,
+  ProtocolRequest,
+  ProtocolRoom,
+  UpstreamTarget,
+} from './protocol.js';
 
 /** Every protocol Switchyard speaks. Adding one is its room and a line here; the catalog and use cases follow. */
 const rooms = {
@@ -42,7 +51,11 @@ export function chatRequest(target: ProtocolTarget, body: ChatBody, credential: 
   return forWire(rooms[target.protocol], chat.request(target, body, stream), credential);
 }
 
-export function embeddingsRequest(target: ProtocolTarget, body: EmbeddingsBody, credential: UpstreamCredential | undefined): UpstreamRequest {
+export function embeddingsRequest(
+  target: ProtocolTarget,
+  body: EmbeddingsBody,
+  credential: UpstreamCredential | undefined,
+): UpstreamRequest {
   return forWire(rooms[target.protocol], embeddingsProtocol(target.protocol).request(target, body), credential);
 }
 

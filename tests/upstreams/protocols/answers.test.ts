@@ -16,7 +16,10 @@ describe('openai answers (azure-openai reads the same)', () => {
   const openai = chatProtocol('openai');
 
   it('passes a completion on as it came, with the usage it reports', () => {
-    const json = JSON.stringify({ choices: [{ message: { content: 'hi' } }], usage: { prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 } });
+    const json = JSON.stringify({
+      choices: [{ message: { content: 'hi' } }],
+      usage: { prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 },
+    });
     expect(openai.readAnswer(json, context())).toEqual({ json, usage: { inputTokens: 7, outputTokens: 2, estimated: false } });
     expect(chatProtocol('azure-openai').readAnswer).toBe(openai.readAnswer);
   });
@@ -45,7 +48,9 @@ describe('openai answers (azure-openai reads the same)', () => {
     for (const callerWantsUsage of [false, true]) {
       const reader = openai.streaming!.reader(context({ ...request, stream: true, stream_options: { include_usage: callerWantsUsage } }));
       const bytes = encoder.encode(events);
-      const passed = [...reader.push(bytes.subarray(0, 30)), ...reader.push(bytes.subarray(30))].map((chunk) => decoder.decode(chunk)).join('');
+      const passed = [...reader.push(bytes.subarray(0, 30)), ...reader.push(bytes.subarray(30))]
+        .map((chunk) => decoder.decode(chunk))
+        .join('');
       expect(passed.includes('"usage"')).toBe(callerWantsUsage);
       expect(passed.endsWith('data: [DONE]\n\n')).toBe(true);
       expect(reader.complete).toBe(true);
@@ -57,13 +62,25 @@ describe('openai answers (azure-openai reads the same)', () => {
     const reader = openai.streaming!.reader(context());
     reader.push(encoder.encode('data: {"choices":[{"index":0,"delta":{"content":"one two three"}}]}\n\n'));
     expect(reader.complete).toBe(false);
-    expect(reader.usage()).toEqual({ inputTokens: countChatPromptTokens(request.messages), outputTokens: countTextTokens('one two three'), estimated: true });
+    expect(reader.usage()).toEqual({
+      inputTokens: countChatPromptTokens(request.messages),
+      outputTokens: countTextTokens('one two three'),
+      estimated: true,
+    });
   });
 
   it('reads embeddings: input tokens as reported, else counted', () => {
     const embeddings = embeddingsProtocol('openai');
-    expect(embeddings.readAnswer('{"data":[],"usage":{"prompt_tokens":5,"total_tokens":5}}', { input: 'x' }).usage).toEqual({ inputTokens: 5, outputTokens: 0, estimated: false });
-    expect(embeddings.readAnswer('{"data":[]}', { input: ['a b', 'c'] }).usage).toEqual({ inputTokens: countTextTokens('a b') + countTextTokens('c'), outputTokens: 0, estimated: true });
+    expect(embeddings.readAnswer('{"data":[],"usage":{"prompt_tokens":5,"total_tokens":5}}', { input: 'x' }).usage).toEqual({
+      inputTokens: 5,
+      outputTokens: 0,
+      estimated: false,
+    });
+    expect(embeddings.readAnswer('{"data":[]}', { input: ['a b', 'c'] }).usage).toEqual({
+      inputTokens: countTextTokens('a b') + countTextTokens('c'),
+      outputTokens: 0,
+      estimated: true,
+    });
     expect(embeddings.readAnswer('{"data":[]}', { input: [[1, 2, 3], [4]] }).usage.inputTokens).toBe(4);
   });
 });
@@ -80,7 +97,9 @@ describe('aml-score answers', () => {
       object: 'chat.completion',
       created: 1_700_000_000,
       model: 'llama-blue',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Fine, thanks.', refusal: null }, finish_reason: 'stop', logprobs: null }],
+      choices: [
+        { index: 0, message: { role: 'assistant', content: 'Fine, thanks.', refusal: null }, finish_reason: 'stop', logprobs: null },
+      ],
       usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
     });
     expect(answered.usage).toEqual({ inputTokens, outputTokens, estimated: true });

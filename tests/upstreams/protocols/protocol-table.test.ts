@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { chatRequest, embeddingsRequest, operationsServed, protocolNames, type ProtocolTarget } from '../../../shared/upstreams/protocols/index.js';
+import {
+  chatRequest,
+  embeddingsRequest,
+  operationsServed,
+  protocolNames,
+  type ProtocolTarget,
+} from '../../../shared/upstreams/protocols/index.js';
 
 const key = { kind: 'key', value: 'k-secret' } as const;
 const bearer = { kind: 'bearer', value: 't-token' } as const;
@@ -22,16 +28,27 @@ describe('the protocol table', () => {
   it('openai: the upstream model in the body, the key in both headers, api-version only when set', () => {
     const request = chatRequest(target('openai'), chat, key);
     expect(request.url).toBe('https://up.example.com/base/chat/completions');
-    expect(request.headers).toMatchObject({ 'content-type': 'application/json', accept: 'application/json', 'api-key': 'k-secret', authorization: 'Bearer k-secret' });
+    expect(request.headers).toMatchObject({
+      'content-type': 'application/json',
+      accept: 'application/json',
+      'api-key': 'k-secret',
+      authorization: 'Bearer k-secret',
+    });
     expect(JSON.parse(request.body)).toEqual({ ...chat, model: 'm-1' });
     expect(request.streams).toBe(false);
-    expect(chatRequest(target('openai', { apiVersion: '2024-10-21' }), chat, bearer).url).toBe('https://up.example.com/base/chat/completions?api-version=2024-10-21');
+    expect(chatRequest(target('openai', { apiVersion: '2024-10-21' }), chat, bearer).url).toBe(
+      'https://up.example.com/base/chat/completions?api-version=2024-10-21',
+    );
     expect(chatRequest(target('openai'), chat, bearer).headers).not.toHaveProperty('api-key');
   });
 
-  it('openai and azure-openai: a streamed request asks for usage, keeping the caller\'s other stream options', () => {
+  it("openai and azure-openai: a streamed request asks for usage, keeping the caller's other stream options", () => {
     for (const protocol of ['openai', 'azure-openai'] as const) {
-      const request = chatRequest(target(protocol), { ...chat, stream: true, stream_options: { include_usage: false, extra: 1 } }, undefined);
+      const request = chatRequest(
+        target(protocol),
+        { ...chat, stream: true, stream_options: { include_usage: false, extra: 1 } },
+        undefined,
+      );
       expect(request.streams).toBe(true);
       expect(request.headers.accept).toBe('text/event-stream');
       expect(JSON.parse(request.body)).toMatchObject({ stream: true, stream_options: { include_usage: true, extra: 1 } });
@@ -44,7 +61,11 @@ describe('the protocol table', () => {
     expect(JSON.parse(request.body)).not.toHaveProperty('model');
     expect(request.headers['api-key']).toBe('k-secret');
     expect(request.headers).not.toHaveProperty('authorization');
-    const embeddings = embeddingsRequest(target('azure-openai', { apiVersion: '2025-01-01-preview' }), { model: 'x', input: 'text' }, bearer);
+    const embeddings = embeddingsRequest(
+      target('azure-openai', { apiVersion: '2025-01-01-preview' }),
+      { model: 'x', input: 'text' },
+      bearer,
+    );
     expect(embeddings.url).toBe('https://up.example.com/base/openai/deployments/m-1/embeddings?api-version=2025-01-01-preview');
     expect(embeddings.headers.authorization).toBe('Bearer t-token');
     expect(JSON.parse(embeddings.body)).toEqual({ input: 'text' });
@@ -54,9 +75,16 @@ describe('the protocol table', () => {
     const request = chatRequest(target('aml-score'), { ...chat, stream: true, temperature: 0, top_p: 0.5 }, bearer);
     expect(request.url).toBe('https://up.example.com/base/score');
     expect(request.streams).toBe(false);
-    expect(request.headers).toMatchObject({ accept: 'application/json', 'azureml-model-deployment': 'm-1', authorization: 'Bearer t-token' });
+    expect(request.headers).toMatchObject({
+      accept: 'application/json',
+      'azureml-model-deployment': 'm-1',
+      authorization: 'Bearer t-token',
+    });
     expect(JSON.parse(request.body)).toEqual({
-      input_data: { input_string: [{ role: 'user', content: 'hi' }], parameters: { max_new_tokens: 5, temperature: 0, do_sample: false, top_p: 0.5 } },
+      input_data: {
+        input_string: [{ role: 'user', content: 'hi' }],
+        parameters: { max_new_tokens: 5, temperature: 0, do_sample: false, top_p: 0.5 },
+      },
     });
   });
 
