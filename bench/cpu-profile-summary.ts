@@ -112,7 +112,7 @@ function isProjectFile(where: string): boolean {
 function shortUrl(url: string, projectRoot?: string): string {
   if (!url) return '';
   let path = url.startsWith('file://') ? decodeURIComponent(new URL(url).pathname) : url;
-  if (projectRoot && path.startsWith(projectRoot + '/')) path = path.slice(projectRoot.length + 1);
+  if (projectRoot && path.startsWith(`${projectRoot}/`)) path = path.slice(projectRoot.length + 1);
   return path;
 }
 
@@ -137,6 +137,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const windowFile = process.argv[4];
   const windowUs = windowFile ? (JSON.parse(await readFile(windowFile, 'utf8')) as { from: number; to: number }) : undefined;
   process.stdout.write(
-    (await summariseCpuProfile(file, { top: Number(process.argv[3] ?? 25), projectRoot: process.cwd(), windowUs })) + '\n',
+    `${await summariseCpuProfile(file, { top: Number(process.argv[3] ?? 25), projectRoot: process.cwd(), windowUs })}\n`,
   );
 }

@@ -44,4 +44,4 @@ exitWithParent(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await dispatcher.close();
 });
-process.stdout.write(JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }) + '\n');
+process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })}\n`);

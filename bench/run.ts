@@ -276,7 +276,7 @@ async function cleanup(): Promise<void> {
 async function main(): Promise<number> {
   const cpuList = cpus();
   process.stdout.write(
-    [
+    `${[
       'Switchyard bench',
       `machine: node ${process.version}, ${cpuList.length} CPU (${cpuList[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${process.platform}/${process.arch}`,
       `load average at start (1/5/15 min): ${loadavg()
@@ -284,7 +284,7 @@ async function main(): Promise<number> {
         .join(' / ')}`,
       `load: ${CONNECTIONS} connections, non-streaming chat, ${BODY_BYTES} B request bodies, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s measured per target, one target at a time, ${ROUNDS} alternating rounds`,
       '',
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
 
   dataDir = await mkdtemp(join(tmpdir(), 'switchyard-bench-'));
@@ -393,7 +393,7 @@ async function main(): Promise<number> {
   const exact = ledger.requests === gateway2xx;
   const withAbandoned = !exact && ledger.requests === gateway2xx + abandoned;
   process.stdout.write(
-    [
+    `${[
       '',
       `ledger check (GET /usage?groupBy=alias, alias ${ALIAS}, ${startedDay}…${utcDay(Date.now())}):`,
       `  requests in the ledger:              ${ledger.requests} (failedRequests ${ledger.failedRequests})`,
@@ -405,7 +405,7 @@ async function main(): Promise<number> {
           ? `  match: yes, once the ${abandoned} requests autocannon abandoned at the end of its runs are counted (the gateway answered them into closed sockets)`
           : `  match: NO (ledger − 2xx = ${ledger.requests - gateway2xx})`,
       '',
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
   if (!exact && !withAbandoned) failed = true;
   process.stdout.write(
@@ -417,12 +417,12 @@ async function main(): Promise<number> {
   if (profileDir) {
     await stopChild(gateway, 30_000);
     // Kept with the profile so it can be summarised again: `node --import tsx bench/cpu-profile-summary.ts <file> [top] [window.json]`.
-    await writeFile(join(profileDir, 'measured-window.json'), JSON.stringify(gatewayRun.windowUs) + '\n');
+    await writeFile(join(profileDir, 'measured-window.json'), `${JSON.stringify(gatewayRun.windowUs)}\n`);
     const files = (await readdir(profileDir)).filter((f) => f.endsWith('.cpuprofile'));
     if (files.length === 0) process.stdout.write(`no .cpuprofile was written to ${profileDir}\n`);
     for (const f of files) {
       process.stdout.write(
-        '\n' + (await summariseCpuProfile(join(profileDir, f), { windowUs: gatewayRun.windowUs, projectRoot, top: 30 })) + '\n',
+        `\n${await summariseCpuProfile(join(profileDir, f), { windowUs: gatewayRun.windowUs, projectRoot, top: 30 })}\n`,
       );
     }
   }

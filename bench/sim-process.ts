@@ -15,4 +15,4 @@ const sim = await startOpenAICompatibleSim({
   defaultCompletionTokens: completionTokens,
 });
 exitWithParent(() => sim.close());
-process.stdout.write(JSON.stringify({ url: sim.url }) + '\n');
+process.stdout.write(`${JSON.stringify({ url: sim.url })}\n`);

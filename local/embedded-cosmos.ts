@@ -197,11 +197,6 @@ function handleRequest(
   });
 }
 
-function statusOf(error: unknown): number | undefined {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -178,13 +178,13 @@ function toHttpRegistration(
   trigger: CoreBindingInfo,
   handler: CoreFunctionCallback,
 ): HttpFunctionRegistration {
-  const route = typeof trigger['route'] === 'string' && trigger['route'] !== '' ? trigger['route'] : metadata.name;
-  const rawMethods = Array.isArray(trigger['methods']) ? (trigger['methods'] as unknown[]) : [];
+  const route = typeof trigger.route === 'string' && trigger.route !== '' ? trigger.route : metadata.name;
+  const rawMethods = Array.isArray(trigger.methods) ? (trigger.methods as unknown[]) : [];
   const methods = rawMethods.map((method) => String(method).toUpperCase());
-  const rawAuthLevel = typeof trigger['authLevel'] === 'string' ? trigger['authLevel'].toLowerCase() : 'anonymous';
+  const rawAuthLevel = typeof trigger.authLevel === 'string' ? trigger.authLevel.toLowerCase() : 'anonymous';
   if (rawAuthLevel !== 'anonymous' && rawAuthLevel !== 'function' && rawAuthLevel !== 'admin') {
     throw new AzFuncSystemError(
-      `Function "${metadata.name}": unknown authLevel "${String(trigger['authLevel'])}" (expected anonymous, function or admin).`,
+      `Function "${metadata.name}": unknown authLevel "${String(trigger.authLevel)}" (expected anonymous, function or admin).`,
     );
   }
   return Object.freeze({ name: metadata.name, route, methods, authLevel: rawAuthLevel, handler, metadata });

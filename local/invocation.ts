@@ -130,7 +130,7 @@ type ContextOptions = Pick<AzureFunctions.InvocationContextInit, 'functionName' 
 function contextOptionsFor(registration: HttpFunctionRegistration, log: HostLog): ContextOptions {
   const bindings = Object.entries(registration.metadata.bindings);
   const [triggerName, trigger] = bindings.find(([, binding]) => /trigger$/i.test(binding.type ?? '')) ?? [];
-  const returnBinding = registration.metadata.bindings['$return'];
+  const returnBinding = registration.metadata.bindings.$return;
   const prefix = `[${registration.name}] `;
   return {
     functionName: registration.name,
@@ -148,8 +148,8 @@ function contextOptionsFor(registration: HttpFunctionRegistration, log: HostLog)
 }
 
 function traceContext(headers: Record<string, string>): AzureFunctions.TraceContext | undefined {
-  const traceParent = headers['traceparent'];
-  return traceParent ? { traceParent, traceState: headers['tracestate'], attributes: {} } : undefined;
+  const traceParent = headers.traceparent;
+  return traceParent ? { traceParent, traceState: headers.tracestate, attributes: {} } : undefined;
 }
 
 /** The body the handler reads: none for GET/HEAD; a chunked upload without a length is counted against the cap. */
@@ -186,7 +186,7 @@ function buildRequest(
   options: InvokerOptions,
 ): AzureFunctions.HttpRequest {
   const { headers, method, target } = call;
-  const url = target.startsWith('/') ? `http://${headers['host'] ?? options.authority()}${target}` : target;
+  const url = target.startsWith('/') ? `http://${headers.host ?? options.authority()}${target}` : target;
   const nativeRequest = new Request(url, { method, headers, body: body as BodyInit | undefined, duplex: 'half' } as RequestInit);
   const request = new options.lib.HttpRequest({ nativeRequest, params: call.match.params } as unknown as AzureFunctions.HttpRequestInit);
   Object.defineProperty(request, 'signal', { value: watchCaller(call.res, options.inFlight), enumerable: true });

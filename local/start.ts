@@ -34,5 +34,5 @@ function startBanner(gateway: LocalGateway): string {
   if (generated.adminKey) lines.push(`Admin key (shown once; set SWITCHYARD_ADMIN_KEY to choose your own): ${generated.adminKey}`);
   if (!generated.demoKey && !config.demoKey)
     lines.push('Demo team key: generated at an earlier start (see that output), or set SWITCHYARD_DEMO_KEY.');
-  return lines.join('\n') + '\n\n';
+  return `${lines.join('\n')}\n\n`;
 }

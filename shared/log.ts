@@ -6,7 +6,7 @@ export interface Logger {
 }
 
 export function createLogger(
-  write: (line: string) => void = (line) => process.stdout.write(line + '\n'),
+  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
   minLevel: LogLevel = 'info',
 ): Logger {
   const order: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };

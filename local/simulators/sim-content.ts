@@ -92,6 +92,6 @@ export function embeddingVector(input: string, dimensions: number): number[] {
 /** Base64 of the vector as little-endian float32, the wire form of `encoding_format: "base64"`. */
 export function embeddingToBase64(vector: readonly number[]): string {
   const bytes = Buffer.alloc(vector.length * 4);
-  vector.forEach((value, i) => bytes.writeFloatLE(value, i * 4));
+  for (const [i, value] of vector.entries()) bytes.writeFloatLE(value, i * 4);
   return bytes.toString('base64');
 }

@@ -117,7 +117,7 @@ export function usageReportCsv(report: UsageReport): string {
   for (const row of report.rows) {
     lines.push(header.map((column) => csvCell((row as unknown as Record<string, unknown>)[column])).join(','));
   }
-  return lines.join('\r\n') + '\r\n';
+  return `${lines.join('\r\n')}\r\n`;
 }
 
 function csvCell(value: unknown): string {

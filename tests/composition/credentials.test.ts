@@ -48,7 +48,7 @@ describe('upstream credentials', () => {
     const env: NodeJS.ProcessEnv = { PARTNER_API_KEY: 'first' };
     const credentialFor = createCredentialSource(env, noEntra, ['PARTNER_API_KEY']);
     expect(await credentialFor(deployment({ type: 'key', secret: 'PARTNER_API_KEY' }))).toEqual({ kind: 'key', value: 'first' });
-    env['PARTNER_API_KEY'] = 'rotated';
+    env.PARTNER_API_KEY = 'rotated';
     expect(await credentialFor(deployment({ type: 'key', secret: 'PARTNER_API_KEY' }))).toEqual({ kind: 'key', value: 'rotated' });
   });
 

@@ -49,7 +49,11 @@ async function simultaneousPuts(path: string, bodies: string[], headers: Record<
   return Promise.all(started.map((s) => s.status));
 }
 
-const counts = (statuses: number[]) => statuses.reduce<Record<number, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
+function counts(statuses: number[]): Record<number, number> {
+  const tally: Record<number, number> = {};
+  for (const status of statuses) tally[status] = (tally[status] ?? 0) + 1;
+  return tally;
+}
 
 describe('conditional writes (RFC 9110)', () => {
   it('If-Match: * replaces an existing document, and refuses to create one', async () => {

@@ -91,7 +91,7 @@ describe('the official openai client against the gateway', () => {
       stream_options: { include_usage: true },
     });
     let text = '';
-    let usage;
+    let usage: { prompt_tokens: number; completion_tokens: number } | null | undefined;
     for await (const chunk of stream) {
       text += chunk.choices[0]?.delta?.content ?? '';
       usage = chunk.usage ?? usage;

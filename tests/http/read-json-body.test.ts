@@ -1,6 +1,6 @@
 import { ReadableStream } from 'node:stream/web';
 import { describe, expect, it } from 'vitest';
-import { GatewayError, isGatewayError } from '../../shared/errors.js';
+import { type GatewayError, isGatewayError } from '../../shared/errors.js';
 import { readJsonBody, type ReadJsonBodyOptions } from '../../shared/http/read-json-body.js';
 import type { RequestBody } from '../../shared/http/types.js';
 
@@ -159,7 +159,7 @@ describe('readJsonBody', () => {
     expect(await read(tracked(['['.repeat(64) + ']'.repeat(64)]).body)).toHaveLength(1);
     const error = await expectRefused(read(tracked(['['.repeat(65) + ']'.repeat(65)]).body), 400, 'invalid_json');
     expect(error.message).toBe('We could not parse the JSON body of your request: it is nested deeper than 64 levels');
-    await expectRefused(read(tracked(['{"a":'.repeat(65) + '1' + '}'.repeat(65)]).body), 400, 'invalid_json');
+    await expectRefused(read(tracked([`${'{"a":'.repeat(65)}1${'}'.repeat(65)}`]).body), 400, 'invalid_json');
   });
 
   it('honours a custom maxDepth', async () => {
@@ -175,7 +175,7 @@ describe('readJsonBody', () => {
 
   it('refuses 100 000 nested objects with 400', async () => {
     const depth = 100_000;
-    const text = '{"a":'.repeat(depth) + '0' + '}'.repeat(depth);
+    const text = `${'{"a":'.repeat(depth)}0${'}'.repeat(depth)}`;
     await expectRefused(read(tracked([text]).body, { maxBytes: 1_000_000 }), 400, 'invalid_json');
   });
 

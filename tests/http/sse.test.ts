@@ -300,7 +300,7 @@ describe('SseSplitter with multi-byte UTF-8', () => {
 describe('SseSplitter bounds', () => {
   it('refuses an event that grows past the limit without ending', () => {
     const splitter = new SseSplitter();
-    const chunk = bytes('data: ' + 'x'.repeat(1024 * 1024));
+    const chunk = bytes(`data: ${'x'.repeat(1024 * 1024)}`);
     expect(() => {
       for (let i = 0; i < 17; i++) splitter.push(chunk);
     }).toThrow(/without ending/);
@@ -308,7 +308,7 @@ describe('SseSplitter bounds', () => {
 
   it('scans each byte once and copies it at most twice however small the chunks of a large event', () => {
     const splitter = new SseSplitter();
-    const event = 'data: ' + 'y'.repeat(200_000) + '\n\n';
+    const event = `data: ${'y'.repeat(200_000)}\n\n`;
     let events: ReturnType<SseSplitter['push']> = [];
     for (let i = 0; i < event.length; i += 64) events = events.concat(splitter.push(bytes(event.slice(i, i + 64))));
     expect(events).toHaveLength(1);

@@ -394,7 +394,7 @@ describe('local Functions host', () => {
     try {
       const uploadsBefore = fixture.probes.uploads;
       const port = strict.port;
-      const midBody = await stallingExchange(port, 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n' + 'a'.repeat(50));
+      const midBody = await stallingExchange(port, `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'a'.repeat(50)}`);
       expect(midBody).toMatch(/^HTTP\/1\.1 408 /);
       const midHeaders = await stallingExchange(port, 'GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ');
       expect(midHeaders).toMatch(/^HTTP\/1\.1 408 /);

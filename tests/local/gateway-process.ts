@@ -50,7 +50,7 @@ export function spawnCaptured(command: string, args: readonly string[], env: Nod
 export async function startGatewayProcess(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<GatewayProcess> {
   const captured = spawnCaptured(command, args, env);
   try {
-    const url = await waitFor(captured, (text) => /listening on (http:\/\/127\.0\.0\.1:\d+)[^]*?\n\n/.exec(text)?.[1], 30_000);
+    const url = await waitFor(captured, (text) => /listening on (http:\/\/127\.0\.0\.1:\d+)[\s\S]*?\n\n/.exec(text)?.[1], 30_000);
     return { ...captured, url, port: Number(new URL(url).port) };
   } catch (error) {
     captured.child.kill('SIGKILL');

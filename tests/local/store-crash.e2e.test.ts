@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CosmosClient } from '@azure/cosmos';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../local/embedded-cosmos.js';
 
 let dataDir: string;
@@ -25,7 +25,7 @@ async function start(): Promise<{ store: EmbeddedCosmos; client: CosmosClient }>
   return { store, client: new CosmosClient(store.connectionOptions()) };
 }
 
-/** Runs the writer fixture until it has had `acks` writes acknowledged, then kills it with SIGKILL. */
+/** Runs the writer fixture until it has printed `acks` lines (acknowledgements, deletes sent), then kills it with SIGKILL. */
 async function writeThenKill(acks: number): Promise<string[]> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'tests/local/fixtures/store-writer.ts', dataDir, '8'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,18 +66,48 @@ describe('the embedded store after kill -9', () => {
     const things = client.database('crash').container('things');
     const created = acknowledged.filter((l) => l.startsWith('created ')).map((l) => l.slice(8));
     const deleted = new Set(acknowledged.filter((l) => l.startsWith('deleted ')).map((l) => l.slice(8)));
+    const deleteSent = new Set(acknowledged.filter((l) => l.startsWith('deleting ')).map((l) => l.slice(9)));
     const counters = acknowledged.filter((l) => l.startsWith('counter ')).map((l) => Number(l.slice(8)));
     expect(created.length).toBeGreaterThan(300);
 
     const { resources: stored } = await things.items.query<{ id: string }>('SELECT c.id FROM c').fetchAll();
     const ids = new Set(stored.map((item) => item.id));
-    const lost = created.filter((id) => !deleted.has(id) && !ids.has(id));
+    const lost = created.filter((id) => !deleteSent.has(id) && !ids.has(id));
     const resurrected = [...deleted].filter((id) => ids.has(id));
     expect(lost).toEqual([]);
     expect(resurrected).toEqual([]);
     const { resource: counter } = await things.item('counter', 'counter').read<{ value: number }>();
     expect(counter!.value).toBeGreaterThanOrEqual(Math.max(...counters));
   }, 90_000);
+
+  it('answers a write only once its journal line is synced to disk', async () => {
+    const { client } = await start();
+    const { database } = await client.databases.create({ id: 'synced' });
+    const { container } = await database.containers.create({ id: 'things', partitionKey: { paths: ['/pk'] } });
+    // Every fdatasync is slowed down, so an answer sent before the sync finished would be seen here.
+    const probe = await open(join(dataDir, 'probe'), 'w');
+    const fileHandle = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const realDatasync = fileHandle.datasync;
+    let syncsFinished = 0;
+    const slowed = vi.spyOn(fileHandle, 'datasync').mockImplementation(async function (this: unknown) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await realDatasync.call(this);
+      syncsFinished += 1;
+    });
+    try {
+      for (const id of ['a', 'b', 'c']) {
+        const before = syncsFinished;
+        await container.items.create({ id, pk: 'p' });
+        expect(syncsFinished).toBeGreaterThan(before);
+        const journal = (await readdir(dataDir)).filter((name) => name.startsWith('cosmos-journal-'));
+        const text = (await Promise.all(journal.map((name) => readFile(join(dataDir, name), 'utf8')))).join('');
+        expect(text).toContain(`"id":"${id}"`);
+      }
+    } finally {
+      slowed.mockRestore();
+    }
+  });
 
   it('drops a torn last journal line, which was never acknowledged, and keeps the lines before it', async () => {
     const first = await start();
