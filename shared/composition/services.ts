@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { CosmosClient, type CosmosClientOptions } from '@azure/cosmos';
+import { type Container, CosmosClient, type CosmosClientOptions } from '@azure/cosmos';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { KeyUseRecorder } from '../auth/key-use.js';
 import { CatalogCache } from '../catalog/catalog-snapshot.js';
@@ -32,12 +32,15 @@ export interface CreateServicesOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The only place that builds SDK clients: everything the gateway needs, from typed config. */
-export async function createServices(config: Config, options: CreateServicesOptions = {}): Promise<Services> {
-  const env = options.env ?? process.env;
-  const log = options.log ?? createLogger();
-  let azureCredential: TokenCredential | undefined;
-  const credential = () => (azureCredential ??= new DefaultAzureCredential());
+interface CosmosContainers {
+  cosmos: CosmosClient;
+  catalog: Container;
+  usage: Container;
+  rollups: Container;
+}
+
+/** The Cosmos client and the three containers: an account key where one is set, else Entra ID. */
+async function openCosmos(config: Config, options: CreateServicesOptions, credential: () => TokenCredential): Promise<CosmosContainers> {
   const cosmosOptions: CosmosClientOptions =
     options.cosmos ??
     (config.cosmos.key
@@ -47,9 +50,35 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const database = options.createContainers
     ? await ensureContainers(cosmos, config.cosmos.database)
     : cosmos.database(config.cosmos.database);
-  const catalogContainer = database.container(containerDefinitions.catalog.id);
-  const usageContainer = database.container(containerDefinitions.usage.id);
-  const rollupsContainer = database.container(containerDefinitions.rollups.id);
+  return {
+    cosmos,
+    catalog: database.container(containerDefinitions.catalog.id),
+    usage: database.container(containerDefinitions.usage.id),
+    rollups: database.container(containerDefinitions.rollups.id),
+  };
+}
+
+function gatewayLimits(config: Config): GatewayDeps['limits'] {
+  return {
+    maxBodyBytes: config.maxBodyBytes,
+    firstByteTimeoutMs: config.firstByteTimeoutMs,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    streamDeadlineMs: config.streamDeadlineMs,
+  };
+}
+
+/** The only place that builds SDK clients: everything the gateway needs, from typed config. */
+export async function createServices(config: Config, options: CreateServicesOptions = {}): Promise<Services> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? createLogger();
+  let azureCredential: TokenCredential | undefined;
+  const credential = () => (azureCredential ??= new DefaultAzureCredential());
+  const {
+    cosmos,
+    catalog: catalogContainer,
+    usage: usageContainer,
+    rollups: rollupsContainer,
+  } = await openCosmos(config, options, credential);
 
   const store = new CosmosCatalogStore(catalogContainer, (message) => log.log('warn', message));
   const catalog = new CatalogCache(store, {
@@ -76,12 +105,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     ledger,
     readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
     endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
-    limits: {
-      maxBodyBytes: config.maxBodyBytes,
-      firstByteTimeoutMs: config.firstByteTimeoutMs,
-      upstreamTimeoutMs: config.upstreamTimeoutMs,
-      streamDeadlineMs: config.streamDeadlineMs,
-    },
+    limits: gatewayLimits(config),
     bufferedAnswers: new BufferBudget(config.maxBufferedAnswerBytes),
     now: Date.now,
     random: Math.random,
