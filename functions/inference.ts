@@ -17,3 +17,24 @@ app.http('azureEmbeddings', {
   authLevel: 'anonymous',
   handler: gateway.azureEmbeddings,
 });
+app.http('azureListModels', { route: 'openai/models', methods: ['GET'], authLevel: 'anonymous', handler: gateway.azureListModels });
+app.http('azureRetrieveModel', {
+  route: 'openai/models/{model}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: gateway.azureRetrieveModel,
+});
+app.http('azureV1ChatCompletions', {
+  route: 'openai/v1/chat/completions',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: gateway.v1ChatCompletions,
+});
+app.http('azureV1Embeddings', { route: 'openai/v1/embeddings', methods: ['POST'], authLevel: 'anonymous', handler: gateway.v1Embeddings });
+app.http('azureV1ListModels', { route: 'openai/v1/models', methods: ['GET'], authLevel: 'anonymous', handler: gateway.v1ListModels });
+app.http('azureV1RetrieveModel', {
+  route: 'openai/v1/models/{model}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: gateway.v1RetrieveModel,
+});

@@ -1,3 +1,4 @@
+import { checkV1ApiVersion, datedApiVersion } from '../gateway/azure-api-version.js';
 import { chatCompletions } from '../gateway/chat-completions.js';
 import { embeddings } from '../gateway/embeddings.js';
 import type { GatewayDeps } from '../gateway/gateway-deps.js';
@@ -37,8 +38,14 @@ export const gateway = {
   retrieveModel: bind((req, deps) => retrieveModel(req, deps)),
   chatCompletions: bind((req, deps, requestId) => chatCompletions(req, deps, { requestId })),
   embeddings: bind((req, deps, requestId) => embeddings(req, deps, { requestId })),
-  azureChatCompletions: bind((req, deps, requestId) => chatCompletions(req, deps, { requestId, aliasFromPath: azureAlias(req) })),
-  azureEmbeddings: bind((req, deps, requestId) => embeddings(req, deps, { requestId, aliasFromPath: azureAlias(req) })),
+  azureChatCompletions: bind((req, deps, requestId) => chatCompletions(req, deps, { requestId, ...azureDeploymentPath(req) })),
+  azureEmbeddings: bind((req, deps, requestId) => embeddings(req, deps, { requestId, ...azureDeploymentPath(req) })),
+  azureListModels: bind(datedSurface((req, deps) => listModels(req, deps))),
+  azureRetrieveModel: bind(datedSurface((req, deps) => retrieveModel(req, deps))),
+  v1ChatCompletions: bind(v1Surface((req, deps, requestId) => chatCompletions(req, deps, { requestId }))),
+  v1Embeddings: bind(v1Surface((req, deps, requestId) => embeddings(req, deps, { requestId }))),
+  v1ListModels: bind(v1Surface((req, deps) => listModels(req, deps))),
+  v1RetrieveModel: bind(v1Surface((req, deps) => retrieveModel(req, deps))),
   usage: bind((req, deps) => usageReport(req, deps)),
   readiness: bind((_req, deps) => readiness(deps)),
   liveness: async (): Promise<GatewayResponse> => liveness(),
@@ -50,9 +57,24 @@ export const gateway = {
   },
 };
 
-// Azure OpenAI clients always send api-version; a request without one is not from such a client.
-function azureAlias(request: GatewayRequest): string {
-  if (!request.query.get('api-version'))
-    throw errors.invalidRequest("The 'api-version' query parameter is required on this path.", 'api-version');
-  return request.params.alias!;
+// Azure OpenAI clients always send api-version on deployment paths; it is checked here, before the body is read,
+// and forwarded to upstreams whose protocol takes one.
+function azureDeploymentPath(request: GatewayRequest): { aliasFromPath: string; apiVersion: string } {
+  return { apiVersion: datedApiVersion(request, { required: true })!, aliasFromPath: request.params.alias! };
+}
+
+// Listings forward nothing upstream, so their api-version may be left out; one that is sent must still be known.
+function datedSurface(operation: Operation): Operation {
+  return (request, deps, requestId) => {
+    datedApiVersion(request, { required: false });
+    return operation(request, deps, requestId);
+  };
+}
+
+// Azure OpenAI's v1 surface (`/openai/v1/…`): `model` names the alias, and there is no dated api-version to forward.
+function v1Surface(operation: Operation): Operation {
+  return (request, deps, requestId) => {
+    checkV1ApiVersion(request);
+    return operation(request, deps, requestId);
+  };
 }

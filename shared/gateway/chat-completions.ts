@@ -17,6 +17,8 @@ export interface ChatOptions {
   requestId: string;
   /** The alias from an Azure OpenAI-style path (`/openai/deployments/{alias}/…`), which overrides `model`. */
   aliasFromPath?: string;
+  /** The dated api-version the caller named on that path, for upstreams whose protocol takes one. */
+  apiVersion?: string;
 }
 
 type Completed = { kind: 'whole'; answered: Answered } | { kind: 'stream'; answer: Answer; reader: ChatStreamReader };
@@ -48,7 +50,8 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   try {
     const attempted = await meteredCall<Completed>(
       decision.candidates,
-      async (deployment) => chatRequest(deployment, body, await deps.credentialFor(deployment)),
+      async (deployment) =>
+        chatRequest({ ...deployment, callerApiVersion: options.apiVersion }, body, await deps.credentialFor(deployment)),
       (answer) => acceptChat(answer, body, deps, scope),
       deps,
       facts,

@@ -14,7 +14,7 @@ const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 export async function embeddings(
   request: GatewayRequest,
   deps: GatewayDeps,
-  options: { requestId: string; aliasFromPath?: string },
+  options: { requestId: string; aliasFromPath?: string; apiVersion?: string },
 ): Promise<GatewayResponse> {
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, embeddingsRequestSchema, deps);
@@ -38,7 +38,8 @@ export async function embeddings(
   try {
     const attempted = await meteredCall(
       decision.candidates,
-      async (deployment) => embeddingsRequest(deployment, body, await deps.credentialFor(deployment)),
+      async (deployment) =>
+        embeddingsRequest({ ...deployment, callerApiVersion: options.apiVersion }, body, await deps.credentialFor(deployment)),
       async (answer) => {
         try {
           return embeddingsProtocol(answer.deployment.protocol).readAnswer(await readWhole(answer, MAX_ANSWER_BYTES, scope), body);

@@ -30,6 +30,6 @@ export const azureOpenai: ProtocolRoom = {
 
 function deploymentUrl(target: UpstreamTarget, operation: string): string {
   return upstreamUrl(target.endpoint, `/openai/deployments/${encodeURIComponent(target.upstreamModel)}/${operation}`, {
-    'api-version': target.apiVersion ?? DEFAULT_API_VERSION,
+    'api-version': target.callerApiVersion ?? target.apiVersion ?? DEFAULT_API_VERSION,
   });
 }

@@ -7,6 +7,8 @@ export interface UpstreamTarget {
   endpoint: string;
   upstreamModel: string;
   apiVersion?: string | undefined;
+  /** The dated api-version the caller named on an Azure OpenAI path; where the protocol takes one, it wins over `apiVersion`. */
+  callerApiVersion?: string | undefined;
 }
 
 /** A chat request as the caller sent it (OpenAI chat completions), checked by the use case. */
