@@ -1,0 +1,181 @@
+/**
+ * The frameworks applications are written with, each with its default options (retries off so a failure is
+ * fast), against the real local gateway on its default aliases: `chat` (managed compute first, serverless
+ * behind it) and `embed`. Every call goes over loopback HTTP through the local Functions host.
+ */
+import { createAzure } from '@ai-sdk/azure';
+import { createOpenAI } from '@ai-sdk/openai';
+import { AzureChatOpenAI, ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai';
+import { embedMany, generateText, streamText } from 'ai';
+import OpenAI, { AzureOpenAI } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_KEY, startTestGateway, type TestGateway } from '../e2e/harness.js';
+
+let gw: TestGateway;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+const question = 'Say something short.';
+/** The simulators' embedding width. */
+const EMBEDDING_WIDTH = 8;
+
+describe('openai (Node)', () => {
+  const client = () => new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: DEMO_KEY, maxRetries: 0 });
+
+  it('chats and streams on chat', async () => {
+    const completion = await client().chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: question }],
+      max_tokens: 5,
+    });
+    expect(completion.choices[0]!.message.content!.length).toBeGreaterThan(0);
+    expect(completion.usage!.completion_tokens).toBe(5);
+
+    const stream = await client().chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: question }],
+      max_tokens: 4,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let completionTokens = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      completionTokens += chunk.usage?.completion_tokens ?? 0;
+    }
+    expect(text.length).toBeGreaterThan(0);
+    expect(completionTokens).toBe(4);
+  });
+
+  it('embeds on embed, as floats and as base64 (the default), to the same vectors', async () => {
+    const floats = await client().embeddings.create({ model: 'embed', input: ['one', 'two'], encoding_format: 'float' });
+    expect(floats.data.map((item) => item.embedding.length)).toEqual([EMBEDDING_WIDTH, EMBEDDING_WIDTH]);
+    const decoded = await client().embeddings.create({ model: 'embed', input: ['one', 'two'] });
+    expect(decoded.data.map((item) => item.embedding)).toEqual(floats.data.map((item) => item.embedding));
+  });
+
+  it('AzureOpenAI: chats, streams, embeds and lists models with the alias as deployment', async () => {
+    const azure = (deployment?: string) =>
+      new AzureOpenAI({ endpoint: gw.url, apiKey: DEMO_KEY, apiVersion: '2024-10-21', deployment, maxRetries: 0 });
+    const completion = await azure('chat').chat.completions.create({
+      model: '',
+      messages: [{ role: 'user', content: question }],
+      max_tokens: 3,
+    });
+    expect(completion.usage!.completion_tokens).toBe(3);
+    const stream = await azure('chat').chat.completions.create({
+      model: '',
+      messages: [{ role: 'user', content: question }],
+      max_tokens: 3,
+      stream: true,
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    expect(text.length).toBeGreaterThan(0);
+    const embeddings = await azure('embed').embeddings.create({ model: '', input: 'one' });
+    expect(embeddings.data[0]!.embedding).toHaveLength(EMBEDDING_WIDTH);
+    expect((await azure().models.list()).data.map((model) => model.id)).toEqual(['chat', 'embed']);
+  });
+});
+
+describe('LangChain (@langchain/openai)', () => {
+  const chatModel = (maxTokens: number) =>
+    new ChatOpenAI({ model: 'chat', apiKey: DEMO_KEY, configuration: { baseURL: `${gw.url}/v1` }, maxTokens, maxRetries: 0 });
+
+  it('ChatOpenAI: invoke, stream and batch', async () => {
+    const answer = await chatModel(4).invoke(question);
+    expect(typeof answer.content === 'string' && answer.content.length > 0).toBe(true);
+    expect(answer.usage_metadata?.output_tokens).toBe(4);
+
+    let text = '';
+    let chunks = 0;
+    for await (const chunk of await chatModel(6).stream(question)) {
+      text += typeof chunk.content === 'string' ? chunk.content : '';
+      chunks += 1;
+    }
+    expect(text.length).toBeGreaterThan(0);
+    expect(chunks).toBeGreaterThan(1);
+
+    const batch = await chatModel(2).batch(['one', 'two', 'three']);
+    expect(batch).toHaveLength(3);
+    expect(batch.map((message) => message.usage_metadata?.output_tokens)).toEqual([2, 2, 2]);
+  });
+
+  it('AzureChatOpenAI: invoke and stream with the alias as deployment', async () => {
+    const azure = new AzureChatOpenAI({
+      azureOpenAIApiKey: DEMO_KEY,
+      azureOpenAIEndpoint: gw.url,
+      azureOpenAIApiDeploymentName: 'chat',
+      azureOpenAIApiVersion: '2024-10-21',
+      maxTokens: 3,
+      maxRetries: 0,
+    });
+    const answer = await azure.invoke(question);
+    expect(answer.usage_metadata?.output_tokens).toBe(3);
+    let text = '';
+    for await (const chunk of await azure.stream(question)) text += typeof chunk.content === 'string' ? chunk.content : '';
+    expect(text.length).toBeGreaterThan(0);
+  });
+
+  it('OpenAIEmbeddings: embedQuery and embedDocuments', async () => {
+    const embeddings = new OpenAIEmbeddings({
+      model: 'embed',
+      apiKey: DEMO_KEY,
+      configuration: { baseURL: `${gw.url}/v1` },
+      maxRetries: 0,
+    });
+    const query = await embeddings.embedQuery('one');
+    expect(query).toHaveLength(EMBEDDING_WIDTH);
+    const documents = await embeddings.embedDocuments(['one', 'two', 'three']);
+    expect(documents).toHaveLength(3);
+    expect(documents[0]).toEqual(query);
+  });
+});
+
+describe('AI SDK (ai + @ai-sdk/openai, @ai-sdk/azure)', () => {
+  const openai = () => createOpenAI({ baseURL: `${gw.url}/v1`, apiKey: DEMO_KEY });
+
+  it('generateText and streamText through createOpenAI(...).chat(alias)', async () => {
+    const generated = await generateText({ model: openai().chat('chat'), prompt: question, maxOutputTokens: 4, maxRetries: 0 });
+    expect(generated.text.length).toBeGreaterThan(0);
+    expect(generated.usage.outputTokens).toBe(4);
+    expect(generated.response.headers?.['x-switchyard-deployment']).toBeTruthy();
+
+    const streamed = streamText({ model: openai().chat('chat'), prompt: question, maxOutputTokens: 5, maxRetries: 0 });
+    let text = '';
+    for await (const delta of streamed.textStream) text += delta;
+    expect(text.length).toBeGreaterThan(0);
+    expect((await streamed.usage).outputTokens).toBe(5);
+  });
+
+  it('embedMany through createOpenAI(...).embedding(alias)', async () => {
+    const { embeddings, usage } = await embedMany({ model: openai().embedding('embed'), values: ['one', 'two', 'three'], maxRetries: 0 });
+    expect(embeddings.map((vector) => vector.length)).toEqual([EMBEDDING_WIDTH, EMBEDDING_WIDTH, EMBEDDING_WIDTH]);
+    expect(usage.tokens).toBeGreaterThan(0);
+  });
+
+  it('@ai-sdk/azure with its defaults on /openai/v1: generateText, streamText and embedMany', async () => {
+    const paths: string[] = [];
+    // Only watches where the provider sends each call; the request goes out unchanged.
+    const watched: typeof fetch = (input, init) => {
+      paths.push(new URL(input instanceof Request ? input.url : input).pathname);
+      return fetch(input, init);
+    };
+    const azure = createAzure({ baseURL: `${gw.url}/openai/v1`, apiKey: DEMO_KEY, fetch: watched });
+    const generated = await generateText({ model: azure.chat('chat'), prompt: question, maxOutputTokens: 3, maxRetries: 0 });
+    expect(generated.usage.outputTokens).toBe(3);
+    const streamed = streamText({ model: azure.chat('chat'), prompt: question, maxOutputTokens: 3, maxRetries: 0 });
+    let text = '';
+    for await (const delta of streamed.textStream) text += delta;
+    expect(text.length).toBeGreaterThan(0);
+    const { embeddings } = await embedMany({ model: azure.embedding('embed'), values: ['one', 'two'], maxRetries: 0 });
+    expect(embeddings).toHaveLength(2);
+    expect(paths).toEqual(['/openai/v1/chat/completions', '/openai/v1/chat/completions', '/openai/v1/embeddings']);
+  });
+});
