@@ -5,7 +5,7 @@
  */
 import { createAzure } from '@ai-sdk/azure';
 import { createOpenAI } from '@ai-sdk/openai';
-import { AzureChatOpenAI, ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai';
+import { AzureChatOpenAI, AzureOpenAIEmbeddings, ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai';
 import { embedMany, generateText, streamText } from 'ai';
 import OpenAI, { AzureOpenAI } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,6 +135,18 @@ describe('LangChain (@langchain/openai)', () => {
     const documents = await embeddings.embedDocuments(['one', 'two', 'three']);
     expect(documents).toHaveLength(3);
     expect(documents[0]).toEqual(query);
+  });
+  it('AzureOpenAIEmbeddings: embedDocuments with the alias as deployment', async () => {
+    const embeddings = new AzureOpenAIEmbeddings({
+      azureOpenAIApiKey: DEMO_KEY,
+      // Unlike AzureChatOpenAI, LangChain's Azure embeddings read no endpoint option, only the base path.
+      azureOpenAIBasePath: `${gw.url}/openai/deployments`,
+      azureOpenAIApiDeploymentName: 'embed',
+      azureOpenAIApiVersion: '2024-10-21',
+      maxRetries: 0,
+    });
+    const documents = await embeddings.embedDocuments(['one', 'two']);
+    expect(documents.map((vector) => vector.length)).toEqual([EMBEDDING_WIDTH, EMBEDDING_WIDTH]);
   });
 });
 
