@@ -4,6 +4,10 @@
  * deployment pinning by `azureml-model-deployment` (§3.1), the `input_data` / `output` shapes with
  * no token counts (§3.3), and the 404 / 408 / 424 / 429 statuses of §3.4, including the
  * "too many pending requests" cap of 2 × max_concurrent_requests_per_instance × instance_count.
+ * Of the §3.3 `parameters` (`temperature`, `top_p`, `do_sample`, `max_new_tokens`) it honours
+ * `max_new_tokens` and accepts the rest, which do not change its deterministic reply. `stop` is not a
+ * documented parameter of this payload, so there is none to honour; nor are tools, response formats,
+ * logprobs, `n` or `seed`, which this contract cannot express (deployments on it declare no features).
  * What one request may generate is bounded (sim-server.ts, "Bounds").
  */
 import { contentText, countChatPromptTokens } from '../../shared/usage/count-tokens.js';

@@ -7,20 +7,33 @@
  * - §2 Azure OpenAI: the dated `/openai/deployments/{deployment}/...?api-version=` form (§2.1) with
  *   its content-filter annotations (§2.4, §2.6), the v1 form `/openai/v1/...` (§2.2), the
  *   prompt-blocked 400 (§2.5) and 429s with `retry-after` / `retry-after-ms` (§2.7).
- * Reply text is deterministic and token-exact (sim-content.ts), so usage can be checked to the token.
- * `n` choices are honoured; what one request may generate is bounded (sim-server.ts, "Bounds").
+ * It also follows OpenAI's chat-completions contract (shared/contracts/openai-openapi.json), whose request
+ * fields it honours (sim-chat-request.ts reads them, sim-chat-answer.ts answers them):
+ * - `n` choices; `max_tokens` / `max_completion_tokens` (text is cut there with `length`);
+ * - `tools` + `tool_choice` (`auto`/`required`: the first function, a named one, `none`): a call
+ *   (`finish_reason: "tool_calls"`, content null) whose arguments validate against the function's
+ *   `parameters` (sim-json-schema.ts); after a `tool` message the answer is text, so agent loops end;
+ * - `response_format` `json_object` / `json_schema`: content that is JSON validating against the schema;
+ * - `logprobs` + `top_logprobs`: a `ChatCompletionTokenLogprob` per generated token;
+ * - `stop`: the content ends before the first stop sequence, `finish_reason: "stop"`;
+ * - `seed`: answers are a function of the request (its last user message, choice index and `seed`),
+ *   so the same request with the same seed gets the same choices; `system_fingerprint` is absent.
+ * Streams chunk as OpenAI does: text one token per chunk, a tool call as a header
+ * (`id`, `type`, `name`, empty `arguments`) then argument pieces, logprobs on each chunk.
+ * Completion tokens are the o200k_base count of the content or arguments, so usage can be checked
+ * to the token. What one request may generate is bounded (sim-server.ts, "Bounds").
  */
 import { randomUUID } from 'node:crypto';
-import { contentText, countChatPromptTokens, countTextTokens, type ChatMessageLike } from '../../shared/usage/count-tokens.js';
-import { choiceSeed, embeddingToBase64, embeddingVector, replyText, replyTokens } from './sim-content.js';
+import { countChatPromptTokens, countTextTokens } from '../../shared/usage/count-tokens.js';
+import { type ChoiceAnswer, planAnswer, type TokenLogprob, tokenLogprob } from './sim-chat-answer.js';
+import { type ChatRequest, parseChatRequest } from './sim-chat-request.js';
+import { embeddingToBase64, embeddingVector } from './sim-content.js';
 import { FaultPlan, retryAfterHeaders, type SimFault, type SimFaultRate } from './sim-faults.js';
 import {
   generationMs,
   isAuthorized,
   isPositiveInteger,
-  MAX_CHOICES,
   MAX_EMBEDDING_VALUES,
-  MAX_GENERATED_TOKENS,
   queryRecord,
   SimStatsRecorder,
   SliceYielder,
@@ -155,53 +168,6 @@ function invalidRequest(exchange: SimExchange, message: string, param: string | 
   exchange.sendJson(400, { error: { message, type: 'invalid_request_error', param, code: null } });
 }
 
-interface ChatRequest {
-  messages: ChatMessageLike[];
-  maxTokens: number | undefined;
-  choices: number;
-  stream: boolean;
-  includeUsage: boolean;
-  model: unknown;
-}
-
-function parseChatRequest(exchange: SimExchange, body: unknown): ChatRequest | undefined {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    invalidRequest(exchange, 'The request body must be a JSON object.', null);
-    return undefined;
-  }
-  const fields = body as Record<string, unknown>;
-  const messages = fields.messages;
-  if (!Array.isArray(messages) || messages.length === 0) {
-    invalidRequest(exchange, "'messages' must be a non-empty array.", 'messages');
-    return undefined;
-  }
-  if (!messages.every((m) => m !== null && typeof m === 'object' && typeof (m as ChatMessageLike).role === 'string')) {
-    invalidRequest(exchange, "Every entry of 'messages' must be an object with a string 'role'.", 'messages');
-    return undefined;
-  }
-  const limitField =
-    fields.max_completion_tokens !== undefined && fields.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
-  const limit = fields[limitField];
-  if (limit !== undefined && limit !== null && !isPositiveInteger(limit)) {
-    invalidRequest(exchange, `'${limitField}' must be a positive integer.`, limitField);
-    return undefined;
-  }
-  const n = fields.n ?? 1;
-  if (!isPositiveInteger(n) || n > MAX_CHOICES) {
-    invalidRequest(exchange, `'n' must be an integer from 1 to ${MAX_CHOICES}.`, 'n');
-    return undefined;
-  }
-  const streamOptions = fields.stream_options as { include_usage?: unknown } | null | undefined;
-  return {
-    messages: messages as ChatMessageLike[],
-    maxTokens: isPositiveInteger(limit) ? limit : undefined,
-    choices: n,
-    stream: fields.stream === true,
-    includeUsage: streamOptions?.include_usage === true,
-    model: fields.model,
-  };
-}
-
 type EmbeddingInput = string | number[];
 
 function parseEmbeddingInput(input: unknown): EmbeddingInput[] | undefined {
@@ -215,11 +181,177 @@ function parseEmbeddingInput(input: unknown): EmbeddingInput[] | undefined {
   return undefined;
 }
 
-function lastUserText(messages: readonly ChatMessageLike[]): string {
-  for (let i = messages.length - 1; i >= 0; i--) {
-    if (messages[i]?.role === 'user') return contentText(messages[i]?.content);
+/** One chat request on its way out: what was asked, what each choice says, and how to send it. */
+interface ChatReply {
+  exchange: SimExchange;
+  config: OpenAICompatibleSimBehaviour;
+  request: ChatRequest;
+  answers: ChoiceAnswer[];
+  fault: SimFault | undefined;
+  azure: boolean;
+  id: string;
+  created: number;
+  model: string;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  stats: SimStatsRecorder;
+}
+
+const toolCallOf = (answer: ChoiceAnswer, args: string) => ({
+  id: answer.toolCall!.id,
+  type: 'function',
+  function: { name: answer.toolCall!.name, arguments: args },
+});
+
+async function wholeChoice(reply: ChatReply, answer: ChoiceAnswer, slices: SliceYielder) {
+  const { request } = reply;
+  let text = '';
+  const entries: TokenLogprob[] = [];
+  for (const piece of answer.pieces) {
+    if (request.logprobs) entries.push(tokenLogprob(answer.seed, entries.length, piece, request.topLogprobs));
+    text += piece;
+    await slices.step();
   }
-  return '';
+  const message =
+    answer.toolCall === undefined
+      ? { role: 'assistant', content: text, refusal: null }
+      : { role: 'assistant', content: null, tool_calls: [toolCallOf(answer, text)], refusal: null };
+  return {
+    index: answer.index,
+    message,
+    logprobs: request.logprobs ? { content: answer.toolCall === undefined ? entries : null, refusal: null } : null,
+    finish_reason: answer.finishReason,
+    ...(reply.azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {}),
+  };
+}
+
+async function sendWholeChat(reply: ChatReply): Promise<void> {
+  const { exchange, config, answers, fault } = reply;
+  const longest = Math.max(...answers.map((a) => a.tokenCount));
+  if (!(await exchange.wait((config.latencyMs ?? 0) + generationMs(config, longest)))) return;
+  const choices = [];
+  const slices = new SliceYielder();
+  for (const answer of answers) {
+    choices.push(await wholeChoice(reply, answer, slices));
+    if (exchange.signal.aborted) return;
+  }
+  const response = {
+    id: reply.id,
+    object: 'chat.completion',
+    created: reply.created,
+    model: reply.model,
+    ...(reply.azure ? { prompt_filter_results: PROMPT_FILTER_RESULTS } : {}),
+    choices,
+    usage: reply.usage,
+  };
+  if (fault?.kind === 'half-stream') return exchange.sendHalfJson(200, response);
+  if (fault?.kind === 'malformed') return exchange.sendMalformedJson();
+  exchange.sendJson(200, response);
+  reply.stats.succeeded({ prompt: reply.usage.prompt_tokens, completion: reply.usage.completion_tokens });
+}
+
+/** A choice mid-stream, holding its next piece so the last one is known as such when sent. */
+interface StreamingChoice {
+  answer: ChoiceAnswer;
+  pieces: Iterator<string, void>;
+  next: IteratorResult<string, void>;
+}
+
+// The deltas of one choice at one position: OpenAI opens a tool call with its id, type and name
+// and empty arguments, then sends the arguments in pieces; text opens with the role.
+function choiceDeltas(reply: ChatReply, choice: StreamingChoice, position: number, piece: string | undefined): unknown[] {
+  const { answer } = choice;
+  const { request } = reply;
+  const filterResults = reply.azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {};
+  const entry = (delta: unknown, logprobs: unknown = null) => ({
+    index: answer.index,
+    delta,
+    logprobs,
+    finish_reason: null,
+    ...filterResults,
+  });
+  if (answer.toolCall === undefined) {
+    const logprobs = request.logprobs
+      ? { content: piece === undefined ? [] : [tokenLogprob(answer.seed, position, piece, request.topLogprobs)], refusal: null }
+      : null;
+    return [entry(position === 0 ? { role: 'assistant', content: piece ?? '' } : { content: piece }, logprobs)];
+  }
+  const deltas = [];
+  if (position === 0) deltas.push(entry({ role: 'assistant', content: null, tool_calls: [{ index: 0, ...toolCallOf(answer, '') }] }));
+  if (piece !== undefined) deltas.push(entry({ tool_calls: [{ index: 0, function: { arguments: piece } }] }));
+  return deltas;
+}
+
+async function streamChat(reply: ChatReply): Promise<void> {
+  const { exchange, config, request, fault, azure } = reply;
+  if (!(await exchange.wait(config.latencyMs ?? 0))) return;
+  exchange.startEventStream();
+  if (fault?.kind === 'malformed') {
+    if (await exchange.writeEvent('{"id":"chatcmpl-sim","object":"chat.completion.chunk","choices":[{"index":0,')) {
+      await exchange.writeEvent('[DONE]');
+      exchange.res.end();
+    }
+    return;
+  }
+
+  const cutAfter = fault?.kind === 'half-stream' ? fault.afterChunks : Number.POSITIVE_INFINITY;
+  let sent = 0;
+  // Each event goes out through here so a half-stream fault can cut the connection after any of them.
+  const send = async (event: unknown): Promise<boolean> => {
+    // A cut stream must never look complete, so the cut comes before [DONE] at the latest.
+    if (sent >= cutAfter || (event === '[DONE]' && fault?.kind === 'half-stream')) {
+      exchange.destroy();
+      return false;
+    }
+    sent += 1;
+    return exchange.writeEvent(event);
+  };
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+    id: reply.id,
+    object: 'chat.completion.chunk',
+    created: reply.created,
+    model: reply.model,
+    choices,
+    ...extra,
+  });
+  const filterResults = azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {};
+  const wantsUsage = config.streamUsage !== false;
+  const usageOnFinish = wantsUsage && config.usageOnFinalChunkWithoutStreamOptions === true;
+  const usageChunk = wantsUsage && !usageOnFinish && request.includeUsage;
+
+  // §2.6: Azure's pre-flight prompt-filter chunk, with its empty id and zero `created`.
+  if (azure && !(await send({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS })))
+    return;
+
+  const started = Date.now();
+  const slices = new SliceYielder();
+  const choices: StreamingChoice[] = reply.answers.map((answer) => {
+    const pieces = answer.pieces[Symbol.iterator]() as Iterator<string, void>;
+    return { answer, pieces, next: pieces.next() };
+  });
+  // Choices advance together, one token each per round, as OpenAI interleaves them.
+  for (let position = 0; position === 0 || choices.some((c) => !c.next.done); position++) {
+    if (!(await exchange.wait(started + tokenReadyMs(config, position) - Date.now()))) return;
+    for (const choice of choices) {
+      if (position > 0 && choice.next.done) continue;
+      const piece = choice.next.done ? undefined : choice.next.value;
+      if (!choice.next.done) choice.next = choice.pieces.next();
+      for (const delta of choiceDeltas(reply, choice, position, piece)) if (!(await send(chunk([delta])))) return;
+      await slices.step();
+    }
+  }
+  for (const [i, { answer }] of choices.entries()) {
+    const last = i === choices.length - 1;
+    const finish = chunk(
+      [{ index: answer.index, delta: {}, logprobs: null, finish_reason: answer.finishReason, ...filterResults }],
+      last && usageOnFinish ? { usage: reply.usage } : {},
+    );
+    if (!(await send(finish))) return;
+  }
+  if (usageChunk && !(await send(chunk([], { usage: reply.usage })))) return;
+  if (!(await send('[DONE]'))) return;
+  exchange.res.end();
+  // The tokens were generated whether or not the client asked to see the usage.
+  reply.stats.succeeded({ prompt: reply.usage.prompt_tokens, completion: reply.usage.completion_tokens });
 }
 
 /** Starts the simulator on loopback; `close()` it when done. */
@@ -273,116 +405,27 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
     body: unknown,
     fault: SimFault | undefined,
   ): Promise<void> {
-    const request = parseChatRequest(exchange, body);
-    if (request === undefined) return;
-    const requestedTokens = request.maxTokens ?? config.defaultCompletionTokens ?? 16;
-    const tokensPerChoice = Math.min(requestedTokens, Math.floor(MAX_GENERATED_TOKENS / request.choices));
-    const finishReason = request.maxTokens === undefined && tokensPerChoice === requestedTokens ? 'stop' : 'length';
-    const completionTokens = tokensPerChoice * request.choices;
+    const parsed = parseChatRequest(body);
+    if ('problem' in parsed) return invalidRequest(exchange, parsed.problem.message, parsed.problem.param);
+    const { request } = parsed;
+    const answers = await planAnswer(request, { defaultCompletionTokens: config.defaultCompletionTokens ?? 16 });
+    if (exchange.signal.aborted) return;
     const promptTokens = countChatPromptTokens(request.messages);
-    const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
-    const prompt = lastUserText(request.messages);
-    const choiceIndexes = [...Array(request.choices).keys()];
-    const azure = route.deployment !== undefined;
-    const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
-    const created = Math.floor(Date.now() / 1000);
-    const model = modelFor(config, route, request.model);
-
-    if (!request.stream) {
-      if (!(await exchange.wait((config.latencyMs ?? 0) + generationMs(config, tokensPerChoice)))) return;
-      const choices = [];
-      const slices = new SliceYielder();
-      for (const index of choiceIndexes) {
-        choices.push({
-          index,
-          message: { role: 'assistant', content: await replyText(choiceSeed(prompt, index), tokensPerChoice, slices), refusal: null },
-          logprobs: null,
-          finish_reason: finishReason,
-          ...(azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {}),
-        });
-        if (exchange.signal.aborted) return;
-      }
-      const response = {
-        id,
-        object: 'chat.completion',
-        created,
-        model,
-        ...(azure ? { prompt_filter_results: PROMPT_FILTER_RESULTS } : {}),
-        choices,
-        usage,
-      };
-      if (fault?.kind === 'half-stream') return exchange.sendHalfJson(200, response);
-      if (fault?.kind === 'malformed') return exchange.sendMalformedJson();
-      exchange.sendJson(200, response);
-      stats.succeeded({ prompt: promptTokens, completion: completionTokens });
-      return;
-    }
-
-    if (!(await exchange.wait(config.latencyMs ?? 0))) return;
-    exchange.startEventStream();
-    if (fault?.kind === 'malformed') {
-      if (await exchange.writeEvent('{"id":"chatcmpl-sim","object":"chat.completion.chunk","choices":[{"index":0,')) {
-        await exchange.writeEvent('[DONE]');
-        exchange.res.end();
-      }
-      return;
-    }
-
-    const cutAfter = fault?.kind === 'half-stream' ? fault.afterChunks : Number.POSITIVE_INFINITY;
-    let sent = 0;
-    // Each event goes out through here so a half-stream fault can cut the connection after any of them.
-    const send = async (event: unknown): Promise<boolean> => {
-      // A cut stream must never look complete, so the cut comes before [DONE] at the latest.
-      if (sent >= cutAfter || (event === '[DONE]' && fault?.kind === 'half-stream')) {
-        exchange.destroy();
-        return false;
-      }
-      sent += 1;
-      return exchange.writeEvent(event);
+    const completionTokens = answers.reduce((sum, a) => sum + a.tokenCount, 0);
+    const reply: ChatReply = {
+      exchange,
+      config,
+      request,
+      answers,
+      fault,
+      azure: route.deployment !== undefined,
+      id: `chatcmpl-${randomUUID().replaceAll('-', '')}`,
+      created: Math.floor(Date.now() / 1000),
+      model: modelFor(config, route, request.model),
+      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      stats,
     };
-    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
-      id,
-      object: 'chat.completion.chunk',
-      created,
-      model,
-      choices,
-      ...extra,
-    });
-    const filterResults = azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {};
-    const wantsUsage = config.streamUsage !== false;
-    const usageOnFinish = wantsUsage && config.usageOnFinalChunkWithoutStreamOptions === true;
-    const usageChunk = wantsUsage && !usageOnFinish && request.includeUsage;
-
-    // §2.6: Azure's pre-flight prompt-filter chunk, with its empty id and zero `created`.
-    if (azure && !(await send({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS })))
-      return;
-
-    const started = Date.now();
-    const slices = new SliceYielder();
-    // Choices advance together, one token each per round, as OpenAI interleaves them.
-    const replies = choiceIndexes.map((index) => replyTokens(choiceSeed(prompt, index), tokensPerChoice));
-    for (let position = 0; position < Math.max(1, tokensPerChoice); position++) {
-      if (!(await exchange.wait(started + tokenReadyMs(config, position) - Date.now()))) return;
-      for (const index of choiceIndexes) {
-        const content = replies[index]!.next().value ?? '';
-        const delta = position === 0 ? { role: 'assistant', content } : { content };
-        if (!(await send(chunk([{ index, delta, logprobs: null, finish_reason: null, ...filterResults }])))) return;
-        await slices.step();
-      }
-    }
-    for (const index of choiceIndexes) {
-      const last = index === choiceIndexes.length - 1;
-      const finish = chunk(
-        [{ index, delta: {}, logprobs: null, finish_reason: finishReason, ...filterResults }],
-        last && usageOnFinish ? { usage } : {},
-      );
-      if (!(await send(finish))) return;
-    }
-    if (usageChunk && !(await send(chunk([], { usage })))) return;
-    if (!(await send('[DONE]'))) return;
-    exchange.res.end();
-    // The tokens were generated whether or not the client asked to see the usage.
-    stats.succeeded({ prompt: promptTokens, completion: completionTokens });
+    return request.stream ? streamChat(reply) : sendWholeChat(reply);
   }
 
   async function handleEmbeddings(
