@@ -74,7 +74,20 @@ export const errors = {
     ),
   unsupportedMediaType: () =>
     new GatewayError(415, 'invalid_request_error', 'unsupported_media_type', 'Send the request body as application/json.'),
-  upstreamError: (message: string, cause?: unknown) => new GatewayError(502, 'upstream_error', 'upstream_error', message, { cause }),
+  upstreamError: (message: string, cause?: unknown, retryAfterSeconds?: number) =>
+    new GatewayError(502, 'upstream_error', 'upstream_error', message, { cause, retryAfterSeconds }),
+  /** Every deployment that could take the request is throttled, cooling down or saturated: the model's, not the team's, limit. */
+  capacityExceeded: (message: string, retryAfterSeconds: number) =>
+    new GatewayError(429, 'rate_limit_error', 'capacity_exceeded', message, { retryAfterSeconds }),
+  /** No deployment of the alias honours a feature the request uses; `param` names the field that uses it. */
+  unsupportedFeature: (alias: string, feature: string, param: string) =>
+    new GatewayError(
+      400,
+      'invalid_request_error',
+      'unsupported_feature',
+      `No deployment of the model '${alias}' supports ${feature}, which '${param}' asks for. Remove it or use a model that supports it.`,
+      { param },
+    ),
   noDeploymentAvailable: (message: string, retryAfterSeconds?: number) =>
     new GatewayError(503, 'upstream_error', 'no_deployment_available', message, { retryAfterSeconds }),
   upstreamTimeout: (message: string) => new GatewayError(504, 'upstream_error', 'upstream_timeout', message),

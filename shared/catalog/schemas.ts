@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { featureNames } from '../upstreams/protocols/features.js';
 import { operationsServed, protocolNames } from '../upstreams/protocols/index.js';
 
 /** The id of a deployment, route (its alias) or team. */
@@ -39,6 +40,12 @@ export const deploymentSchema = z
       .regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/)
       .optional(),
     serves: z.array(z.enum(capabilities)).min(1).default(['chat']),
+    /** What it honours beyond plain chat; absent means its protocol's default (resolved when routing, so it follows the protocol). */
+    features: z
+      .array(z.enum(featureNames))
+      .max(featureNames.length)
+      .refine((list) => new Set(list).size === list.length, 'a feature is listed twice')
+      .optional(),
     auth: authSchema,
     pricing: z.union([serverlessPricing, managedPricing]),
     capacity: z.strictObject({ maxConcurrent: z.number().int().min(1).max(100_000) }).optional(),

@@ -50,6 +50,9 @@ export async function callFirstAvailable<T>(
   scope: CallScope,
 ): Promise<Attempted<T>> {
   let lastFailure: Failure = { kind: 'error' };
+  let allThrottled = true;
+  // When each tried deployment may be asked again: its cool-down, or later if the upstream said so (Retry-After).
+  const availableAtMs: number[] = [];
   let attempts = 0;
   for (const deployment of candidates) {
     if (scope.stopped || scope.remainingMs() <= 0) break;
@@ -59,12 +62,17 @@ export async function callFirstAvailable<T>(
     if (outcome.kind === 'refused') return { ok: false, clientError: outcome.clientError, deployment, attempts };
     if (outcome.kind === 'cancelled') break;
     lastFailure = outcome.failure;
+    if (outcome.failure.kind !== 'throttled') allThrottled = false;
+    const upstreamAtMs = outcome.failure.kind === 'throttled' ? deps.now() + (outcome.failure.retryAfterMs ?? 0) : 0;
+    availableAtMs.push(Math.max(deps.health.coolingUntilMs(deployment.id), upstreamAtMs));
   }
   if (scope.stopped === 'caller') throw errors.requestCancelled();
   if (attempts > 0 && (scope.stopped === 'deadline' || scope.remainingMs() <= 0)) {
     throw scope.stopError(`The model did not answer (${attempts} deployment${attempts === 1 ? '' : 's'} tried)`);
   }
-  throw failureToError(lastFailure, attempts);
+  const soonestMs = availableAtMs.length > 0 ? Math.min(...availableAtMs) - deps.now() : 0;
+  const retryAfterSeconds = Math.max(1, Math.ceil(soonestMs / 1000));
+  throw failureToError(allThrottled ? { kind: 'throttled' } : lastFailure, attempts, retryAfterSeconds);
 }
 
 async function attempt<T>(
@@ -134,7 +142,11 @@ function clientErrorFrom(status: number, info: UpstreamErrorInfo): GatewayError 
   return errors.upstreamRejected(status, info.message ?? `status ${status}`, info.param ?? null);
 }
 
-function failureToError(failure: Failure, attempts: number): GatewayError {
+/**
+ * What the caller sees when no deployment answered: 429 when every one tried was throttled (the model's capacity,
+ * not a failure), 504 when the last timed out, else 502. `retryAfterSeconds` is when the soonest is available again.
+ */
+function failureToError(failure: Failure, attempts: number, retryAfterSeconds: number): GatewayError {
   const tried = `${attempts} deployment${attempts === 1 ? '' : 's'} tried`;
   if (attempts === 0)
     return errors.noDeploymentAvailable('No deployment can serve this model right now: all are disabled, saturated or excluded.', 1);
@@ -142,12 +154,12 @@ function failureToError(failure: Failure, attempts: number): GatewayError {
     case 'timeout':
       return errors.upstreamTimeout(`The model did not answer in time (${tried}).`);
     case 'throttled':
-      return errors.noDeploymentAvailable(
-        `Every deployment for this model is at capacity (${tried}). Retry later.`,
-        Math.ceil((failure.retryAfterMs ?? 1000) / 1000),
+      return errors.capacityExceeded(
+        `Every deployment for this model is throttled or at capacity (${tried}). Retry later.`,
+        retryAfterSeconds,
       );
     case 'error':
-      return errors.upstreamError(`The model's deployments failed to answer (${tried}).`);
+      return errors.upstreamError(`The model's deployments failed to answer (${tried}).`, undefined, retryAfterSeconds);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
+import { chatRequestFeatures } from '../routing/request-features.js';
 import { chatProtocol, chatRequest, type Answered, type ChatContext, type ChatStreamReader } from '../upstreams/protocols/index.js';
 import { authenticateTeam } from './authenticate.js';
 import { readWhole, type Answer } from './call-upstream.js';
@@ -28,7 +29,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, chatRequestSchema, deps);
   const route = resolveAlias(options.aliasFromPath ?? body.model, team, deps);
-  const decision = decideTargets(route, team, 'chat', body.user, deps);
+  const decision = decideTargets(route, team, 'chat', body.user, deps, chatRequestFeatures(body));
 
   const wantsStream = body.stream === true;
   const facts: UsageFacts = {

@@ -3,6 +3,7 @@ import { errors } from '../errors.js';
 import type { Capability, Route, Team } from '../catalog/schemas.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest } from '../http/types.js';
+import type { RequestFeature } from '../routing/request-features.js';
 import { selectTargets, type RoutingDecision } from '../routing/select-targets.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
@@ -83,11 +84,13 @@ export function decideTargets(
   capability: Capability,
   user: string | undefined,
   deps: GatewayDeps,
+  features: readonly RequestFeature[] = [],
 ): RoutingDecision {
   const decision = selectTargets({
     route,
     team,
     capability,
+    features,
     user,
     deployments: deps.catalog.current().deployments,
     health: deps.health,
@@ -97,6 +100,12 @@ export function decideTargets(
   if (decision.refusedByRule) throw errors.forbidden(`A routing rule allows no deployment of '${route.alias}' for team '${team.id}'.`);
   if (decision.candidates.length === 0 && decision.considered.every((c) => c.reason === `does not serve ${capability}`)) {
     throw errors.invalidRequest(`The model '${route.alias}' does not serve ${capability}.`, 'model');
+  }
+  // Never a 200 with a feature ignored: a request no deployment can honour is the caller's to change.
+  if (decision.unsupported) throw errors.unsupportedFeature(route.alias, decision.unsupported.feature, decision.unsupported.param);
+  if (decision.candidates.length === 0 && decision.saturated.length > 0) {
+    // How long an in-flight request holds its slot is unknown here; a second is the shortest useful wait.
+    throw errors.capacityExceeded(`Every deployment of the model '${route.alias}' is at capacity. Retry shortly.`, 1);
   }
   return decision;
 }

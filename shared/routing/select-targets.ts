@@ -1,11 +1,16 @@
 import type { Capability, Deployment, Route, Team } from '../catalog/schemas.js';
 import { hashText, seededRandom } from '../seeded-random.js';
+import type { Feature } from '../upstreams/protocols/features.js';
+import { defaultFeatures } from '../upstreams/protocols/index.js';
 import type { HealthView } from './deployment-health.js';
+import type { RequestFeature } from './request-features.js';
 
 export interface RoutingInput {
   route: Route;
   team: Team;
   capability: Capability;
+  /** The features the request uses (chatRequestFeatures); a deployment must honour every one. */
+  features?: readonly RequestFeature[];
   /** The request's `user`, which makes weighted routing sticky. */
   user?: string;
   deployments: ReadonlyMap<string, Deployment>;
@@ -27,11 +32,24 @@ export interface RoutingDecision {
   considered: Consideration[];
   /** Set when a rule matched but allows no target. */
   refusedByRule: boolean;
+  /**
+   * Set when no enabled deployment the team may use honours every feature the request uses: the first such
+   * feature that none honours (else the first the first of them lacks), with the field that uses it.
+   */
+  unsupported?: RequestFeature;
+  /** Deployments skipped only because they are saturated: the request may succeed later. */
+  saturated: string[];
+}
+
+/** What a deployment honours beyond plain chat: what its document declares, else its protocol's default. */
+export function featuresOf(deployment: Deployment): readonly Feature[] {
+  return deployment.features ?? defaultFeatures(deployment.protocol);
 }
 
 /** Decides, without I/O, which deployments may serve a request and in which order to try them. */
 export function selectTargets(input: RoutingInput): RoutingDecision {
   const { route, team, capability, deployments, health, nowMs } = input;
+  const wanted = input.features ?? [];
   const considered: Consideration[] = [];
   const rule = route.rules.find(
     (r) => (r.when.teams?.includes(team.id) ?? false) || (r.when.teamTags?.some((t) => team.tags.includes(t)) ?? false),
@@ -41,6 +59,10 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
   const ordered = route.strategy === 'weighted' ? weightedOrder(route, input) : route.targets.map((t) => t.deployment);
   const ready: Deployment[] = [];
   const cooling: Deployment[] = [];
+  const saturated: string[] = [];
+  // Enabled deployments the team may use that lack a feature: if none remains, the request is refused for it.
+  const lacking: Deployment[] = [];
+  let capable = 0;
   for (const id of ordered) {
     const deployment = deployments.get(id);
     const skip = (reason: string) => considered.push({ deployment: id, taken: false, reason });
@@ -48,21 +70,49 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
     else if (!deployment.enabled) skip('disabled');
     else if (!deployment.serves.includes(capability)) skip(`does not serve ${capability}`);
     else if (allowed && !allowed.has(id)) skip('excluded by a rule for this team');
-    else if (deployment.capacity && health.inFlight(id) >= deployment.capacity.maxConcurrent) {
-      skip(`saturated: ${health.inFlight(id)} of ${deployment.capacity.maxConcurrent} in flight`);
-    } else if (health.coolingUntilMs(id) > nowMs) {
-      cooling.push(deployment);
-      considered.push({
-        deployment: id,
-        taken: true,
-        reason: `cooling down for ${health.coolingUntilMs(id) - nowMs} ms after failures; tried last`,
-      });
-    } else {
-      ready.push(deployment);
-      considered.push({ deployment: id, taken: true, reason: ready.length === 1 ? 'first available in order' : 'fallback in order' });
+    else {
+      const missing = missingFeatures(deployment, wanted);
+      if (missing.length > 0) {
+        lacking.push(deployment);
+        skip(`does not honour ${missing.map((m) => `${m.feature} (${m.param})`).join(', ')}`);
+        continue;
+      }
+      capable += 1;
+      if (deployment.capacity && health.inFlight(id) >= deployment.capacity.maxConcurrent) {
+        saturated.push(id);
+        skip(`saturated: ${health.inFlight(id)} of ${deployment.capacity.maxConcurrent} in flight`);
+      } else if (health.coolingUntilMs(id) > nowMs) {
+        cooling.push(deployment);
+        considered.push({
+          deployment: id,
+          taken: true,
+          reason: `cooling down for ${health.coolingUntilMs(id) - nowMs} ms after failures; tried last`,
+        });
+      } else {
+        ready.push(deployment);
+        considered.push({ deployment: id, taken: true, reason: ready.length === 1 ? 'first available in order' : 'fallback in order' });
+      }
     }
   }
-  return { candidates: [...ready, ...cooling], considered, refusedByRule: allowed !== undefined && allowed.size === 0 };
+  const decision: RoutingDecision = {
+    candidates: [...ready, ...cooling],
+    considered,
+    refusedByRule: allowed !== undefined && allowed.size === 0,
+    saturated,
+  };
+  if (capable === 0 && lacking.length > 0) decision.unsupported = unsupportedFeature(lacking, wanted);
+  return decision;
+}
+
+function missingFeatures(deployment: Deployment, wanted: readonly RequestFeature[]): RequestFeature[] {
+  if (wanted.length === 0) return [];
+  const honoured = featuresOf(deployment);
+  return wanted.filter((w) => !honoured.includes(w.feature));
+}
+
+function unsupportedFeature(lacking: Deployment[], wanted: readonly RequestFeature[]): RequestFeature {
+  const honouredBySome = (w: RequestFeature) => lacking.some((d) => featuresOf(d).includes(w.feature));
+  return wanted.find((w) => !honouredBySome(w)) ?? missingFeatures(lacking[0]!, wanted)[0]!;
 }
 
 // Weighted order without replacement: the first pick follows the weights, the rest follow as fallbacks.

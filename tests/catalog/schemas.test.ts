@@ -162,6 +162,23 @@ describe('deploymentSchema', () => {
     expect(deploymentSchema.safeParse({ ...SERVERLESS, capacity: { maxConcurrent: 0 } }).success).toBe(false);
     expect(deploymentSchema.safeParse({ ...SERVERLESS, tags: ['UPPER'] }).success).toBe(false);
   });
+
+  it('accepts the features PRODUCT.md names, leaving them absent when undeclared (the protocol default applies when routing)', () => {
+    const all = ['tools', 'structured-output', 'vision', 'logprobs', 'multiple-choices', 'reasoning', 'responses', 'stop', 'seed'];
+    expect(deploymentSchema.parse({ ...SERVERLESS, features: all }).features).toEqual(all);
+    expect(deploymentSchema.parse({ ...SERVERLESS, features: [] }).features).toEqual([]);
+    expect(deploymentSchema.parse(SERVERLESS).features).toBeUndefined();
+    const vllm = { ...PRODUCT_DEPLOYMENT, protocol: 'openai', features: ['tools', 'structured-output'] };
+    expect(deploymentSchema.parse(vllm).features).toEqual(['tools', 'structured-output']);
+  });
+
+  it('rejects an unknown or repeated feature, naming the field', () => {
+    expect(issues(deploymentSchema.safeParse({ ...SERVERLESS, features: ['tools', 'telepathy'] }))[0]!.path).toBe('features.1');
+    expect(issues(deploymentSchema.safeParse({ ...SERVERLESS, features: ['tools', 'tools'] }))).toEqual([
+      { path: 'features', code: 'custom', message: 'a feature is listed twice' },
+    ]);
+    expect(deploymentSchema.safeParse({ ...SERVERLESS, features: 'tools' }).success).toBe(false);
+  });
 });
 
 describe('routeSchema', () => {

@@ -1,6 +1,14 @@
 import { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { putRoute, putSimDeployment, startTestGateway, today, type TestGateway } from './harness.js';
+import {
+  completionJson,
+  deltaEvent,
+  putHostileDeployment,
+  sseHeaders,
+  startHostileUpstream,
+  type HostileUpstream,
+} from './hostile-upstream.js';
 
 let gw: TestGateway;
 let n = 0;
@@ -54,19 +62,56 @@ describe('failover before the first byte', () => {
     expect(data.usage!.completion_tokens).toBe(4);
   });
 
-  it('answers 503 no_deployment_available with Retry-After when every deployment is throttled', async () => {
+  it('answers 429 capacity_exceeded with Retry-After when every deployment is throttled', async () => {
     const { alias } = await freshPair();
     gw.sims!.serverless.injectFaults([
       { kind: 'status', status: 429, retryAfterSeconds: 3 },
       { kind: 'status', status: 429, retryAfterSeconds: 3 },
     ]);
     const error = await apiError(ask(alias));
-    expect(error.status).toBe(503);
-    expect(error.code).toBe('no_deployment_available');
+    expect(error.status).toBe(429);
+    expect(error.code).toBe('capacity_exceeded');
+    expect(error.type).toBe('rate_limit_error');
     expect(error.headers?.get('retry-after')).toBe('3');
   });
 
-  it('answers 502 upstream_error when every deployment fails', async () => {
+  it('tells a throttled caller to come back when the soonest deployment is available again', async () => {
+    const { alias } = await freshPair();
+    gw.sims!.serverless.injectFaults([
+      { kind: 'status', status: 429, retryAfterSeconds: 20 },
+      { kind: 'status', status: 429, retryAfterSeconds: 4 },
+    ]);
+    const error = await apiError(ask(alias));
+    expect(error.status).toBe(429);
+    expect(error.headers?.get('retry-after')).toBe('4');
+  });
+
+  it('answers 429 capacity_exceeded when the only deployment is saturated (in flight at maxConcurrent)', async () => {
+    n += 1;
+    const only = `fault-busy-${n}`;
+    expect((await putSimDeployment(gw, only, { capacity: { maxConcurrent: 1 } })).status).toBe(201);
+    await putRoute(gw, only, [only]);
+    const sim = gw.sims!.serverless;
+    sim.setOptions({ tokensPerSecond: 20 });
+    const controller = new AbortController();
+    try {
+      const stream = await gw.openai.chat.completions.create(
+        { model: only, messages: [{ role: 'user', content: 'slow' }], max_tokens: 200, stream: true },
+        { signal: controller.signal },
+      );
+      const reading = stream[Symbol.asyncIterator]();
+      await reading.next(); // the first request holds the only slot
+      const error = await apiError(ask(only));
+      expect(error.status).toBe(429);
+      expect(error.code).toBe('capacity_exceeded');
+      expect(error.headers?.get('retry-after')).toBe('1');
+    } finally {
+      controller.abort();
+      sim.setOptions({ tokensPerSecond: 0 });
+    }
+  });
+
+  it('answers 502 upstream_error with Retry-After when every deployment fails', async () => {
     const { alias } = await freshPair();
     gw.sims!.serverless.injectFaults([
       { kind: 'status', status: 500 },
@@ -75,7 +120,21 @@ describe('failover before the first byte', () => {
     const error = await apiError(ask(alias));
     expect(error.status).toBe(502);
     expect(error.code).toBe('upstream_error');
+    // Each fresh deployment cools down for a second after its first failure.
+    expect(error.headers?.get('retry-after')).toBe('1');
     expect(JSON.stringify(error.error)).not.toMatch(/stack|at \w+ \(/);
+  });
+
+  it('answers 502 (not 429) when one deployment was throttled and another failed, with Retry-After', async () => {
+    const { alias } = await freshPair();
+    gw.sims!.serverless.injectFaults([
+      { kind: 'status', status: 429, retryAfterSeconds: 6 },
+      { kind: 'status', status: 503 },
+    ]);
+    const error = await apiError(ask(alias));
+    expect(error.status).toBe(502);
+    expect(error.code).toBe('upstream_error');
+    expect(error.headers?.get('retry-after')).toBe('1');
   });
 
   it('answers 504 upstream_timeout when no deployment answers a stream in time', async () => {
@@ -179,5 +238,59 @@ describe('the managed endpoint', () => {
     gw.sims!.managed.injectFaults([{ kind: 'status', status: 429 }]);
     const { response } = await ask('chat');
     expect(response.headers.get('x-switchyard-deployment')).toBe('sim-llama-serverless');
+  });
+});
+
+describe("an upstream's own rate-limit headers", () => {
+  let upstream: HostileUpstream;
+  const upstreamLimits = {
+    'x-ratelimit-limit-requests': '100',
+    'x-ratelimit-remaining-requests': '7',
+    'x-ratelimit-limit-tokens': '90000',
+    'x-ratelimit-remaining-tokens': '12',
+    'x-ratelimit-reset-requests': '1s',
+    'x-ratelimit-reset-tokens': '6m0s',
+  };
+  beforeAll(async () => {
+    upstream = await startHostileUpstream({
+      limited: (_req, res) => res.writeHead(200, { 'content-type': 'application/json', ...upstreamLimits }).end(completionJson()),
+      'limited-sse': (_req, res) => {
+        res.writeHead(200, { ...sseHeaders, ...upstreamLimits });
+        res.end(`${deltaEvent('ok')}data: [DONE]\n\n`);
+      },
+      'limited-429': (_req, res) =>
+        res
+          .writeHead(429, { 'content-type': 'application/json', 'retry-after': '2', ...upstreamLimits })
+          .end('{"error":{"code":"429","message":"Rate limit is exceeded."}}'),
+    });
+    for (const behaviour of ['limited', 'limited-sse', 'limited-429']) {
+      await putHostileDeployment(gw, upstream, `rl-${behaviour}`, behaviour);
+      await putRoute(gw, `rl-${behaviour}`, [`rl-${behaviour}`]);
+    }
+  });
+  afterAll(async () => {
+    await upstream?.close();
+  });
+
+  const upstreamHeaders = (headers: Headers) => [...headers.keys()].filter((name) => name.startsWith('x-ratelimit-'));
+
+  it('never passes them back on an answer, a stream or a refusal (they describe the upstream, not the team)', async () => {
+    const answered = await ask('rl-limited');
+    expect(answered.response.status).toBe(200);
+    expect(upstreamHeaders(answered.response.headers)).toEqual([]);
+
+    const streamed = await gw.openai.chat.completions
+      .create({ model: 'rl-limited-sse', messages: [{ role: 'user', content: 'hi' }], stream: true })
+      .withResponse();
+    for await (const _ of streamed.data) {
+      // drain
+    }
+    expect(streamed.response.headers.get('x-switchyard-deployment')).toBe('rl-limited-sse');
+    expect(upstreamHeaders(streamed.response.headers)).toEqual([]);
+
+    const refused = await apiError(ask('rl-limited-429'));
+    expect(refused.status).toBe(429);
+    expect(refused.headers?.get('retry-after')).toBe('2');
+    expect(upstreamHeaders(refused.headers!)).toEqual([]);
   });
 });

@@ -8,8 +8,9 @@ import {
   type Route,
   type Team,
 } from '../../shared/catalog/schemas.js';
+import { chatRequestFeatures } from '../../shared/routing/request-features.js';
 import { DeploymentHealth, type HealthView } from '../../shared/routing/deployment-health.js';
-import { selectTargets, type RoutingInput } from '../../shared/routing/select-targets.js';
+import { featuresOf, selectTargets, type RoutingInput } from '../../shared/routing/select-targets.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 
 function deployment(id: string, extra: Record<string, unknown> = {}): Deployment {
@@ -111,6 +112,7 @@ describe('selectTargets: spillover', () => {
       candidates: [],
       considered: [{ deployment: 'ghost', taken: false, reason: 'not in the catalog' }],
       refusedByRule: false,
+      saturated: [],
     });
   });
 
@@ -126,6 +128,7 @@ describe('selectTargets: spillover', () => {
     const saturated = select({ route: r, deployments: list, health });
     expect(ids(saturated.candidates)).toEqual(['s']);
     expect(saturated.considered[0]).toEqual({ deployment: 'm', taken: false, reason: 'saturated: 2 of 2 in flight' });
+    expect(saturated.saturated).toEqual(['m']);
 
     health.begin('m');
     expect(select({ route: r, deployments: list, health }).considered[0]!.reason).toBe('saturated: 3 of 2 in flight');
@@ -457,5 +460,135 @@ describe('DeploymentHealth', () => {
     expect(health.inFlight('a')).toBe(1);
     end();
     expect(health.inFlight('a')).toBe(0);
+  });
+});
+
+describe('selectTargets: features', () => {
+  // The local shape: a managed /score deployment first, an OpenAI-compatible serverless one behind it.
+  const deployments = catalog(managed('m', 4), deployment('s'));
+  const uses = (fields: Record<string, unknown>) => chatRequestFeatures({ messages: [{ role: 'user', content: 'hi' }], ...fields });
+
+  it.each([
+    ['tools', { tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools (tools)'],
+    ['structured output', { response_format: { type: 'json_object' } }, 'structured-output (response_format)'],
+    ['several choices', { n: 2 }, 'multiple-choices (n)'],
+    ['logprobs', { logprobs: true }, 'logprobs (logprobs)'],
+    ['stop', { stop: ['END'] }, 'stop (stop)'],
+    ['seed', { seed: 1 }, 'seed (seed)'],
+    [
+      'an image',
+      { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] },
+      'vision (messages.0.content)',
+    ],
+  ])('plans a request using %s past an aml-score deployment, saying why', (_name, fields, missing) => {
+    const decision = select({ route: spillover('m', 's'), deployments, features: uses(fields) });
+    expect(ids(decision.candidates)).toEqual(['s']);
+    expect(decision.considered).toEqual([
+      { deployment: 'm', taken: false, reason: `does not honour ${missing}` },
+      { deployment: 's', taken: true, reason: 'first available in order' },
+    ]);
+    expect(decision.unsupported).toBeUndefined();
+  });
+
+  it('keeps every target for a plain request', () => {
+    expect(ids(select({ route: spillover('m', 's'), deployments, features: uses({ temperature: 0 }) }).candidates)).toEqual(['m', 's']);
+  });
+
+  it.each([
+    ['reasoning_effort', { reasoning_effort: 'high' }, 'reasoning'],
+    ['tools', { tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools'],
+  ])('names the field when no deployment honours it (%s)', (param, fields, feature) => {
+    const decision = select({ route: spillover('m'), deployments, features: uses(fields) });
+    expect(decision.candidates).toEqual([]);
+    expect(decision.unsupported).toEqual({ feature, param });
+  });
+
+  it('refuses reasoning on the protocol default and takes a deployment that declares it', () => {
+    const list = catalog(deployment('plain'), deployment('thinker', { features: ['reasoning'] }));
+    const features = uses({ reasoning_effort: 'low' });
+    expect(select({ route: spillover('plain'), deployments: list, features }).unsupported).toEqual({
+      feature: 'reasoning',
+      param: 'reasoning_effort',
+    });
+    expect(ids(select({ route: spillover('plain', 'thinker'), deployments: list, features }).candidates)).toEqual(['thinker']);
+  });
+
+  it('honours what a managed deployment speaking openai (vLLM) declares, and only that', () => {
+    const vllm = deploymentSchema.parse({
+      id: 'vllm',
+      kind: 'managed',
+      protocol: 'openai',
+      endpoint: 'https://vllm.eastus2.inference.ml.azure.com/v1',
+      upstreamModel: 'llama',
+      auth: { type: 'entra', scope: 'https://ml.azure.com/.default' },
+      pricing: { hourlyUsd: 3.673, instances: 1 },
+      features: ['tools', 'structured-output'],
+    });
+    const list = catalog(vllm, deployment('s'));
+    expect(ids(select({ route: spillover('vllm', 's'), deployments: list, features: uses({ tools: [{}] }) }).candidates)).toEqual([
+      'vllm',
+      's',
+    ]);
+    expect(ids(select({ route: spillover('vllm', 's'), deployments: list, features: uses({ n: 2 }) }).candidates)).toEqual(['s']);
+  });
+
+  it('lets an aml-score deployment that declares a feature take it', () => {
+    const list = catalog(deployment('s'), managed('m', 4));
+    const declared = new Map([...list, ['m', { ...list.get('m')!, features: ['stop' as const] }]]);
+    expect(ids(select({ route: spillover('m', 's'), deployments: declared, features: uses({ stop: 'x' }) }).candidates)).toEqual([
+      'm',
+      's',
+    ]);
+  });
+
+  it('names the first feature no deployment honours, else the first the first deployment lacks', () => {
+    const list = catalog(deployment('t', { features: ['tools'] }), deployment('v', { features: ['vision'] }));
+    const both = uses({ tools: [{}], messages: [{ role: 'user', content: [{ type: 'image_url' }] }] });
+    expect(select({ route: spillover('t', 'v'), deployments: list, features: both }).unsupported).toEqual({
+      feature: 'vision',
+      param: 'messages.0.content',
+    });
+    const unknown = uses({ tools: [{}], n: 2 });
+    expect(select({ route: spillover('t', 'v'), deployments: list, features: unknown }).unsupported).toEqual({
+      feature: 'multiple-choices',
+      param: 'n',
+    });
+    const split = uses({ tools: [{}], messages: [{ role: 'user', content: [{ type: 'image_url' }] }] });
+    const both2 = catalog(deployment('t', { features: ['tools'] }), deployment('v', { features: ['vision', 'tools'] }));
+    expect(ids(select({ route: spillover('t', 'v'), deployments: both2, features: split }).candidates)).toEqual(['v']);
+  });
+
+  it('does not call a feature unsupported when a deployment that honours it is only saturated, disabled ones aside', () => {
+    const health: HealthView = { inFlight: (id) => (id === 'busy' ? 1 : 0), coolingUntilMs: () => 0 };
+    const list = catalog(managed('m', 4), deployment('busy', { capacity: { maxConcurrent: 1 } }), deployment('off', { enabled: false }));
+    const decision = select({ route: spillover('m', 'off', 'busy'), deployments: list, health, features: uses({ tools: [{}] }) });
+    expect(decision.candidates).toEqual([]);
+    expect(decision.unsupported).toBeUndefined();
+    expect(decision.saturated).toEqual(['busy']);
+
+    const onlyDisabled = select({ route: spillover('m', 'off'), deployments: list, features: uses({ tools: [{}] }) });
+    expect(onlyDisabled.unsupported).toEqual({ feature: 'tools', param: 'tools' });
+  });
+
+  it('checks a rule before features: a deployment the team may not use never makes a request unsupported', () => {
+    const r = route({ targets: [{ deployment: 'm' }, { deployment: 's' }], rules: [{ when: { teams: ['search'] }, only: ['m'] }] });
+    const decision = select({ route: r, deployments, features: uses({ tools: [{}] }) });
+    expect(decision.considered[1]).toEqual({ deployment: 's', taken: false, reason: 'excluded by a rule for this team' });
+    expect(decision.unsupported).toEqual({ feature: 'tools', param: 'tools' });
+  });
+});
+
+describe('featuresOf', () => {
+  it.each([
+    ['openai', ['tools', 'structured-output', 'vision', 'logprobs', 'multiple-choices', 'stop', 'seed']],
+    ['azure-openai', ['tools', 'structured-output', 'vision', 'logprobs', 'multiple-choices', 'stop', 'seed']],
+    ['aml-score', []],
+  ] as const)('defaults a %s deployment to its protocol room', (protocol, expected) => {
+    expect(featuresOf({ ...deployment('d'), protocol })).toEqual(expected);
+  });
+
+  it('takes the declared list instead of the default, even an empty one', () => {
+    expect(featuresOf(deployment('d', { features: ['reasoning', 'responses'] }))).toEqual(['reasoning', 'responses']);
+    expect(featuresOf(deployment('d', { features: [] }))).toEqual([]);
   });
 });

@@ -18,6 +18,8 @@ export const amlScore: ProtocolRoom = {
     }),
     readAnswer: readScore,
   },
+  // `input_data` carries message text and four sampling parameters only (AZURE.md §3.3): nothing beyond plain chat.
+  defaultFeatures: [],
   authHeaders: (credential) => ({ authorization: `Bearer ${credential.value}` }),
 };
 

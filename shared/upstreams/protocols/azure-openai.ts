@@ -24,6 +24,8 @@ export const azureOpenai: ProtocolRoom = {
     },
     readAnswer: readEmbeddings,
   },
+  // Plain OpenAI chat fields reach the model as sent; reasoning and the Responses API depend on the model, so only declared.
+  defaultFeatures: ['tools', 'structured-output', 'vision', 'logprobs', 'multiple-choices', 'stop', 'seed'],
   authHeaders: (credential): Record<string, string> =>
     credential.kind === 'key' ? { 'api-key': credential.value } : { authorization: `Bearer ${credential.value}` },
 };

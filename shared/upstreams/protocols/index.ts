@@ -1,3 +1,4 @@
+import type { Feature } from './features.js';
 import type { UpstreamCredential, UpstreamRequest } from '../upstream-port.js';
 import { amlScore } from './aml-score.js';
 import { azureOpenai } from './azure-openai.js';
@@ -30,6 +31,11 @@ export type ProtocolTarget = UpstreamTarget & { protocol: ProtocolName };
 export function operationsServed(protocol: ProtocolName): Operation[] {
   const room: ProtocolRoom = rooms[protocol];
   return (['chat', 'embeddings'] as const).filter((operation) => room[operation] !== undefined);
+}
+
+/** The features a deployment of this protocol honours unless its document declares its own. */
+export function defaultFeatures(protocol: ProtocolName): readonly Feature[] {
+  return rooms[protocol].defaultFeatures;
 }
 
 export function chatProtocol(protocol: ProtocolName): ChatProtocol {

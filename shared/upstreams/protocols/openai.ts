@@ -24,6 +24,8 @@ export const openai: ProtocolRoom = {
     }),
     readAnswer: readEmbeddings,
   },
+  // Plain OpenAI chat fields reach the model as sent; reasoning and the Responses API depend on the model, so only declared.
+  defaultFeatures: ['tools', 'structured-output', 'vision', 'logprobs', 'multiple-choices', 'stop', 'seed'],
   // Serverless (MaaS) endpoints read the key from either header; sending both is what Azure's SDK does.
   authHeaders: (credential): Record<string, string> =>
     credential.kind === 'key'

@@ -1,3 +1,4 @@
+import type { Feature } from './features.js';
 import type { ChatMessageLike } from '../../usage/count-tokens.js';
 import type { TokenUsage } from '../../usage/extract-usage.js';
 import type { UpstreamCredential } from '../upstream-port.js';
@@ -89,6 +90,8 @@ export interface EmbeddingsProtocol {
 export interface ProtocolRoom {
   chat?: ChatProtocol;
   embeddings?: EmbeddingsProtocol;
+  /** The features a deployment of this protocol honours when its document declares none. */
+  defaultFeatures: readonly Feature[];
   /** Headers that carry a credential the way this protocol's endpoints read it. */
   authHeaders(credential: UpstreamCredential): Record<string, string>;
 }
