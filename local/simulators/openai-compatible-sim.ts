@@ -281,8 +281,70 @@ function choiceDeltas(reply: ChatReply, choice: StreamingChoice, position: numbe
   return deltas;
 }
 
+type SendEvent = (event: unknown) => Promise<boolean>;
+
+// Each event goes out through here so a half-stream fault can cut the connection after any of them.
+function eventSender(exchange: SimExchange, fault: SimFault | undefined): SendEvent {
+  const cutAfter = fault?.kind === 'half-stream' ? fault.afterChunks : Number.POSITIVE_INFINITY;
+  let sent = 0;
+  return async (event) => {
+    // A cut stream must never look complete, so the cut comes before [DONE] at the latest.
+    if (sent >= cutAfter || (event === '[DONE]' && fault?.kind === 'half-stream')) {
+      exchange.destroy();
+      return false;
+    }
+    sent += 1;
+    return exchange.writeEvent(event);
+  };
+}
+
+function chunkOf(reply: ChatReply, choices: unknown[], extra: Record<string, unknown> = {}) {
+  return { id: reply.id, object: 'chat.completion.chunk', created: reply.created, model: reply.model, choices, ...extra };
+}
+
+// Choices advance together, one token each per round, as OpenAI interleaves them.
+async function streamTokens(reply: ChatReply, send: SendEvent): Promise<boolean> {
+  const { exchange, config } = reply;
+  const started = Date.now();
+  const slices = new SliceYielder();
+  const choices: StreamingChoice[] = reply.answers.map((answer) => {
+    const pieces = answer.pieces[Symbol.iterator]() as Iterator<string, void>;
+    return { answer, pieces, next: pieces.next() };
+  });
+  for (let position = 0; position === 0 || choices.some((c) => !c.next.done); position++) {
+    if (!(await exchange.wait(started + tokenReadyMs(config, position) - Date.now()))) return false;
+    for (const choice of choices) {
+      if (position > 0 && choice.next.done) continue;
+      const piece = choice.next.done ? undefined : choice.next.value;
+      if (!choice.next.done) choice.next = choice.pieces.next();
+      for (const delta of choiceDeltas(reply, choice, position, piece)) if (!(await send(chunkOf(reply, [delta])))) return false;
+      await slices.step();
+    }
+  }
+  return true;
+}
+
+// Finish chunks, then usage where this model sends it (§1.7 on the finish chunk, or its own chunk).
+async function streamEnding(reply: ChatReply, send: SendEvent): Promise<boolean> {
+  const { config, request } = reply;
+  const filterResults = reply.azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {};
+  const wantsUsage = config.streamUsage !== false;
+  const usageOnFinish = wantsUsage && config.usageOnFinalChunkWithoutStreamOptions === true;
+  for (const [i, answer] of reply.answers.entries()) {
+    const last = i === reply.answers.length - 1;
+    const finish = chunkOf(
+      reply,
+      [{ index: answer.index, delta: {}, logprobs: null, finish_reason: answer.finishReason, ...filterResults }],
+      last && usageOnFinish ? { usage: reply.usage } : {},
+    );
+    if (!(await send(finish))) return false;
+  }
+  if (wantsUsage && !usageOnFinish && request.includeUsage) return send(chunkOf(reply, [], { usage: reply.usage }));
+  return true;
+}
+
 async function streamChat(reply: ChatReply): Promise<void> {
-  const { exchange, config, request, fault, azure } = reply;
+  const { exchange, config, fault } = reply;
   if (!(await exchange.wait(config.latencyMs ?? 0))) return;
   exchange.startEventStream();
   if (fault?.kind === 'malformed') {
@@ -292,63 +354,11 @@ async function streamChat(reply: ChatReply): Promise<void> {
     }
     return;
   }
-
-  const cutAfter = fault?.kind === 'half-stream' ? fault.afterChunks : Number.POSITIVE_INFINITY;
-  let sent = 0;
-  // Each event goes out through here so a half-stream fault can cut the connection after any of them.
-  const send = async (event: unknown): Promise<boolean> => {
-    // A cut stream must never look complete, so the cut comes before [DONE] at the latest.
-    if (sent >= cutAfter || (event === '[DONE]' && fault?.kind === 'half-stream')) {
-      exchange.destroy();
-      return false;
-    }
-    sent += 1;
-    return exchange.writeEvent(event);
-  };
-  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
-    id: reply.id,
-    object: 'chat.completion.chunk',
-    created: reply.created,
-    model: reply.model,
-    choices,
-    ...extra,
-  });
-  const filterResults = azure ? { content_filter_results: COMPLETION_FILTER_RESULTS } : {};
-  const wantsUsage = config.streamUsage !== false;
-  const usageOnFinish = wantsUsage && config.usageOnFinalChunkWithoutStreamOptions === true;
-  const usageChunk = wantsUsage && !usageOnFinish && request.includeUsage;
-
+  const send = eventSender(exchange, fault);
   // §2.6: Azure's pre-flight prompt-filter chunk, with its empty id and zero `created`.
-  if (azure && !(await send({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS })))
-    return;
-
-  const started = Date.now();
-  const slices = new SliceYielder();
-  const choices: StreamingChoice[] = reply.answers.map((answer) => {
-    const pieces = answer.pieces[Symbol.iterator]() as Iterator<string, void>;
-    return { answer, pieces, next: pieces.next() };
-  });
-  // Choices advance together, one token each per round, as OpenAI interleaves them.
-  for (let position = 0; position === 0 || choices.some((c) => !c.next.done); position++) {
-    if (!(await exchange.wait(started + tokenReadyMs(config, position) - Date.now()))) return;
-    for (const choice of choices) {
-      if (position > 0 && choice.next.done) continue;
-      const piece = choice.next.done ? undefined : choice.next.value;
-      if (!choice.next.done) choice.next = choice.pieces.next();
-      for (const delta of choiceDeltas(reply, choice, position, piece)) if (!(await send(chunk([delta])))) return;
-      await slices.step();
-    }
-  }
-  for (const [i, { answer }] of choices.entries()) {
-    const last = i === choices.length - 1;
-    const finish = chunk(
-      [{ index: answer.index, delta: {}, logprobs: null, finish_reason: answer.finishReason, ...filterResults }],
-      last && usageOnFinish ? { usage: reply.usage } : {},
-    );
-    if (!(await send(finish))) return;
-  }
-  if (usageChunk && !(await send(chunk([], { usage: reply.usage })))) return;
-  if (!(await send('[DONE]'))) return;
+  const preflight = { choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS };
+  if (reply.azure && !(await send(preflight))) return;
+  if (!(await streamTokens(reply, send)) || !(await streamEnding(reply, send)) || !(await send('[DONE]'))) return;
   exchange.res.end();
   // The tokens were generated whether or not the client asked to see the usage.
   reply.stats.succeeded({ prompt: reply.usage.prompt_tokens, completion: reply.usage.completion_tokens });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import OpenAI from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -281,6 +281,20 @@ describe('OpenAI-compatible simulator features', () => {
       if (call.type !== 'function') throw new Error('expected a function call');
       expect(final.choices[0]!.finish_reason).toBe('tool_calls');
       expectValid(WEATHER_PARAMETERS, JSON.parse(call.function.arguments));
+    });
+    it('keeps the content-filter annotations on the dated Azure form, whole and streamed', async () => {
+      const azure = new AzureOpenAI({ endpoint: sim.url, apiKey: 'unused', apiVersion: '2024-10-21', deployment: 'dep', maxRetries: 0 });
+      const request = { model: 'dep', messages: MESSAGES, tools: TOOLS, logprobs: true, top_logprobs: 1 };
+      const whole = await azure.chat.completions.create(request);
+      expectOpenAIShape('completion', whole);
+      expect(whole.choices[0]).toMatchObject({ finish_reason: 'tool_calls', logprobs: { content: null, refusal: null } });
+      expect(whole.choices[0]).toHaveProperty('content_filter_results');
+      const chunks = await collect(await azure.chat.completions.create({ ...request, stream: true }));
+      // The first is §2.6's pre-flight prompt-filter chunk, which is no OpenAI chunk.
+      expect(chunks[0]).toHaveProperty('prompt_filter_results');
+      for (const chunk of chunks.slice(1)) expectOpenAIShape('chunk', chunk);
+      const args = chunks.map((c) => c.choices[0]?.delta.tool_calls?.[0]?.function?.arguments ?? '').join('');
+      expect(args).toBe((whole.choices[0]!.message.tool_calls![0] as { function: { arguments: string } }).function.arguments);
     });
   });
 
