@@ -152,8 +152,9 @@ class Instantiator {
     let high = num('maximum') ?? (exclusiveMax === undefined ? undefined : exclusiveMax - step);
     low ??= high === undefined ? 0 : Math.min(0, high);
     high ??= low + 100;
-    const first = Math.ceil(low / step);
-    const last = Math.floor(high / step);
+    // The epsilon keeps float division (0.3 / 0.1 = 2.9999999999999996) from losing a bound's own step.
+    const first = Math.ceil(low / step - 1e-9);
+    const last = Math.floor(high / step + 1e-9);
     const steps = last >= first ? first + Math.floor(this.#random() * (last - first + 1)) : first;
     // Round away float noise from the multiplication (0.07 * 3 = 0.21000000000000002).
     return Number((steps * step).toFixed(10));

@@ -113,6 +113,8 @@ describe('schemaInstance', () => {
       { type: 'integer', exclusiveMinimum: 10, exclusiveMaximum: 12 },
       { type: 'integer', minimum: -50, maximum: 50, multipleOf: 7 },
       { type: 'number', minimum: 2.5, maximum: 2.5 },
+      { type: 'number', minimum: 0.07, maximum: 0.07 },
+      { type: 'number', exclusiveMinimum: 0.29, maximum: 0.3 },
       { type: 'number', multipleOf: 0.25, minimum: 1 },
       { type: 'string', minLength: 30, maxLength: 32 },
       { type: 'string', maxLength: 2 },
