@@ -14,6 +14,8 @@ export interface RelayOptions {
   attempts: number;
   /** When the upstream's headers came, from the request's start: the time to first byte until an event passes. */
   headersMs: number;
+  /** The events that end a stream that broke, in the caller's protocol; by default the chat error event. */
+  failureEvents?: (error: GatewayError) => Uint8Array[];
 }
 
 type Controller = ReadableStreamDefaultController<Uint8Array>;
@@ -105,7 +107,7 @@ class StreamRelay {
     this.#discard();
     this.options.scope.dispose();
     this.options.deps.health.failed(this.answer.deployment.id);
-    controller.enqueue(errorEvent(error));
+    for (const bytes of this.options.failureEvents?.(error) ?? [errorEvent(error)]) controller.enqueue(bytes);
     controller.close();
     this.#settle('partial');
   }
