@@ -6,8 +6,10 @@
 import { createAzure } from '@ai-sdk/azure';
 import { createOpenAI } from '@ai-sdk/openai';
 import { AzureChatOpenAI, AzureOpenAIEmbeddings, ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai';
-import { embedMany, generateText, streamText } from 'ai';
+import { embedMany, generateObject, generateText, streamText, tool } from 'ai';
 import OpenAI, { AzureOpenAI } from 'openai';
+import { zodResponseFormat } from 'openai/helpers/zod';
+import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_KEY, startTestGateway, type TestGateway } from '../e2e/harness.js';
 
@@ -23,6 +25,21 @@ afterAll(async () => {
 const question = 'Say something short.';
 /** The simulators' embedding width. */
 const EMBEDDING_WIDTH = 8;
+
+const weather = z.object({ city: z.string(), days: z.number().int() });
+const weatherTool = {
+  type: 'function' as const,
+  function: {
+    name: 'get_weather',
+    description: 'The forecast for a city',
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string' }, days: { type: 'integer' } },
+      required: ['city', 'days'],
+      additionalProperties: false,
+    },
+  },
+};
 
 describe('openai (Node)', () => {
   const client = () => new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: DEMO_KEY, maxRetries: 0 });
@@ -58,6 +75,41 @@ describe('openai (Node)', () => {
     expect(floats.data.map((item) => item.embedding.length)).toEqual([EMBEDDING_WIDTH, EMBEDDING_WIDTH]);
     const decoded = await client().embeddings.create({ model: 'embed', input: ['one', 'two'] });
     expect(decoded.data.map((item) => item.embedding)).toEqual(floats.data.map((item) => item.embedding));
+  });
+
+  it('calls a tool on chat (whole and streamed) and parses structured output with a zod schema', async () => {
+    const messages = [{ role: 'user' as const, content: 'Weather in Paris for 3 days?' }];
+    // chat's first target is the managed /score deployment, which honours no tools: the serverless one answers.
+    const { data: called, response } = await client()
+      .chat.completions.create({ model: 'chat', messages, tools: [weatherTool] })
+      .withResponse();
+    expect(response.headers.get('x-switchyard-deployment')).toBe('sim-llama-serverless');
+    expect(called.choices[0]!.finish_reason).toBe('tool_calls');
+    const call = called.choices[0]!.message.tool_calls![0]!;
+    expect(call.type === 'function' && call.function.name).toBe('get_weather');
+    expect(weather.safeParse(JSON.parse(call.type === 'function' ? call.function.arguments : '')).success).toBe(true);
+
+    const stream = await client().chat.completions.create({ model: 'chat', messages, tools: [weatherTool], stream: true });
+    let name = '';
+    let args = '';
+    let pieces = 0;
+    for await (const chunk of stream) {
+      for (const delta of chunk.choices[0]?.delta?.tool_calls ?? []) {
+        name += delta.function?.name ?? '';
+        args += delta.function?.arguments ?? '';
+        pieces += 1;
+      }
+    }
+    expect(name).toBe('get_weather');
+    expect(pieces).toBeGreaterThan(1);
+    expect(weather.safeParse(JSON.parse(args)).success).toBe(true);
+
+    const parsed = await client().chat.completions.parse({
+      model: 'chat',
+      messages,
+      response_format: zodResponseFormat(weather, 'weather'),
+    });
+    expect(weather.safeParse(parsed.choices[0]!.message.parsed).success).toBe(true);
   });
 
   it('AzureOpenAI: chats, streams, embeds and lists models with the alias as deployment', async () => {
@@ -105,6 +157,17 @@ describe('LangChain (@langchain/openai)', () => {
     const batch = await chatModel(2).batch(['one', 'two', 'three']);
     expect(batch).toHaveLength(3);
     expect(batch.map((message) => message.usage_metadata?.output_tokens)).toEqual([2, 2, 2]);
+  });
+
+  it('ChatOpenAI: bindTools and withStructuredOutput', async () => {
+    const model = new ChatOpenAI({ model: 'chat', apiKey: DEMO_KEY, configuration: { baseURL: `${gw.url}/v1` }, maxRetries: 0 });
+    const withTools = model.bindTools([weatherTool]);
+    const answer = await withTools.invoke('Weather in Paris for 3 days?');
+    expect(answer.tool_calls?.[0]?.name).toBe('get_weather');
+    expect(weather.safeParse(answer.tool_calls?.[0]?.args).success).toBe(true);
+
+    const structured = await model.withStructuredOutput(weather, { name: 'weather' }).invoke('Weather in Paris for 3 days?');
+    expect(weather.safeParse(structured).success).toBe(true);
   });
 
   it('AzureChatOpenAI: invoke and stream with the alias as deployment', async () => {
@@ -164,6 +227,27 @@ describe('AI SDK (ai + @ai-sdk/openai, @ai-sdk/azure)', () => {
     for await (const delta of streamed.textStream) text += delta;
     expect(text.length).toBeGreaterThan(0);
     expect((await streamed.usage).outputTokens).toBe(5);
+  });
+
+  it('generateText with a tool, streamText with a tool, and generateObject through createOpenAI(...).chat(alias)', async () => {
+    const tools = { get_weather: tool({ description: 'The forecast for a city', inputSchema: weather }) };
+    const generated = await generateText({ model: openai().chat('chat'), prompt: 'Weather in Paris for 3 days?', tools, maxRetries: 0 });
+    expect(generated.finishReason).toBe('tool-calls');
+    expect(generated.toolCalls[0]?.toolName).toBe('get_weather');
+    expect(weather.safeParse(generated.toolCalls[0]?.input).success).toBe(true);
+
+    const streamed = streamText({ model: openai().chat('chat'), prompt: 'Weather in Paris for 3 days?', tools, maxRetries: 0 });
+    const calls = await streamed.toolCalls;
+    expect(calls.map((call) => call.toolName)).toEqual(['get_weather']);
+    expect(weather.safeParse(calls[0]?.input).success).toBe(true);
+
+    const object = await generateObject({
+      model: openai().chat('chat'),
+      schema: weather,
+      prompt: 'Weather in Paris for 3 days?',
+      maxRetries: 0,
+    });
+    expect(weather.safeParse(object.object).success).toBe(true);
   });
 
   it('embedMany through createOpenAI(...).embedding(alias)', async () => {
