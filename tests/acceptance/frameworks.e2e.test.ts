@@ -112,6 +112,22 @@ describe('openai (Node)', () => {
     expect(weather.safeParse(parsed.choices[0]!.message.parsed).success).toBe(true);
   });
 
+  it('creates and streams a response (responses.create, responses.stream) on chat', async () => {
+    const response = await client().responses.create({ model: 'chat', input: question });
+    expect(response.status).toBe('completed');
+    expect(response.output_text.length).toBeGreaterThan(0);
+    const cut = await client().responses.create({ model: 'chat', input: question, max_output_tokens: 16 });
+    expect(cut).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } });
+    expect(cut.usage!.output_tokens).toBe(16);
+
+    const stream = client().responses.stream({ model: 'chat', input: question, max_output_tokens: 16 });
+    let deltas = '';
+    for await (const event of stream) if (event.type === 'response.output_text.delta') deltas += event.delta;
+    const final = await stream.finalResponse();
+    expect(deltas).toBe(final.output_text);
+    expect(final.usage!.output_tokens).toBeGreaterThan(0);
+  });
+
   it('AzureOpenAI: chats, streams, embeds and lists models with the alias as deployment', async () => {
     const azure = (deployment?: string) =>
       new AzureOpenAI({ endpoint: gw.url, apiKey: DEMO_KEY, apiVersion: '2024-10-21', deployment, maxRetries: 0 });
@@ -250,13 +266,23 @@ describe('AI SDK (ai + @ai-sdk/openai, @ai-sdk/azure)', () => {
     expect(weather.safeParse(object.object).success).toBe(true);
   });
 
+  it('generateText and streamText through the default openai(alias), which speaks the Responses API', async () => {
+    const generated = await generateText({ model: openai()('chat'), prompt: question, maxOutputTokens: 16, maxRetries: 0 });
+    expect(generated.text.length).toBeGreaterThan(0);
+    expect(generated.usage.outputTokens).toBeGreaterThan(0);
+    const streamed = streamText({ model: openai()('chat'), prompt: question, maxOutputTokens: 16, maxRetries: 0 });
+    let text = '';
+    for await (const delta of streamed.textStream) text += delta;
+    expect(text.length).toBeGreaterThan(0);
+  });
+
   it('embedMany through createOpenAI(...).embedding(alias)', async () => {
     const { embeddings, usage } = await embedMany({ model: openai().embedding('embed'), values: ['one', 'two', 'three'], maxRetries: 0 });
     expect(embeddings.map((vector) => vector.length)).toEqual([EMBEDDING_WIDTH, EMBEDDING_WIDTH, EMBEDDING_WIDTH]);
     expect(usage.tokens).toBeGreaterThan(0);
   });
 
-  it('@ai-sdk/azure with its defaults on /openai/v1: generateText, streamText and embedMany', async () => {
+  it('@ai-sdk/azure with its defaults on /openai/v1: generateText, streamText and embedMany, on chat completions and on responses', async () => {
     const paths: string[] = [];
     // Only watches where the provider sends each call; the request goes out unchanged.
     const watched: typeof fetch = (input, init) => {
@@ -272,6 +298,19 @@ describe('AI SDK (ai + @ai-sdk/openai, @ai-sdk/azure)', () => {
     expect(text.length).toBeGreaterThan(0);
     const { embeddings } = await embedMany({ model: azure.embedding('embed'), values: ['one', 'two'], maxRetries: 0 });
     expect(embeddings).toHaveLength(2);
-    expect(paths).toEqual(['/openai/v1/chat/completions', '/openai/v1/chat/completions', '/openai/v1/embeddings']);
+    // azure(alias), the provider's default, speaks the Responses API.
+    const answered = await generateText({ model: azure('chat'), prompt: question, maxOutputTokens: 16, maxRetries: 0 });
+    expect(answered.text.length).toBeGreaterThan(0);
+    const told = streamText({ model: azure('chat'), prompt: question, maxOutputTokens: 16, maxRetries: 0 });
+    let toldText = '';
+    for await (const delta of told.textStream) toldText += delta;
+    expect(toldText.length).toBeGreaterThan(0);
+    expect(paths).toEqual([
+      '/openai/v1/chat/completions',
+      '/openai/v1/chat/completions',
+      '/openai/v1/embeddings',
+      '/openai/v1/responses',
+      '/openai/v1/responses',
+    ]);
   });
 });
