@@ -11,12 +11,14 @@ import OpenAI, { AzureOpenAI } from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_KEY, startTestGateway, type TestGateway } from '../e2e/harness.js';
+import { DEMO_KEY, putRoute, startTestGateway, type TestGateway } from '../e2e/harness.js';
 
 let gw: TestGateway;
 
 beforeAll(async () => {
   gw = await startTestGateway();
+  // An alias served by managed compute alone, which honours no feature beyond plain chat.
+  await putRoute(gw, 'managed-only', ['sim-llama-managed']);
 });
 afterAll(async () => {
   await gw?.close();
@@ -148,7 +150,7 @@ describe('openai (Node)', () => {
     expect(text.length).toBeGreaterThan(0);
     const embeddings = await azure('embed').embeddings.create({ model: '', input: 'one' });
     expect(embeddings.data[0]!.embedding).toHaveLength(EMBEDDING_WIDTH);
-    expect((await azure().models.list()).data.map((model) => model.id)).toEqual(['chat', 'embed']);
+    expect((await azure().models.list()).data.map((model) => model.id)).toEqual(['chat', 'embed', 'managed-only']);
   });
 });
 
@@ -312,5 +314,47 @@ describe('AI SDK (ai + @ai-sdk/openai, @ai-sdk/azure)', () => {
       '/openai/v1/responses',
       '/openai/v1/responses',
     ]);
+  });
+});
+
+describe('a feature no deployment of the alias honours is refused, never dropped', () => {
+  const prompt = 'Weather in Paris for 3 days?';
+
+  it('openai: 400 unsupported_feature naming tools / response_format', async () => {
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: DEMO_KEY, maxRetries: 0 });
+    const managedCalls = gw.sims!.managed.stats().requests;
+    await expect(
+      client.chat.completions.create({ model: 'managed-only', messages: [{ role: 'user', content: prompt }], tools: [weatherTool] }),
+    ).rejects.toMatchObject({
+      status: 400,
+      code: 'unsupported_feature',
+      param: 'tools',
+    });
+    await expect(
+      client.chat.completions.parse({
+        model: 'managed-only',
+        messages: [{ role: 'user', content: prompt }],
+        response_format: zodResponseFormat(weather, 'weather'),
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'unsupported_feature', param: 'response_format' });
+    expect(gw.sims!.managed.stats().requests).toBe(managedCalls);
+    const plain = await client.chat.completions.create({
+      model: 'managed-only',
+      messages: [{ role: 'user', content: prompt }],
+      max_tokens: 2,
+    });
+    expect(plain.usage!.completion_tokens).toBe(2);
+  });
+
+  it('LangChain bindTools and the AI SDK generateText with a tool: the 400 reaches the caller as an error', async () => {
+    const model = new ChatOpenAI({ model: 'managed-only', apiKey: DEMO_KEY, configuration: { baseURL: `${gw.url}/v1` }, maxRetries: 0 });
+    await expect(model.bindTools([weatherTool]).invoke(prompt)).rejects.toMatchObject({ status: 400, code: 'unsupported_feature' });
+
+    const provider = createOpenAI({ baseURL: `${gw.url}/v1`, apiKey: DEMO_KEY });
+    const tools = { get_weather: tool({ description: 'The forecast for a city', inputSchema: weather }) };
+    await expect(generateText({ model: provider.chat('managed-only'), prompt, tools, maxRetries: 0 })).rejects.toMatchObject({
+      statusCode: 400,
+      responseBody: expect.stringContaining('unsupported_feature'),
+    });
   });
 });
