@@ -8,3 +8,5 @@ app.http('v1CreateResponse', {
   authLevel: 'anonymous',
   handler: gateway.v1CreateResponse,
 });
+app.http('retrieveResponse', { route: 'v1/responses/{id}', methods: ['GET'], authLevel: 'anonymous', handler: gateway.retrieveResponse });
+app.http('deleteResponse', { route: 'v1/responses/{id}', methods: ['DELETE'], authLevel: 'anonymous', handler: gateway.deleteResponse });

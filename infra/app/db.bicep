@@ -18,6 +18,10 @@ param autoscaleMaxThroughput int = 1000
 @minValue(0)
 param usageTtlDays int = 90
 
+@description('Days a stored Response (/v1/responses with store: true) is kept.')
+@minValue(1)
+param responsesTtlDays int = 30
+
 var serverless = capacityMode == 'Serverless'
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
@@ -112,6 +116,26 @@ resource rollups 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@
         automatic: true
         includedPaths: [{ path: '/*' }]
         excludedPaths: [{ path: '/seq/*' }]
+      }
+    }
+  }
+}
+
+// Stored Responses (`store: true` on /v1/responses), one per answer, read by id within the team's partition.
+// Only the id is ever looked up, so nothing is indexed; they expire like OpenAI's.
+resource responses 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'responses'
+  properties: {
+    resource: {
+      id: 'responses'
+      partitionKey: { paths: ['/team'], kind: 'Hash', version: 2 }
+      defaultTtl: responsesTtlDays * 86400
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: []
+        excludedPaths: [{ path: '/*' }]
       }
     }
   }

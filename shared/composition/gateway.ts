@@ -5,7 +5,7 @@ import type { GatewayDeps } from '../gateway/gateway-deps.js';
 import { liveness, readiness } from '../gateway/health.js';
 import { listModels, retrieveModel } from '../gateway/list-models.js';
 import { manage } from '../gateway/manage.js';
-import { createResponse } from '../gateway/responses.js';
+import { createResponse, deleteResponse, retrieveResponse } from '../gateway/responses.js';
 import { usageReport } from '../gateway/usage-api.js';
 import { randomUUID } from 'node:crypto';
 import { errors } from '../errors.js';
@@ -49,6 +49,8 @@ export const gateway = {
   v1RetrieveModel: bind(v1Surface((req, deps) => retrieveModel(req, deps))),
   createResponse: bind((req, deps, requestId) => createResponse(req, deps, { requestId })),
   v1CreateResponse: bind(v1Surface((req, deps, requestId) => createResponse(req, deps, { requestId }))),
+  retrieveResponse: bind((req, deps) => retrieveResponse(req, deps)),
+  deleteResponse: bind((req, deps) => deleteResponse(req, deps)),
   usage: bind((req, deps) => usageReport(req, deps)),
   readiness: bind((_req, deps) => readiness(deps)),
   liveness: async (): Promise<GatewayResponse> => liveness(),

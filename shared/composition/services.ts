@@ -12,6 +12,7 @@ import { DeploymentHealth } from '../routing/deployment-health.js';
 import { containerDefinitions, ensureContainers } from '../store/containers.js';
 import { CosmosCatalogStore } from '../store/cosmos-catalog-store.js';
 import { CosmosLedgerSink, readRollups } from '../store/cosmos-ledger.js';
+import { CosmosResponseStore } from '../store/cosmos-responses.js';
 import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstream.js';
 import { Ledger } from '../usage/ledger.js';
 import type { RollupRow } from '../usage/usage-report.js';
@@ -37,6 +38,7 @@ interface CosmosContainers {
   catalog: Container;
   usage: Container;
   rollups: Container;
+  responses: Container;
 }
 
 /** The Cosmos client and the three containers: an account key where one is set, else Entra ID. */
@@ -55,6 +57,7 @@ async function openCosmos(config: Config, options: CreateServicesOptions, creden
     catalog: database.container(containerDefinitions.catalog.id),
     usage: database.container(containerDefinitions.usage.id),
     rollups: database.container(containerDefinitions.rollups.id),
+    responses: database.container(containerDefinitions.responses.id),
   };
 }
 
@@ -78,6 +81,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     catalog: catalogContainer,
     usage: usageContainer,
     rollups: rollupsContainer,
+    responses: responsesContainer,
   } = await openCosmos(config, options, credential);
 
   const store = new CosmosCatalogStore(catalogContainer, (message) => log.log('warn', message));
@@ -103,6 +107,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     upstreamSecretSettings: config.upstreamSecretSettings,
     keyUse: new KeyUseRecorder(store, { log: (message) => log.log('warn', message) }),
     ledger,
+    responses: new CosmosResponseStore(responsesContainer),
     readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
     endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
     limits: gatewayLimits(config),

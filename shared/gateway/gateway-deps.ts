@@ -8,6 +8,7 @@ import type { DeploymentHealth } from '../routing/deployment-health.js';
 import type { BufferBudget } from './buffer-budget.js';
 import type { SendUpstream, UpstreamCredential } from '../upstreams/upstream-port.js';
 import type { Ledger } from '../usage/ledger.js';
+import type { ResponseStore } from './responses-store.js';
 import type { RollupRow } from '../usage/usage-report.js';
 
 export interface GatewayLimits {
@@ -31,6 +32,8 @@ export interface GatewayDeps {
   upstreamSecretSettings: readonly string[];
   keyUse: KeyUseRecorder;
   ledger: Ledger;
+  /** Stored Responses (`/v1/responses` with `store`), per team. */
+  responses: ResponseStore;
   readRollups: (range: { from: string; to: string; team?: string }) => Promise<RollupRow[]>;
   endpointPolicy: EndpointPolicy;
   limits: GatewayLimits;

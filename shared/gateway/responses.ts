@@ -4,14 +4,14 @@ import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { chatRequestFeatures } from '../routing/request-features.js';
 import { chatProtocol, chatRequest, type Answered, type ChatContext, type ChatStreamReader } from '../upstreams/protocols/index.js';
 import { authenticateTeam } from './authenticate.js';
-import { readWhole, type Answer } from './call-upstream.js';
+import { describe, readWhole, type Answer } from './call-upstream.js';
 import { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 import { relayStream } from './relay-stream.js';
-import { responsesRequestSchema, toChatBody, type ResponsesRequest } from './responses-request.js';
+import { inputItems, responsesRequestSchema, toChatBody, type ResponseItem, type ResponsesRequest } from './responses-request.js';
 import { completionAsResponseEvents, eventStream, responsesFailureEvents, responsesStreamReader } from './responses-stream.js';
 import { completionAsChunk, ResponseTranslator, type ResponseObject } from './responses-translation.js';
 
@@ -29,7 +29,9 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, responsesRequestSchema, deps);
   const route = resolveAlias(body.model, team, deps);
-  const chat = translatedChat(body);
+  const history = body.previous_response_id ? await conversationBefore(body.previous_response_id, team.id, deps) : [];
+  const chat = translatedChat(body, history);
+  const keeper = responseKeeper(body, team.id, history, deps);
   // Tools and structured output are planned only onto deployments that honour them, as for a chat request.
   const decision = decideTargets(route, team, 'chat', chat.user, deps, chatRequestFeatures(chat));
   const wantsStream = chat.stream === true;
@@ -67,7 +69,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     );
     if (!attempted.ok) return attempted.response;
     relaying = attempted.result.kind === 'stream';
-    return answer({ ...attempted, translator, deps, facts, scope, wantsStream });
+    return await answer({ ...attempted, translator, keeper, deps, facts, scope, wantsStream });
   } finally {
     if (!relaying) scope.dispose();
   }
@@ -78,6 +80,7 @@ interface Answering {
   deployment: Deployment;
   attempts: number;
   translator: ResponseTranslator;
+  keeper: Keeper;
   deps: GatewayDeps;
   facts: UsageFacts;
   scope: CallScope;
@@ -85,15 +88,28 @@ interface Answering {
 }
 
 /** The caller's answer: the chat stream translated as it relays, or the whole chat answer as a Response or its events. */
-function answer({ result, deployment, attempts, translator, deps, facts, scope, wantsStream }: Answering): GatewayResponse {
+async function answer({
+  result,
+  deployment,
+  attempts,
+  translator,
+  keeper,
+  deps,
+  facts,
+  scope,
+  wantsStream,
+}: Answering): Promise<GatewayResponse> {
   const headers = deploymentHeader(deployment);
   const ttfbMs = deps.now() - facts.startedAtMs;
   if (result.kind === 'stream') {
+    let kept: Promise<void> = Promise.resolve();
     const reader = responsesStreamReader(
       result.reader,
       translator,
       () => seconds(deps.now()),
-      () => undefined,
+      (response) => {
+        kept = keeper.keep(response);
+      },
     );
     const relayed = relayStream(result.answer, reader, {
       deps,
@@ -103,22 +119,24 @@ function answer({ result, deployment, attempts, translator, deps, facts, scope, 
       headersMs: ttfbMs,
       failureEvents: (error) => responsesFailureEvents(translator, error),
     });
-    return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: relayed };
+    return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: closedAfter(relayed, () => kept) };
   }
   const { json, usage } = result.answered;
   recordUsage(deps, facts, { deployment, status: 'ok', httpStatus: 200, ...usage, ttfbMs, attempts });
   if (wantsStream) {
     const events = completionAsResponseEvents(json, usage, translator, seconds(deps.now()));
+    await keeper.keep(translator.response!);
     return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: eventStream(events) };
   }
   translator.push(completionAsChunk(JSON.parse(json)));
   translator.finish(usage, seconds(deps.now()));
+  await keeper.keep(translator.response!);
   return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, jsonBody: translator.response as ResponseObject };
 }
 
 /** The chat request a Responses request stands for, checked as a chat request from a caller would be. */
-function translatedChat(body: ResponsesRequest): ChatRequest {
-  const chat = toChatBody(body);
+function translatedChat(body: ResponsesRequest, history: readonly ResponseItem[]): ChatRequest {
+  const chat = toChatBody(body, history);
   if (chat.stream) chat.stream_options = { include_usage: true };
   const parsed = chatRequestSchema.safeParse(chat);
   if (!parsed.success) {
@@ -144,4 +162,66 @@ async function acceptChat(answer: Answer, body: ChatRequest, deps: GatewayDeps, 
 
 function seconds(ms: number): number {
   return Math.floor(ms / 1000);
+}
+
+interface Keeper {
+  keep(response: ResponseObject): Promise<void>;
+}
+
+// With `store` (the default), the finished Response is kept with the conversation that led to it. A store that
+// fails is logged, not the caller's failure: the answer is whole, only a later `previous_response_id` misses it.
+function responseKeeper(body: ResponsesRequest, team: string, history: readonly ResponseItem[], deps: GatewayDeps): Keeper {
+  if (body.store === false) return { keep: async () => undefined };
+  const input = [...history, ...inputItems(body.input)];
+  return {
+    keep: (response) =>
+      deps.responses.put({ id: response.id, team, input, response }).catch((error: unknown) => {
+        deps.log.log('warn', 'a Response could not be stored', { id: response.id, team, error: describe(error) });
+      }),
+  };
+}
+
+/** The conversation a `previous_response_id` continues: its input items, then its output. */
+async function conversationBefore(id: string, team: string, deps: GatewayDeps): Promise<ResponseItem[]> {
+  const stored = await deps.responses.get(team, id);
+  if (!stored) throw errors.notFound(`The previous response '${id}'`);
+  return [...stored.input, ...stored.response.output];
+}
+
+// The relayed stream, closed only once the finished Response is stored: a caller who has read the end of the
+// stream can retrieve it or continue from it at once. Pull-based, so a caller who leaves still cancels the relay.
+function closedAfter(stream: ReadableStream<Uint8Array>, kept: () => Promise<void>): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (!done) return controller.enqueue(value);
+        await kept();
+        controller.close();
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** GET /v1/responses/{id}: a stored Response of the caller's team; any other id is not found. */
+export async function retrieveResponse(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
+  const team = authenticateTeam(request.headers, deps);
+  if (request.query.get('stream') === 'true') {
+    throw errors.invalidRequest('Replaying a stored Response as a stream is not supported.', 'stream');
+  }
+  const id = request.params.id ?? '';
+  const stored = await deps.responses.get(team.id, id);
+  if (!stored) throw errors.notFound(`The response '${id}'`);
+  return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: stored.response };
+}
+
+/** DELETE /v1/responses/{id}: forgets a stored Response of the caller's team. */
+export async function deleteResponse(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
+  const team = authenticateTeam(request.headers, deps);
+  const id = request.params.id ?? '';
+  if (!(await deps.responses.delete(team.id, id))) throw errors.notFound(`The response '${id}'`);
+  return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: { id, object: 'response.deleted', deleted: true } };
 }

@@ -13,6 +13,8 @@ export const containerDefinitions = {
     id: 'rollups',
     partitionKey: { paths: ['/team', '/day'], kind: PartitionKeyKind.MultiHash, version: PartitionKeyDefinitionVersion.V2 },
   },
+  /** Stored Responses (`store: true`), read by id within the team that created them; they expire after 30 days. */
+  responses: { id: 'responses', partitionKey: { paths: ['/team'], version: PartitionKeyDefinitionVersion.V2 }, defaultTtl: 30 * 86400 },
 } satisfies Record<string, ContainerDefinition>;
 
 export type ContainerName = keyof typeof containerDefinitions;

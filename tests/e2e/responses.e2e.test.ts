@@ -287,3 +287,68 @@ async function streamedEvents(body: Record<string, unknown>): Promise<Record<str
   }
   return events;
 }
+
+describe('stored Responses', () => {
+  let otherTeam: OpenAI;
+  beforeAll(async () => {
+    const team = await gw.call('/manage/teams/resp-other', {
+      method: 'PUT',
+      body: JSON.stringify({ name: 'Other', aliases: ['resp-text', 'resp-tools'] }),
+    });
+    expect(team.status).toBe(201);
+    const { key } = await (await gw.call('/manage/teams/resp-other/keys', { method: 'POST', body: '{}' })).json();
+    otherTeam = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });
+  });
+
+  it('keeps a Response by default, readable and deletable only by the team that created it', async () => {
+    const created = await gw.openai.responses.create({ model: 'resp-text', input: 'Keep this', max_output_tokens: 4 });
+    const retrieved = await gw.openai.responses.retrieve(created.id);
+    expect(JSON.parse(JSON.stringify(retrieved))).toEqual(JSON.parse(JSON.stringify(created)));
+    await expect(otherTeam.responses.retrieve(created.id)).rejects.toMatchObject({ status: 404 });
+    await expect(otherTeam.responses.delete(created.id)).rejects.toMatchObject({ status: 404 });
+    await gw.openai.responses.delete(created.id);
+    await expect(gw.openai.responses.retrieve(created.id)).rejects.toMatchObject({ status: 404 });
+    await expect(gw.openai.responses.delete(created.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('keeps nothing with store: false, and a streamed Response once its stream has ended', async () => {
+    const unstored = await gw.openai.responses.create({ model: 'resp-text', input: 'Forget this', max_output_tokens: 2, store: false });
+    await expect(gw.openai.responses.retrieve(unstored.id)).rejects.toMatchObject({ status: 404 });
+    const final = await gw.openai.responses.stream({ model: 'resp-text', input: 'Stream and keep', max_output_tokens: 5 }).finalResponse();
+    expect((await gw.openai.responses.retrieve(final.id)).output_text).toBe(final.output_text);
+  });
+
+  it('continues a stored conversation with previous_response_id: its input and output come first', async () => {
+    const first = await gw.openai.responses.create({ model: 'resp-tools', input: 'Weather in Oslo?', tools: [weather] });
+    const call = first.output[0] as { call_id: string };
+    const second = await gw.openai.responses.create({
+      model: 'resp-tools',
+      previous_response_id: first.id,
+      tools: [weather],
+      input: [{ type: 'function_call_output', call_id: call.call_id, output: 'sunny' }],
+    });
+    expect(second.previous_response_id).toBe(first.id);
+    expect(second.output_text).toBe('The tool said sunny');
+    expect(scripted.requests.at(-1)!.messages).toEqual([
+      { role: 'user', content: 'Weather in Oslo?' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }],
+      },
+      { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
+    ]);
+    const third = await gw.openai.responses.create({ model: 'resp-tools', previous_response_id: second.id, input: 'plain please' });
+    expect(scripted.requests.at(-1)!.messages.map((m: { role: string }) => m.role)).toEqual([
+      'user',
+      'assistant',
+      'tool',
+      'assistant',
+      'user',
+    ]);
+    expect(third.output_text).toBe('plain');
+    await expect(
+      otherTeam.responses.create({ model: 'resp-tools', previous_response_id: second.id, input: 'steal' }),
+    ).rejects.toMatchObject({ status: 404 });
+  });
+});
