@@ -1,8 +1,21 @@
 import type { Deployment } from '../catalog/schemas.js';
-import { errors } from '../errors.js';
+import { errors, type GatewayError } from '../errors.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { chatRequestFeatures } from '../routing/request-features.js';
-import { chatProtocol, chatRequest, type Answered, type ChatContext, type ChatStreamReader } from '../upstreams/protocols/index.js';
+import { featuresOf } from '../routing/select-targets.js';
+import {
+  carriesResponses,
+  chatProtocol,
+  chatRequest,
+  responsesRequest,
+  type Answered,
+  type ChatContext,
+  type ChatStreamReader,
+  type MeteredUsage,
+  type ResponsesBody,
+} from '../upstreams/protocols/index.js';
+import type { UpstreamRequest } from '../upstreams/upstream-port.js';
+import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js';
 import { authenticateTeam } from './authenticate.js';
 import { describe, readWhole, type Answer } from './call-upstream.js';
 import { CallScope } from './call-scope.js';
@@ -12,6 +25,7 @@ import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 import { relayStream } from './relay-stream.js';
 import { inputItems, responsesRequestSchema, toChatBody, type ResponseItem, type ResponsesRequest } from './responses-request.js';
+import { nativeStreamReader, readNativeResponse } from './responses-native.js';
 import { completionAsResponseEvents, eventStream, responsesFailureEvents, responsesStreamReader } from './responses-stream.js';
 import { completionAsChunk, ResponseTranslator, type ResponseObject } from './responses-translation.js';
 
@@ -22,16 +36,35 @@ export interface ResponsesOptions {
   requestId: string;
 }
 
-type Completed = { kind: 'whole'; answered: Answered } | { kind: 'stream'; answer: Answer; reader: ChatStreamReader };
+type Completed =
+  | { kind: 'whole'; answered: Answered }
+  | { kind: 'native'; json: string; response: ResponseObject; usage: MeteredUsage }
+  | { kind: 'stream'; answer: Answer; reader: ChatStreamReader; failureEvents: (error: GatewayError) => Uint8Array[] };
 
-/** POST /v1/responses on a chat upstream: the request translated to a chat completion, the answer told as a Response. */
+/** What answering one Responses request needs besides the upstream's answer. */
+interface ResponseCall {
+  body: ResponsesRequest;
+  /** The request as a chat completion, for deployments that do not speak the Responses API. */
+  chat: ChatRequest;
+  /** The request for deployments that do: the stored conversation spelled out, storage left to Switchyard. */
+  native: ResponsesBody;
+  translator: ResponseTranslator;
+  keeper: Keeper;
+  deps: GatewayDeps;
+  facts: UsageFacts;
+  scope: CallScope;
+}
+
+/**
+ * POST /v1/responses: passed through to deployments that speak the Responses API (feature `responses`), and
+ * translated to a chat completion for every other, its answer told as a Response; stored unless `store: false`.
+ */
 export async function createResponse(request: GatewayRequest, deps: GatewayDeps, options: ResponsesOptions): Promise<GatewayResponse> {
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, responsesRequestSchema, deps);
   const route = resolveAlias(body.model, team, deps);
   const history = body.previous_response_id ? await conversationBefore(body.previous_response_id, team.id, deps) : [];
   const chat = translatedChat(body, history);
-  const keeper = responseKeeper(body, team.id, history, deps);
   // Tools and structured output are planned only onto deployments that honour them, as for a chat request.
   const decision = decideTargets(route, team, 'chat', chat.user, deps, chatRequestFeatures(chat));
   const wantsStream = chat.stream === true;
@@ -43,87 +76,77 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     stream: wantsStream,
     startedAtMs: deps.now(),
   };
-  const translator = new ResponseTranslator({
-    id: `resp_${deps.newId().replaceAll('-', '')}`,
-    createdAtS: seconds(facts.startedAtMs),
-    model: route.alias,
-    request: body,
-    newId: deps.newId,
-  });
   const scope = new CallScope({
     deadlineMs: wantsStream ? deps.limits.streamDeadlineMs : deps.limits.upstreamTimeoutMs,
     callerSignal: request.signal,
     buffers: deps.bufferedAnswers,
     now: deps.now,
   });
+  const call: ResponseCall = {
+    body,
+    chat,
+    native: nativeBody(body, history),
+    translator: new ResponseTranslator({
+      id: `resp_${deps.newId().replaceAll('-', '')}`,
+      createdAtS: seconds(facts.startedAtMs),
+      model: route.alias,
+      request: body,
+      newId: deps.newId,
+    }),
+    keeper: responseKeeper(body, team.id, history, deps),
+    deps,
+    facts,
+    scope,
+  };
   // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
   let relaying = false;
   try {
     const attempted = await meteredCall<Completed>(
       decision.candidates,
-      async (deployment) => chatRequest(deployment, chat, await deps.credentialFor(deployment)),
-      (answer) => acceptChat(answer, chat, deps, scope),
+      (d) => buildCall(d, call),
+      (a) => accept(a, call),
       deps,
       facts,
       scope,
     );
     if (!attempted.ok) return attempted.response;
     relaying = attempted.result.kind === 'stream';
-    return await answer({ ...attempted, translator, keeper, deps, facts, scope, wantsStream });
+    return await answer(attempted.result, attempted.deployment, attempted.attempts, call);
   } finally {
     if (!relaying) scope.dispose();
   }
 }
 
-interface Answering {
-  result: Completed;
-  deployment: Deployment;
-  attempts: number;
-  translator: ResponseTranslator;
-  keeper: Keeper;
-  deps: GatewayDeps;
-  facts: UsageFacts;
-  scope: CallScope;
-  wantsStream: boolean;
+// A deployment speaks the Responses API when it says so and its protocol can carry it; every other is translated to.
+function speaksResponses(deployment: Deployment): boolean {
+  return featuresOf(deployment).includes('responses') && carriesResponses(deployment.protocol);
 }
 
-/** The caller's answer: the chat stream translated as it relays, or the whole chat answer as a Response or its events. */
-async function answer({
-  result,
-  deployment,
-  attempts,
-  translator,
-  keeper,
-  deps,
-  facts,
-  scope,
-  wantsStream,
-}: Answering): Promise<GatewayResponse> {
+async function buildCall(deployment: Deployment, call: ResponseCall): Promise<UpstreamRequest> {
+  const credential = await call.deps.credentialFor(deployment);
+  return speaksResponses(deployment)
+    ? responsesRequest(deployment, call.native, credential)
+    : chatRequest(deployment, call.chat, credential);
+}
+
+/** The caller's answer: a relayed stream, or a whole answer as a Response or as its events. */
+async function answer(result: Completed, deployment: Deployment, attempts: number, call: ResponseCall): Promise<GatewayResponse> {
+  const { deps, facts, scope, translator, keeper } = call;
   const headers = deploymentHeader(deployment);
   const ttfbMs = deps.now() - facts.startedAtMs;
   if (result.kind === 'stream') {
-    let kept: Promise<void> = Promise.resolve();
-    const reader = responsesStreamReader(
-      result.reader,
-      translator,
-      () => seconds(deps.now()),
-      (response) => {
-        kept = keeper.keep(response);
-      },
-    );
-    const relayed = relayStream(result.answer, reader, {
-      deps,
-      facts,
-      scope,
-      attempts,
-      headersMs: ttfbMs,
-      failureEvents: (error) => responsesFailureEvents(translator, error),
-    });
-    return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: closedAfter(relayed, () => kept) };
+    const { failureEvents } = result;
+    const relayed = relayStream(result.answer, result.reader, { deps, facts, scope, attempts, headersMs: ttfbMs, failureEvents });
+    return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: closedAfter(relayed, () => keeper.settled()) };
   }
-  const { json, usage } = result.answered;
+  const usage = result.kind === 'native' ? result.usage : result.answered.usage;
   recordUsage(deps, facts, { deployment, status: 'ok', httpStatus: 200, ...usage, ttfbMs, attempts });
-  if (wantsStream) {
+  if (result.kind === 'native') {
+    await keeper.keep(result.response);
+    return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: result.json };
+  }
+  const { json } = result.answered;
+  if (call.chat.stream) {
     const events = completionAsResponseEvents(json, usage, translator, seconds(deps.now()));
     await keeper.keep(translator.response!);
     return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: eventStream(events) };
@@ -148,13 +171,36 @@ function translatedChat(body: ResponsesRequest, history: readonly ResponseItem[]
   return parsed.data;
 }
 
-/** Takes a 2xx answer: a stream to translate as it comes, or a whole answer read (against the cap) and parsed by its protocol. */
-async function acceptChat(answer: Answer, body: ChatRequest, deps: GatewayDeps, scope: CallScope): Promise<Completed> {
+// The upstream keeps nothing (Switchyard stores, per team) and so cannot resolve previous_response_id: the stored
+// conversation goes in `input` instead.
+function nativeBody(body: ResponsesRequest, history: readonly ResponseItem[]): ResponsesBody {
+  const { previous_response_id: _previous, model: _model, ...rest } = body;
+  return { ...rest, input: [...history, ...inputItems(body.input)], store: false };
+}
+
+/** Takes a 2xx answer: a stream to relay (translated, or as it came), or a whole answer read against the cap. */
+async function accept(answer: Answer, call: ResponseCall): Promise<Completed> {
+  const { deps, scope, chat: body, translator, keeper } = call;
   const chat = chatProtocol(answer.deployment.protocol);
   const context: ChatContext = { target: answer.deployment, request: body, now: deps.now, newId: deps.newId };
-  if (answer.streams && chat.streaming) return { kind: 'stream', answer, reader: chat.streaming.reader(context) };
+  const estimate = (outputText: string): MeteredUsage => ({
+    inputTokens: countChatPromptTokens(body.messages),
+    outputTokens: countTextTokens(outputText),
+    estimated: true,
+  });
+  const keep = (response: ResponseObject) => void keeper.keep(response);
+  if (answer.streams && speaksResponses(answer.deployment)) {
+    const reader = nativeStreamReader(estimate, keep);
+    return { kind: 'stream', answer, reader, failureEvents: (error) => reader.failureEvents(error) };
+  }
+  if (answer.streams && chat.streaming) {
+    const reader = responsesStreamReader(chat.streaming.reader(context), translator, () => seconds(deps.now()), keep);
+    return { kind: 'stream', answer, reader, failureEvents: (error) => responsesFailureEvents(translator, error) };
+  }
   try {
-    return { kind: 'whole', answered: chat.readAnswer(await readWhole(answer, MAX_ANSWER_BYTES, scope), context) };
+    const text = await readWhole(answer, MAX_ANSWER_BYTES, scope);
+    if (speaksResponses(answer.deployment)) return { kind: 'native', ...readNativeResponse(text, estimate) };
+    return { kind: 'whole', answered: chat.readAnswer(text, context) };
   } finally {
     answer.release();
   }
@@ -166,18 +212,24 @@ function seconds(ms: number): number {
 
 interface Keeper {
   keep(response: ResponseObject): Promise<void>;
+  /** Settles once the last Response handed to `keep` is stored (or its storing failed and was logged). */
+  settled(): Promise<void>;
 }
 
 // With `store` (the default), the finished Response is kept with the conversation that led to it. A store that
 // fails is logged, not the caller's failure: the answer is whole, only a later `previous_response_id` misses it.
 function responseKeeper(body: ResponsesRequest, team: string, history: readonly ResponseItem[], deps: GatewayDeps): Keeper {
-  if (body.store === false) return { keep: async () => undefined };
+  let last: Promise<void> = Promise.resolve();
+  if (body.store === false) return { keep: async () => undefined, settled: () => last };
   const input = [...history, ...inputItems(body.input)];
   return {
-    keep: (response) =>
-      deps.responses.put({ id: response.id, team, input, response }).catch((error: unknown) => {
+    keep(response) {
+      last = deps.responses.put({ id: response.id, team, input, response }).catch((error: unknown) => {
         deps.log.log('warn', 'a Response could not be stored', { id: response.id, team, error: describe(error) });
-      }),
+      });
+      return last;
+    },
+    settled: () => last,
   };
 }
 

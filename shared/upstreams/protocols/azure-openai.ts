@@ -24,6 +24,14 @@ export const azureOpenai: ProtocolRoom = {
     },
     readAnswer: readEmbeddings,
   },
+  // The Responses API exists only on the v1 surface, which names the deployment in `model` and takes no api-version.
+  responses: {
+    request: (target, body, stream) => ({
+      url: upstreamUrl(target.endpoint, '/openai/v1/responses'),
+      body: { ...body, model: target.upstreamModel, stream },
+      streams: stream,
+    }),
+  },
   // Plain OpenAI chat fields reach the model as sent; reasoning and the Responses API depend on the model, so only declared.
   defaultFeatures: ['tools', 'structured-output', 'vision', 'logprobs', 'multiple-choices', 'stop', 'seed'],
   authHeaders: (credential): Record<string, string> =>

@@ -11,6 +11,7 @@ import type {
   Operation,
   ProtocolRequest,
   ProtocolRoom,
+  ResponsesBody,
   UpstreamTarget,
 } from './protocol.js';
 
@@ -55,6 +56,18 @@ export function chatRequest(target: ProtocolTarget, body: ChatBody, credential: 
   const chat = chatProtocol(target.protocol);
   const stream = body.stream === true && chat.streaming !== undefined;
   return forWire(rooms[target.protocol], chat.request(target, body, stream), credential);
+}
+
+/** Whether the protocol can carry the Responses API (a deployment still has to declare the `responses` feature). */
+export function carriesResponses(protocol: ProtocolName): boolean {
+  return rooms[protocol].responses !== undefined;
+}
+
+/** The upstream call for a Responses request to a deployment that speaks the Responses API. */
+export function responsesRequest(target: ProtocolTarget, body: ResponsesBody, credential: UpstreamCredential | undefined): UpstreamRequest {
+  const responses = rooms[target.protocol].responses;
+  if (!responses) throw new Error(`the ${target.protocol} protocol speaks no Responses API`);
+  return forWire(rooms[target.protocol], responses.request(target, body, body.stream === true), credential);
 }
 
 export function embeddingsRequest(

@@ -26,6 +26,13 @@ export const openai: ProtocolRoom = {
   },
   // Plain OpenAI chat fields reach the model as sent; reasoning and the Responses API depend on the model, so only declared.
   defaultFeatures: ['tools', 'structured-output', 'vision', 'logprobs', 'multiple-choices', 'stop', 'seed'],
+  responses: {
+    request: (target, body, stream) => ({
+      url: upstreamUrl(target.endpoint, '/responses', apiVersionQuery(target)),
+      body: { ...body, model: target.upstreamModel, stream },
+      streams: stream,
+    }),
+  },
   // Serverless (MaaS) endpoints read the key from either header; sending both is what Azure's SDK does.
   authHeaders: (credential): Record<string, string> =>
     credential.kind === 'key'

@@ -80,6 +80,17 @@ export interface ChatProtocol {
   streaming?: { reader(context: ChatContext): ChatStreamReader };
 }
 
+/** A Responses API request as the caller sent it, with any stored conversation already in its `input`. */
+export interface ResponsesBody {
+  [field: string]: unknown;
+  input: unknown;
+}
+
+/** The Responses API spoken natively (deployments that declare the `responses` feature); its answers are OpenAI's own. */
+export interface ResponsesProtocol {
+  request(target: UpstreamTarget, body: ResponsesBody, stream: boolean): ProtocolRequest;
+}
+
 export interface EmbeddingsProtocol {
   request(target: UpstreamTarget, body: EmbeddingsBody): ProtocolRequest;
   /** The answer's body as OpenAI embeddings with its usage. Throws if it is unusable. */
@@ -90,6 +101,7 @@ export interface EmbeddingsProtocol {
 export interface ProtocolRoom {
   chat?: ChatProtocol;
   embeddings?: EmbeddingsProtocol;
+  responses?: ResponsesProtocol;
   /** The features a deployment of this protocol honours when its document declares none. */
   defaultFeatures: readonly Feature[];
   /** Headers that carry a credential the way this protocol's endpoints read it. */
