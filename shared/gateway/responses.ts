@@ -1,8 +1,8 @@
 import type { Deployment } from '../catalog/schemas.js';
-import { errors, type GatewayError } from '../errors.js';
+import { errors, isGatewayError, type GatewayError } from '../errors.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
-import { chatRequestFeatures } from '../routing/request-features.js';
-import { featuresOf } from '../routing/select-targets.js';
+import { chatRequestFeatures, type RequestFeature } from '../routing/request-features.js';
+import { featuresOf, type RoutingDecision } from '../routing/select-targets.js';
 import {
   carriesResponses,
   chatProtocol,
@@ -44,8 +44,8 @@ type Completed =
 /** What answering one Responses request needs besides the upstream's answer. */
 interface ResponseCall {
   body: ResponsesRequest;
-  /** The request as a chat completion, for deployments that do not speak the Responses API. */
-  chat: ChatRequest;
+  /** The request as a chat completion, for deployments that do not speak the Responses API, or why it has none. */
+  translation: { chat: ChatRequest } | { refusal: GatewayError };
   /** The request for deployments that do: the stored conversation spelled out, storage left to Switchyard. */
   native: ResponsesBody;
   translator: ResponseTranslator;
@@ -64,10 +64,11 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   const body = await parseBody(request, responsesRequestSchema, deps);
   const route = resolveAlias(body.model, team, deps);
   const history = body.previous_response_id ? await conversationBefore(body.previous_response_id, team.id, deps) : [];
-  const chat = translatedChat(body, history);
-  // Tools and structured output are planned only onto deployments that honour them, as for a chat request.
-  const decision = decideTargets(route, team, 'chat', chat.user, deps, chatRequestFeatures(chat));
-  const wantsStream = chat.stream === true;
+  const translation = translatedChat(body, history);
+  const decision = planned(translation, () =>
+    decideTargets(route, team, 'chat', body.safety_identifier ?? body.user, deps, featuresUsed(translation)),
+  );
+  const wantsStream = body.stream === true;
   const facts: UsageFacts = {
     requestId: options.requestId,
     team: team.id,
@@ -84,7 +85,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   });
   const call: ResponseCall = {
     body,
-    chat,
+    translation,
     native: nativeBody(body, history),
     translator: new ResponseTranslator({
       id: `resp_${deps.newId().replaceAll('-', '')}`,
@@ -126,7 +127,7 @@ async function buildCall(deployment: Deployment, call: ResponseCall): Promise<Up
   const credential = await call.deps.credentialFor(deployment);
   return speaksResponses(deployment)
     ? responsesRequest(deployment, call.native, credential)
-    : chatRequest(deployment, call.chat, credential);
+    : chatRequest(deployment, chatOf(call), credential);
 }
 
 /** The caller's answer: a relayed stream, or a whole answer as a Response or as its events. */
@@ -146,7 +147,7 @@ async function answer(result: Completed, deployment: Deployment, attempts: numbe
     return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: result.json };
   }
   const { json } = result.answered;
-  if (call.chat.stream) {
+  if (call.body.stream === true) {
     const events = completionAsResponseEvents(json, usage, translator, seconds(deps.now()));
     await keeper.keep(translator.response!);
     return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: eventStream(events) };
@@ -157,18 +158,42 @@ async function answer(result: Completed, deployment: Deployment, attempts: numbe
   return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, jsonBody: translator.response as ResponseObject };
 }
 
-/** The chat request a Responses request stands for, checked as a chat request from a caller would be. */
-function translatedChat(body: ResponsesRequest, history: readonly ResponseItem[]): ChatRequest {
-  const chat = toChatBody(body, history);
-  if (chat.stream) chat.stream_options = { include_usage: true };
-  const parsed = chatRequestSchema.safeParse(chat);
-  if (!parsed.success) {
+/** The chat request a Responses request stands for, checked as a chat request from a caller would be; or why there is none. */
+function translatedChat(body: ResponsesRequest, history: readonly ResponseItem[]): ResponseCall['translation'] {
+  try {
+    const chat = toChatBody(body, history);
+    if (chat.stream) chat.stream_options = { include_usage: true };
+    const parsed = chatRequestSchema.safeParse(chat);
+    if (parsed.success) return { chat: parsed.data };
     const issue = parsed.error.issues[0]!;
-    throw errors.invalidRequest(
-      `The request does not translate to a valid chat request: ${issue.path.map(String).join('.')}: ${issue.message}`,
-    );
+    const path = issue.path.map(String).join('.');
+    return { refusal: errors.invalidRequest(`The request does not translate to a valid chat request: ${path}: ${issue.message}`) };
+  } catch (error) {
+    if (isGatewayError(error)) return { refusal: error };
+    throw error;
   }
-  return parsed.data;
+}
+
+// Tools and structured output are planned only onto deployments that honour them, as for a chat request; a request
+// with no chat translation only onto deployments that speak the Responses API.
+function featuresUsed(translation: ResponseCall['translation']): RequestFeature[] {
+  if ('chat' in translation) return chatRequestFeatures(translation.chat);
+  return [{ feature: 'responses', param: translation.refusal.param ?? 'input' }];
+}
+
+// When no deployment could take an untranslatable request, the caller learns what does not translate.
+function planned(translation: ResponseCall['translation'], decide: () => RoutingDecision): RoutingDecision {
+  try {
+    return decide();
+  } catch (error) {
+    if ('refusal' in translation && isGatewayError(error) && error.code === 'unsupported_feature') throw translation.refusal;
+    throw error;
+  }
+}
+
+function chatOf(call: ResponseCall): ChatRequest {
+  if ('refusal' in call.translation) throw call.translation.refusal;
+  return call.translation.chat;
 }
 
 // The upstream keeps nothing (Switchyard stores, per team) and so cannot resolve previous_response_id: the stored
@@ -178,29 +203,32 @@ function nativeBody(body: ResponsesRequest, history: readonly ResponseItem[]): R
   return { ...rest, input: [...history, ...inputItems(body.input)], store: false };
 }
 
-/** Takes a 2xx answer: a stream to relay (translated, or as it came), or a whole answer read against the cap. */
+/** Takes a 2xx answer: a stream to relay (as it came, or translated), or a whole answer read against the cap. */
 async function accept(answer: Answer, call: ResponseCall): Promise<Completed> {
-  const { deps, scope, chat: body, translator, keeper } = call;
-  const chat = chatProtocol(answer.deployment.protocol);
-  const context: ChatContext = { target: answer.deployment, request: body, now: deps.now, newId: deps.newId };
+  const { deps, scope, translator, keeper } = call;
+  const translation = call.translation;
   const estimate = (outputText: string): MeteredUsage => ({
-    inputTokens: countChatPromptTokens(body.messages),
+    inputTokens:
+      'chat' in translation ? countChatPromptTokens(translation.chat.messages) : countTextTokens(JSON.stringify(call.native.input)),
     outputTokens: countTextTokens(outputText),
     estimated: true,
   });
   const keep = (response: ResponseObject) => void keeper.keep(response);
-  if (answer.streams && speaksResponses(answer.deployment)) {
+  const native = speaksResponses(answer.deployment);
+  if (answer.streams && native) {
     const reader = nativeStreamReader(estimate, keep);
     return { kind: 'stream', answer, reader, failureEvents: (error) => reader.failureEvents(error) };
   }
+  const chat = chatProtocol(answer.deployment.protocol);
+  const context = (): ChatContext => ({ target: answer.deployment, request: chatOf(call), now: deps.now, newId: deps.newId });
   if (answer.streams && chat.streaming) {
-    const reader = responsesStreamReader(chat.streaming.reader(context), translator, () => seconds(deps.now()), keep);
+    const reader = responsesStreamReader(chat.streaming.reader(context()), translator, () => seconds(deps.now()), keep);
     return { kind: 'stream', answer, reader, failureEvents: (error) => responsesFailureEvents(translator, error) };
   }
   try {
     const text = await readWhole(answer, MAX_ANSWER_BYTES, scope);
-    if (speaksResponses(answer.deployment)) return { kind: 'native', ...readNativeResponse(text, estimate) };
-    return { kind: 'whole', answered: chat.readAnswer(text, context) };
+    if (native) return { kind: 'native', ...readNativeResponse(text, estimate) };
+    return { kind: 'whole', answered: chat.readAnswer(text, context()) };
   } finally {
     answer.release();
   }

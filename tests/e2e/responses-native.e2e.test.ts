@@ -148,6 +148,25 @@ describe('Responses passed through to upstreams that speak them', () => {
     expect(second.output_text).toMatch(/saw 3 items$/);
   });
 
+  it('passes on what has no chat translation (a reasoning item, a built-in tool) only to a deployment that speaks Responses', async () => {
+    const input = [
+      { type: 'reasoning' as const, id: 'rs_1', summary: [] },
+      { role: 'user' as const, content: 'Search' },
+    ];
+    const tools = [{ type: 'web_search' as const }];
+    const passed = await gw.openai.responses.create({ model: 'native', input, tools, store: false });
+    expect(passed.output_text).toMatch(/saw 2 items$/);
+    expect(upstream.seen.at(-1)!.body).toMatchObject({ input: [{ type: 'reasoning', id: 'rs_1' }, { role: 'user' }], tools });
+    await putRoute(gw, 'native-mixed', ['sim-llama-managed', 'native-openai']);
+    const routed = await gw.openai.responses.create({ model: 'native-mixed', input, store: false }).withResponse();
+    expect(routed.response.headers.get('x-switchyard-deployment')).toBe('native-openai');
+    await expect(gw.openai.responses.create({ model: 'chat', input, store: false })).rejects.toMatchObject({
+      status: 400,
+      param: 'input[0].type',
+      message: expect.stringContaining("'reasoning'"),
+    });
+  });
+
   it('relays a native stream from an Azure OpenAI deployment (its v1 path) untouched to the official client', async () => {
     const stream = gw.openai.responses.stream({ model: 'native-azure', input: 'Stream' });
     const types: string[] = [];
