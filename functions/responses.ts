@@ -10,3 +10,15 @@ app.http('v1CreateResponse', {
 });
 app.http('retrieveResponse', { route: 'v1/responses/{id}', methods: ['GET'], authLevel: 'anonymous', handler: gateway.retrieveResponse });
 app.http('deleteResponse', { route: 'v1/responses/{id}', methods: ['DELETE'], authLevel: 'anonymous', handler: gateway.deleteResponse });
+app.http('v1RetrieveResponse', {
+  route: 'openai/v1/responses/{id}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: gateway.v1RetrieveResponse,
+});
+app.http('v1DeleteResponse', {
+  route: 'openai/v1/responses/{id}',
+  methods: ['DELETE'],
+  authLevel: 'anonymous',
+  handler: gateway.v1DeleteResponse,
+});

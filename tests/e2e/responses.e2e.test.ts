@@ -311,6 +311,14 @@ describe('stored Responses', () => {
     await expect(gw.openai.responses.delete(created.id)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('serves stored Responses on the Azure OpenAI v1 path too', async () => {
+    const azure = new OpenAI({ baseURL: `${gw.url}/openai/v1`, apiKey: DEMO_KEY, maxRetries: 0 });
+    const created = await azure.responses.create({ model: 'resp-text', input: 'Keep on v1', max_output_tokens: 3 });
+    expect((await azure.responses.retrieve(created.id)).id).toBe(created.id);
+    await azure.responses.delete(created.id);
+    await expect(azure.responses.retrieve(created.id)).rejects.toMatchObject({ status: 404 });
+  });
+
   it('keeps nothing with store: false, and a streamed Response once its stream has ended', async () => {
     const unstored = await gw.openai.responses.create({ model: 'resp-text', input: 'Forget this', max_output_tokens: 2, store: false });
     await expect(gw.openai.responses.retrieve(unstored.id)).rejects.toMatchObject({ status: 404 });
