@@ -29,7 +29,11 @@ const chatChunk = z.looseObject({
       z.looseObject({
         index: z.number().optional(),
         delta: z
-          .looseObject({ content: z.string().nullable().optional(), tool_calls: z.array(toolCallDelta).nullable().optional() })
+          .looseObject({
+            content: z.string().nullable().optional(),
+            refusal: z.string().nullable().optional(),
+            tool_calls: z.array(toolCallDelta).nullable().optional(),
+          })
           .optional(),
         finish_reason: z.string().nullable().optional(),
       }),
@@ -44,6 +48,7 @@ const chatCompletion = z.looseObject({
       index: z.number().optional(),
       message: z.looseObject({
         content: z.string().nullable().optional(),
+        refusal: z.string().nullable().optional(),
         tool_calls: z
           .array(z.looseObject({ id: z.string(), function: z.looseObject({ name: z.string(), arguments: z.string() }) }))
           .nullable()
@@ -116,6 +121,7 @@ export function completionAsChunk(json: unknown): unknown {
       index,
       delta: {
         content: message.content,
+        refusal: message.refusal,
         tool_calls: message.tool_calls?.map((call, i) => ({ index: i, id: call.id, function: call.function })),
       },
       finish_reason,
@@ -123,8 +129,15 @@ export function completionAsChunk(json: unknown): unknown {
   };
 }
 
+// A message's one content part: the answer's text, or the model's refusal to give one (each has its own events).
+type PartKind = 'output_text' | 'refusal';
+const PART_EVENTS = {
+  output_text: { delta: 'response.output_text.delta', done: 'response.output_text.done', field: 'text' },
+  refusal: { delta: 'response.refusal.delta', done: 'response.refusal.done', field: 'refusal' },
+} as const;
+
 type OpenItem =
-  | { kind: 'message'; outputIndex: number; id: string; text: string }
+  | { kind: 'message'; part: PartKind; outputIndex: number; id: string; text: string }
   | { kind: 'function_call'; outputIndex: number; id: string; callId: string; name: string; arguments: string; chatIndex: number };
 
 /** Reads chat-completion chunks (choice 0) and tells them as Responses stream events, keeping the Response they build. */
@@ -160,7 +173,9 @@ export class ResponseTranslator {
     if (!choice) return [];
     const events: ResponseEvent[] = [];
     const content = choice.delta?.content;
-    if (content) events.push(...this.#text(content));
+    if (content) events.push(...this.#text(content, 'output_text'));
+    const refusal = choice.delta?.refusal;
+    if (refusal) events.push(...this.#text(refusal, 'refusal'));
     for (const call of choice.delta?.tool_calls ?? []) events.push(...this.#toolCall(call));
     if (choice.finish_reason) this.#finishReason = choice.finish_reason;
     return events;
@@ -192,21 +207,22 @@ export class ResponseTranslator {
     return [this.#event('error', { code: error.code, message: error.message, param: null }), this.#event('response.failed', { response })];
   }
 
-  #text(delta: string): ResponseEvent[] {
+  #text(delta: string, part: PartKind): ResponseEvent[] {
     const events: ResponseEvent[] = [];
     let open = this.#open;
-    if (open?.kind !== 'message') {
+    if (open?.kind !== 'message' || open.part !== part) {
       events.push(...this.#closeOpen());
-      open = { kind: 'message', outputIndex: this.#output.length, id: `msg_${this.#bareId()}`, text: '' };
+      open = { kind: 'message', part, outputIndex: this.#output.length, id: `msg_${this.#bareId()}`, text: '' };
       this.#open = open;
       this.#output.push(this.#messageItem(open, 'in_progress'));
       events.push(
         this.#event('response.output_item.added', { output_index: open.outputIndex, item: this.#messageItem(open, 'in_progress', []) }),
       );
-      events.push(this.#event('response.content_part.added', { ...this.#at(open), content_index: 0, part: outputText('') }));
+      events.push(this.#event('response.content_part.added', { ...this.#at(open), content_index: 0, part: contentPart(part, '') }));
     }
     open.text += delta;
-    events.push(this.#event('response.output_text.delta', { ...this.#at(open), content_index: 0, delta, logprobs: [] }));
+    const logprobs = part === 'output_text' ? { logprobs: [] } : {};
+    events.push(this.#event(PART_EVENTS[part].delta, { ...this.#at(open), content_index: 0, delta, ...logprobs }));
     return events;
   }
 
@@ -247,9 +263,11 @@ export class ResponseTranslator {
     if (open.kind === 'message') {
       const item = this.#messageItem(open, 'completed');
       this.#output[open.outputIndex] = item;
+      const { done, field } = PART_EVENTS[open.part];
+      const logprobs = open.part === 'output_text' ? { logprobs: [] } : {};
       return [
-        this.#event('response.output_text.done', { ...this.#at(open), content_index: 0, text: open.text, logprobs: [] }),
-        this.#event('response.content_part.done', { ...this.#at(open), content_index: 0, part: outputText(open.text) }),
+        this.#event(done, { ...this.#at(open), content_index: 0, [field]: open.text, ...logprobs }),
+        this.#event('response.content_part.done', { ...this.#at(open), content_index: 0, part: contentPart(open.part, open.text) }),
         this.#event('response.output_item.done', { output_index: open.outputIndex, item }),
       ];
     }
@@ -261,7 +279,11 @@ export class ResponseTranslator {
     ];
   }
 
-  #messageItem(open: { id: string; text: string }, status: string, content = [outputText(open.text)]): ResponseItem {
+  #messageItem(
+    open: { id: string; part: PartKind; text: string },
+    status: string,
+    content = [contentPart(open.part, open.text)],
+  ): ResponseItem {
     return { id: open.id, type: 'message', role: 'assistant', status, content };
   }
 
@@ -284,8 +306,8 @@ export class ResponseTranslator {
   }
 }
 
-function outputText(text: string): Record<string, unknown> {
-  return { type: 'output_text', text, annotations: [], logprobs: [] };
+function contentPart(part: PartKind, text: string): Record<string, unknown> {
+  return part === 'output_text' ? { type: 'output_text', text, annotations: [], logprobs: [] } : { type: 'refusal', refusal: text };
 }
 
 const encoder = new TextEncoder();

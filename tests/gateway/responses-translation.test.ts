@@ -274,6 +274,35 @@ describe('a chat stream as Responses events', () => {
     expect(failed.map((e) => e.sequence_number)).toEqual([2, 3]);
   });
 
+  it('tells a refusal as a refusal part with its own events, never as an empty message', () => {
+    const t = translator({ input: 'x', stream: true });
+    const events = [
+      ...t.start(),
+      ...t.push({ choices: [{ index: 0, delta: { role: 'assistant', refusal: '' } }] }),
+      ...t.push({ choices: [{ index: 0, delta: { refusal: "I can't" } }] }),
+      ...t.push({ choices: [{ index: 0, delta: { refusal: ' help.' }, finish_reason: 'stop' }] }),
+      ...t.finish(usage, 9),
+    ];
+    expect(events.map((e) => e.type)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.refusal.delta',
+      'response.refusal.delta',
+      'response.refusal.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    expect(events.find((e) => e.type === 'response.refusal.done')).toMatchObject({ refusal: "I can't help.", content_index: 0 });
+    expect(t.response!.output).toMatchObject([{ type: 'message', content: [{ type: 'refusal', refusal: "I can't help." }] }]);
+    const whole = translator();
+    whole.push(completionAsChunk({ choices: [{ message: { content: null, refusal: 'No.' }, finish_reason: 'stop' }] }));
+    whole.finish(usage, 9);
+    expect(whole.response!.output).toMatchObject([{ type: 'message', content: [{ type: 'refusal', refusal: 'No.' }] }]);
+  });
+
   it('tells a whole completion as the full event sequence', () => {
     const events = completionAsResponseEvents(
       JSON.stringify({ choices: [{ message: { content: 'ok' }, finish_reason: 'stop' }] }),
