@@ -27,7 +27,7 @@ export async function meteredCall<T>(
   facts: UsageFacts,
   scope: CallScope,
 ): Promise<Metered<T>> {
-  const failed = { inputTokens: 0, outputTokens: 0, estimated: false, ttfbMs: 0 };
+  const failed = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, reasoningTokens: 0, estimated: false, ttfbMs: 0 };
   try {
     // The request id travels upstream too, so one request can be followed through Azure's logs.
     const traced = async (deployment: Deployment) => {

@@ -18,6 +18,8 @@ export interface UsageOutcome {
   httpStatus: number;
   inputTokens: number;
   outputTokens: number;
+  cachedInputTokens: number;
+  reasoningTokens: number;
   estimated: boolean;
   ttfbMs: number;
   attempts: number;
@@ -42,7 +44,10 @@ export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: Usage
     httpStatus: outcome.httpStatus,
     inputTokens: outcome.inputTokens,
     outputTokens: outcome.outputTokens,
+    cachedInputTokens: outcome.cachedInputTokens,
+    reasoningTokens: outcome.reasoningTokens,
     estimated: outcome.estimated,
+    // Cached input is charged at the input price for now: its own price is a later change.
     costMicroUsd: deployment ? requestCostMicroUsd(deployment, outcome.inputTokens, outcome.outputTokens) : 0,
     stream: facts.stream,
     latencyMs: nowMs - facts.startedAtMs,

@@ -136,6 +136,8 @@ class StreamRelay {
       httpStatus: 200,
       inputTokens: usage.inputTokens,
       outputTokens: usage.outputTokens,
+      cachedInputTokens: usage.cachedInputTokens,
+      reasoningTokens: usage.reasoningTokens,
       estimated: usage.estimated,
       ttfbMs: this.#firstEventMs ?? headersMs,
       attempts,

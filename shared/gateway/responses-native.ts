@@ -1,18 +1,18 @@
 import { z } from 'zod';
 import type { GatewayError } from '../errors.js';
 import { SseSplitter } from '../http/sse.js';
+import { responsesUsageFrom } from '../usage/extract-usage.js';
 import type { ChatStreamReader, MeteredUsage } from '../upstreams/protocols/index.js';
 import { responseEventBytes, type ResponseObject } from './responses-translation.js';
 
 // Answers of upstreams that speak the Responses API natively: passed on as they came, tapped for the finished
 // Response (to store it) and its usage (to meter it).
 
-const usageSchema = z.looseObject({ input_tokens: z.number().int().min(0), output_tokens: z.number().int().min(0) });
 const responseSchema = z.looseObject({
   id: z.string(),
   status: z.string(),
   output: z.array(z.looseObject({})),
-  usage: usageSchema.nullable().optional(),
+  usage: z.unknown().optional(),
 });
 const eventSchema = z.looseObject({
   type: z.string(),
@@ -24,8 +24,8 @@ const ENDINGS = new Set(['response.completed', 'response.incomplete', 'response.
 
 /** Usage as the Response reported it, else estimated from its output text. */
 function usageOf(response: z.output<typeof responseSchema>, estimate: (outputText: string) => MeteredUsage, text: string): MeteredUsage {
-  const reported = response.usage;
-  if (reported) return { inputTokens: reported.input_tokens, outputTokens: reported.output_tokens, estimated: false };
+  const reported = responsesUsageFrom(response);
+  if (reported) return { ...reported, estimated: false };
   return estimate(text);
 }
 

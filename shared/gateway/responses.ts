@@ -16,6 +16,7 @@ import {
 } from '../upstreams/protocols/index.js';
 import type { UpstreamRequest } from '../upstreams/upstream-port.js';
 import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js';
+import { countedUsage } from '../usage/extract-usage.js';
 import { authenticateTeam } from './authenticate.js';
 import { describe, readWhole, type Answer } from './call-upstream.js';
 import { CallScope } from './call-scope.js';
@@ -208,9 +209,10 @@ async function accept(answer: Answer, call: ResponseCall): Promise<Completed> {
   const { deps, scope, translator, keeper } = call;
   const translation = call.translation;
   const estimate = (outputText: string): MeteredUsage => ({
-    inputTokens:
+    ...countedUsage(
       'chat' in translation ? countChatPromptTokens(translation.chat.messages) : countTextTokens(JSON.stringify(call.native.input)),
-    outputTokens: countTextTokens(outputText),
+      countTextTokens(outputText),
+    ),
     estimated: true,
   });
   const keep = (response: ResponseObject) => void keeper.keep(response);

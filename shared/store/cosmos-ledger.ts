@@ -7,6 +7,8 @@ const COUNTERS: Array<keyof RollupCounters> = [
   'requests',
   'inputTokens',
   'outputTokens',
+  'cachedInputTokens',
+  'reasoningTokens',
   'costMicroUsd',
   'estimatedRequests',
   'failedRequests',

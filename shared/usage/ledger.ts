@@ -5,6 +5,8 @@ export interface RollupCounters {
   requests: number;
   inputTokens: number;
   outputTokens: number;
+  cachedInputTokens: number;
+  reasoningTokens: number;
   costMicroUsd: number;
   estimatedRequests: number;
   failedRequests: number;
@@ -56,6 +58,8 @@ export function countersOf(record: UsageRecord): RollupCounters {
     requests: 1,
     inputTokens: record.inputTokens,
     outputTokens: record.outputTokens,
+    cachedInputTokens: record.cachedInputTokens,
+    reasoningTokens: record.reasoningTokens,
     costMicroUsd: record.costMicroUsd,
     estimatedRequests: record.estimated ? 1 : 0,
     failedRequests: record.status === 'ok' ? 0 : 1,
@@ -66,6 +70,8 @@ function add(target: RollupCounters, more: RollupCounters): void {
   target.requests += more.requests;
   target.inputTokens += more.inputTokens;
   target.outputTokens += more.outputTokens;
+  target.cachedInputTokens += more.cachedInputTokens;
+  target.reasoningTokens += more.reasoningTokens;
   target.costMicroUsd += more.costMicroUsd;
   target.estimatedRequests += more.estimatedRequests;
   target.failedRequests += more.failedRequests;

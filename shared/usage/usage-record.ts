@@ -18,6 +18,10 @@ export interface UsageRecord {
   httpStatus: number;
   inputTokens: number;
   outputTokens: number;
+  /** Input tokens the upstream served from its cache (part of inputTokens); 0 when estimated or not reported. */
+  cachedInputTokens: number;
+  /** Output tokens spent reasoning (part of outputTokens); 0 when estimated or not reported. */
+  reasoningTokens: number;
   /** Tokens counted by Switchyard's tokenizer because the upstream reported none. */
   estimated: boolean;
   costMicroUsd: number;

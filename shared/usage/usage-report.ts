@@ -19,6 +19,8 @@ export interface UsageRow extends Partial<Record<GroupByField, string>> {
   requests: number;
   inputTokens: number;
   outputTokens: number;
+  cachedInputTokens: number;
+  reasoningTokens: number;
   costUsd: number;
   costMicroUsd: number;
   estimatedRequests: number;
@@ -71,13 +73,26 @@ export function parseUsageQuery(params: URLSearchParams): UsageQuery {
 }
 
 function emptyTotals(): Omit<UsageRow, GroupByField> {
-  return { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, costMicroUsd: 0, estimatedRequests: 0, failedRequests: 0 };
+  return {
+    requests: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cachedInputTokens: 0,
+    reasoningTokens: 0,
+    costUsd: 0,
+    costMicroUsd: 0,
+    estimatedRequests: 0,
+    failedRequests: 0,
+  };
 }
 
 function accumulate(target: Omit<UsageRow, GroupByField>, row: RollupCounters): void {
   target.requests += row.requests ?? 0;
   target.inputTokens += row.inputTokens ?? 0;
   target.outputTokens += row.outputTokens ?? 0;
+  // Rollups written before these counters existed lack them.
+  target.cachedInputTokens += row.cachedInputTokens ?? 0;
+  target.reasoningTokens += row.reasoningTokens ?? 0;
   target.costMicroUsd += row.costMicroUsd ?? 0;
   target.estimatedRequests += row.estimatedRequests ?? 0;
   target.failedRequests += row.failedRequests ?? 0;
@@ -108,7 +123,16 @@ export function buildUsageReport(query: UsageQuery, rollups: RollupRow[]): Usage
   return { from: query.from, to: query.to, groupBy: query.groupBy, rows, totals };
 }
 
-const metricColumns = ['requests', 'inputTokens', 'outputTokens', 'costUsd', 'estimatedRequests', 'failedRequests'] as const;
+const metricColumns = [
+  'requests',
+  'inputTokens',
+  'outputTokens',
+  'cachedInputTokens',
+  'reasoningTokens',
+  'costUsd',
+  'estimatedRequests',
+  'failedRequests',
+] as const;
 
 /** The report as CSV: the groupBy columns, then the metrics, with a header row. */
 export function usageReportCsv(report: UsageReport): string {

@@ -91,6 +91,8 @@ describe('several instances on one store', () => {
       httpStatus: 200,
       inputTokens: 10 + i,
       outputTokens: 5,
+      cachedInputTokens: 0,
+      reasoningTokens: 0,
       estimated: false,
       costMicroUsd: 7,
       stream: false,

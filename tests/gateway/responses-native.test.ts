@@ -4,7 +4,13 @@ import { SseSplitter } from '../../shared/http/sse.js';
 import { nativeStreamReader, readNativeResponse } from '../../shared/gateway/responses-native.js';
 import type { ResponseObject } from '../../shared/gateway/responses-translation.js';
 
-const estimate = (text: string) => ({ inputTokens: 3, outputTokens: text.length, estimated: true });
+const estimate = (text: string) => ({
+  inputTokens: 3,
+  outputTokens: text.length,
+  cachedInputTokens: 0,
+  reasoningTokens: 0,
+  estimated: true,
+});
 const base = { id: 'resp_up1', object: 'response', created_at: 1, model: 'gpt-x', output: [] };
 const done = {
   ...base,
@@ -43,14 +49,37 @@ function relay(cuts: number[]) {
 }
 
 describe('native Responses answers', () => {
+  it('meters the cached input and reasoning tokens a Response reports', () => {
+    const usage = {
+      input_tokens: 40,
+      input_tokens_details: { cached_tokens: 16 },
+      output_tokens: 9,
+      output_tokens_details: { reasoning_tokens: 6 },
+      total_tokens: 49,
+    };
+    expect(readNativeResponse(JSON.stringify({ ...done, usage }), estimate).usage).toEqual({
+      inputTokens: 40,
+      outputTokens: 9,
+      cachedInputTokens: 16,
+      reasoningTokens: 6,
+      estimated: false,
+    });
+  });
+
   it('reads a whole Response: its bytes as they came, usage as reported, else estimated from its text', () => {
     expect(readNativeResponse(JSON.stringify(done), estimate)).toMatchObject({
       json: JSON.stringify(done),
       response: { id: 'resp_up1' },
-      usage: { inputTokens: 9, outputTokens: 2, estimated: false },
+      usage: { inputTokens: 9, outputTokens: 2, cachedInputTokens: 0, reasoningTokens: 0, estimated: false },
     });
     const { usage: _usage, ...unreported } = done;
-    expect(readNativeResponse(JSON.stringify(unreported), estimate).usage).toEqual({ inputTokens: 3, outputTokens: 3, estimated: true });
+    expect(readNativeResponse(JSON.stringify(unreported), estimate).usage).toEqual({
+      inputTokens: 3,
+      outputTokens: 3,
+      cachedInputTokens: 0,
+      reasoningTokens: 0,
+      estimated: true,
+    });
     expect(() => readNativeResponse('{"choices":[]}', estimate)).toThrow();
   });
 
@@ -62,7 +91,7 @@ describe('native Responses answers', () => {
     const { reader, out, completed } = relay([...(cuts as number[])].sort((a, b) => a - b));
     expect(Buffer.concat(out).toString()).toBe(wire);
     expect(reader.complete).toBe(true);
-    expect(reader.usage()).toEqual({ inputTokens: 9, outputTokens: 2, estimated: false });
+    expect(reader.usage()).toEqual({ inputTokens: 9, outputTokens: 2, cachedInputTokens: 0, reasoningTokens: 0, estimated: false });
     expect(completed.map((r) => r.id)).toEqual(['resp_up1']);
   });
 
@@ -70,7 +99,7 @@ describe('native Responses answers', () => {
     const reader = nativeStreamReader(estimate, () => undefined);
     reader.push(bytes.slice(0, wire.indexOf('data: {"type":"response.completed"')));
     expect(reader.complete).toBe(false);
-    expect(reader.usage()).toEqual({ inputTokens: 3, outputTokens: 3, estimated: true });
+    expect(reader.usage()).toEqual({ inputTokens: 3, outputTokens: 3, cachedInputTokens: 0, reasoningTokens: 0, estimated: true });
     const splitter = new SseSplitter();
     const events = reader
       .failureEvents(errors.upstreamError('broke'))

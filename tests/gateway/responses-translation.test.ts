@@ -122,7 +122,7 @@ describe('a Responses request as a chat request', () => {
 let ids = 0;
 const translator = (body: Record<string, unknown> = { input: 'x' }) =>
   new ResponseTranslator({ id: 'resp_1', createdAtS: 100, model: 'chat', request: request(body), newId: () => `id-${++ids}` });
-const usage = { inputTokens: 5, outputTokens: 3, estimated: false };
+const usage = { inputTokens: 5, outputTokens: 3, cachedInputTokens: 0, reasoningTokens: 0, estimated: false };
 
 describe('a chat completion as a Response', () => {
   it('gives a message item with output_text and the metered usage with its details', () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../local/embedded-cosmos.js';
 import { containerDefinitions, ensureContainers } from '../../shared/store/containers.js';
 import { CosmosLedgerSink, readRollups } from '../../shared/store/cosmos-ledger.js';
-import { Ledger, type LedgerSink, type RollupDelta } from '../../shared/usage/ledger.js';
+import { Ledger, rollupId, type LedgerSink, type RollupDelta } from '../../shared/usage/ledger.js';
 import type { UsageRecord } from '../../shared/usage/usage-record.js';
 
 let cosmos: EmbeddedCosmos;
@@ -52,6 +52,8 @@ function record(overrides: Partial<UsageRecord> = {}): UsageRecord {
     httpStatus: 200,
     inputTokens: 10,
     outputTokens: 4,
+    cachedInputTokens: 0,
+    reasoningTokens: 0,
     estimated: false,
     costMicroUsd: 3,
     stream: false,
@@ -69,7 +71,16 @@ describe('CosmosLedgerSink', () => {
   it('applies a rollup delta at most once per (writer, seq), even when it is sent again', async () => {
     const delta: RollupDelta = {
       key: { team: 'once', day: '2026-03-01', alias: 'chat', deployment: 'dep', kind: 'serverless' },
-      counters: { requests: 2, inputTokens: 20, outputTokens: 8, costMicroUsd: 6, estimatedRequests: 0, failedRequests: 1 },
+      counters: {
+        requests: 2,
+        inputTokens: 20,
+        outputTokens: 8,
+        cachedInputTokens: 12,
+        reasoningTokens: 5,
+        costMicroUsd: 6,
+        estimatedRequests: 0,
+        failedRequests: 1,
+      },
       seq: 1,
     };
     await sink.applyRollup('writer-a', delta);
@@ -77,7 +88,71 @@ describe('CosmosLedgerSink', () => {
     await sink.applyRollup('writer-a', { ...delta, seq: 2 });
     await sink.applyRollup('writer-b', delta); // another instance's own seq 1
     const [row] = await rollups('once');
-    expect(row).toMatchObject({ requests: 6, inputTokens: 60, outputTokens: 24, costMicroUsd: 18, failedRequests: 3 });
+    expect(row).toMatchObject({
+      requests: 6,
+      inputTokens: 60,
+      outputTokens: 24,
+      cachedInputTokens: 36,
+      reasoningTokens: 15,
+      costMicroUsd: 18,
+      failedRequests: 3,
+    });
+  });
+
+  it('adds cached and reasoning tokens to a rollup written before those counters existed', async () => {
+    // An id no other test's rollup has: the embedded store matches a patch condition by id, not by (partition, id).
+    const key = { team: 'old-rollup', day: '2026-03-01', alias: 'legacy', deployment: 'dep', kind: 'serverless' as const };
+    // A rollup as the ledger wrote it before: no cachedInputTokens, no reasoningTokens.
+    await client
+      .database('ledger-test')
+      .container('rollups')
+      .items.create({
+        id: rollupId(key),
+        type: 'rollup',
+        ...key,
+        requests: 3,
+        inputTokens: 30,
+        outputTokens: 9,
+        costMicroUsd: 4,
+        estimatedRequests: 0,
+        failedRequests: 0,
+        seq: { 'writer-old': 7 },
+        updatedAt: '2026-03-01T00:00:00.000Z',
+      });
+    const counters = {
+      requests: 1,
+      inputTokens: 10,
+      outputTokens: 4,
+      cachedInputTokens: 6,
+      reasoningTokens: 2,
+      costMicroUsd: 1,
+      estimatedRequests: 0,
+      failedRequests: 0,
+    };
+    await sink.applyRollup('writer-new', { key, counters, seq: 1 });
+    await sink.applyRollup('writer-new', { key, counters, seq: 1 }); // retried: applied once
+    await sink.applyRollup('writer-new', { key, counters: { ...counters, cachedInputTokens: 0, reasoningTokens: 1 }, seq: 2 });
+    const [row] = await rollups('old-rollup');
+    expect(row).toMatchObject({
+      requests: 5,
+      inputTokens: 50,
+      outputTokens: 17,
+      cachedInputTokens: 6,
+      reasoningTokens: 3,
+      costMicroUsd: 6,
+    });
+  });
+
+  it('sums the cached and reasoning tokens of the records it rolls up', async () => {
+    const ledger = new Ledger(sink, 'writer-details', { flushIntervalMs: 1_000, now: Date.now });
+    ledger.record(record({ team: 'details', cachedInputTokens: 8, reasoningTokens: 3 }));
+    ledger.record(record({ team: 'details', cachedInputTokens: 2, reasoningTokens: 0 }));
+    ledger.record(record({ team: 'details' }));
+    await ledger.flush();
+    ledger.record(record({ team: 'details', cachedInputTokens: 5, reasoningTokens: 4 }));
+    await ledger.flush();
+    const [row] = await rollups('details');
+    expect(row).toMatchObject({ requests: 4, inputTokens: 40, outputTokens: 16, cachedInputTokens: 15, reasoningTokens: 7 });
   });
 
   it('writes a record once, even when the write is repeated', async () => {

@@ -19,6 +19,8 @@ const record = (id: string, outputTokens = 1): UsageRecord => ({
   httpStatus: 200,
   inputTokens: 2,
   outputTokens,
+  cachedInputTokens: 0,
+  reasoningTokens: 0,
   estimated: false,
   costMicroUsd: 3,
   stream: false,

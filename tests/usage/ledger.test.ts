@@ -16,6 +16,8 @@ const record = (id: string): UsageRecord => ({
   httpStatus: 200,
   inputTokens: 3,
   outputTokens: 4,
+  cachedInputTokens: 0,
+  reasoningTokens: 0,
   estimated: false,
   costMicroUsd: 7,
   stream: false,

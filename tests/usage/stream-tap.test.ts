@@ -65,7 +65,7 @@ describe('StreamTap', () => {
     expect(out.equals(Buffer.from(STREAM_BYTES))).toBe(true);
     expect(forwarded.map((b) => decoder.decode(b))).toEqual(STREAM);
     expect(tap.summary).toEqual({
-      usage: { inputTokens: 21, outputTokens: 4 },
+      usage: { inputTokens: 21, outputTokens: 4, cachedInputTokens: 0, reasoningTokens: 0 },
       sawDone: true,
       events: 8,
     });
@@ -77,7 +77,7 @@ describe('StreamTap', () => {
     expect(out.equals(Buffer.from(WITHOUT_USAGE_BYTES))).toBe(true);
     expect(forwarded.map((b) => decoder.decode(b))).toEqual([AZURE_PROMPT_FILTER, ROLE, HELLO, ASYNC_FILTER, WORLD, FINISH, DONE]);
     expect(tap.summary).toEqual({
-      usage: { inputTokens: 21, outputTokens: 4 },
+      usage: { inputTokens: 21, outputTokens: 4, cachedInputTokens: 0, reasoningTokens: 0 },
       sawDone: true,
       events: 8,
     });
@@ -138,7 +138,7 @@ describe('StreamTap', () => {
     const both = delta('!', { usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } });
     const { tap, out } = run([bytes(both + DONE)], false);
     expect(out.toString('utf8')).toBe(both + DONE);
-    expect(tap.summary.usage).toEqual({ inputTokens: 3, outputTokens: 1 });
+    expect(tap.summary.usage).toEqual({ inputTokens: 3, outputTokens: 1, cachedInputTokens: 0, reasoningTokens: 0 });
     expect(tap.completionTokens()).toBe(1);
   });
 
@@ -147,7 +147,7 @@ describe('StreamTap', () => {
     const second = event({ ...base, choices: [], usage: { prompt_tokens: 9, completion_tokens: 8 } });
     const { tap, out } = run([bytes(first + second)], false);
     expect(out.byteLength).toBe(0);
-    expect(tap.summary.usage).toEqual({ inputTokens: 9, outputTokens: 8 });
+    expect(tap.summary.usage).toEqual({ inputTokens: 9, outputTokens: 8, cachedInputTokens: 0, reasoningTokens: 0 });
   });
 
   it('accumulates content of every choice in order', () => {
@@ -227,7 +227,7 @@ describe('StreamTap', () => {
       .join('');
     const dropped = run([bytes(crlf)], false);
     expect(dropped.out.toString('utf8')).toBe(without);
-    expect(dropped.tap.summary.usage).toEqual({ inputTokens: 21, outputTokens: 4 });
+    expect(dropped.tap.summary.usage).toEqual({ inputTokens: 21, outputTokens: 4, cachedInputTokens: 0, reasoningTokens: 0 });
   });
 
   it('counts completion tokens as the text arrives, holding at most a batch of it', () => {

@@ -139,6 +139,8 @@ function rollup(team: string, day: string, alias: string, deployment: string, ki
     requests: 0,
     inputTokens: 0,
     outputTokens: 0,
+    cachedInputTokens: 0,
+    reasoningTokens: 0,
     costMicroUsd: 0,
     estimatedRequests: 0,
     failedRequests: 0,
@@ -151,6 +153,8 @@ const ROLLUPS: RollupRow[] = [
     requests: 3,
     inputTokens: 300,
     outputTokens: 90,
+    cachedInputTokens: 120,
+    reasoningTokens: 30,
     costMicroUsd: 100_000,
     estimatedRequests: 1,
   }),
@@ -158,6 +162,7 @@ const ROLLUPS: RollupRow[] = [
     requests: 10,
     inputTokens: 1_000,
     outputTokens: 500,
+    cachedInputTokens: 400,
     costMicroUsd: 0,
     failedRequests: 2,
   }),
@@ -173,6 +178,8 @@ const ROLLUPS: RollupRow[] = [
     requests: 1,
     inputTokens: 11,
     outputTokens: 13,
+    cachedInputTokens: 5,
+    reasoningTokens: 7,
     costMicroUsd: 1,
     estimatedRequests: 1,
   }),
@@ -180,7 +187,16 @@ const ROLLUPS: RollupRow[] = [
 
 const query = (groupBy: UsageQuery['groupBy']): UsageQuery => ({ from: '2026-01-01', to: '2026-01-31', groupBy, format: 'json' });
 
-const metricNames = ['requests', 'inputTokens', 'outputTokens', 'costMicroUsd', 'estimatedRequests', 'failedRequests'] as const;
+const metricNames = [
+  'requests',
+  'inputTokens',
+  'outputTokens',
+  'cachedInputTokens',
+  'reasoningTokens',
+  'costMicroUsd',
+  'estimatedRequests',
+  'failedRequests',
+] as const;
 
 describe('buildUsageReport', () => {
   it('groups by team, sorted, with exact integer sums', () => {
@@ -195,6 +211,8 @@ describe('buildUsageReport', () => {
           requests: 11,
           inputTokens: 1_011,
           outputTokens: 513,
+          cachedInputTokens: 405,
+          reasoningTokens: 7,
           costMicroUsd: 1,
           costUsd: 0.000001,
           estimatedRequests: 1,
@@ -205,6 +223,8 @@ describe('buildUsageReport', () => {
           requests: 15,
           inputTokens: 7_800,
           outputTokens: 340,
+          cachedInputTokens: 120,
+          reasoningTokens: 30,
           costMicroUsd: 300_000,
           costUsd: 0.3,
           estimatedRequests: 1,
@@ -215,6 +235,8 @@ describe('buildUsageReport', () => {
         requests: 26,
         inputTokens: 8_811,
         outputTokens: 853,
+        cachedInputTokens: 525,
+        reasoningTokens: 37,
         costMicroUsd: 300_001,
         costUsd: 0.300001,
         estimatedRequests: 2,
@@ -240,6 +262,7 @@ describe('buildUsageReport', () => {
       ['2026-01-02', 'serverless', 4, 311, 100_001],
     ]);
     expect(Object.keys(report.rows[0]!).sort()).toEqual([
+      'cachedInputTokens',
       'costMicroUsd',
       'costUsd',
       'day',
@@ -248,6 +271,7 @@ describe('buildUsageReport', () => {
       'inputTokens',
       'kind',
       'outputTokens',
+      'reasoningTokens',
       'requests',
     ]);
   });
@@ -275,8 +299,44 @@ describe('buildUsageReport', () => {
       to: '2026-01-31',
       groupBy: ['team'],
       rows: [],
-      totals: { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, costMicroUsd: 0, estimatedRequests: 0, failedRequests: 0 },
+      totals: {
+        requests: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        cachedInputTokens: 0,
+        reasoningTokens: 0,
+        costUsd: 0,
+        costMicroUsd: 0,
+        estimatedRequests: 0,
+        failedRequests: 0,
+      },
     });
+  });
+
+  it('sums a rollup written before cached and reasoning tokens were counted as 0 of each', () => {
+    const {
+      cachedInputTokens: _cached,
+      reasoningTokens: _reasoning,
+      ...old
+    } = rollup('t', '2026-01-01', 'chat', 'd', 'serverless', {
+      requests: 2,
+      inputTokens: 20,
+      outputTokens: 6,
+    });
+    const report = buildUsageReport(query(['alias']), [
+      old as RollupRow,
+      rollup('t', '2026-01-02', 'chat', 'd', 'serverless', {
+        requests: 1,
+        inputTokens: 10,
+        outputTokens: 3,
+        cachedInputTokens: 4,
+        reasoningTokens: 2,
+      }),
+    ]);
+    expect(report.rows).toEqual([
+      expect.objectContaining({ alias: 'chat', requests: 3, inputTokens: 30, cachedInputTokens: 4, reasoningTokens: 2 }),
+    ]);
+    expect(usageReportCsv(report).split('\r\n')[1]).toBe('chat,3,30,9,4,2,0,0,0');
   });
 
   it('keeps groups apart even when joined values would collide', () => {
@@ -309,6 +369,8 @@ describe('buildUsageReport', () => {
             requests: 1 + next(50),
             inputTokens: next(1_000_000),
             outputTokens: next(100_000),
+            cachedInputTokens: next(1_000),
+            reasoningTokens: next(1_000),
             costMicroUsd: next(10_000_000),
             estimatedRequests: next(3),
             failedRequests: next(2),
@@ -343,13 +405,25 @@ function report(groupBy: UsageQuery['groupBy'], rows: Array<Record<string, unkno
       requests: 1,
       inputTokens: 2,
       outputTokens: 3,
+      cachedInputTokens: 1,
+      reasoningTokens: 2,
       costUsd: 0.5,
       costMicroUsd: 500_000,
       estimatedRequests: 0,
       failedRequests: 0,
       ...r,
     })),
-    totals: { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, costMicroUsd: 0, estimatedRequests: 0, failedRequests: 0 },
+    totals: {
+      requests: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      cachedInputTokens: 0,
+      reasoningTokens: 0,
+      costUsd: 0,
+      costMicroUsd: 0,
+      estimatedRequests: 0,
+      failedRequests: 0,
+    },
   };
 }
 
@@ -357,21 +431,21 @@ describe('usageReportCsv', () => {
   it('writes the header and rows with CRLF line ends', () => {
     const csv = usageReportCsv(buildUsageReport(query(['team', 'day']), ROLLUPS.slice(0, 2)));
     expect(csv).toBe(
-      'team,day,requests,inputTokens,outputTokens,costUsd,estimatedRequests,failedRequests\r\n' +
-        'ads,2026-01-01,10,1000,500,0,0,2\r\n' +
-        'search,2026-01-02,3,300,90,0.1,1,0\r\n',
+      'team,day,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests\r\n' +
+        'ads,2026-01-01,10,1000,500,400,0,0,0,2\r\n' +
+        'search,2026-01-02,3,300,90,120,30,0.1,1,0\r\n',
     );
   });
 
   it('writes only the header for an empty report', () => {
     expect(usageReportCsv(report(['alias'], []))).toBe(
-      'alias,requests,inputTokens,outputTokens,costUsd,estimatedRequests,failedRequests\r\n',
+      'alias,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests\r\n',
     );
   });
 
   it('writes small costs without exponent notation loss', () => {
     const csv = usageReportCsv(report([], [{ costUsd: 0.000001 }]));
-    expect(csv.split('\r\n')[1]).toBe('1,2,3,0.000001,0,0');
+    expect(csv.split('\r\n')[1]).toBe('1,2,3,1,2,0.000001,0,0');
   });
 
   it('quotes values with commas, quotes and line breaks', () => {
@@ -384,7 +458,7 @@ describe('usageReportCsv', () => {
         ],
       ),
     );
-    expect(csv.split('\r\n').slice(1, 3)).toEqual(['"a,b","say ""hi""",1,2,3,0.5,0,0', '"line\nbreak","cr\rhere",1,2,3,0.5,0,0']);
+    expect(csv.split('\r\n').slice(1, 3)).toEqual(['"a,b","say ""hi""",1,2,3,1,2,0.5,0,0', '"line\nbreak","cr\rhere",1,2,3,1,2,0.5,0,0']);
   });
 
   it.each([
@@ -396,11 +470,13 @@ describe('usageReportCsv', () => {
     ['=1,2', `"'=1,2"`],
   ])('guards against formula injection (%j)', (value, cell) => {
     const csv = usageReportCsv(report(['deployment'], [{ deployment: value }]));
-    expect(csv).toBe(`deployment,requests,inputTokens,outputTokens,costUsd,estimatedRequests,failedRequests\r\n${cell},1,2,3,0.5,0,0\r\n`);
+    expect(csv).toBe(
+      `deployment,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests\r\n${cell},1,2,3,1,2,0.5,0,0\r\n`,
+    );
   });
 
   it('does not alter safe values or numbers', () => {
     const csv = usageReportCsv(report(['deployment'], [{ deployment: 'gpt-4o=mini+x', requests: 0 }]));
-    expect(csv.split('\r\n')[1]).toBe('gpt-4o=mini+x,0,2,3,0.5,0,0');
+    expect(csv.split('\r\n')[1]).toBe('gpt-4o=mini+x,0,2,3,1,2,0.5,0,0');
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { contentText, countChatPromptTokens, countTextTokens, type ChatMessageLike } from '../../usage/count-tokens.js';
+import { countedUsage } from '../../usage/extract-usage.js';
 import type { Answered, ChatBody, ChatContext, ProtocolRoom } from './protocol.js';
 import { upstreamUrl } from './upstream-url.js';
 
@@ -66,5 +67,5 @@ function readScore(text: string, context: ChatContext): Answered {
     ],
     usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
   };
-  return { json: JSON.stringify(completion), usage: { inputTokens, outputTokens, estimated: true } };
+  return { json: JSON.stringify(completion), usage: { ...countedUsage(inputTokens, outputTokens), estimated: true } };
 }

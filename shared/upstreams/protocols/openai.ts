@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { countChatPromptTokens, countEmbeddingInputTokens, countTextTokens } from '../../usage/count-tokens.js';
-import { usageFrom } from '../../usage/extract-usage.js';
+import { countedUsage, usageFrom } from '../../usage/extract-usage.js';
 import { StreamTap } from '../../usage/stream-tap.js';
 import type { Answered, ChatBody, ChatContext, ChatStreamReader, EmbeddingsBody, ProtocolRoom, UpstreamTarget } from './protocol.js';
 import { upstreamUrl } from './upstream-url.js';
@@ -59,12 +59,12 @@ export function readChatCompletion(text: string, context: ChatContext): Answered
   const parsed: unknown = JSON.parse(text);
   if (!parsed || typeof parsed !== 'object') throw new Error('upstream answered with a non-object body');
   const reported = usageFrom(parsed);
-  if (reported) return { json: text, usage: { inputTokens: reported.inputTokens, outputTokens: reported.outputTokens, estimated: false } };
+  if (reported) return { json: text, usage: { ...reported, estimated: false } };
   const choices = choicesText.safeParse(parsed).data?.choices ?? [];
   const completion = choices.map((choice) => (typeof choice.message?.content === 'string' ? choice.message.content : '')).join('');
   return {
     json: text,
-    usage: { inputTokens: countChatPromptTokens(context.request.messages), outputTokens: countTextTokens(completion), estimated: true },
+    usage: { ...countedUsage(countChatPromptTokens(context.request.messages), countTextTokens(completion)), estimated: true },
   };
 }
 
@@ -78,8 +78,8 @@ export function readChatStream(context: ChatContext): ChatStreamReader {
     },
     usage() {
       const reported = tap.summary.usage;
-      if (reported) return { inputTokens: reported.inputTokens, outputTokens: reported.outputTokens, estimated: false };
-      return { inputTokens: countChatPromptTokens(context.request.messages), outputTokens: tap.completionTokens(), estimated: true };
+      if (reported) return { ...reported, estimated: false };
+      return { ...countedUsage(countChatPromptTokens(context.request.messages), tap.completionTokens()), estimated: true };
     },
   };
 }
@@ -90,7 +90,7 @@ export function readEmbeddings(text: string, body: EmbeddingsBody): Answered {
   return {
     json: text,
     usage: reported
-      ? { inputTokens: reported.inputTokens, outputTokens: 0, estimated: false }
-      : { inputTokens: countEmbeddingInputTokens(body.input), outputTokens: 0, estimated: true },
+      ? { ...countedUsage(reported.inputTokens, 0), estimated: false }
+      : { ...countedUsage(countEmbeddingInputTokens(body.input), 0), estimated: true },
   };
 }

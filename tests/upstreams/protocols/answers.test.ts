@@ -20,7 +20,10 @@ describe('openai answers (azure-openai reads the same)', () => {
       choices: [{ message: { content: 'hi' } }],
       usage: { prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 },
     });
-    expect(openai.readAnswer(json, context())).toEqual({ json, usage: { inputTokens: 7, outputTokens: 2, estimated: false } });
+    expect(openai.readAnswer(json, context())).toEqual({
+      json,
+      usage: { inputTokens: 7, outputTokens: 2, cachedInputTokens: 0, reasoningTokens: 0, estimated: false },
+    });
     expect(chatProtocol('azure-openai').readAnswer).toBe(openai.readAnswer);
   });
 
@@ -29,6 +32,8 @@ describe('openai answers (azure-openai reads the same)', () => {
     expect(openai.readAnswer(json, context()).usage).toEqual({
       inputTokens: countChatPromptTokens(request.messages),
       outputTokens: countTextTokens('hello there again'),
+      cachedInputTokens: 0,
+      reasoningTokens: 0,
       estimated: true,
     });
   });
@@ -36,6 +41,22 @@ describe('openai answers (azure-openai reads the same)', () => {
   it('refuses a body that is not a JSON object', () => {
     expect(() => openai.readAnswer('42', context())).toThrow(/non-object/);
     expect(() => openai.readAnswer('<html>', context())).toThrow();
+  });
+
+  it('meters the cached input and reasoning tokens a completion and a stream report', () => {
+    const usage = {
+      prompt_tokens: 50,
+      completion_tokens: 20,
+      total_tokens: 70,
+      prompt_tokens_details: { cached_tokens: 32 },
+      completion_tokens_details: { reasoning_tokens: 12 },
+    };
+    const json = JSON.stringify({ choices: [{ message: { content: 'hi' } }], usage });
+    const metered = { inputTokens: 50, outputTokens: 20, cachedInputTokens: 32, reasoningTokens: 12, estimated: false };
+    expect(openai.readAnswer(json, context()).usage).toEqual(metered);
+    const reader = openai.streaming!.reader(context({ ...request, stream: true }));
+    reader.push(encoder.encode(`data: {"choices":[],"usage":${JSON.stringify(usage)}}\n\ndata: [DONE]\n\n`));
+    expect(reader.usage()).toEqual(metered);
   });
 
   it('reads a stream: events passed on whole, the usage chunk hidden unless asked, complete at [DONE]', () => {
@@ -54,7 +75,7 @@ describe('openai answers (azure-openai reads the same)', () => {
       expect(passed.includes('"usage"')).toBe(callerWantsUsage);
       expect(passed.endsWith('data: [DONE]\n\n')).toBe(true);
       expect(reader.complete).toBe(true);
-      expect(reader.usage()).toEqual({ inputTokens: 4, outputTokens: 2, estimated: false });
+      expect(reader.usage()).toEqual({ inputTokens: 4, outputTokens: 2, cachedInputTokens: 0, reasoningTokens: 0, estimated: false });
     }
   });
 
@@ -65,6 +86,8 @@ describe('openai answers (azure-openai reads the same)', () => {
     expect(reader.usage()).toEqual({
       inputTokens: countChatPromptTokens(request.messages),
       outputTokens: countTextTokens('one two three'),
+      cachedInputTokens: 0,
+      reasoningTokens: 0,
       estimated: true,
     });
   });
@@ -74,11 +97,15 @@ describe('openai answers (azure-openai reads the same)', () => {
     expect(embeddings.readAnswer('{"data":[],"usage":{"prompt_tokens":5,"total_tokens":5}}', { input: 'x' }).usage).toEqual({
       inputTokens: 5,
       outputTokens: 0,
+      cachedInputTokens: 0,
+      reasoningTokens: 0,
       estimated: false,
     });
     expect(embeddings.readAnswer('{"data":[]}', { input: ['a b', 'c'] }).usage).toEqual({
       inputTokens: countTextTokens('a b') + countTextTokens('c'),
       outputTokens: 0,
+      cachedInputTokens: 0,
+      reasoningTokens: 0,
       estimated: true,
     });
     expect(embeddings.readAnswer('{"data":[]}', { input: [[1, 2, 3], [4]] }).usage.inputTokens).toBe(4);
@@ -102,7 +129,7 @@ describe('aml-score answers', () => {
       ],
       usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
     });
-    expect(answered.usage).toEqual({ inputTokens, outputTokens, estimated: true });
+    expect(answered.usage).toEqual({ inputTokens, outputTokens, cachedInputTokens: 0, reasoningTokens: 0, estimated: true });
   });
 
   it('finishes with length when the output reached max_tokens', () => {
