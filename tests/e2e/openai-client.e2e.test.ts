@@ -173,7 +173,9 @@ describe('the official openai client against the gateway', () => {
     const response = await gw.call(`/usage?from=${today()}&to=${today()}&groupBy=team,kind&format=csv`);
     expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = (await response.text()).trim().split('\r\n');
-    expect(lines[0]).toBe('team,kind,requests,inputTokens,outputTokens,costUsd,estimatedRequests,failedRequests');
+    expect(lines[0]).toBe(
+      'team,kind,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests',
+    );
     expect(lines.some((l) => l.startsWith('demo,managed,'))).toBe(true);
   });
 });
