@@ -1,5 +1,7 @@
 import { errors, type GatewayError } from '../errors.js';
+import type { GatewayRequest } from '../http/types.js';
 import type { BufferBudget } from './buffer-budget.js';
+import type { GatewayDeps } from './gateway-deps.js';
 
 export interface CallScopeOptions {
   /** The whole request's time for its upstream work, every attempt included. */
@@ -81,4 +83,14 @@ export class CallScope {
         : new DOMException('The caller left.', 'AbortError'),
     );
   }
+}
+
+/** The scope of one inference request: a stream gets the stream deadline, anything else the upstream timeout. */
+export function requestScope(request: GatewayRequest, deps: GatewayDeps, stream: boolean): CallScope {
+  return new CallScope({
+    deadlineMs: stream ? deps.limits.streamDeadlineMs : deps.limits.upstreamTimeoutMs,
+    callerSignal: request.signal,
+    buffers: deps.bufferedAnswers,
+    now: deps.now,
+  });
 }

@@ -3,7 +3,7 @@ import { chatRequestFeatures } from '../routing/request-features.js';
 import { chatProtocol, chatRequest, type Answered, type ChatContext, type ChatStreamReader } from '../upstreams/protocols/index.js';
 import { authenticateTeam } from './authenticate.js';
 import { readWhole, type Answer } from './call-upstream.js';
-import { CallScope } from './call-scope.js';
+import { type CallScope, requestScope } from './call-scope.js';
 import { completionAsStream } from './completion-as-stream.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
@@ -40,12 +40,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     stream: wantsStream,
     startedAtMs: deps.now(),
   };
-  const scope = new CallScope({
-    deadlineMs: wantsStream ? deps.limits.streamDeadlineMs : deps.limits.upstreamTimeoutMs,
-    callerSignal: request.signal,
-    buffers: deps.bufferedAnswers,
-    now: deps.now,
-  });
+  const scope = requestScope(request, deps, wantsStream);
   // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
   let relaying = false;
   try {

@@ -2,7 +2,7 @@ import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { embeddingsProtocol, embeddingsRequest } from '../upstreams/protocols/index.js';
 import { authenticateTeam } from './authenticate.js';
 import { readWhole } from './call-upstream.js';
-import { CallScope } from './call-scope.js';
+import { requestScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { decideTargets, embeddingsRequestSchema, parseBody, resolveAlias } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
@@ -29,12 +29,7 @@ export async function embeddings(
     startedAtMs: deps.now(),
   };
 
-  const scope = new CallScope({
-    deadlineMs: deps.limits.upstreamTimeoutMs,
-    callerSignal: request.signal,
-    buffers: deps.bufferedAnswers,
-    now: deps.now,
-  });
+  const scope = requestScope(request, deps, false);
   try {
     const attempted = await meteredCall(
       decision.candidates,

@@ -19,7 +19,7 @@ import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js
 import { countedUsage } from '../usage/extract-usage.js';
 import { authenticateTeam } from './authenticate.js';
 import { describe, readWhole, type Answer } from './call-upstream.js';
-import { CallScope } from './call-scope.js';
+import { type CallScope, requestScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
@@ -78,12 +78,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     stream: wantsStream,
     startedAtMs: deps.now(),
   };
-  const scope = new CallScope({
-    deadlineMs: wantsStream ? deps.limits.streamDeadlineMs : deps.limits.upstreamTimeoutMs,
-    callerSignal: request.signal,
-    buffers: deps.bufferedAnswers,
-    now: deps.now,
-  });
+  const scope = requestScope(request, deps, wantsStream);
   const call: ResponseCall = {
     body,
     translation,
