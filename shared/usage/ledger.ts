@@ -44,13 +44,13 @@ export interface LedgerOptions {
   log?: (message: string) => void;
 }
 
-/** Unique within a team, whatever the partitioning: the day is part of it. */
+/**
+ * Unique in the whole container, not only within a team's partition: the Cosmos-compatible store of local mode
+ * checks a patch condition against every document with the id, so two teams' rollups must never share one.
+ * Ids from before (without the team) keep summing in reports, which group by fields, not ids.
+ */
 export function rollupId(key: RollupKey): string {
-  return `${key.day}|${key.alias}|${key.deployment}|${key.kind}`;
-}
-
-function keyString(key: RollupKey): string {
-  return `${key.team}\u0000${rollupId(key)}`;
+  return `${key.team}|${key.day}|${key.alias}|${key.deployment}|${key.kind}`;
 }
 
 export function countersOf(record: UsageRecord): RollupCounters {
@@ -116,7 +116,7 @@ export class Ledger {
     }
     this.pendingRecords.push(record);
     const key: RollupKey = { team: record.team, day: record.day, alias: record.alias, deployment: record.deployment, kind: record.kind };
-    const id = keyString(key);
+    const id = rollupId(key);
     let queue = this.rollups.get(id);
     if (!queue) {
       queue = { key, sealed: [] };

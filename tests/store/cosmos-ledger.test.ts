@@ -99,8 +99,28 @@ describe('CosmosLedgerSink', () => {
     });
   });
 
+  it("keeps two teams' rollups of the same day, alias, deployment and kind apart, whatever order one writer sends them in", async () => {
+    const counters = {
+      requests: 1,
+      inputTokens: 10,
+      outputTokens: 1,
+      cachedInputTokens: 0,
+      reasoningTokens: 0,
+      costMicroUsd: 1,
+      estimatedRequests: 0,
+      failedRequests: 0,
+    };
+    const key = (team: string) => ({ team, day: '2026-03-02', alias: 'shared-alias', deployment: 'dep', kind: 'serverless' as const });
+    // One writer's sequence numbers run across teams; team-b's retried seq 3 must not pass on team-a's older seq 2.
+    await sink.applyRollup('writer-x', { key: key('team-a'), counters, seq: 2 });
+    await sink.applyRollup('writer-x', { key: key('team-b'), counters, seq: 3 });
+    await sink.applyRollup('writer-x', { key: key('team-b'), counters, seq: 3 }); // a retry
+    await sink.applyRollup('writer-x', { key: key('team-a'), counters, seq: 4 });
+    expect((await rollups('team-a', '2026-03-02')).map((r) => r.requests)).toEqual([2]);
+    expect((await rollups('team-b', '2026-03-02')).map((r) => r.requests)).toEqual([1]);
+  });
+
   it('adds cached and reasoning tokens to a rollup written before those counters existed', async () => {
-    // An id no other test's rollup has: the embedded store matches a patch condition by id, not by (partition, id).
     const key = { team: 'old-rollup', day: '2026-03-01', alias: 'legacy', deployment: 'dep', kind: 'serverless' as const };
     // A rollup as the ledger wrote it before: no cachedInputTokens, no reasoningTokens.
     await client
