@@ -101,7 +101,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const deps: GatewayDeps = {
     catalog,
     store,
-    health: new DeploymentHealth(Date.now),
+    health: new DeploymentHealth(Date.now, { maxCooldownMs: config.maxCooldownMs, log }),
     send: createSender(dispatcher),
     credentialFor: createCredentialSource(env, credential, config.upstreamSecretSettings),
     upstreamSecretSettings: config.upstreamSecretSettings,

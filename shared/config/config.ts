@@ -39,6 +39,7 @@ const envSchema = z.object({
   SWITCHYARD_SHUTDOWN_FLUSH_MS: z.coerce.number().int().min(0).default(10_000),
   SWITCHYARD_SHUTDOWN_DEADLINE_MS: z.coerce.number().int().positive().default(15_000),
   SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  SWITCHYARD_MAX_COOLDOWN_MS: z.coerce.number().int().positive().default(300_000),
   SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
   SWITCHYARD_UPSTREAM_SECRET_SETTINGS: csv
     .pipe(
@@ -82,6 +83,8 @@ export interface Config {
   shutdownDeadlineMs: number;
   /** Local mode: how long a caller has to send a whole request, headers and body. */
   requestReceiveTimeoutMs: number;
+  /** Cap on the cool-down an upstream's Retry-After imposes on a deployment. */
+  maxCooldownMs: number;
   allowedHosts: string[];
   /** App settings a deployment may name as its key besides those starting with UPSTREAM_. */
   upstreamSecretSettings: string[];
@@ -129,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownFlushMs: e.SWITCHYARD_SHUTDOWN_FLUSH_MS,
     shutdownDeadlineMs: e.SWITCHYARD_SHUTDOWN_DEADLINE_MS,
     requestReceiveTimeoutMs: e.SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS,
+    maxCooldownMs: e.SWITCHYARD_MAX_COOLDOWN_MS,
     allowedHosts: e.SWITCHYARD_ALLOWED_HOSTS ?? DEFAULT_ALLOWED_HOSTS,
     upstreamSecretSettings: e.SWITCHYARD_UPSTREAM_SECRET_SETTINGS,
     simulator: {

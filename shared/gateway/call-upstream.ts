@@ -130,10 +130,12 @@ function failed(error: unknown, what: string, deployment: Deployment, deps: Gate
 function refused(failure: UpstreamFailure, status: number, deployment: Deployment, deps: GatewayDeps): Outcome<never> {
   const info = readUpstreamError(failure.errorBody);
   if (!isFailoverStatus(status)) return { kind: 'refused', clientError: clientErrorFrom(status, info) };
-  const waitMs = retryAfterMs(failure.headers, deps.now());
-  deps.health.failed(deployment.id, waitMs);
+  const askedMs = retryAfterMs(failure.headers, deps.now());
+  // The caller is told the capped wait too: the deployment is back in rotation then, whatever the upstream asked.
+  const appliedMs = deps.health.failed(deployment.id, askedMs);
   deps.log.log('warn', 'upstream refused', { deployment: deployment.id, status, code: info.code });
-  if (status === 429) return { kind: 'failed', failure: { kind: 'throttled', retryAfterMs: waitMs } };
+  if (status === 429)
+    return { kind: 'failed', failure: { kind: 'throttled', retryAfterMs: askedMs === undefined ? undefined : appliedMs } };
   return { kind: 'failed', failure: status === 408 ? { kind: 'timeout' } : { kind: 'error' } };
 }
 

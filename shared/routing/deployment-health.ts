@@ -1,3 +1,5 @@
+import type { Logger } from '../log.js';
+
 /** What this instance knows of each deployment right now: requests in flight and cool-downs after failures. */
 export interface HealthView {
   inFlight(deploymentId: string): number;
@@ -11,13 +13,30 @@ interface Entry {
 }
 
 const BASE_COOLDOWN_MS = 1_000;
-const MAX_COOLDOWN_MS = 30_000;
+const MAX_BACKOFF_MS = 30_000;
+/** The longest cool-down an upstream's Retry-After may impose (SWITCHYARD_MAX_COOLDOWN_MS). */
+export const DEFAULT_MAX_COOLDOWN_MS = 300_000;
+
+export interface DeploymentHealthOptions {
+  /** Cap on a cool-down an upstream asks for (Retry-After), so a day's wait sidelines a deployment for minutes. */
+  maxCooldownMs?: number;
+  log?: Logger;
+}
 
 /** Per-instance deployment health; mutated by the gateway as attempts start and end. */
 export class DeploymentHealth implements HealthView {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly now: () => number) {}
+  private readonly maxCooldownMs: number;
+  private readonly log: Logger | undefined;
+
+  constructor(
+    private readonly now: () => number,
+    options: DeploymentHealthOptions = {},
+  ) {
+    this.maxCooldownMs = options.maxCooldownMs ?? DEFAULT_MAX_COOLDOWN_MS;
+    this.log = options.log;
+  }
 
   private entry(id: string): Entry {
     let entry = this.entries.get(id);
@@ -54,11 +73,20 @@ export class DeploymentHealth implements HealthView {
     entry.coolingUntilMs = 0;
   }
 
-  /** A failure cools the deployment down: as long as it asked (Retry-After), else backing off exponentially. */
-  failed(id: string, retryAfterMs?: number): void {
+  /**
+   * A failure cools the deployment down: as long as it asked (Retry-After) up to the cap, else backing off
+   * exponentially. Returns the cool-down applied, in ms.
+   */
+  failed(id: string, retryAfterMs?: number): number {
     const entry = this.entry(id);
     entry.consecutiveFailures += 1;
-    const backoff = Math.min(MAX_COOLDOWN_MS, BASE_COOLDOWN_MS * 2 ** (entry.consecutiveFailures - 1));
-    entry.coolingUntilMs = this.now() + Math.min(MAX_COOLDOWN_MS, retryAfterMs ?? backoff);
+    const backoff = Math.min(MAX_BACKOFF_MS, BASE_COOLDOWN_MS * 2 ** (entry.consecutiveFailures - 1));
+    const appliedMs = retryAfterMs === undefined ? backoff : Math.min(this.maxCooldownMs, retryAfterMs);
+    // Never silently: an upstream asking for longer than the cap is worth an operator's look.
+    if (retryAfterMs !== undefined && retryAfterMs > appliedMs) {
+      this.log?.log('warn', 'upstream Retry-After capped', { deployment: id, askedMs: retryAfterMs, appliedMs });
+    }
+    entry.coolingUntilMs = this.now() + appliedMs;
+    return appliedMs;
   }
 }

@@ -72,6 +72,10 @@ describe('configuration errors', () => {
     });
     // A change is in force on every instance within one refresh interval: 5 s at most is the product's promise.
     expect(loadConfig({ SWITCHYARD_CATALOG_REFRESH_MS: '5000' }).catalogRefreshMs).toBe(5_000);
+    // An upstream's Retry-After cools a deployment down for 5 min at most unless SWITCHYARD_MAX_COOLDOWN_MS says otherwise.
+    expect(config.maxCooldownMs).toBe(300_000);
+    expect(loadConfig({ SWITCHYARD_MAX_COOLDOWN_MS: '60000' }).maxCooldownMs).toBe(60_000);
+    expect(configError({ SWITCHYARD_MAX_COOLDOWN_MS: '0' }).message).toMatch(/SWITCHYARD_MAX_COOLDOWN_MS/);
     expect(loadConfig({ COSMOS_ENDPOINT: 'https://account.documents.azure.com:443/' })).toMatchObject({ mode: 'azure', simulators: false });
   });
 });

@@ -294,3 +294,75 @@ describe("an upstream's own rate-limit headers", () => {
     expect(upstreamHeaders(refused.headers!)).toEqual([]);
   });
 });
+
+describe('an upstream asking to wait a day (Retry-After: 86400)', () => {
+  const CAP_MS = 300;
+  const DAY_MS = 86_400_000;
+  let capped: TestGateway;
+  let upstream: HostileUpstream;
+  const logged: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
+  let throttleNext = true;
+  const dayLong = (res: import('node:http').ServerResponse) =>
+    res
+      .writeHead(429, { 'content-type': 'application/json', 'retry-after': '86400' })
+      .end('{"error":{"code":"429","message":"Come back tomorrow."}}');
+
+  beforeAll(async () => {
+    capped = await startTestGateway({
+      log: { log: (level, message, fields) => logged.push({ level, message, fields }) },
+      env: { SWITCHYARD_MAX_COOLDOWN_MS: String(CAP_MS) },
+    });
+    upstream = await startHostileUpstream({
+      // 429 for a day once, then answers.
+      'day-once': (_req, res) => {
+        if (!throttleNext) return res.writeHead(200, { 'content-type': 'application/json' }).end(completionJson('back'));
+        throttleNext = false;
+        dayLong(res);
+      },
+      'day-always': (_req, res) => dayLong(res),
+    });
+    await putHostileDeployment(capped, upstream, 'day-throttled', 'day-once');
+    expect((await putSimDeployment(capped, 'day-fallback')).status).toBe(201);
+    await putRoute(capped, 'day', ['day-throttled', 'day-fallback']);
+    await putHostileDeployment(capped, upstream, 'day-only', 'day-always');
+    await putRoute(capped, 'day-only', ['day-only']);
+  });
+  afterAll(async () => {
+    await upstream?.close();
+    await capped?.close();
+  });
+
+  const askCapped = (alias: string) =>
+    capped.openai.chat.completions.create({ model: alias, messages: [{ role: 'user', content: 'hello' }], max_tokens: 4 }).withResponse();
+
+  it('cools the deployment down for the configured cap only, logs it, and puts it back in rotation after the cap', async () => {
+    const health = capped.services.deps.health;
+    const before = Date.now();
+    const first = await askCapped('day');
+    const after = Date.now();
+    expect(first.response.headers.get('x-switchyard-deployment')).toBe('day-fallback');
+    const coolingUntil = health.coolingUntilMs('day-throttled');
+    expect(coolingUntil).toBeGreaterThan(before);
+    expect(coolingUntil).toBeLessThanOrEqual(after + CAP_MS);
+    expect(logged.filter((entry) => entry.message === 'upstream Retry-After capped')).toEqual([
+      {
+        level: 'warn',
+        message: 'upstream Retry-After capped',
+        fields: { deployment: 'day-throttled', askedMs: DAY_MS, appliedMs: CAP_MS },
+      },
+    ]);
+
+    // Wait out the cool-down the health reports (the cap, not a day); the first target is tried first again.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, health.coolingUntilMs('day-throttled') - Date.now()) + 10));
+    const second = await askCapped('day');
+    expect(second.response.headers.get('x-switchyard-deployment')).toBe('day-throttled');
+    expect(second.data.choices[0]!.message.content).toBe('back');
+    expect(upstream.requests('day-once')).toBe(2);
+  });
+
+  it("tells the caller the capped wait, not the upstream's day, when the only deployment is throttled", async () => {
+    const error = await apiError(askCapped('day-only'));
+    expect(error.status).toBe(429);
+    expect(error.headers?.get('retry-after')).toBe('1');
+  });
+});

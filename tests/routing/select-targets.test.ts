@@ -414,14 +414,37 @@ describe('DeploymentHealth', () => {
     expect(cooldowns).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
   });
 
-  it('cools down for as long as Retry-After asks, capped at 30 s', () => {
+  it('cools down for as long as Retry-After asks, up to the cap (5 min by default)', () => {
     const health = new DeploymentHealth(() => 5_000);
     health.failed('a', 7_500);
     expect(health.coolingUntilMs('a')).toBe(12_500);
     health.failed('b', 120_000);
-    expect(health.coolingUntilMs('b')).toBe(35_000);
+    expect(health.coolingUntilMs('b')).toBe(125_000);
     health.failed('c', 0);
     expect(health.coolingUntilMs('c')).toBe(5_000);
+  });
+
+  it('cools a deployment down for the cap, not a day, when Retry-After asks for a day, and logs both', () => {
+    let now = 1_000_000;
+    const logged: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
+    const health = new DeploymentHealth(() => now, { log: { log: (level, message, fields) => logged.push({ level, message, fields }) } });
+    const day = 86_400_000;
+    expect(health.failed('a', day)).toBe(300_000);
+    expect(health.coolingUntilMs('a')).toBe(1_300_000);
+    expect(logged).toEqual([
+      { level: 'warn', message: 'upstream Retry-After capped', fields: { deployment: 'a', askedMs: day, appliedMs: 300_000 } },
+    ]);
+    now += 300_000;
+    expect(health.coolingUntilMs('a')).toBeLessThanOrEqual(now);
+    // A Retry-After within the cap is honoured as asked and logs nothing.
+    expect(health.failed('b', 299_000)).toBe(299_000);
+    expect(logged).toHaveLength(1);
+  });
+
+  it('takes the cap from its options', () => {
+    const health = new DeploymentHealth(() => 0, { maxCooldownMs: 250 });
+    expect(health.failed('a', 86_400_000)).toBe(250);
+    expect(health.coolingUntilMs('a')).toBe(250);
   });
 
   it('counts a Retry-After failure towards the backoff of the next one', () => {
