@@ -37,3 +37,4 @@ app.http('manageDeleteTeamKey', {
 app.http('manageListKeys', { route: 'manage/keys', methods: ['GET'], authLevel: 'anonymous', handler: m.listKeys });
 app.http('manageCreateRoleKey', { route: 'manage/keys', methods: ['POST'], authLevel: 'anonymous', handler: m.createRoleKey });
 app.http('manageDeleteKey', { route: 'manage/keys/{id}', methods: ['DELETE'], authLevel: 'anonymous', handler: m.deleteKey });
+app.http('manageExplain', { route: 'manage/explain', methods: ['POST'], authLevel: 'anonymous', handler: m.explain });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errors } from '../errors.js';
+import { errors, type GatewayError } from '../errors.js';
 import type { Capability, Route, Team } from '../catalog/schemas.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest } from '../http/types.js';
@@ -86,7 +86,22 @@ export function decideTargets(
   deps: GatewayDeps,
   features: readonly RequestFeature[] = [],
 ): RoutingDecision {
-  const decision = selectTargets({
+  const decision = routingDecision(route, team, capability, user, deps, features);
+  const refusal = refusalOf(decision, route, team, capability);
+  if (refusal) throw refusal;
+  return decision;
+}
+
+/** What routing decides for a request now, from the live catalog and health, refusing nothing. */
+export function routingDecision(
+  route: Route,
+  team: Team,
+  capability: Capability,
+  user: string | undefined,
+  deps: GatewayDeps,
+  features: readonly RequestFeature[] = [],
+): RoutingDecision {
+  return selectTargets({
     route,
     team,
     capability,
@@ -97,15 +112,19 @@ export function decideTargets(
     nowMs: deps.now(),
     random: deps.random,
   });
-  if (decision.refusedByRule) throw errors.forbidden(`A routing rule allows no deployment of '${route.alias}' for team '${team.id}'.`);
+}
+
+/** The error a request gets for a decision that no deployment may or can serve it; undefined when one can. */
+export function refusalOf(decision: RoutingDecision, route: Route, team: Team, capability: Capability): GatewayError | undefined {
+  if (decision.refusedByRule) return errors.forbidden(`A routing rule allows no deployment of '${route.alias}' for team '${team.id}'.`);
   if (decision.candidates.length === 0 && decision.considered.every((c) => c.reason === `does not serve ${capability}`)) {
-    throw errors.invalidRequest(`The model '${route.alias}' does not serve ${capability}.`, 'model');
+    return errors.invalidRequest(`The model '${route.alias}' does not serve ${capability}.`, 'model');
   }
   // Never a 200 with a feature ignored: a request no deployment can honour is the caller's to change.
-  if (decision.unsupported) throw errors.unsupportedFeature(route.alias, decision.unsupported.feature, decision.unsupported.param);
+  if (decision.unsupported) return errors.unsupportedFeature(route.alias, decision.unsupported.feature, decision.unsupported.param);
   if (decision.candidates.length === 0 && decision.saturated.length > 0) {
     // How long an in-flight request holds its slot is unknown here; a second is the shortest useful wait.
-    throw errors.capacityExceeded(`Every deployment of the model '${route.alias}' is at capacity. Retry shortly.`, 1);
+    return errors.capacityExceeded(`Every deployment of the model '${route.alias}' is at capacity. Retry shortly.`, 1);
   }
-  return decision;
+  return undefined;
 }

@@ -22,6 +22,7 @@ import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { authenticateRole } from './authenticate.js';
 import type { GatewayDeps } from './gateway-deps.js';
+import { explain } from './manage-explain.js';
 
 const MANAGE_BODY_LIMIT = 256 * 1024;
 const OPS: readonly Role[] = ['ops'];
@@ -291,6 +292,7 @@ export const manage = {
   getTeam: teams.get,
   putTeam: teams.put,
   patchTeam: teams.patch,
+  explain,
   async createTeamKey(request: GatewayRequest, deps: GatewayDeps) {
     authenticateRole(request.headers, deps, OPS);
     const teamId = pathId(request, 'id', 'team', 'write');

@@ -90,7 +90,7 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
         });
       } else {
         ready.push(deployment);
-        considered.push({ deployment: id, taken: true, reason: ready.length === 1 ? 'first available in order' : 'fallback in order' });
+        considered.push({ deployment: id, taken: true, reason: orderReason(route, id, ready.length === 1) });
       }
     }
   }
@@ -102,6 +102,14 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
   };
   if (capable === 0 && lacking.length > 0) decision.unsupported = unsupportedFeature(lacking, wanted);
   return decision;
+}
+
+/** Why a ready deployment sits where it does: the route's order, or the weight draw (with its share). */
+function orderReason(route: Route, id: string, first: boolean): string {
+  if (route.strategy !== 'weighted') return first ? 'first available in order' : 'fallback in order';
+  const total = route.targets.reduce((sum, t) => sum + (t.weight ?? 0), 0);
+  const weight = route.targets.find((t) => t.deployment === id)?.weight ?? 0;
+  return `${first ? 'first' : 'fallback'} by weight draw (weight ${weight} of ${total})`;
 }
 
 function missingFeatures(deployment: Deployment, wanted: readonly RequestFeature[]): RequestFeature[] {

@@ -290,6 +290,19 @@ describe('selectTargets: weighted', () => {
     }
   });
 
+  it('says in each reason that the order came from a weight draw, and which weight', () => {
+    const r = weighted([
+      ['a', 3],
+      ['b', 1],
+      ['z', 0],
+    ]);
+    expect(select({ route: r, deployments, random: () => 0.8 }).considered).toEqual([
+      { deployment: 'b', taken: true, reason: 'first by weight draw (weight 1 of 4)' },
+      { deployment: 'a', taken: true, reason: 'fallback by weight draw (weight 3 of 4)' },
+      { deployment: 'z', taken: true, reason: 'fallback by weight draw (weight 0 of 4)' },
+    ]);
+  });
+
   it('treats an out-of-range random as the last target rather than failing', () => {
     const r = weighted([
       ['a', 1],
@@ -373,7 +386,7 @@ describe('selectTargets: weighted', () => {
     expect(ids(decision.candidates)).toEqual(['b']);
     expect(decision.considered).toEqual([
       { deployment: 'a', taken: false, reason: 'disabled' },
-      { deployment: 'b', taken: true, reason: 'first available in order' },
+      { deployment: 'b', taken: true, reason: 'first by weight draw (weight 1 of 4)' },
     ]);
   });
 });

@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_KEY, putRoute, putSimDeployment, startTestGateway, today, type TestGateway } from './harness.js';
+import { watchUsage } from './hostile-upstream.js';
+import type { UsageRecord } from '../../shared/usage/usage-record.js';
+
+let gw: TestGateway;
+let usage: UsageRecord[];
+let opsKey: string;
+let financeKey: string;
+
+const roleKey = async (role: string): Promise<string> => {
+  const created = await gw.call('/manage/keys', { method: 'POST', body: JSON.stringify({ role }) });
+  expect(created.status).toBe(201);
+  return (await created.json()).key;
+};
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  usage = watchUsage(gw);
+  opsKey = await roleKey('ops');
+  financeKey = await roleKey('finance');
+  expect((await gw.call('/manage/teams/outsiders', { method: 'PUT', body: JSON.stringify({ name: 'Outsiders' }) })).status).toBe(201);
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+const hello = { model: 'chat', messages: [{ role: 'user', content: 'hello' }], max_tokens: 4 };
+const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
+
+const explain = (body: unknown, key: string | null = opsKey) =>
+  gw.call('/manage/explain', { method: 'POST', body: JSON.stringify(body), key });
+
+const simRequests = () => gw.sims!.managed.stats().requests + gw.sims!.serverless.stats().requests;
+
+async function usageRequests(): Promise<number> {
+  await gw.flushUsage();
+  const report = await gw.call(`/usage?from=${today()}&to=${today()}&team=demo`);
+  expect(report.status).toBe(200);
+  return (await report.json()).totals.requests ?? 0;
+}
+
+describe('POST /manage/explain', () => {
+  it('chooses the managed deployment first for a plain request on chat, and sends nothing anywhere', async () => {
+    const before = { sims: simRequests(), usage: await usageRequests(), records: usage.length };
+    const answer = await explain({ team: 'demo', request: hello });
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({
+      team: 'demo',
+      alias: 'chat',
+      strategy: 'spillover',
+      features: [],
+      chosen: 'sim-llama-managed',
+      candidates: ['sim-llama-managed', 'sim-llama-serverless'],
+      considered: [
+        { deployment: 'sim-llama-managed', taken: true, reason: 'first available in order' },
+        { deployment: 'sim-llama-serverless', taken: true, reason: 'fallback in order' },
+      ],
+    });
+    expect(simRequests()).toBe(before.sims);
+    expect(usage).toHaveLength(before.records);
+    expect(await usageRequests()).toBe(before.usage);
+    expect(gw.services.deps.health.inFlight('sim-llama-managed')).toBe(0);
+  });
+
+  it('skips the managed deployment for tools, naming the feature, and chooses serverless', async () => {
+    const before = simRequests();
+    const answer = await explain({ team: 'demo', request: { ...hello, tools } });
+    expect(answer.status).toBe(200);
+    const body = await answer.json();
+    expect(body.features).toEqual([{ feature: 'tools', param: 'tools' }]);
+    expect(body.chosen).toBe('sim-llama-serverless');
+    expect(body.candidates).toEqual(['sim-llama-serverless']);
+    expect(body.considered).toEqual([
+      { deployment: 'sim-llama-managed', taken: false, reason: 'does not honour tools (tools)' },
+      { deployment: 'sim-llama-serverless', taken: true, reason: 'first available in order' },
+    ]);
+    expect(simRequests()).toBe(before);
+    // The same decision a real request meets: it is answered by the deployment explain chose.
+    const real = await gw.openai.chat.completions
+      .create({ ...hello, tools: tools as never, messages: [{ role: 'user', content: 'hello' }] })
+      .withResponse();
+    expect(real.response.headers.get('x-switchyard-deployment')).toBe(body.chosen);
+  });
+
+  it('reports a cooling deployment as tried last, and a disabled one as skipped', async () => {
+    await putSimDeployment(gw, 'explain-off', { serves: ['chat'], enabled: false });
+    // Both honour tools only, so that a request for logprobs can find no deployment.
+    await putSimDeployment(gw, 'explain-cool', { serves: ['chat'], features: ['tools'] });
+    await putSimDeployment(gw, 'explain-ok', { serves: ['chat'], features: ['tools'] });
+    await putRoute(gw, 'explain-mix', ['explain-off', 'explain-cool', 'explain-ok']);
+    gw.services.deps.health.failed('explain-cool', 60_000);
+    const body = await (await explain({ team: 'demo', request: { ...hello, model: 'explain-mix' } })).json();
+    expect(body.chosen).toBe('explain-ok');
+    expect(body.candidates).toEqual(['explain-ok', 'explain-cool']);
+    expect(body.considered.map((c: { deployment: string; taken: boolean }) => [c.deployment, c.taken])).toEqual([
+      ['explain-off', false],
+      ['explain-cool', true],
+      ['explain-ok', true],
+    ]);
+    expect(body.considered[0].reason).toBe('disabled');
+    expect(body.considered[1].reason).toMatch(/^cooling down for \d+ ms after failures; tried last$/);
+  });
+
+  it('says the request would be refused with 403 model_not_allowed when the team may not use the model', async () => {
+    const answer = await explain({ team: 'outsiders', request: hello });
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toMatchObject({
+      team: 'outsiders',
+      alias: 'chat',
+      chosen: null,
+      candidates: [],
+      considered: [],
+      refused: { status: 403, code: 'model_not_allowed' },
+    });
+  });
+
+  it('says a request no deployment can honour would be refused 400 unsupported_feature, with every deployment considered', async () => {
+    const body = await (await explain({ team: 'demo', request: { ...hello, model: 'explain-mix', logprobs: true } })).json();
+    expect(body.chosen).toBe(null);
+    expect(body.refused).toMatchObject({ status: 400, code: 'unsupported_feature', param: 'logprobs' });
+    expect(body.considered).toHaveLength(3);
+  });
+
+  it('says the request would be refused 503 no_deployment_available when every deployment is disabled', async () => {
+    await putRoute(gw, 'explain-off', ['explain-off']);
+    const body = await (await explain({ team: 'demo', request: { ...hello, model: 'explain-off' } })).json();
+    expect(body.chosen).toBe(null);
+    expect(body.considered).toEqual([{ deployment: 'explain-off', taken: false, reason: 'disabled' }]);
+    expect(body.refused).toMatchObject({ status: 503, code: 'no_deployment_available' });
+    const real = await gw.call('/v1/chat/completions', {
+      method: 'POST',
+      key: DEMO_KEY,
+      body: JSON.stringify({ ...hello, model: 'explain-off' }),
+    });
+    expect(real.status).toBe(503);
+    expect((await real.json()).error.code).toBe('no_deployment_available');
+  });
+
+  it('accepts ops and admin keys only: no key 401, team or finance key 403', async () => {
+    expect((await explain({ team: 'demo', request: hello }, null)).status).toBe(401);
+    for (const key of [DEMO_KEY, financeKey]) {
+      const refused = await explain({ team: 'demo', request: hello }, key);
+      expect(refused.status).toBe(403);
+      expect((await refused.json()).error).toMatchObject({ type: 'permission_error', code: 'forbidden' });
+    }
+    expect((await gw.call('/manage/explain', { method: 'POST', body: JSON.stringify({ team: 'demo', request: hello }) })).status).toBe(200);
+  });
+
+  it('answers 404 for an unknown team and 400 in the OpenAI error shape for a bad body', async () => {
+    const unknown = await explain({ team: 'nobody', request: hello });
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).error.code).toBe('not_found');
+    for (const [bad, param] of [
+      [{ team: 'demo' }, 'request'],
+      [{ team: 'demo', request: { model: 'chat' } }, 'request.messages'],
+      [{ team: 'demo', request: { messages: hello.messages } }, 'request.model'],
+    ] as const) {
+      const refused = await explain(bad);
+      expect(refused.status).toBe(400);
+      const { error } = await refused.json();
+      expect(error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_request_error', param });
+      expect(typeof error.message).toBe('string');
+    }
+    const extra = await explain({ team: 'demo', request: hello, dryRun: true });
+    expect(extra.status).toBe(400);
+  });
+});
