@@ -28,6 +28,67 @@ const authSchema = z.discriminatedUnion('type', [
 const serverlessPricing = z.strictObject({ inputPerMillionUsd: usd, outputPerMillionUsd: usd });
 const managedPricing = z.strictObject({ hourlyUsd: usd, instances: z.number().int().min(1).max(1000) });
 
+// Headers Switchyard sets itself (credentials, framing, the request id) or that belong to one connection (hop-by-hop):
+// an extra header may never replace them.
+const reservedHeaders = new Set([
+  'authorization',
+  'api-key',
+  'host',
+  'cookie',
+  'content-type',
+  'content-length',
+  'accept',
+  'accept-encoding',
+  'x-ms-client-request-id',
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+// Visible ASCII and inner spaces only: no CR/LF to split a request, nothing a fetch would refuse.
+const headerValue = z.string().regex(/^[\x21-\x7e]([\x20-\x7e]{0,510}[\x21-\x7e])?$/, 'a header value is 1-512 visible ASCII characters');
+
+const upstreamHeaders = z.record(z.string(), headerValue).superRefine((headers, ctx) => {
+  if (Object.keys(headers).length > 16) ctx.addIssue({ code: 'custom', path: [], message: 'at most 16 extra headers' });
+  const seen = new Set<string>();
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (!headerName.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'a header name is 1-64 token characters (RFC 9110)' });
+    } else if (lower === 'azureml-model-deployment') {
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: `the header '${lower}' is set by Switchyard and cannot be configured (use upstream.amlDeployment)`,
+      });
+    } else if (reservedHeaders.has(lower)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `the header '${lower}' is set by Switchyard and cannot be configured` });
+    } else if (seen.has(lower)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `the header '${lower}' is listed twice` });
+    }
+    seen.add(lower);
+  }
+});
+
+/** Where a real endpoint differs from its protocol's usual wire; every switch left out keeps today's behaviour. */
+const upstreamSwitches = z.strictObject({
+  /** `false`: send no `stream_options` (the caller's are stripped too); a stream's usage is estimated by the tokenizer. */
+  streamOptions: z.boolean().optional(),
+  /** Fixed headers sent on every call to this deployment (e.g. Foundry's `extra-parameters: pass-through`). */
+  headers: upstreamHeaders.optional(),
+  /** The Azure ML deployment to pin with `azureml-model-deployment` (aml-score: defaults to `upstreamModel`). */
+  amlDeployment: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9-]{0,31}$/, 'an Azure ML deployment name is 1-32 letters, digits or -, starting with a letter')
+    .optional(),
+});
+
 export const deploymentSchema = z
   .strictObject({
     id: id('id'),
@@ -52,6 +113,7 @@ export const deploymentSchema = z
     region: z.string().min(1).max(64).optional(),
     tags: z.array(tag).max(32).default([]),
     enabled: z.boolean().default(true),
+    upstream: upstreamSwitches.optional(),
   })
   .superRefine((d, ctx) => {
     const managed = 'hourlyUsd' in d.pricing;
@@ -68,6 +130,20 @@ export const deploymentSchema = z
     const served = operationsServed(d.protocol);
     if (d.serves.some((operation) => !served.includes(operation))) {
       ctx.addIssue({ code: 'custom', path: ['serves'], message: `the ${d.protocol} protocol serves ${served.join(' and ')} only` });
+    }
+    if (d.upstream?.streamOptions !== undefined && d.protocol === 'aml-score') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['upstream', 'streamOptions'],
+        message: 'the aml-score protocol does not stream, so it sends no stream_options',
+      });
+    }
+    if (d.upstream?.amlDeployment !== undefined && d.protocol === 'azure-openai') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['upstream', 'amlDeployment'],
+        message: 'an azure-openai endpoint has no Azure ML deployments',
+      });
     }
   });
 export type Deployment = z.output<typeof deploymentSchema>;

@@ -6,7 +6,7 @@ import { upstreamUrl } from './upstream-url.js';
 
 /**
  * An Azure ML managed online endpoint (`/score`) running a catalog chat model: the deployment is pinned by
- * `azureml-model-deployment`, the request is `input_data` and the answer a bare `{ output }` with no usage and
+ * `azureml-model-deployment` (`upstream.amlDeployment`, else `upstreamModel`), the request is `input_data` and the answer a bare `{ output }` with no usage and
  * no stream, so the caller gets a chat completion built here with tokens counted by the tokenizer.
  */
 export const amlScore: ProtocolRoom = {
@@ -14,7 +14,8 @@ export const amlScore: ProtocolRoom = {
     request: (target, body) => ({
       url: upstreamUrl(target.endpoint, '/score'),
       body: { input_data: { input_string: toAmlMessages(body.messages), parameters: toAmlParameters(body) } },
-      headers: { 'azureml-model-deployment': target.upstreamModel },
+      // Named by `upstream.amlDeployment` (blue/green inside one endpoint), else by the upstream model as before.
+      headers: { 'azureml-model-deployment': target.upstream?.amlDeployment ?? target.upstreamModel },
       streams: false,
     }),
     readAnswer: readScore,

@@ -11,7 +11,7 @@ const DEFAULT_API_VERSION = '2024-10-21';
 export const azureOpenai: ProtocolRoom = {
   chat: {
     request: (target, body, stream) => {
-      const { model: _model, ...rest } = withStreamUsage(body, stream);
+      const { model: _model, ...rest } = withStreamUsage(target, body, stream);
       return { url: deploymentUrl(target, 'chat/completions'), body: rest, streams: stream };
     },
     readAnswer: readChatCompletion,

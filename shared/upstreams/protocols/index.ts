@@ -55,7 +55,7 @@ export function embeddingsProtocol(protocol: ProtocolName): EmbeddingsProtocol {
 export function chatRequest(target: ProtocolTarget, body: ChatBody, credential: UpstreamCredential | undefined): UpstreamRequest {
   const chat = chatProtocol(target.protocol);
   const stream = body.stream === true && chat.streaming !== undefined;
-  return forWire(rooms[target.protocol], chat.request(target, body, stream), credential);
+  return forWire(target, chat.request(target, body, stream), credential);
 }
 
 /** Whether the protocol can carry the Responses API (a deployment still has to declare the `responses` feature). */
@@ -67,7 +67,7 @@ export function carriesResponses(protocol: ProtocolName): boolean {
 export function responsesRequest(target: ProtocolTarget, body: ResponsesBody, credential: UpstreamCredential | undefined): UpstreamRequest {
   const responses = rooms[target.protocol].responses;
   if (!responses) throw new Error(`the ${target.protocol} protocol speaks no Responses API`);
-  return forWire(rooms[target.protocol], responses.request(target, body, body.stream === true), credential);
+  return forWire(target, responses.request(target, body, body.stream === true), credential);
 }
 
 export function embeddingsRequest(
@@ -75,13 +75,16 @@ export function embeddingsRequest(
   body: EmbeddingsBody,
   credential: UpstreamCredential | undefined,
 ): UpstreamRequest {
-  return forWire(rooms[target.protocol], embeddingsProtocol(target.protocol).request(target, body), credential);
+  return forWire(target, embeddingsProtocol(target.protocol).request(target, body), credential);
 }
 
-function forWire(room: ProtocolRoom, built: ProtocolRequest, credential: UpstreamCredential | undefined): UpstreamRequest {
+// The deployment's fixed extra headers go first, so nothing the protocol or the credential sets can be replaced by them.
+function forWire(target: ProtocolTarget, built: ProtocolRequest, credential: UpstreamCredential | undefined): UpstreamRequest {
+  const room: ProtocolRoom = rooms[target.protocol];
   return {
     url: built.url,
     headers: {
+      ...target.upstream?.headers,
       'content-type': 'application/json',
       accept: built.streams ? 'text/event-stream' : 'application/json',
       ...built.headers,

@@ -10,7 +10,8 @@ export const openai: ProtocolRoom = {
   chat: {
     request: (target, body, stream) => ({
       url: upstreamUrl(target.endpoint, '/chat/completions', apiVersionQuery(target)),
-      body: { ...withStreamUsage(body, stream), model: target.upstreamModel },
+      body: { ...withStreamUsage(target, body, stream), model: target.upstreamModel },
+      headers: amlDeploymentHeader(target),
       streams: stream,
     }),
     readAnswer: readChatCompletion,
@@ -44,10 +45,24 @@ function apiVersionQuery(target: UpstreamTarget): Record<string, string> | undef
   return target.apiVersion ? { 'api-version': target.apiVersion } : undefined;
 }
 
-/** A streamed request that also asks for the usage chunk, which the stream reader hides unless the caller asked too. */
-export function withStreamUsage(body: ChatBody, stream: boolean): ChatBody {
+/**
+ * A streamed request that also asks for the usage chunk, which the stream reader hides unless the caller asked too.
+ * An endpoint that refuses `stream_options` (`upstream.streamOptions: false`) gets none, the caller's included; the
+ * stream's usage is then counted by the tokenizer and metered as estimated.
+ */
+export function withStreamUsage(target: UpstreamTarget, body: ChatBody, stream: boolean): ChatBody {
+  if (target.upstream?.streamOptions === false) {
+    const { stream_options: _dropped, ...rest } = body;
+    return stream ? { ...rest, stream: true } : rest;
+  }
   if (!stream) return body;
   return { ...body, stream: true, stream_options: { ...body.stream_options, include_usage: true } };
+}
+
+/** A model served OpenAI-style from an Azure ML managed online endpoint, pinned to one of its deployments when named. */
+function amlDeploymentHeader(target: UpstreamTarget): Record<string, string> | undefined {
+  const deployment = target.upstream?.amlDeployment;
+  return deployment === undefined ? undefined : { 'azureml-model-deployment': deployment };
 }
 
 const choicesText = z.looseObject({

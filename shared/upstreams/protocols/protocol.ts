@@ -10,6 +10,18 @@ export interface UpstreamTarget {
   apiVersion?: string | undefined;
   /** The dated api-version the caller named on an Azure OpenAI path; where the protocol takes one, it wins over `apiVersion`. */
   callerApiVersion?: string | undefined;
+  /** Where this endpoint differs from its protocol's usual wire (the deployment document's `upstream`). */
+  upstream?: UpstreamSwitches | undefined;
+}
+
+/** Per-deployment differences of a real endpoint; each left out keeps the protocol's usual behaviour. */
+export interface UpstreamSwitches {
+  /** `false`: never send `stream_options` (Foundry's older model-inference API refuses it); a stream's usage is then estimated. */
+  streamOptions?: boolean | undefined;
+  /** Fixed headers set by ops, sent on every call (never the caller's). */
+  headers?: Record<string, string> | undefined;
+  /** The Azure ML deployment inside a managed online endpoint, sent as `azureml-model-deployment`. */
+  amlDeployment?: string | undefined;
 }
 
 /** A chat request as the caller sent it (OpenAI chat completions), checked by the use case. */
