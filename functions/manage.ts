@@ -37,4 +37,5 @@ app.http('manageDeleteTeamKey', {
 app.http('manageListKeys', { route: 'manage/keys', methods: ['GET'], authLevel: 'anonymous', handler: m.listKeys });
 app.http('manageCreateRoleKey', { route: 'manage/keys', methods: ['POST'], authLevel: 'anonymous', handler: m.createRoleKey });
 app.http('manageDeleteKey', { route: 'manage/keys/{id}', methods: ['DELETE'], authLevel: 'anonymous', handler: m.deleteKey });
+app.http('manageAudit', { route: 'manage/audit', methods: ['GET'], authLevel: 'anonymous', handler: m.readAudit });
 app.http('manageExplain', { route: 'manage/explain', methods: ['POST'], authLevel: 'anonymous', handler: m.explain });

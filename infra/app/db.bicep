@@ -1,4 +1,4 @@
-// Cosmos DB for NoSQL: the catalog, the per-request usage ledger and its rollups.
+// Cosmos DB for NoSQL: the catalog, the per-request usage ledger and its rollups, stored Responses, the audit.
 // The app connects with Entra ID only, and data-plane RBAC cannot create databases or containers,
 // so they are created here (control plane) to match shared/store/containers.ts.
 param name string
@@ -61,7 +61,7 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
   }
 }
 
-// Deployments, routes, teams, keys, audit entries: few documents, read by type.
+// Deployments, routes, teams, keys: few documents, read by type.
 resource catalog 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
   parent: database
   name: 'catalog'
@@ -136,6 +136,26 @@ resource responses 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
         automatic: true
         includedPaths: []
         excludedPaths: [{ path: '/*' }]
+      }
+    }
+  }
+}
+
+// Management changes (who, when, before and after), appended and never updated; kept as long as the account.
+// Partitioned by UTC month: GET /manage/audit reads one partition per month of its range. The before/after
+// documents are never filtered on, so they are not indexed.
+resource audit 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'audit'
+  properties: {
+    resource: {
+      id: 'audit'
+      partitionKey: { paths: ['/month'], kind: 'Hash', version: 2 }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [{ path: '/*' }]
+        excludedPaths: [{ path: '/before/*' }, { path: '/after/*' }]
       }
     }
   }

@@ -9,6 +9,7 @@ import { BufferBudget } from '../gateway/buffer-budget.js';
 import type { GatewayDeps } from '../gateway/gateway-deps.js';
 import { createLogger, type Logger } from '../log.js';
 import { DeploymentHealth } from '../routing/deployment-health.js';
+import { CosmosAuditLog } from '../store/cosmos-audit.js';
 import { containerDefinitions, ensureContainers } from '../store/containers.js';
 import { CosmosCatalogStore } from '../store/cosmos-catalog-store.js';
 import { CosmosLedgerSink, readRollups } from '../store/cosmos-ledger.js';
@@ -39,9 +40,10 @@ interface CosmosContainers {
   usage: Container;
   rollups: Container;
   responses: Container;
+  audit: Container;
 }
 
-/** The Cosmos client and the three containers: an account key where one is set, else Entra ID. */
+/** The Cosmos client and its containers: an account key where one is set, else Entra ID. */
 async function openCosmos(config: Config, options: CreateServicesOptions, credential: () => TokenCredential): Promise<CosmosContainers> {
   const cosmosOptions: CosmosClientOptions =
     options.cosmos ??
@@ -58,6 +60,7 @@ async function openCosmos(config: Config, options: CreateServicesOptions, creden
     usage: database.container(containerDefinitions.usage.id),
     rollups: database.container(containerDefinitions.rollups.id),
     responses: database.container(containerDefinitions.responses.id),
+    audit: database.container(containerDefinitions.audit.id),
   };
 }
 
@@ -82,6 +85,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     usage: usageContainer,
     rollups: rollupsContainer,
     responses: responsesContainer,
+    audit: auditContainer,
   } = await openCosmos(config, options, credential);
 
   const store = new CosmosCatalogStore(catalogContainer, (message) => log.log('warn', message));
@@ -108,6 +112,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     keyUse: new KeyUseRecorder(store, { log: (message) => log.log('warn', message) }),
     ledger,
     responses: new CosmosResponseStore(responsesContainer),
+    audit: new CosmosAuditLog(auditContainer, randomUUID),
     readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
     endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
     limits: gatewayLimits(config),

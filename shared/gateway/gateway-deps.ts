@@ -8,6 +8,7 @@ import type { DeploymentHealth } from '../routing/deployment-health.js';
 import type { BufferBudget } from './buffer-budget.js';
 import type { SendUpstream, UpstreamCredential } from '../upstreams/upstream-port.js';
 import type { Ledger } from '../usage/ledger.js';
+import type { AuditLog } from './audit-log.js';
 import type { ResponseStore } from './responses-store.js';
 import type { RollupRow } from '../usage/usage-report.js';
 
@@ -34,6 +35,8 @@ export interface GatewayDeps {
   ledger: Ledger;
   /** Stored Responses (`/v1/responses` with `store`), per team. */
   responses: ResponseStore;
+  /** Who changed what in the catalog, and when. */
+  audit: AuditLog;
   readRollups: (range: { from: string; to: string; team?: string }) => Promise<RollupRow[]>;
   endpointPolicy: EndpointPolicy;
   limits: GatewayLimits;

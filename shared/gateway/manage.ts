@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Principal } from '../auth/api-keys.js';
 import type { DocType, DocTypes, PutOptions, Versioned } from '../catalog/catalog-store.js';
 import { endpointRefusal, isLoopbackEndpoint } from '../upstreams/endpoint-policy.js';
 import { mintKey, type KeyOwner } from '../catalog/key-documents.js';
@@ -22,6 +23,7 @@ import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { authenticateRole } from './authenticate.js';
 import type { GatewayDeps } from './gateway-deps.js';
+import { auditedKey, readAudit, recordChange } from './manage-audit.js';
 import { explain } from './manage-explain.js';
 
 const MANAGE_BODY_LIMIT = 256 * 1024;
@@ -201,18 +203,27 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
     },
     /** Creates or replaces; 201 when this request created the document, 200 when it replaced one. */
     async put(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
-      authenticateRole(request.headers, deps, OPS);
+      const principal = authenticateRole(request.headers, deps, OPS);
       const id = pathId(request, kind.idField, kind.what, 'write');
       const preconditions = readPreconditions(request.headers);
       const doc = validate(kind.schema, withId(await readDocument(request), kind.idField, id));
       await kind.check?.(doc, deps);
+      // For the audit: the document as read just before; a concurrent unconditional write may land in between.
+      const previous = await deps.store.get(kind.type, id);
       const written = await conditionalPut(deps, kind.type, id, doc, preconditions);
       await refreshed(deps);
+      await recordChange(deps, principal, {
+        kind: kind.type,
+        id,
+        action: 'put',
+        before: written.created ? null : (previous?.doc ?? null),
+        after: written.doc,
+      });
       return documentResponse(written.created ? 201 : 200, written);
     },
     /** JSON merge patch (RFC 7396) of an existing document; the result is validated whole. */
     async patch(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
-      authenticateRole(request.headers, deps, OPS);
+      const principal = authenticateRole(request.headers, deps, OPS);
       const id = pathId(request, kind.idField, kind.what, 'write');
       const preconditions = readPreconditions(request.headers);
       const patch = withId(await readDocument(request), kind.idField, id);
@@ -225,6 +236,7 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
         try {
           const written = await deps.store.put(kind.type, doc, { ifMatch: current.etag });
           await refreshed(deps);
+          await recordChange(deps, principal, { kind: kind.type, id, action: 'patch', before: current.doc, after: written.doc });
           return documentResponse(200, written);
         } catch (error) {
           // Someone changed it between the read and the write: merge onto the newer one, unless the caller pinned a version.
@@ -233,13 +245,14 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
       }
     },
     async delete(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
-      authenticateRole(request.headers, deps, OPS);
+      const principal = authenticateRole(request.headers, deps, OPS);
       const id = pathId(request, kind.idField, kind.what, 'read');
       const preconditions = readPreconditions(request.headers);
       const current = await fetched(deps, id);
       await kind.beforeDelete?.(id, deps);
       await conditionalDelete(deps, kind.type, id, current.etag, preconditions, capitalised(kind.what));
       await refreshed(deps);
+      await recordChange(deps, principal, { kind: kind.type, id, action: 'delete', before: current.doc, after: null });
       return noContent();
     },
   };
@@ -293,16 +306,17 @@ export const manage = {
   putTeam: teams.put,
   patchTeam: teams.patch,
   explain,
+  readAudit,
   async createTeamKey(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
+    const principal = authenticateRole(request.headers, deps, OPS);
     const teamId = pathId(request, 'id', 'team', 'write');
     const body = validate(teamKeyRequest, await readDocument(request, { optional: true }));
     const expiresAt = expiryFrom(body.expires, deps.now());
     if (!(await deps.store.get('team', teamId))) throw errors.notFound(`Team '${teamId}'`);
-    return issueKey(deps, { team: teamId }, expiresAt);
+    return issueKey(deps, principal, { team: teamId }, expiresAt);
   },
   async deleteTeamKey(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, OPS);
+    const principal = authenticateRole(request.headers, deps, OPS);
     const teamId = pathId(request, 'id', 'team', 'read');
     const keyId = pathId(request, 'keyId', 'key', 'read', keyIdPattern);
     const preconditions = readPreconditions(request.headers);
@@ -310,6 +324,7 @@ export const manage = {
     if (!key || key.doc.team !== teamId) throw errors.notFound(`Key '${keyId}' of team '${teamId}'`);
     await conditionalDelete(deps, 'key', keyId, key.etag, preconditions, 'Key');
     await refreshed(deps);
+    await recordChange(deps, principal, { kind: 'key', id: keyId, action: 'delete', before: auditedKey(key.doc), after: null });
     return noContent();
   },
   async listKeys(request: GatewayRequest, deps: GatewayDeps) {
@@ -322,28 +337,35 @@ export const manage = {
     };
   },
   async createRoleKey(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, ADMIN);
+    const principal = authenticateRole(request.headers, deps, ADMIN);
     const body = validate(roleKeyRequest, await readDocument(request));
-    return issueKey(deps, { role: body.role }, expiryFrom(body.expires, deps.now()));
+    return issueKey(deps, principal, { role: body.role }, expiryFrom(body.expires, deps.now()));
   },
   /** Revokes any key, team or role; in force on every instance within one catalog refresh interval. */
   async deleteKey(request: GatewayRequest, deps: GatewayDeps) {
-    authenticateRole(request.headers, deps, ADMIN);
+    const principal = authenticateRole(request.headers, deps, ADMIN);
     const keyId = pathId(request, 'id', 'key', 'read', keyIdPattern);
     const preconditions = readPreconditions(request.headers);
     const key = await deps.store.get('key', keyId);
     if (!key) throw errors.notFound(`Key '${keyId}'`);
     await conditionalDelete(deps, 'key', keyId, key.etag, preconditions, 'Key');
     await refreshed(deps);
+    await recordChange(deps, principal, { kind: 'key', id: keyId, action: 'delete', before: auditedKey(key.doc), after: null });
     return noContent();
   },
 };
 
 /** Creates a key and shows its secret this once; only its hash is stored. */
-async function issueKey(deps: GatewayDeps, owner: KeyOwner, expiresAt: string | undefined): Promise<GatewayResponse> {
+async function issueKey(
+  deps: GatewayDeps,
+  principal: Principal & { kind: 'role' },
+  owner: KeyOwner,
+  expiresAt: string | undefined,
+): Promise<GatewayResponse> {
   const { secret, stored } = mintKey(owner, { nowMs: deps.now(), randomBytes: deps.randomBytes, expiresAt });
   await deps.store.put('key', stored, { ifNoneMatch: '*' });
   await refreshed(deps);
+  await recordChange(deps, principal, { kind: 'key', id: stored.id, action: 'create', before: null, after: auditedKey(stored) });
   return {
     status: 201,
     headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },

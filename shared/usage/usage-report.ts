@@ -37,7 +37,8 @@ export interface UsageReport {
 
 const MAX_RANGE_DAYS = 366;
 
-function parseDay(value: string | null, name: string): string {
+/** A UTC day as YYYY-MM-DD from a query parameter; 400 naming the parameter otherwise. */
+export function parseDay(value: string | null, name: string): string {
   if (value === null || !/^\d{4}-\d{2}-\d{2}$/.test(value)) {
     throw errors.invalidRequest(`'${name}' must be a UTC date as YYYY-MM-DD.`, name);
   }

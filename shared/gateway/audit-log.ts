@@ -1,0 +1,31 @@
+import type { Role } from '../catalog/schemas.js';
+
+export const auditKinds = ['deployment', 'route', 'team', 'key'] as const;
+export type AuditKind = (typeof auditKinds)[number];
+export type AuditAction = 'put' | 'patch' | 'delete' | 'create' | 'rollback';
+
+/** One management change: who (key id and role, never a secret), when, what, and the documents around it. */
+export interface AuditEntry {
+  at: string;
+  actor: { keyId: string; role: Role };
+  kind: AuditKind;
+  id: string;
+  action: AuditAction;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+}
+
+export interface AuditQuery {
+  /** UTC days, both included. */
+  from: string;
+  to: string;
+  actor?: string;
+  kind?: AuditKind;
+}
+
+/** Where audit entries are kept; entries are appended, never changed. */
+export interface AuditLog {
+  append(entry: AuditEntry): Promise<void>;
+  /** The entries of the range, newest first. */
+  read(query: AuditQuery): Promise<AuditEntry[]>;
+}
