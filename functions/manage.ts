@@ -18,11 +18,35 @@ app.http('manageDeleteDeployment', {
   authLevel: 'anonymous',
   handler: m.deleteDeployment,
 });
+app.http('manageDeploymentVersions', {
+  route: 'manage/deployments/{id}/versions',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: m.listDeploymentVersions,
+});
+app.http('manageRollbackDeployment', {
+  route: 'manage/deployments/{id}/rollback',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: m.rollbackDeployment,
+});
 app.http('manageListRoutes', { route: 'manage/routes', methods: ['GET'], authLevel: 'anonymous', handler: m.listRoutes });
 app.http('manageGetRoute', { route: 'manage/routes/{alias}', methods: ['GET'], authLevel: 'anonymous', handler: m.getRoute });
 app.http('managePutRoute', { route: 'manage/routes/{alias}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putRoute });
 app.http('managePatchRoute', { route: 'manage/routes/{alias}', methods: ['PATCH'], authLevel: 'anonymous', handler: m.patchRoute });
 app.http('manageDeleteRoute', { route: 'manage/routes/{alias}', methods: ['DELETE'], authLevel: 'anonymous', handler: m.deleteRoute });
+app.http('manageRouteVersions', {
+  route: 'manage/routes/{alias}/versions',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: m.listRouteVersions,
+});
+app.http('manageRollbackRoute', {
+  route: 'manage/routes/{alias}/rollback',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: m.rollbackRoute,
+});
 app.http('manageListTeams', { route: 'manage/teams', methods: ['GET'], authLevel: 'anonymous', handler: m.listTeams });
 app.http('manageGetTeam', { route: 'manage/teams/{id}', methods: ['GET'], authLevel: 'anonymous', handler: m.getTeam });
 app.http('managePutTeam', { route: 'manage/teams/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putTeam });

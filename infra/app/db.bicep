@@ -1,4 +1,4 @@
-// Cosmos DB for NoSQL: the catalog, the per-request usage ledger and its rollups, stored Responses, the audit.
+// Cosmos DB for NoSQL: the catalog, the per-request usage ledger and its rollups, stored Responses, versions, the audit.
 // The app connects with Entra ID only, and data-plane RBAC cannot create databases or containers,
 // so they are created here (control plane) to match shared/store/containers.ts.
 param name string
@@ -156,6 +156,25 @@ resource audit 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@20
         automatic: true
         includedPaths: [{ path: '/*' }]
         excludedPaths: [{ path: '/before/*' }, { path: '/after/*' }]
+      }
+    }
+  }
+}
+
+// Every version of each deployment and route (the whole document per write), for history and rollback.
+// One partition per document: its history is one single-partition query, a version a point read.
+resource versions 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'versions'
+  properties: {
+    resource: {
+      id: 'versions'
+      partitionKey: { paths: ['/doc'], kind: 'Hash', version: 2 }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [{ path: '/*' }]
+        excludedPaths: [{ path: '/document/*' }]
       }
     }
   }

@@ -14,6 +14,7 @@ import { containerDefinitions, ensureContainers } from '../store/containers.js';
 import { CosmosCatalogStore } from '../store/cosmos-catalog-store.js';
 import { CosmosLedgerSink, readRollups } from '../store/cosmos-ledger.js';
 import { CosmosResponseStore } from '../store/cosmos-responses.js';
+import { CosmosVersionLog } from '../store/cosmos-versions.js';
 import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstream.js';
 import { Ledger } from '../usage/ledger.js';
 import type { RollupRow } from '../usage/usage-report.js';
@@ -41,6 +42,7 @@ interface CosmosContainers {
   rollups: Container;
   responses: Container;
   audit: Container;
+  versions: Container;
 }
 
 /** The Cosmos client and its containers: an account key where one is set, else Entra ID. */
@@ -61,6 +63,7 @@ async function openCosmos(config: Config, options: CreateServicesOptions, creden
     rollups: database.container(containerDefinitions.rollups.id),
     responses: database.container(containerDefinitions.responses.id),
     audit: database.container(containerDefinitions.audit.id),
+    versions: database.container(containerDefinitions.versions.id),
   };
 }
 
@@ -86,6 +89,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     rollups: rollupsContainer,
     responses: responsesContainer,
     audit: auditContainer,
+    versions: versionsContainer,
   } = await openCosmos(config, options, credential);
 
   const store = new CosmosCatalogStore(catalogContainer, (message) => log.log('warn', message));
@@ -113,6 +117,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     ledger,
     responses: new CosmosResponseStore(responsesContainer),
     audit: new CosmosAuditLog(auditContainer, randomUUID),
+    versions: new CosmosVersionLog(versionsContainer),
     readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
     endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
     limits: gatewayLimits(config),

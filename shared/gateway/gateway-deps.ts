@@ -9,6 +9,7 @@ import type { BufferBudget } from './buffer-budget.js';
 import type { SendUpstream, UpstreamCredential } from '../upstreams/upstream-port.js';
 import type { Ledger } from '../usage/ledger.js';
 import type { AuditLog } from './audit-log.js';
+import type { VersionLog } from './version-log.js';
 import type { ResponseStore } from './responses-store.js';
 import type { RollupRow } from '../usage/usage-report.js';
 
@@ -37,6 +38,8 @@ export interface GatewayDeps {
   responses: ResponseStore;
   /** Who changed what in the catalog, and when. */
   audit: AuditLog;
+  /** Every version of each deployment and route, for history and rollback. */
+  versions: VersionLog;
   readRollups: (range: { from: string; to: string; team?: string }) => Promise<RollupRow[]>;
   endpointPolicy: EndpointPolicy;
   limits: GatewayLimits;

@@ -25,6 +25,8 @@ import { authenticateRole } from './authenticate.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { auditedKey, readAudit, recordChange } from './manage-audit.js';
 import { explain } from './manage-explain.js';
+import { recordVersion } from './manage-versions.js';
+import type { AuditAction } from './audit-log.js';
 
 const MANAGE_BODY_LIMIT = 256 * 1024;
 const OPS: readonly Role[] = ['ops'];
@@ -170,6 +172,8 @@ interface DocumentKind<T extends 'deployment' | 'route' | 'team'> {
   schema: z.ZodType<DocTypes[T]>;
   check?: (doc: DocTypes[T], deps: GatewayDeps) => Promise<void> | void;
   beforeDelete?: (id: string, deps: GatewayDeps) => Promise<void>;
+  /** Every write is kept as a version, and the document can be rolled back to one. */
+  versioned?: boolean;
 }
 
 const deploymentKind: DocumentKind<'deployment'> = {
@@ -179,11 +183,35 @@ const deploymentKind: DocumentKind<'deployment'> = {
   schema: deploymentSchema,
   check: checkDeployment,
   beforeDelete: checkUnrouted,
+  versioned: true,
 };
-const routeKind: DocumentKind<'route'> = { type: 'route', what: 'route', idField: 'alias', schema: routeSchema, check: checkRouteTargets };
+const routeKind: DocumentKind<'route'> = {
+  type: 'route',
+  what: 'route',
+  idField: 'alias',
+  schema: routeSchema,
+  check: checkRouteTargets,
+  versioned: true,
+};
 const teamKind: DocumentKind<'team'> = { type: 'team', what: 'team', idField: 'id', schema: teamSchema };
 
 const capitalised = (what: string) => what[0]!.toUpperCase() + what.slice(1);
+
+const rollbackRequest = z.strictObject({
+  version: z.number({ message: "'version' must be a positive whole number" }).int().positive("'version' must be a positive whole number"),
+});
+
+/** After a document write succeeded: its version (deployments, routes), then the audit entry. */
+async function recordWrite<T extends 'deployment' | 'route' | 'team'>(
+  deps: GatewayDeps,
+  principal: Principal & { kind: 'role' },
+  kind: DocumentKind<T>,
+  change: { id: string; action: Exclude<AuditAction, 'create'>; before: object | null; after: object | null },
+): Promise<void> {
+  if (kind.versioned && kind.type !== 'team')
+    await recordVersion(deps, principal, { kind: kind.type, id: change.id, action: change.action, document: change.after });
+  await recordChange(deps, principal, { kind: kind.type, ...change });
+}
 
 function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKind<T>) {
   const fetched = async (deps: GatewayDeps, id: string) => {
@@ -212,8 +240,7 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
       const previous = await deps.store.get(kind.type, id);
       const written = await conditionalPut(deps, kind.type, id, doc, preconditions);
       await refreshed(deps);
-      await recordChange(deps, principal, {
-        kind: kind.type,
+      await recordWrite(deps, principal, kind, {
         id,
         action: 'put',
         before: written.created ? null : (previous?.doc ?? null),
@@ -236,7 +263,7 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
         try {
           const written = await deps.store.put(kind.type, doc, { ifMatch: current.etag });
           await refreshed(deps);
-          await recordChange(deps, principal, { kind: kind.type, id, action: 'patch', before: current.doc, after: written.doc });
+          await recordWrite(deps, principal, kind, { id, action: 'patch', before: current.doc, after: written.doc });
           return documentResponse(200, written);
         } catch (error) {
           // Someone changed it between the read and the write: merge onto the newer one, unless the caller pinned a version.
@@ -252,8 +279,42 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
       await kind.beforeDelete?.(id, deps);
       await conditionalDelete(deps, kind.type, id, current.etag, preconditions, capitalised(kind.what));
       await refreshed(deps);
-      await recordChange(deps, principal, { kind: kind.type, id, action: 'delete', before: current.doc, after: null });
+      await recordWrite(deps, principal, kind, { id, action: 'delete', before: current.doc, after: null });
       return noContent();
+    },
+    /** The document's versions, newest first; 404 when it has none and does not exist. */
+    async versions(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
+      authenticateRole(request.headers, deps, OPS);
+      const id = pathId(request, kind.idField, kind.what, 'read');
+      const versions = kind.type === 'team' ? [] : await deps.versions.list(kind.type, id);
+      if (versions.length === 0) await fetched(deps, id);
+      return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: { data: versions } };
+    },
+    /**
+     * Writes version n's document as a new version, checked as a PUT of it would be (a route naming a deployment
+     * deleted since is 400), under the request's If-Match / If-None-Match. A version that records a delete is 409.
+     */
+    async rollback(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
+      const principal = authenticateRole(request.headers, deps, OPS);
+      const id = pathId(request, kind.idField, kind.what, 'write');
+      const preconditions = readPreconditions(request.headers);
+      const { version } = validate(rollbackRequest, await readDocument(request));
+      const target = kind.type === 'team' ? undefined : await deps.versions.get(kind.type, id, version);
+      if (!target) throw errors.notFound(`Version ${version} of ${kind.what} '${id}'`);
+      if (target.document === null)
+        throw errors.conflict(`Version ${version} of ${kind.what} '${id}' records its deletion; roll back to a version with a document.`);
+      const doc = validate(kind.schema, withId(target.document, kind.idField, id));
+      await kind.check?.(doc, deps);
+      const previous = await deps.store.get(kind.type, id);
+      const written = await conditionalPut(deps, kind.type, id, doc, preconditions);
+      await refreshed(deps);
+      await recordWrite(deps, principal, kind, {
+        id,
+        action: 'rollback',
+        before: written.created ? null : (previous?.doc ?? null),
+        after: written.doc,
+      });
+      return documentResponse(written.created ? 201 : 200, written);
     },
   };
 }
@@ -296,11 +357,15 @@ export const manage = {
   putDeployment: deployments.put,
   patchDeployment: deployments.patch,
   deleteDeployment: deployments.delete,
+  listDeploymentVersions: deployments.versions,
+  rollbackDeployment: deployments.rollback,
   listRoutes: routes.list,
   getRoute: routes.get,
   putRoute: routes.put,
   patchRoute: routes.patch,
   deleteRoute: routes.delete,
+  listRouteVersions: routes.versions,
+  rollbackRoute: routes.rollback,
   listTeams: teams.list,
   getTeam: teams.get,
   putTeam: teams.put,

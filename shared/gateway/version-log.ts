@@ -1,0 +1,21 @@
+import type { Role } from '../catalog/schemas.js';
+
+export type VersionedKind = 'deployment' | 'route';
+
+/** One version of a deployment or route: the whole document as written, or null when the write deleted it. */
+export interface DocumentVersion {
+  version: number;
+  at: string;
+  actor: { keyId: string; role: Role };
+  action: 'put' | 'patch' | 'delete' | 'rollback';
+  document: Record<string, unknown> | null;
+}
+
+/** Where versions are kept; numbers increase per document and are never reused. */
+export interface VersionLog {
+  /** Appends the next version of the document and answers its number. */
+  append(kind: VersionedKind, id: string, entry: Omit<DocumentVersion, 'version'>): Promise<number>;
+  /** Every version of the document, newest first. */
+  list(kind: VersionedKind, id: string): Promise<DocumentVersion[]>;
+  get(kind: VersionedKind, id: string, version: number): Promise<DocumentVersion | undefined>;
+}
