@@ -111,4 +111,42 @@ describe('several instances on one store', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ requests: 200, outputTokens: 1000, costMicroUsd: 1400, inputTokens: 2 * 5 * (20 * 10 + 190) });
   });
+
+  it('puts a rollback made on one instance in force on another at its next refresh; both read the same versions and audit', async () => {
+    for (const id of ['rollback-a', 'rollback-b']) expect((await putSimDeployment(gw, id)).status).toBe(201);
+    const put = (deployment: string) =>
+      gw.call('/manage/routes/rolled', { method: 'PUT', body: JSON.stringify({ targets: [{ deployment }] }) });
+    expect((await put('rollback-a')).status).toBe(201);
+    expect((await put('rollback-b')).status).toBe(200);
+    await other.deps.catalog.refreshIfChanged();
+    expect(
+      other.deps.catalog
+        .current()
+        .routes.get('rolled')
+        ?.targets.map((t) => t.deployment),
+    ).toEqual(['rollback-b']);
+
+    const rolled = await gw.call('/manage/routes/rolled/rollback', { method: 'POST', body: JSON.stringify({ version: 1 }) });
+    expect(rolled.status).toBe(200);
+    await other.deps.catalog.refreshIfChanged();
+    expect(
+      other.deps.catalog
+        .current()
+        .routes.get('rolled')
+        ?.targets.map((t) => t.deployment),
+    ).toEqual(['rollback-a']);
+    expect((await other.deps.versions.list('route', 'rolled')).map((v) => [v.version, v.action])).toEqual([
+      [3, 'rollback'],
+      [2, 'put'],
+      [1, 'put'],
+    ]);
+    const day = new Date().toISOString().slice(0, 10);
+    const audited = await other.deps.audit.read({ from: day, to: day, kind: 'route' });
+    expect(
+      audited
+        .filter((e) => e.id === 'rolled')
+        .map((e) => e.action)
+        .sort(),
+    ).toEqual(['put', 'put', 'rollback']);
+  });
 });
