@@ -157,10 +157,13 @@ const ruleSchema = z.strictObject({
   only: z.array(id('deployment')),
 });
 
+/** How a route orders its targets (PRODUCT.md `strategy`). */
+export const routeStrategies = ['spillover', 'weighted', 'cheapest'] as const;
+
 export const routeSchema = z
   .strictObject({
     alias: id('alias'),
-    strategy: z.enum(['spillover', 'weighted']).default('spillover'),
+    strategy: z.enum(routeStrategies).default('spillover'),
     targets: z
       .array(z.strictObject({ deployment: id('deployment'), weight: z.number().int().min(0).max(1_000_000).optional() }))
       .min(1)

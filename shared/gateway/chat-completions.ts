@@ -6,7 +6,7 @@ import { readWhole, type Answer } from './call-upstream.js';
 import { type CallScope, requestScope } from './call-scope.js';
 import { completionAsStream } from './completion-as-stream.js';
 import type { GatewayDeps } from './gateway-deps.js';
-import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
+import { chatEstimate, chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 import { relayStream } from './relay-stream.js';
@@ -29,7 +29,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, chatRequestSchema, deps);
   const route = resolveAlias(options.aliasFromPath ?? body.model, team, deps);
-  const decision = decideTargets(route, team, 'chat', body.user, deps, chatRequestFeatures(body));
+  const decision = decideTargets(route, team, 'chat', body.user, deps, chatRequestFeatures(body), chatEstimate(body));
 
   const wantsStream = body.stream === true;
   const facts: UsageFacts = {

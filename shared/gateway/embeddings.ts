@@ -4,6 +4,7 @@ import { authenticateTeam } from './authenticate.js';
 import { readWhole } from './call-upstream.js';
 import { requestScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
+import { countEmbeddingInputTokens } from '../usage/count-tokens.js';
 import { decideTargets, embeddingsRequestSchema, parseBody, resolveAlias } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
@@ -19,7 +20,9 @@ export async function embeddings(
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, embeddingsRequestSchema, deps);
   const route = resolveAlias(options.aliasFromPath ?? body.model, team, deps);
-  const decision = decideTargets(route, team, 'embeddings', body.user, deps);
+  const decision = decideTargets(route, team, 'embeddings', body.user, deps, [], () => ({
+    promptTokens: countEmbeddingInputTokens(body.input),
+  }));
   const facts: UsageFacts = {
     requestId: options.requestId,
     team: team.id,

@@ -4,7 +4,8 @@ import type { Capability, Route, Team } from '../catalog/schemas.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest } from '../http/types.js';
 import type { RequestFeature } from '../routing/request-features.js';
-import { selectTargets, type RoutingDecision } from '../routing/select-targets.js';
+import { selectTargets, type RequestEstimate, type RoutingDecision } from '../routing/select-targets.js';
+import { countChatPromptTokens } from '../usage/count-tokens.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
 const message = z.looseObject({
@@ -68,6 +69,16 @@ export async function parseBody<T extends z.ZodType>(request: GatewayRequest, sc
   return parsed.data;
 }
 
+/** A chat request's size for routing: its prompt as counted, and the cap on its answer when it sets one. */
+export function chatEstimate(body: Pick<ChatRequest, 'messages' | 'max_tokens' | 'max_completion_tokens'>): () => RequestEstimate {
+  return () => {
+    const estimate: RequestEstimate = { promptTokens: countChatPromptTokens(body.messages) };
+    const cap = body.max_completion_tokens ?? body.max_tokens;
+    if (cap != null) estimate.maxOutputTokens = cap;
+    return estimate;
+  };
+}
+
 /** The route for an alias the team may use: 404 when no such model, 403 when not the team's. */
 export function resolveAlias(alias: string | undefined, team: Team, deps: GatewayDeps): Route {
   if (!alias) throw errors.invalidRequest('You must provide a model parameter.', 'model');
@@ -85,8 +96,9 @@ export function decideTargets(
   user: string | undefined,
   deps: GatewayDeps,
   features: readonly RequestFeature[] = [],
+  estimate?: () => RequestEstimate,
 ): RoutingDecision {
-  const decision = routingDecision(route, team, capability, user, deps, features);
+  const decision = routingDecision(route, team, capability, user, deps, features, estimate);
   const refusal = refusalOf(decision, route, team, capability);
   if (refusal) throw refusal;
   return decision;
@@ -100,8 +112,11 @@ export function routingDecision(
   user: string | undefined,
   deps: GatewayDeps,
   features: readonly RequestFeature[] = [],
+  estimate?: () => RequestEstimate,
 ): RoutingDecision {
   return selectTargets({
+    // Counting a prompt's tokens is real work on a long prompt: only a strategy that prices the request pays it.
+    ...(route.strategy === 'cheapest' && estimate ? { estimate: estimate() } : {}),
     route,
     team,
     capability,

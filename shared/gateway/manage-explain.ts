@@ -6,7 +6,7 @@ import { chatRequestFeatures } from '../routing/request-features.js';
 import type { Consideration } from '../routing/select-targets.js';
 import { authenticateRole } from './authenticate.js';
 import type { GatewayDeps } from './gateway-deps.js';
-import { chatRequestSchema, parseBody, refusalOf, resolveAlias, routingDecision } from './inference-request.js';
+import { chatEstimate, chatRequestSchema, parseBody, refusalOf, resolveAlias, routingDecision } from './inference-request.js';
 
 const explainSchema = z.strictObject({
   team: z.string().regex(idPattern, 'must be a team id'),
@@ -55,7 +55,7 @@ export async function explain(request: GatewayRequest, deps: GatewayDeps): Promi
   try {
     const route = resolveAlias(chat.model, team, deps);
     answer.strategy = route.strategy;
-    const decision = routingDecision(route, team, 'chat', chat.user, deps, features);
+    const decision = routingDecision(route, team, 'chat', chat.user, deps, features, chatEstimate(chat));
     answer.considered = decision.considered;
     // With no candidate and no refusal (every deployment disabled), the real request is answered 503 before any attempt.
     const refusal =

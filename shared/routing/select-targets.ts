@@ -1,5 +1,6 @@
 import type { Capability, Deployment, Route, Team } from '../catalog/schemas.js';
 import { hashText, seededRandom } from '../seeded-random.js';
+import { expectedCostMicroUsd } from '../usage/pricing.js';
 import type { Feature } from '../upstreams/protocols/features.js';
 import { defaultFeatures } from '../upstreams/protocols/index.js';
 import type { HealthView } from './deployment-health.js';
@@ -18,7 +19,18 @@ export interface RoutingInput {
   nowMs: number;
   /** A number in [0, 1): injected so weighted routing is deterministic under test. */
   random: () => number;
+  /** The request's size, which `cheapest` prices; absent, it is priced as an empty prompt and the default answer. */
+  estimate?: RequestEstimate;
 }
+
+/** How many tokens a request is expected to use: its prompt as counted, and the cap on its answer if it set one. */
+export interface RequestEstimate {
+  promptTokens: number;
+  maxOutputTokens?: number;
+}
+
+/** The answer length `cheapest` assumes for a chat request that sets no max_tokens. */
+export const DEFAULT_OUTPUT_TOKENS_ESTIMATE = 500;
 
 export interface Consideration {
   deployment: string;
@@ -56,7 +68,13 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
   );
   const allowed = rule ? new Set(rule.only) : undefined;
 
-  const ordered = route.strategy === 'weighted' ? weightedOrder(route, input) : route.targets.map((t) => t.deployment);
+  const costs = route.strategy === 'cheapest' ? expectedCosts(input) : undefined;
+  const ordered =
+    route.strategy === 'weighted'
+      ? weightedOrder(route, input)
+      : costs
+        ? cheapestOrder(route, costs)
+        : route.targets.map((t) => t.deployment);
   const ready: Deployment[] = [];
   const cooling: Deployment[] = [];
   const saturated: string[] = [];
@@ -90,7 +108,7 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
         });
       } else {
         ready.push(deployment);
-        considered.push({ deployment: id, taken: true, reason: orderReason(route, id, ready.length === 1) });
+        considered.push({ deployment: id, taken: true, reason: orderReason(route, id, ready.length === 1, costs) });
       }
     }
   }
@@ -104,8 +122,10 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
   return decision;
 }
 
-/** Why a ready deployment sits where it does: the route's order, or the weight draw (with its share). */
-function orderReason(route: Route, id: string, first: boolean): string {
+/** Why a ready deployment sits where it does: the route's order, the weight draw (with its share) or the expected cost. */
+function orderReason(route: Route, id: string, first: boolean, costs: ReadonlyMap<string, ExpectedCost> | undefined): string {
+  const cost = costs?.get(id);
+  if (cost) return `${first ? 'cheapest' : 'fallback'}: ${cost.reason}`;
   if (route.strategy !== 'weighted') return first ? 'first available in order' : 'fallback in order';
   const total = route.targets.reduce((sum, t) => sum + (t.weight ?? 0), 0);
   const weight = route.targets.find((t) => t.deployment === id)?.weight ?? 0;
@@ -144,4 +164,38 @@ function weightedOrder(route: Route, input: RoutingInput): string[] {
     remaining.splice(index, 1);
   }
   return [...order, ...zeroWeight];
+}
+
+interface ExpectedCost {
+  microUsd: number;
+  reason: string;
+}
+
+// What this request is expected to cost on each deployment now. A managed deployment's hours are paid whatever
+// the traffic, so its marginal cost is zero while it has room; a full one is skipped as saturated, as in spillover.
+function expectedCosts(input: RoutingInput): Map<string, ExpectedCost> {
+  const promptTokens = input.estimate?.promptTokens ?? 0;
+  // An embedding has no answer tokens; a chat answer is as long as its cap, else a typical length.
+  const outputTokens = input.capability === 'embeddings' ? 0 : (input.estimate?.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS_ESTIMATE);
+  const costs = new Map<string, ExpectedCost>();
+  for (const { deployment: id } of input.route.targets) {
+    const deployment = input.deployments.get(id);
+    if (!deployment) continue;
+    if ('hourlyUsd' in deployment.pricing) {
+      costs.set(id, { microUsd: 0, reason: 'expected cost $0 (managed: hours already paid, under capacity)' });
+    } else {
+      const microUsd = expectedCostMicroUsd(deployment, promptTokens, outputTokens);
+      costs.set(id, {
+        microUsd,
+        reason: `expected cost $${(microUsd / 1_000_000).toFixed(6)} (list price for ~${promptTokens} prompt + ${outputTokens} answer tokens)`,
+      });
+    }
+  }
+  return costs;
+}
+
+// Cheapest first; Array.prototype.sort is stable, so equal costs keep the route's order.
+function cheapestOrder(route: Route, costs: ReadonlyMap<string, ExpectedCost>): string[] {
+  const costOf = (id: string) => costs.get(id)?.microUsd ?? Number.POSITIVE_INFINITY;
+  return route.targets.map((t) => t.deployment).sort((a, b) => costOf(a) - costOf(b));
 }

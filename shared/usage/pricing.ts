@@ -17,6 +17,13 @@ export function requestCostMicroUsd(deployment: Priced, inputTokens: number, out
   return Math.round((inputTokens * inputMicroPerMillion + outputTokens * outputMicroPerMillion) / 1_000_000);
 }
 
+/** What a request is expected to cost at list price, in unrounded micro-dollars (for comparing deployments); managed compute is 0. */
+export function expectedCostMicroUsd(deployment: Priced, inputTokens: number, outputTokens: number): number {
+  const pricing = deployment.pricing;
+  if (!('inputPerMillionUsd' in pricing)) return 0;
+  return inputTokens * pricing.inputPerMillionUsd + outputTokens * pricing.outputPerMillionUsd;
+}
+
 /** Micro-dollars as a decimal USD amount for display. */
 export function microToUsd(micro: number): number {
   return micro / 1_000_000;

@@ -256,6 +256,12 @@ describe('routeSchema', () => {
     ]);
   });
 
+  it('accepts the cheapest strategy without weights', () => {
+    expect(routeSchema.parse({ alias: 'chat', strategy: 'cheapest', targets: [{ deployment: 'a' }, { deployment: 'b' }] }).strategy).toBe(
+      'cheapest',
+    );
+  });
+
   it('rejects an unknown strategy and a bad alias', () => {
     expect(routeSchema.safeParse({ ...PRODUCT_ROUTE, strategy: 'round-robin' }).success).toBe(false);
     expect(routeSchema.safeParse({ ...PRODUCT_ROUTE, alias: 'Chat' }).success).toBe(false);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_KEY, putRoute, putSimDeployment, startTestGateway, today, type TestGateway } from './harness.js';
 import { watchUsage } from './hostile-upstream.js';
+import { countChatPromptTokens } from '../../shared/usage/count-tokens.js';
 import type { UsageRecord } from '../../shared/usage/usage-record.js';
 
 let gw: TestGateway;
@@ -100,6 +101,29 @@ describe('POST /manage/explain', () => {
     ]);
     expect(body.considered[0].reason).toBe('disabled');
     expect(body.considered[1].reason).toMatch(/^cooling down for \d+ ms after failures; tried last$/);
+  });
+
+  it('orders a cheapest route by the expected cost of this request: its counted prompt and its max_tokens', async () => {
+    // 'frugal' charges only for answers, 'pricey' mostly for prompts: a 1-token answer favours frugal, 10 tokens pricey.
+    await putSimDeployment(gw, 'explain-pricey', { pricing: { inputPerMillionUsd: 5, outputPerMillionUsd: 0.1 } });
+    await putSimDeployment(gw, 'explain-frugal', { pricing: { inputPerMillionUsd: 0, outputPerMillionUsd: 20 } });
+    await putRoute(gw, 'explain-cheap', ['explain-pricey', 'explain-frugal'], { strategy: 'cheapest' });
+    const promptTokens = countChatPromptTokens(hello.messages);
+    const short = await (await explain({ team: 'demo', request: { ...hello, model: 'explain-cheap', max_tokens: 1 } })).json();
+    expect(short.strategy).toBe('cheapest');
+    expect(short.candidates).toEqual(['explain-frugal', 'explain-pricey']);
+    expect(short.considered[0]).toEqual({
+      deployment: 'explain-frugal',
+      taken: true,
+      reason: `cheapest: expected cost $0.000020 (list price for ~${promptTokens} prompt + 1 answer tokens)`,
+    });
+    const long = await (await explain({ team: 'demo', request: { ...hello, model: 'explain-cheap', max_tokens: 10 } })).json();
+    expect(long.candidates).toEqual(['explain-pricey', 'explain-frugal']);
+    // The same decision a real request meets.
+    const real = await gw.openai.chat.completions
+      .create({ model: 'explain-cheap', messages: [{ role: 'user', content: 'hello' }], max_tokens: 1 })
+      .withResponse();
+    expect(real.response.headers.get('x-switchyard-deployment')).toBe('explain-frugal');
   });
 
   it('says the request would be refused with 403 model_not_allowed when the team may not use the model', async () => {

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capabilities, deploymentSchema, routeSchema, teamSchema, type Deployment } from '../../shared/catalog/schemas.js';
+import { capabilities, deploymentSchema, routeSchema, routeStrategies, teamSchema, type Deployment } from '../../shared/catalog/schemas.js';
 import type { HealthView } from '../../shared/routing/deployment-health.js';
 import type { RequestFeature } from '../../shared/routing/request-features.js';
-import { selectTargets } from '../../shared/routing/select-targets.js';
+import { DEFAULT_OUTPUT_TOKENS_ESTIMATE, selectTargets } from '../../shared/routing/select-targets.js';
+import { expectedCostMicroUsd } from '../../shared/usage/pricing.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { featureNames } from '../../shared/upstreams/protocols/features.js';
 
-const strategies = ['spillover', 'weighted'] as const;
 const NOW_MS = 1_000_000;
 
 function deployment(id: string, enabled: boolean, serves: string[], features: string[], managedCapacity: number | undefined): Deployment {
@@ -34,7 +34,7 @@ function deployment(id: string, enabled: boolean, serves: string[], features: st
 const scenario = fc
   .record({
     size: fc.integer({ min: 1, max: 6 }),
-    strategy: fc.constantFrom(...strategies),
+    strategy: fc.constantFrom(...routeStrategies),
     seed: fc.integer(),
     user: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
     capability: fc.constantFrom(...capabilities),
@@ -156,6 +156,57 @@ describe('selectTargets properties', () => {
         });
       }),
       { numRuns: 30 },
+    );
+  });
+
+  it('cheapest: no candidate is more expensive than one after it (cool-downs aside), nor than a skipped saturated one', () => {
+    const priced = fc.record({
+      managedCapacity: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+      input: fc.integer({ min: 0, max: 40 }).map((n) => n / 4),
+      output: fc.integer({ min: 0, max: 80 }).map((n) => n / 4),
+      inFlight: fc.integer({ min: 0, max: 4 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(priced, { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 0, max: 200_000 }),
+        fc.option(fc.integer({ min: 1, max: 8_000 }), { nil: undefined }),
+        (shapes, promptTokens, maxOutputTokens) => {
+          const deployments = new Map(
+            shapes.map((s, i) => {
+              const d = deployment(`d${i}`, true, ['chat'], [], s.managedCapacity);
+              return [
+                `d${i}`,
+                s.managedCapacity === undefined ? { ...d, pricing: { inputPerMillionUsd: s.input, outputPerMillionUsd: s.output } } : d,
+              ] as const;
+            }),
+          );
+          const route = routeSchema.parse({
+            alias: 'chat',
+            strategy: 'cheapest',
+            targets: shapes.map((_, i) => ({ deployment: `d${i}` })),
+          });
+          const health: HealthView = { inFlight: (id) => shapes[Number(id.slice(1))]!.inFlight, coolingUntilMs: () => 0 };
+          const decision = selectTargets({
+            route,
+            team: teamSchema.parse({ id: 'search', name: 'Search' }),
+            capability: 'chat',
+            deployments,
+            health,
+            nowMs: NOW_MS,
+            random: () => 0,
+            estimate: maxOutputTokens === undefined ? { promptTokens } : { promptTokens, maxOutputTokens },
+          });
+          const cost = (d: Deployment) => expectedCostMicroUsd(d, promptTokens, maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS_ESTIMATE);
+          const costs = decision.candidates.map(cost);
+          for (let i = 1; i < costs.length; i++) expect(costs[i - 1]!).toBeLessThanOrEqual(costs[i]!);
+          // Exactly the managed deployments at capacity are skipped; every other deployment is a candidate.
+          const full = shapes.flatMap((s, i) => (s.managedCapacity !== undefined && s.inFlight >= s.managedCapacity ? [`d${i}`] : []));
+          expect(decision.saturated).toEqual(full);
+          expect(decision.candidates.length).toBe(shapes.length - full.length);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

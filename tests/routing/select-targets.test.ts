@@ -391,6 +391,106 @@ describe('selectTargets: weighted', () => {
   });
 });
 
+describe('selectTargets: cheapest', () => {
+  // Per request of 1,000 prompt + 500 answer tokens: pricey $0.0025 + $0.005, cheap $0.00015 + $0.0003.
+  const pricey = deployment('pricey', { pricing: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 } });
+  const cheap = deployment('cheap', { pricing: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 } });
+  const cheapToo = deployment('cheap-too', { pricing: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 } });
+  const deployments = catalog(pricey, cheap, cheapToo, managed('m', 2));
+  const cheapest = (...ids: string[]) => route({ strategy: 'cheapest', targets: ids.map((deployment) => ({ deployment })) });
+
+  it('puts the serverless deployment with the lowest list price for this request first, saying what each is expected to cost', () => {
+    const decision = select({ route: cheapest('pricey', 'cheap'), deployments, estimate: { promptTokens: 1_000 } });
+    expect(ids(decision.candidates)).toEqual(['cheap', 'pricey']);
+    expect(decision.considered).toEqual([
+      { deployment: 'cheap', taken: true, reason: 'cheapest: expected cost $0.000450 (list price for ~1000 prompt + 500 answer tokens)' },
+      { deployment: 'pricey', taken: true, reason: 'fallback: expected cost $0.007500 (list price for ~1000 prompt + 500 answer tokens)' },
+    ]);
+  });
+
+  it("prices the answer at the request's max tokens when it sets one", () => {
+    // Input 0 vs 5/M, output 20/M vs 0.1/M: a short answer favours 'long', a long one 'short'.
+    const short = deployment('short', { pricing: { inputPerMillionUsd: 5, outputPerMillionUsd: 0.1 } });
+    const long = deployment('long', { pricing: { inputPerMillionUsd: 0, outputPerMillionUsd: 20 } });
+    const list = catalog(short, long);
+    const r = cheapest('short', 'long');
+    expect(ids(select({ route: r, deployments: list, estimate: { promptTokens: 1_000, maxOutputTokens: 10 } }).candidates)).toEqual([
+      'long',
+      'short',
+    ]);
+    expect(ids(select({ route: r, deployments: list, estimate: { promptTokens: 1_000, maxOutputTokens: 4_000 } }).candidates)).toEqual([
+      'short',
+      'long',
+    ]);
+  });
+
+  it('assumes no answer tokens for embeddings', () => {
+    const inputHeavy = deployment('in', { serves: ['embeddings'], pricing: { inputPerMillionUsd: 0.2, outputPerMillionUsd: 0 } });
+    const outputHeavy = deployment('out', { serves: ['embeddings'], pricing: { inputPerMillionUsd: 0.1, outputPerMillionUsd: 100 } });
+    const decision = select({
+      route: cheapest('in', 'out'),
+      deployments: catalog(inputHeavy, outputHeavy),
+      capability: 'embeddings',
+      estimate: { promptTokens: 100 },
+    });
+    expect(ids(decision.candidates)).toEqual(['out', 'in']);
+  });
+
+  it('puts a managed deployment under capacity first: its hours are paid anyway', () => {
+    const decision = select({ route: cheapest('cheap', 'm'), deployments, estimate: { promptTokens: 10 } });
+    expect(ids(decision.candidates)).toEqual(['m', 'cheap']);
+    expect(decision.considered.find((c) => c.deployment === 'm')!.reason).toBe(
+      'cheapest: expected cost $0 (managed: hours already paid, under capacity)',
+    );
+  });
+
+  it('skips a saturated managed deployment as spillover does, and the request goes to the cheapest serverless one', () => {
+    const health = new DeploymentHealth(() => 0);
+    health.begin('m');
+    health.begin('m');
+    const decision = select({ route: cheapest('pricey', 'm', 'cheap'), deployments, health, estimate: { promptTokens: 10 } });
+    expect(ids(decision.candidates)).toEqual(['cheap', 'pricey']);
+    expect(decision.saturated).toEqual(['m']);
+    expect(decision.considered.find((c) => c.deployment === 'm')).toEqual({
+      deployment: 'm',
+      taken: false,
+      reason: 'saturated: 2 of 2 in flight',
+    });
+  });
+
+  it('keeps route order between deployments that cost the same', () => {
+    expect(ids(select({ route: cheapest('cheap-too', 'pricey', 'cheap'), deployments }).candidates)).toEqual([
+      'cheap-too',
+      'cheap',
+      'pricey',
+    ]);
+    expect(ids(select({ route: cheapest('cheap', 'pricey', 'cheap-too'), deployments }).candidates)).toEqual([
+      'cheap',
+      'cheap-too',
+      'pricey',
+    ]);
+  });
+
+  it('still tries a cooling deployment last, however cheap', () => {
+    const health: HealthView = { inFlight: () => 0, coolingUntilMs: (id) => (id === 'cheap' ? 2_000_000 : 0) };
+    const decision = select({ route: cheapest('pricey', 'cheap'), deployments, health, estimate: { promptTokens: 10 } });
+    expect(ids(decision.candidates)).toEqual(['pricey', 'cheap']);
+  });
+
+  it('does not consult random', () => {
+    let calls = 0;
+    select({
+      route: cheapest('pricey', 'cheap'),
+      deployments,
+      random: () => {
+        calls += 1;
+        return 0;
+      },
+    });
+    expect(calls).toBe(0);
+  });
+});
+
 describe('DeploymentHealth', () => {
   it('starts at zero for an unknown deployment', () => {
     const health = new DeploymentHealth(() => 0);
