@@ -158,7 +158,7 @@ const ruleSchema = z.strictObject({
 });
 
 /** How a route orders its targets (PRODUCT.md `strategy`). */
-export const routeStrategies = ['spillover', 'weighted', 'cheapest'] as const;
+export const routeStrategies = ['spillover', 'weighted', 'cheapest', 'fastest'] as const;
 
 export const routeSchema = z
   .strictObject({

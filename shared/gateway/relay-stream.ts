@@ -57,7 +57,11 @@ class StreamRelay {
         if (this.#settled) return;
         if (done) return this.#fail(controller, errors.upstreamError('The model stream ended before it was complete.'));
         const out = this.reader.push(value);
-        if (out.length > 0) this.#firstEventMs ??= deps.now() - facts.startedAtMs;
+        if (out.length > 0 && this.#firstEventMs === undefined) {
+          this.#firstEventMs = deps.now() - facts.startedAtMs;
+          // The deployment's own latency, from this attempt's start (not the request's, which counts failovers).
+          deps.health.recordFirstToken(this.answer.deployment.id, deps.now() - this.answer.startedAtMs);
+        }
         for (const bytes of out) controller.enqueue(bytes);
         if (this.reader.complete) return this.#complete(controller);
         if (out.length > 0) return;

@@ -4,13 +4,21 @@ import type { Logger } from '../log.js';
 export interface HealthView {
   inFlight(deploymentId: string): number;
   coolingUntilMs(deploymentId: string): number;
+  /** The decaying average of streamed answers' time to first token, in ms; undefined until one is measured (or absent). */
+  timeToFirstTokenMs?(deploymentId: string): number | undefined;
 }
 
 interface Entry {
   inFlight: number;
   coolingUntilMs: number;
   consecutiveFailures: number;
+  firstToken?: { averageMs: number; atMs: number };
 }
+
+/** After this long without a sample, an average counts half as much against a new one. */
+export const FIRST_TOKEN_HALF_LIFE_MS = 60_000;
+/** The least a new sample counts for, so that a burst of requests still moves the average. */
+export const FIRST_TOKEN_MIN_WEIGHT = 0.2;
 
 const BASE_COOLDOWN_MS = 1_000;
 const MAX_BACKOFF_MS = 30_000;
@@ -53,6 +61,28 @@ export class DeploymentHealth implements HealthView {
 
   coolingUntilMs(id: string): number {
     return this.entries.get(id)?.coolingUntilMs ?? 0;
+  }
+
+  timeToFirstTokenMs(id: string): number | undefined {
+    return this.entries.get(id)?.firstToken?.averageMs;
+  }
+
+  /**
+   * Folds in one answer's time to first token. The average decays with time: a sample after a long quiet
+   * replaces most of a stale average, while samples in quick succession each count FIRST_TOKEN_MIN_WEIGHT.
+   * Per instance for now: each instance averages the answers it relayed.
+   */
+  recordFirstToken(id: string, elapsedMs: number): void {
+    const entry = this.entry(id);
+    const nowMs = this.now();
+    const previous = entry.firstToken;
+    if (!previous) {
+      entry.firstToken = { averageMs: elapsedMs, atMs: nowMs };
+      return;
+    }
+    const sinceMs = Math.max(0, nowMs - previous.atMs);
+    const weight = Math.max(FIRST_TOKEN_MIN_WEIGHT, 1 - 2 ** (-sinceMs / FIRST_TOKEN_HALF_LIFE_MS));
+    entry.firstToken = { averageMs: previous.averageMs + weight * (elapsedMs - previous.averageMs), atMs: nowMs };
   }
 
   /** Counts an attempt in flight; the returned function ends it (idempotent). */

@@ -74,7 +74,9 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
       ? weightedOrder(route, input)
       : costs
         ? cheapestOrder(route, costs)
-        : route.targets.map((t) => t.deployment);
+        : route.strategy === 'fastest'
+          ? fastestOrder(route, health)
+          : route.targets.map((t) => t.deployment);
   const ready: Deployment[] = [];
   const cooling: Deployment[] = [];
   const saturated: string[] = [];
@@ -108,7 +110,7 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
         });
       } else {
         ready.push(deployment);
-        considered.push({ deployment: id, taken: true, reason: orderReason(route, id, ready.length === 1, costs) });
+        considered.push({ deployment: id, taken: true, reason: orderReason(route, id, ready.length === 1, costs, health) });
       }
     }
   }
@@ -122,10 +124,22 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
   return decision;
 }
 
-/** Why a ready deployment sits where it does: the route's order, the weight draw (with its share) or the expected cost. */
-function orderReason(route: Route, id: string, first: boolean, costs: ReadonlyMap<string, ExpectedCost> | undefined): string {
+/** Why a ready deployment sits where it does: the route's order, the weight draw (with its share), the expected cost or the latency. */
+function orderReason(
+  route: Route,
+  id: string,
+  first: boolean,
+  costs: ReadonlyMap<string, ExpectedCost> | undefined,
+  health: HealthView,
+): string {
   const cost = costs?.get(id);
   if (cost) return `${first ? 'cheapest' : 'fallback'}: ${cost.reason}`;
+  if (route.strategy === 'fastest') {
+    const latencyMs = health.timeToFirstTokenMs?.(id);
+    return latencyMs === undefined
+      ? `${first ? 'first' : 'fallback'}: no time to first token measured yet (after measured ones, in route order)`
+      : `${first ? 'fastest' : 'fallback'}: time to first token ~${Math.round(latencyMs)} ms (decaying average)`;
+  }
   if (route.strategy !== 'weighted') return first ? 'first available in order' : 'fallback in order';
   const total = route.targets.reduce((sum, t) => sum + (t.weight ?? 0), 0);
   const weight = route.targets.find((t) => t.deployment === id)?.weight ?? 0;
@@ -198,4 +212,16 @@ function expectedCosts(input: RoutingInput): Map<string, ExpectedCost> {
 function cheapestOrder(route: Route, costs: ReadonlyMap<string, ExpectedCost>): string[] {
   const costOf = (id: string) => costs.get(id)?.microUsd ?? Number.POSITIVE_INFINITY;
   return route.targets.map((t) => t.deployment).sort((a, b) => costOf(a) - costOf(b));
+}
+
+// Lowest time to first token first (stable, so equal ones keep route order); deployments never measured follow
+// in route order, so a new deployment still gets traffic when those ahead of it are saturated or cooling.
+function fastestOrder(route: Route, health: HealthView): string[] {
+  const latencyOf = (id: string) => health.timeToFirstTokenMs?.(id) ?? Number.POSITIVE_INFINITY;
+  return route.targets
+    .map((t) => t.deployment)
+    .sort((a, b) => {
+      const [x, y] = [latencyOf(a), latencyOf(b)];
+      return x === y ? 0 : x < y ? -1 : 1;
+    });
 }

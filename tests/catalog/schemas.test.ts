@@ -256,10 +256,8 @@ describe('routeSchema', () => {
     ]);
   });
 
-  it('accepts the cheapest strategy without weights', () => {
-    expect(routeSchema.parse({ alias: 'chat', strategy: 'cheapest', targets: [{ deployment: 'a' }, { deployment: 'b' }] }).strategy).toBe(
-      'cheapest',
-    );
+  it.each(['cheapest', 'fastest'])('accepts the %s strategy without weights', (strategy) => {
+    expect(routeSchema.parse({ alias: 'chat', strategy, targets: [{ deployment: 'a' }, { deployment: 'b' }] }).strategy).toBe(strategy);
   });
 
   it('rejects an unknown strategy and a bad alias', () => {

@@ -126,6 +126,31 @@ describe('POST /manage/explain', () => {
     expect(real.response.headers.get('x-switchyard-deployment')).toBe('explain-frugal');
   });
 
+  it('orders a fastest route by the time to first token this instance measured on streamed answers', async () => {
+    await putSimDeployment(gw, 'explain-fast-a');
+    await putSimDeployment(gw, 'explain-fast-b');
+    await putRoute(gw, 'explain-fast', ['explain-fast-a', 'explain-fast-b'], { strategy: 'fastest' });
+    const health = gw.services.deps.health;
+    const unmeasured = await (await explain({ team: 'demo', request: { ...hello, model: 'explain-fast' } })).json();
+    expect(unmeasured.candidates).toEqual(['explain-fast-a', 'explain-fast-b']);
+    expect(unmeasured.considered[0].reason).toBe('first: no time to first token measured yet (after measured ones, in route order)');
+    // A streamed answer relayed through the gateway is measured for the deployment that gave it.
+    const stream = await gw.openai.chat.completions.create({
+      model: 'explain-fast',
+      messages: [{ role: 'user', content: 'hello' }],
+      max_tokens: 4,
+      stream: true,
+    });
+    for await (const _ of stream) {
+      // drain
+    }
+    expect(health.timeToFirstTokenMs('explain-fast-a')).toBeGreaterThanOrEqual(0);
+    expect(health.timeToFirstTokenMs('explain-fast-b')).toBeUndefined();
+    const measured = await (await explain({ team: 'demo', request: { ...hello, model: 'explain-fast' } })).json();
+    expect(measured.candidates).toEqual(['explain-fast-a', 'explain-fast-b']);
+    expect(measured.considered[0].reason).toMatch(/^fastest: time to first token ~\d+ ms \(decaying average\)$/);
+  });
+
   it('says the request would be refused with 403 model_not_allowed when the team may not use the model', async () => {
     const answer = await explain({ team: 'outsiders', request: hello });
     expect(answer.status).toBe(200);

@@ -53,6 +53,7 @@ const scenario = fc
           inFlight: fc.integer({ min: 0, max: 5 }),
           coolingForMs: fc.constantFrom(0, 0, 5_000),
           inCatalog: fc.constantFrom(true, true, true, false),
+          latencyMs: fc.option(fc.integer({ min: 1, max: 5_000 }), { nil: undefined }),
         }),
         { minLength: base.size, maxLength: base.size },
       ),
@@ -73,6 +74,7 @@ const scenario = fc
     const health: HealthView = {
       inFlight: (id) => shapes[Number(id.slice(1))]?.inFlight ?? 0,
       coolingUntilMs: (id) => NOW_MS + (shapes[Number(id.slice(1))]?.coolingForMs ?? 0),
+      timeToFirstTokenMs: (id) => shapes[Number(id.slice(1))]?.latencyMs,
     };
     const features: RequestFeature[] = base.wanted.map((feature) => ({ feature, param: feature }));
     const team = teamSchema.parse({ id: 'search', name: 'Search', tags: ruleMatches ? ['confidential'] : [] });

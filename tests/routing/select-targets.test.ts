@@ -9,7 +9,7 @@ import {
   type Team,
 } from '../../shared/catalog/schemas.js';
 import { chatRequestFeatures } from '../../shared/routing/request-features.js';
-import { DeploymentHealth, type HealthView } from '../../shared/routing/deployment-health.js';
+import { DeploymentHealth, FIRST_TOKEN_HALF_LIFE_MS, type HealthView } from '../../shared/routing/deployment-health.js';
 import { featuresOf, selectTargets, type RoutingInput } from '../../shared/routing/select-targets.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 
@@ -491,7 +491,87 @@ describe('selectTargets: cheapest', () => {
   });
 });
 
+describe('selectTargets: fastest', () => {
+  const deployments = catalog(deployment('a'), deployment('b'), deployment('c'), managed('m', 1));
+  const fastest = (...ids: string[]) => route({ strategy: 'fastest', targets: ids.map((deployment) => ({ deployment })) });
+  const latencies = (known: Record<string, number>, inFlight: Record<string, number> = {}): HealthView => ({
+    inFlight: (id) => inFlight[id] ?? 0,
+    coolingUntilMs: () => 0,
+    timeToFirstTokenMs: (id) => known[id],
+  });
+
+  it('orders by time to first token, lowest first, saying each average', () => {
+    const decision = select({ route: fastest('a', 'b', 'c'), deployments, health: latencies({ a: 900, b: 120.4, c: 450 }) });
+    expect(ids(decision.candidates)).toEqual(['b', 'c', 'a']);
+    expect(decision.considered).toEqual([
+      { deployment: 'b', taken: true, reason: 'fastest: time to first token ~120 ms (decaying average)' },
+      { deployment: 'c', taken: true, reason: 'fallback: time to first token ~450 ms (decaying average)' },
+      { deployment: 'a', taken: true, reason: 'fallback: time to first token ~900 ms (decaying average)' },
+    ]);
+  });
+
+  it('ranks deployments never measured after measured ones, in route order', () => {
+    const decision = select({ route: fastest('c', 'a', 'm', 'b'), deployments, health: latencies({ b: 300 }) });
+    expect(ids(decision.candidates)).toEqual(['b', 'c', 'a', 'm']);
+    expect(decision.considered[1]).toEqual({
+      deployment: 'c',
+      taken: true,
+      reason: 'fallback: no time to first token measured yet (after measured ones, in route order)',
+    });
+    expect(ids(select({ route: fastest('c', 'a'), deployments }).candidates)).toEqual(['c', 'a']);
+  });
+
+  it('keeps route order between equal latencies, and still skips a saturated fastest deployment', () => {
+    expect(ids(select({ route: fastest('c', 'a'), deployments, health: latencies({ a: 100, c: 100 }) }).candidates)).toEqual(['c', 'a']);
+    const decision = select({ route: fastest('a', 'm'), deployments, health: latencies({ a: 500, m: 50 }, { m: 1 }) });
+    expect(ids(decision.candidates)).toEqual(['a']);
+    expect(decision.saturated).toEqual(['m']);
+  });
+
+  it('follows what DeploymentHealth measured with its injected clock', () => {
+    let nowMs = 0;
+    const health = new DeploymentHealth(() => nowMs);
+    health.recordFirstToken('a', 800);
+    health.recordFirstToken('b', 200);
+    expect(ids(select({ route: fastest('a', 'b'), deployments, health }).candidates)).toEqual(['b', 'a']);
+    // Long after, b turns slow: one fresh sample outweighs the stale average.
+    nowMs = 10 * 60_000;
+    health.recordFirstToken('b', 2_000);
+    expect(ids(select({ route: fastest('a', 'b'), deployments, health }).candidates)).toEqual(['a', 'b']);
+  });
+});
+
 describe('DeploymentHealth', () => {
+  it('knows no time to first token until one is recorded, then takes the first sample as it is', () => {
+    const health = new DeploymentHealth(() => 0);
+    expect(health.timeToFirstTokenMs('a')).toBeUndefined();
+    health.recordFirstToken('a', 250);
+    expect(health.timeToFirstTokenMs('a')).toBe(250);
+    expect(health.timeToFirstTokenMs('b')).toBeUndefined();
+  });
+
+  it('counts a sample in quick succession for a fifth, and one a half-life later for half', () => {
+    let nowMs = 1_000;
+    const health = new DeploymentHealth(() => nowMs);
+    health.recordFirstToken('a', 100);
+    health.recordFirstToken('a', 600);
+    expect(health.timeToFirstTokenMs('a')).toBeCloseTo(100 + 0.2 * 500, 9);
+    nowMs += FIRST_TOKEN_HALF_LIFE_MS;
+    health.recordFirstToken('a', 1_200);
+    expect(health.timeToFirstTokenMs('a')).toBeCloseTo(200 + 0.5 * 1_000, 9);
+  });
+
+  it('lets a fresh sample replace almost all of an average many half-lives old', () => {
+    let nowMs = 0;
+    const health = new DeploymentHealth(() => nowMs);
+    health.recordFirstToken('a', 100);
+    nowMs = 20 * FIRST_TOKEN_HALF_LIFE_MS;
+    health.recordFirstToken('a', 900);
+    expect(health.timeToFirstTokenMs('a')).toBeGreaterThan(899.99);
+    expect(health.inFlight('a')).toBe(0);
+    expect(health.coolingUntilMs('a')).toBe(0);
+  });
+
   it('starts at zero for an unknown deployment', () => {
     const health = new DeploymentHealth(() => 0);
     expect(health.inFlight('x')).toBe(0);
