@@ -150,10 +150,28 @@ export type Deployment = z.output<typeof deploymentSchema>;
 export type ServerlessPricing = z.output<typeof serverlessPricing>;
 export type ManagedPricing = z.output<typeof managedPricing>;
 
+/**
+ * When a rule applies: every condition it names must hold (teams and teamTags together count as one: the team is
+ * named or carries a tag). `features` holds when the request uses any of them; `userPattern` is a glob over the
+ * request's `user` (`*` any run of characters), so no caller-facing regular expression can be made to backtrack.
+ */
+const ruleWhenSchema = z
+  .strictObject({
+    teams: z.array(id('team')).min(1).optional(),
+    teamTags: z.array(tag).min(1).optional(),
+    stream: z.boolean().optional(),
+    minPromptTokens: z.number().int().min(0).max(100_000_000).optional(),
+    features: z.array(z.enum(featureNames)).min(1).optional(),
+    userPattern: z
+      .string()
+      .regex(/^[\x20-\x7e]{1,128}$/, 'a user pattern is 1-128 printable ASCII characters')
+      .optional(),
+  })
+  .refine((w) => Object.values(w).some((v) => v !== undefined), 'a rule needs at least one condition in when');
+export type RuleWhen = z.output<typeof ruleWhenSchema>;
+
 const ruleSchema = z.strictObject({
-  when: z
-    .strictObject({ teams: z.array(id('team')).min(1).optional(), teamTags: z.array(tag).min(1).optional() })
-    .refine((w) => w.teams !== undefined || w.teamTags !== undefined, 'a rule needs teams or teamTags in when'),
+  when: ruleWhenSchema,
   only: z.array(id('deployment')),
 });
 

@@ -29,7 +29,12 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, chatRequestSchema, deps);
   const route = resolveAlias(options.aliasFromPath ?? body.model, team, deps);
-  const decision = decideTargets(route, team, 'chat', body.user, deps, chatRequestFeatures(body), chatEstimate(body));
+  const decision = decideTargets(route, team, 'chat', deps, {
+    user: body.user,
+    features: chatRequestFeatures(body),
+    estimate: chatEstimate(body),
+    stream: body.stream === true,
+  });
 
   const wantsStream = body.stream === true;
   const facts: UsageFacts = {

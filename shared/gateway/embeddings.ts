@@ -20,9 +20,10 @@ export async function embeddings(
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, embeddingsRequestSchema, deps);
   const route = resolveAlias(options.aliasFromPath ?? body.model, team, deps);
-  const decision = decideTargets(route, team, 'embeddings', body.user, deps, [], () => ({
-    promptTokens: countEmbeddingInputTokens(body.input),
-  }));
+  const decision = decideTargets(route, team, 'embeddings', deps, {
+    user: body.user,
+    estimate: () => ({ promptTokens: countEmbeddingInputTokens(body.input) }),
+  });
   const facts: UsageFacts = {
     requestId: options.requestId,
     team: team.id,

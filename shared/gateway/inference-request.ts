@@ -88,17 +88,23 @@ export function resolveAlias(alias: string | undefined, team: Team, deps: Gatewa
   return route;
 }
 
+/** What routing reads of a request beyond its alias: who, what features, how big (counted only when needed), streamed. */
+export interface RequestFacts {
+  user?: string | undefined;
+  features?: readonly RequestFeature[];
+  estimate?: () => RequestEstimate;
+  stream?: boolean;
+}
+
 /** The routing decision for a request, refusing what no deployment may or can serve. */
 export function decideTargets(
   route: Route,
   team: Team,
   capability: Capability,
-  user: string | undefined,
   deps: GatewayDeps,
-  features: readonly RequestFeature[] = [],
-  estimate?: () => RequestEstimate,
+  facts: RequestFacts = {},
 ): RoutingDecision {
-  const decision = routingDecision(route, team, capability, user, deps, features, estimate);
+  const decision = routingDecision(route, team, capability, deps, facts);
   const refusal = refusalOf(decision, route, team, capability);
   if (refusal) throw refusal;
   return decision;
@@ -109,19 +115,19 @@ export function routingDecision(
   route: Route,
   team: Team,
   capability: Capability,
-  user: string | undefined,
   deps: GatewayDeps,
-  features: readonly RequestFeature[] = [],
-  estimate?: () => RequestEstimate,
+  facts: RequestFacts = {},
 ): RoutingDecision {
+  // Counting a prompt's tokens is real work on a long prompt: only a route that reads the count pays it.
+  const needsEstimate = route.strategy === 'cheapest' || route.rules.some((r) => r.when.minPromptTokens !== undefined);
   return selectTargets({
-    // Counting a prompt's tokens is real work on a long prompt: only a strategy that prices the request pays it.
-    ...(route.strategy === 'cheapest' && estimate ? { estimate: estimate() } : {}),
+    ...(needsEstimate && facts.estimate ? { estimate: facts.estimate() } : {}),
     route,
     team,
     capability,
-    features,
-    user,
+    features: facts.features ?? [],
+    user: facts.user,
+    stream: facts.stream ?? false,
     deployments: deps.catalog.current().deployments,
     health: deps.health,
     nowMs: deps.now(),

@@ -55,7 +55,12 @@ export async function explain(request: GatewayRequest, deps: GatewayDeps): Promi
   try {
     const route = resolveAlias(chat.model, team, deps);
     answer.strategy = route.strategy;
-    const decision = routingDecision(route, team, 'chat', chat.user, deps, features, chatEstimate(chat));
+    const decision = routingDecision(route, team, 'chat', deps, {
+      user: chat.user,
+      features,
+      estimate: chatEstimate(chat),
+      stream: chat.stream === true,
+    });
     answer.considered = decision.considered;
     // With no candidate and no refusal (every deployment disabled), the real request is answered 503 before any attempt.
     const refusal =

@@ -67,10 +67,16 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   const history = body.previous_response_id ? await conversationBefore(body.previous_response_id, team.id, deps) : [];
   const translation = translatedChat(body, history);
   const decision = planned(translation, () =>
-    decideTargets(route, team, 'chat', body.safety_identifier ?? body.user, deps, featuresUsed(translation), () => ({
-      promptTokens: 'chat' in translation ? countChatPromptTokens(translation.chat.messages) : countTextTokens(JSON.stringify(body.input)),
-      ...(body.max_output_tokens != null ? { maxOutputTokens: body.max_output_tokens } : {}),
-    })),
+    decideTargets(route, team, 'chat', deps, {
+      user: body.safety_identifier ?? body.user,
+      features: featuresUsed(translation),
+      estimate: () => ({
+        promptTokens:
+          'chat' in translation ? countChatPromptTokens(translation.chat.messages) : countTextTokens(JSON.stringify(body.input)),
+        ...(body.max_output_tokens != null ? { maxOutputTokens: body.max_output_tokens } : {}),
+      }),
+      stream: body.stream === true,
+    }),
   );
   const wantsStream = body.stream === true;
   const facts: UsageFacts = {

@@ -1,4 +1,4 @@
-import type { Capability, Deployment, Route, Team } from '../catalog/schemas.js';
+import type { Capability, Deployment, Route, RuleWhen, Team } from '../catalog/schemas.js';
 import { hashText, seededRandom } from '../seeded-random.js';
 import { expectedCostMicroUsd } from '../usage/pricing.js';
 import type { Feature } from '../upstreams/protocols/features.js';
@@ -12,14 +12,19 @@ export interface RoutingInput {
   capability: Capability;
   /** The features the request uses (chatRequestFeatures); a deployment must honour every one. */
   features?: readonly RequestFeature[];
-  /** The request's `user`, which makes weighted routing sticky. */
+  /** The request's `user`, which makes weighted routing sticky and which a rule's userPattern matches. */
   user?: string;
+  /** Whether the request asks for a stream (a rule's `stream`). */
+  stream?: boolean;
   deployments: ReadonlyMap<string, Deployment>;
   health: HealthView;
   nowMs: number;
   /** A number in [0, 1): injected so weighted routing is deterministic under test. */
   random: () => number;
-  /** The request's size, which `cheapest` prices; absent, it is priced as an empty prompt and the default answer. */
+  /**
+   * The request's size, which `cheapest` prices and a rule's minPromptTokens reads; absent, it is priced as an
+   * empty prompt and the default answer, and no minPromptTokens rule applies.
+   */
   estimate?: RequestEstimate;
 }
 
@@ -60,12 +65,10 @@ export function featuresOf(deployment: Deployment): readonly Feature[] {
 
 /** Decides, without I/O, which deployments may serve a request and in which order to try them. */
 export function selectTargets(input: RoutingInput): RoutingDecision {
-  const { route, team, capability, deployments, health, nowMs } = input;
+  const { route, capability, deployments, health, nowMs } = input;
   const wanted = input.features ?? [];
   const considered: Consideration[] = [];
-  const rule = route.rules.find(
-    (r) => (r.when.teams?.includes(team.id) ?? false) || (r.when.teamTags?.some((t) => team.tags.includes(t)) ?? false),
-  );
+  const rule = route.rules.find((r) => ruleApplies(r.when, input));
   const allowed = rule ? new Set(rule.only) : undefined;
 
   const costs = route.strategy === 'cheapest' ? expectedCosts(input) : undefined;
@@ -144,6 +147,42 @@ function orderReason(
   const total = route.targets.reduce((sum, t) => sum + (t.weight ?? 0), 0);
   const weight = route.targets.find((t) => t.deployment === id)?.weight ?? 0;
   return `${first ? 'first' : 'fallback'} by weight draw (weight ${weight} of ${total})`;
+}
+
+/** Whether every condition a rule names holds for this request (team and team tags count as one). */
+function ruleApplies(when: RuleWhen, input: RoutingInput): boolean {
+  const { team } = input;
+  if (when.teams !== undefined || when.teamTags !== undefined) {
+    const named = (when.teams?.includes(team.id) ?? false) || (when.teamTags?.some((t) => team.tags.includes(t)) ?? false);
+    if (!named) return false;
+  }
+  if (when.stream !== undefined && (input.stream ?? false) !== when.stream) return false;
+  if (when.minPromptTokens !== undefined && (input.estimate?.promptTokens ?? -1) < when.minPromptTokens) return false;
+  if (when.features !== undefined && !when.features.some((f) => input.features?.some((w) => w.feature === f))) return false;
+  if (when.userPattern !== undefined && (input.user === undefined || !globMatches(when.userPattern, input.user))) return false;
+  return true;
+}
+
+/** Whether text matches a glob whose `*` stands for any run of characters; O(pattern × text) at worst, never exponential. */
+export function globMatches(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let starAt = -1;
+  let resumeAt = 0;
+  while (t < text.length) {
+    if (p < pattern.length && pattern[p] === '*') {
+      starAt = p++;
+      resumeAt = t;
+    } else if (p < pattern.length && pattern[p] === text[t]) {
+      p++;
+      t++;
+    } else if (starAt !== -1) {
+      p = starAt + 1;
+      t = ++resumeAt;
+    } else return false;
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 function missingFeatures(deployment: Deployment, wanted: readonly RequestFeature[]): RequestFeature[] {

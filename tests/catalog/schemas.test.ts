@@ -244,9 +244,9 @@ describe('routeSchema', () => {
     expect(routeSchema.safeParse({ alias: 'chat', targets: targets.slice(0, 32) }).success).toBe(true);
   });
 
-  it('rejects a rule whose when names neither teams nor teamTags', () => {
+  it('rejects a rule whose when names no condition', () => {
     const found = issues(routeSchema.safeParse({ ...PRODUCT_ROUTE, rules: [{ when: {}, only: ['a'] }] }));
-    expect(found).toEqual([{ path: 'rules.0.when', code: 'custom', message: 'a rule needs teams or teamTags in when' }]);
+    expect(found).toEqual([{ path: 'rules.0.when', code: 'custom', message: 'a rule needs at least one condition in when' }]);
     expect(routeSchema.safeParse({ ...PRODUCT_ROUTE, rules: [{ when: { teams: [] }, only: ['a'] }] }).success).toBe(false);
   });
 
@@ -258,6 +258,22 @@ describe('routeSchema', () => {
 
   it.each(['cheapest', 'fastest'])('accepts the %s strategy without weights', (strategy) => {
     expect(routeSchema.parse({ alias: 'chat', strategy, targets: [{ deployment: 'a' }, { deployment: 'b' }] }).strategy).toBe(strategy);
+  });
+
+  it('accepts rules by request facts and refuses malformed ones', () => {
+    const when = { stream: true, minPromptTokens: 4_000, features: ['vision'], userPattern: 'batch-*' };
+    expect(routeSchema.parse({ ...PRODUCT_ROUTE, rules: [{ when, only: [] }] }).rules[0]!.when).toEqual(when);
+    for (const bad of [
+      { minPromptTokens: -1 },
+      { minPromptTokens: 1.5 },
+      { features: [] },
+      { features: ['telepathy'] },
+      { userPattern: '' },
+      { userPattern: 'a\nb' },
+      { stream: 'yes' },
+    ]) {
+      expect(routeSchema.safeParse({ ...PRODUCT_ROUTE, rules: [{ when: bad, only: [] }] }).success).toBe(false);
+    }
   });
 
   it('rejects an unknown strategy and a bad alias', () => {

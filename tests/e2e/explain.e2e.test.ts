@@ -151,6 +151,30 @@ describe('POST /manage/explain', () => {
     expect(measured.considered[0].reason).toMatch(/^fastest: time to first token ~\d+ ms \(decaying average\)$/);
   });
 
+  it('applies rules by request facts: streamed requests and long prompts go where the rules say', async () => {
+    await putSimDeployment(gw, 'explain-facts-a');
+    await putSimDeployment(gw, 'explain-facts-b');
+    await putRoute(gw, 'explain-facts', ['explain-facts-a', 'explain-facts-b'], {
+      rules: [
+        { when: { stream: true }, only: ['explain-facts-b'] },
+        { when: { minPromptTokens: 1_000 }, only: ['explain-facts-b'] },
+      ],
+    });
+    const ask = async (request: Record<string, unknown>) =>
+      (await (await explain({ team: 'demo', request: { ...hello, model: 'explain-facts', ...request } })).json()).candidates;
+    expect(await ask({})).toEqual(['explain-facts-a', 'explain-facts-b']);
+    expect(await ask({ stream: true })).toEqual(['explain-facts-b']);
+    expect(await ask({ messages: [{ role: 'user', content: 'word '.repeat(1_200) }] })).toEqual(['explain-facts-b']);
+    // The same decision a real streamed request meets.
+    const stream = await gw.openai.chat.completions
+      .create({ model: 'explain-facts', messages: [{ role: 'user', content: 'hello' }], max_tokens: 4, stream: true })
+      .withResponse();
+    expect(stream.response.headers.get('x-switchyard-deployment')).toBe('explain-facts-b');
+    for await (const _ of stream.data) {
+      // drain
+    }
+  });
+
   it('says the request would be refused with 403 model_not_allowed when the team may not use the model', async () => {
     const answer = await explain({ team: 'outsiders', request: hello });
     expect(answer.status).toBe(200);

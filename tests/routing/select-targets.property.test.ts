@@ -59,9 +59,16 @@ const scenario = fc
       ),
       only: fc.subarray(Array.from({ length: base.size }, (_, i) => `d${i}`)),
       ruleMatches: fc.boolean(),
+      facts: fc.record({
+        stream: fc.boolean(),
+        promptTokens: fc.option(fc.integer({ min: 0, max: 2_000 }), { nil: undefined }),
+        whenStream: fc.option(fc.boolean(), { nil: undefined }),
+        whenMinPromptTokens: fc.option(fc.integer({ min: 0, max: 2_000 }), { nil: undefined }),
+        whenUserPattern: fc.option(fc.constantFrom('*', 'a*', 'b'), { nil: undefined }),
+      }),
     }),
   )
-  .map(({ base, shapes, only, ruleMatches }) => {
+  .map(({ base, shapes, only, ruleMatches: teamMatches, facts }) => {
     const deployments = new Map(
       shapes.flatMap((s, i) => (s.inCatalog ? [[`d${i}`, deployment(`d${i}`, s.enabled, s.serves, s.features, s.capacity)] as const] : [])),
     );
@@ -69,7 +76,17 @@ const scenario = fc
       alias: 'chat',
       strategy: base.strategy,
       targets: shapes.map((s, i) => ({ deployment: `d${i}`, weight: s.weight })),
-      rules: [{ when: { teamTags: ['confidential'] }, only }],
+      rules: [
+        {
+          when: {
+            teamTags: ['confidential'],
+            stream: facts.whenStream,
+            minPromptTokens: facts.whenMinPromptTokens,
+            userPattern: facts.whenUserPattern,
+          },
+          only,
+        },
+      ],
     });
     const health: HealthView = {
       inFlight: (id) => shapes[Number(id.slice(1))]?.inFlight ?? 0,
@@ -77,15 +94,28 @@ const scenario = fc
       timeToFirstTokenMs: (id) => shapes[Number(id.slice(1))]?.latencyMs,
     };
     const features: RequestFeature[] = base.wanted.map((feature) => ({ feature, param: feature }));
-    const team = teamSchema.parse({ id: 'search', name: 'Search', tags: ruleMatches ? ['confidential'] : [] });
-    return { route, deployments, health, features, team, only, ruleMatches, base };
+    const team = teamSchema.parse({ id: 'search', name: 'Search', tags: teamMatches ? ['confidential'] : [] });
+    // Whether the rule applies, worked out apart from the code under test.
+    const user = base.user;
+    const userMatches =
+      facts.whenUserPattern === undefined ||
+      (user !== undefined && (facts.whenUserPattern === '*' || (facts.whenUserPattern === 'a*' ? user.startsWith('a') : user === 'b')));
+    const ruleMatches =
+      teamMatches &&
+      (facts.whenStream === undefined || facts.whenStream === facts.stream) &&
+      (facts.whenMinPromptTokens === undefined || (facts.promptTokens ?? -1) >= facts.whenMinPromptTokens) &&
+      userMatches;
+    const estimate = facts.promptTokens === undefined ? {} : { estimate: { promptTokens: facts.promptTokens } };
+    const request = { stream: facts.stream, ...estimate };
+    return { route, deployments, health, features, team, only, ruleMatches, base, request };
   });
 
 describe('selectTargets properties', () => {
-  it("never offers a deployment a matching rule's `only` excludes, whatever the health, features and strategy", () => {
+  it("never offers a deployment a matching rule's `only` excludes, whatever the health, features, request facts and strategy", () => {
     fc.assert(
-      fc.property(scenario, ({ route, deployments, health, features, team, only, ruleMatches, base }) => {
+      fc.property(scenario, ({ route, deployments, health, features, team, only, ruleMatches, base, request }) => {
         const decision = selectTargets({
+          ...request,
           route,
           team,
           capability: base.capability,
@@ -96,7 +126,10 @@ describe('selectTargets properties', () => {
           nowMs: NOW_MS,
           random: seededRandom(base.seed),
         });
-        if (!ruleMatches) return;
+        if (!ruleMatches) {
+          expect(decision.refusedByRule).toBe(false);
+          return;
+        }
         for (const candidate of decision.candidates) expect(only).toContain(candidate.id);
         expect(decision.refusedByRule).toBe(only.length === 0);
         if (only.length === 0) expect(decision.candidates).toEqual([]);
@@ -107,8 +140,9 @@ describe('selectTargets properties', () => {
 
   it('never offers a disabled deployment, one not serving the capability, or one lacking a feature the request uses', () => {
     fc.assert(
-      fc.property(scenario, ({ route, deployments, health, features, team, base }) => {
+      fc.property(scenario, ({ route, deployments, health, features, team, base, request }) => {
         const decision = selectTargets({
+          ...request,
           route,
           team,
           capability: base.capability,

@@ -10,7 +10,7 @@ import {
 } from '../../shared/catalog/schemas.js';
 import { chatRequestFeatures } from '../../shared/routing/request-features.js';
 import { DeploymentHealth, FIRST_TOKEN_HALF_LIFE_MS, type HealthView } from '../../shared/routing/deployment-health.js';
-import { featuresOf, selectTargets, type RoutingInput } from '../../shared/routing/select-targets.js';
+import { featuresOf, globMatches, selectTargets, type RoutingInput } from '../../shared/routing/select-targets.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 
 function deployment(id: string, extra: Record<string, unknown> = {}): Deployment {
@@ -676,6 +676,82 @@ describe('DeploymentHealth', () => {
     expect(health.inFlight('a')).toBe(1);
     end();
     expect(health.inFlight('a')).toBe(0);
+  });
+});
+
+describe('selectTargets: rules by request facts', () => {
+  const deployments = catalog(deployment('private'), deployment('public'), deployment('other'));
+  const withRule = (when: Record<string, unknown>, only = ['private']) =>
+    route({ targets: [{ deployment: 'public' }, { deployment: 'private' }, { deployment: 'other' }], rules: [{ when, only }] });
+  const first = (decision: ReturnType<typeof select>) => ids(decision.candidates);
+  const uses = (fields: Record<string, unknown>) => chatRequestFeatures({ messages: [{ role: 'user', content: 'hi' }], ...fields });
+
+  it('applies a stream rule only to requests that stream (or only to those that do not)', () => {
+    const r = withRule({ stream: true });
+    expect(first(select({ route: r, deployments, stream: true }))).toEqual(['private']);
+    expect(first(select({ route: r, deployments, stream: false }))).toEqual(['public', 'private', 'other']);
+    expect(first(select({ route: r, deployments }))).toEqual(['public', 'private', 'other']);
+    expect(first(select({ route: withRule({ stream: false }), deployments }))).toEqual(['private']);
+  });
+
+  it('applies minPromptTokens at and above the estimate, never without one', () => {
+    const r = withRule({ minPromptTokens: 1_000 });
+    expect(first(select({ route: r, deployments, estimate: { promptTokens: 1_000 } }))).toEqual(['private']);
+    expect(first(select({ route: r, deployments, estimate: { promptTokens: 999 } }))).toEqual(['public', 'private', 'other']);
+    expect(first(select({ route: r, deployments }))).toEqual(['public', 'private', 'other']);
+  });
+
+  it('applies a features rule when the request uses any feature it names', () => {
+    const r = withRule({ features: ['vision', 'tools'] });
+    expect(first(select({ route: r, deployments, features: uses({ tools: [{}] }) }))).toEqual(['private']);
+    expect(first(select({ route: r, deployments, features: uses({ logprobs: true }) }))).toEqual(['public', 'private', 'other']);
+    expect(first(select({ route: r, deployments }))).toEqual(['public', 'private', 'other']);
+  });
+
+  it('matches userPattern as a glob over the whole user, and never a request without one', () => {
+    const r = withRule({ userPattern: 'batch-*-eu' });
+    expect(first(select({ route: r, deployments, user: 'batch-nightly-eu' }))).toEqual(['private']);
+    expect(first(select({ route: r, deployments, user: 'batch--eu' }))).toEqual(['private']);
+    expect(first(select({ route: r, deployments, user: 'batch-nightly-eu2' }))).toEqual(['public', 'private', 'other']);
+    expect(first(select({ route: r, deployments, user: 'xbatch-nightly-eu' }))).toEqual(['public', 'private', 'other']);
+    expect(first(select({ route: r, deployments }))).toEqual(['public', 'private', 'other']);
+  });
+
+  it('needs every condition it names: team and facts together', () => {
+    const r = withRule({ teamTags: ['confidential'], stream: true, minPromptTokens: 10 });
+    const confidential = team({ tags: ['confidential'] });
+    const big = { promptTokens: 50 };
+    expect(first(select({ route: r, deployments, team: confidential, stream: true, estimate: big }))).toEqual(['private']);
+    expect(first(select({ route: r, deployments, team: team(), stream: true, estimate: big }))).toHaveLength(3);
+    expect(first(select({ route: r, deployments, team: confidential, stream: false, estimate: big }))).toHaveLength(3);
+    expect(first(select({ route: r, deployments, team: confidential, stream: true, estimate: { promptTokens: 9 } }))).toHaveLength(3);
+  });
+
+  it('refuses by rule when the matching fact rule allows no target', () => {
+    const decision = select({ route: withRule({ stream: true }, []), deployments, stream: true });
+    expect(decision.refusedByRule).toBe(true);
+    expect(decision.candidates).toEqual([]);
+  });
+});
+
+describe('globMatches', () => {
+  it.each([
+    ['*', '', true],
+    ['a*', 'a', true],
+    ['*b', 'ab', true],
+    ['a*b*c', 'aXbYbZc', true],
+    ['a*b*c', 'aXbYbZ', false],
+    ['abc', 'abc', true],
+    ['abc', 'abcd', false],
+    ['a.c', 'abc', false],
+    ['**x', 'yyx', true],
+  ] as const)('%s against %s is %s', (pattern, text, expected) => {
+    expect(globMatches(pattern, text)).toBe(expected);
+  });
+
+  it('stays fast on a pattern that would make a backtracking regular expression explode', () => {
+    // Work done, not time: a bounded pattern × text walk finishes; a naive regex /^(a*)*b$/ would not.
+    expect(globMatches(`${'a*'.repeat(60)}b`, 'a'.repeat(128))).toBe(false);
   });
 });
 
