@@ -213,6 +213,26 @@ async function recordWrite<T extends 'deployment' | 'route' | 'team'>(
   await recordChange(deps, principal, { kind: kind.type, ...change });
 }
 
+/**
+ * A whole document written under the request's preconditions (PUT, rollback): checked, written, audited;
+ * 201 when it created the document. For the audit, `before` is the document read just before the write; a
+ * concurrent unconditional write may land in between.
+ */
+async function auditedPut<T extends 'deployment' | 'route' | 'team'>(
+  deps: GatewayDeps,
+  principal: Principal & { kind: 'role' },
+  kind: DocumentKind<T>,
+  write: { id: string; doc: DocTypes[T]; preconditions: Preconditions; action: 'put' | 'rollback' },
+): Promise<GatewayResponse> {
+  const { id, doc, preconditions, action } = write;
+  await kind.check?.(doc, deps);
+  const previous = await deps.store.get(kind.type, id);
+  const written = await conditionalPut(deps, kind.type, id, doc, preconditions);
+  await refreshed(deps);
+  await recordWrite(deps, principal, kind, { id, action, before: written.created ? null : (previous?.doc ?? null), after: written.doc });
+  return documentResponse(written.created ? 201 : 200, written);
+}
+
 function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKind<T>) {
   const fetched = async (deps: GatewayDeps, id: string) => {
     const found = await deps.store.get(kind.type, id);
@@ -235,18 +255,7 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
       const id = pathId(request, kind.idField, kind.what, 'write');
       const preconditions = readPreconditions(request.headers);
       const doc = validate(kind.schema, withId(await readDocument(request), kind.idField, id));
-      await kind.check?.(doc, deps);
-      // For the audit: the document as read just before; a concurrent unconditional write may land in between.
-      const previous = await deps.store.get(kind.type, id);
-      const written = await conditionalPut(deps, kind.type, id, doc, preconditions);
-      await refreshed(deps);
-      await recordWrite(deps, principal, kind, {
-        id,
-        action: 'put',
-        before: written.created ? null : (previous?.doc ?? null),
-        after: written.doc,
-      });
-      return documentResponse(written.created ? 201 : 200, written);
+      return auditedPut(deps, principal, kind, { id, doc, preconditions, action: 'put' });
     },
     /** JSON merge patch (RFC 7396) of an existing document; the result is validated whole. */
     async patch(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
@@ -304,17 +313,7 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
       if (target.document === null)
         throw errors.conflict(`Version ${version} of ${kind.what} '${id}' records its deletion; roll back to a version with a document.`);
       const doc = validate(kind.schema, withId(target.document, kind.idField, id));
-      await kind.check?.(doc, deps);
-      const previous = await deps.store.get(kind.type, id);
-      const written = await conditionalPut(deps, kind.type, id, doc, preconditions);
-      await refreshed(deps);
-      await recordWrite(deps, principal, kind, {
-        id,
-        action: 'rollback',
-        before: written.created ? null : (previous?.doc ?? null),
-        after: written.doc,
-      });
-      return documentResponse(written.created ? 201 : 200, written);
+      return auditedPut(deps, principal, kind, { id, doc, preconditions, action: 'rollback' });
     },
   };
 }
