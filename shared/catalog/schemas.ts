@@ -178,6 +178,36 @@ const ruleSchema = z.strictObject({
 /** How a route orders its targets (PRODUCT.md `strategy`). */
 export const routeStrategies = ['spillover', 'weighted', 'cheapest', 'fastest'] as const;
 
+/** Bounds of a gradual shift's duration (`over`). */
+export const MIN_SHIFT_MS = 10_000;
+export const MAX_SHIFT_MS = 7 * 86_400_000;
+export const MAX_SHIFT_STEPS = 1000;
+
+/**
+ * A gradual shift of a route's first choice to `to`: from `startedAt`, in `steps` equal steps over `overMs`.
+ * `abortedAt` freezes the share reached then. `share` and `nextStepAt` are what a GET shows of its progress:
+ * computed, so a document read and written back is accepted and they are dropped.
+ */
+export const routeShiftSchema = z
+  .strictObject({
+    to: id('deployment'),
+    startedAt: z.iso.datetime({ offset: true }),
+    overMs: z.number().int().min(MIN_SHIFT_MS).max(MAX_SHIFT_MS),
+    steps: z.number().int().min(1).max(MAX_SHIFT_STEPS),
+    abortedAt: z.iso.datetime({ offset: true }).optional(),
+    share: z.number().optional(),
+    nextStepAt: z.string().nullable().optional(),
+  })
+  .transform(({ share: _share, nextStepAt: _nextStepAt, ...stored }) => stored);
+export type RouteShift = z.output<typeof routeShiftSchema>;
+
+/** A share of the route's requests copied to a candidate deployment, answered to no one and billed to no team. */
+export const routeShadowSchema = z.strictObject({
+  deployment: id('deployment'),
+  percent: z.number().gt(0, 'percent must be above 0').max(100, 'percent must be at most 100'),
+});
+export type RouteShadow = z.output<typeof routeShadowSchema>;
+
 export const routeSchema = z
   .strictObject({
     alias: id('alias'),
@@ -187,8 +217,12 @@ export const routeSchema = z
       .min(1)
       .max(32),
     rules: z.array(ruleSchema).max(32).default([]),
+    shift: routeShiftSchema.optional(),
+    shadow: routeShadowSchema.optional(),
   })
   .superRefine((r, ctx) => {
+    if (r.shift && !r.targets.some((t) => t.deployment === r.shift?.to))
+      ctx.addIssue({ code: 'custom', path: ['shift', 'to'], message: `'${r.shift.to}' must be one of the route's targets` });
     const seen = new Set<string>();
     r.targets.forEach((t, i) => {
       if (seen.has(t.deployment))

@@ -5,6 +5,7 @@ import type { Feature } from '../upstreams/protocols/features.js';
 import { defaultFeatures } from '../upstreams/protocols/index.js';
 import type { HealthView } from './deployment-health.js';
 import type { RequestFeature } from './request-features.js';
+import { shiftedOrder } from './route-shift.js';
 
 export interface RoutingInput {
   route: Route;
@@ -72,7 +73,7 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
   const allowed = rule ? new Set(rule.only) : undefined;
 
   const costs = route.strategy === 'cheapest' ? expectedCosts(input) : undefined;
-  const ordered =
+  const strategyOrder =
     route.strategy === 'weighted'
       ? weightedOrder(route, input)
       : costs
@@ -80,6 +81,8 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
         : route.strategy === 'fastest'
           ? fastestOrder(route, health)
           : route.targets.map((t) => t.deployment);
+  const shifted = shiftedOrder(route, strategyOrder, input);
+  const ordered = shifted.order;
   const ready: Deployment[] = [];
   const cooling: Deployment[] = [];
   const saturated: string[] = [];
@@ -113,7 +116,8 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
         });
       } else {
         ready.push(deployment);
-        considered.push({ deployment: id, taken: true, reason: orderReason(route, id, ready.length === 1, costs, health) });
+        const reason = id === route.shift?.to && shifted.note ? shifted.note : orderReason(route, id, ready.length === 1, costs, health);
+        considered.push({ deployment: id, taken: true, reason });
       }
     }
   }
