@@ -26,11 +26,15 @@ export type Attempted<T> =
   | { ok: true; result: T; deployment: Deployment; attempts: number }
   | { ok: false; clientError: GatewayError; deployment: Deployment; attempts: number };
 
+/** How long a caller is told to wait when every deployment was full: an in-flight request's remaining time is unknown. */
+const SATURATED_RETRY_MS = 1_000;
+
 /** Why the last tried deployment failed; decides the status the caller sees when all fail. */
 type Failure = { kind: 'timeout' } | { kind: 'throttled'; retryAfterMs?: number } | { kind: 'error' };
 
 type Outcome<T> =
   | { kind: 'answered'; result: T }
+  | { kind: 'saturated' }
   | { kind: 'failed'; failure: Failure }
   | { kind: 'refused'; clientError: GatewayError }
   | { kind: 'cancelled' };
@@ -54,10 +58,17 @@ export async function callFirstAvailable<T>(
   // When each tried deployment may be asked again: its cool-down, or later if the upstream said so (Retry-After).
   const availableAtMs: number[] = [];
   let attempts = 0;
+  let saturated = 0;
   for (const deployment of candidates) {
     if (scope.stopped || scope.remainingMs() <= 0) break;
-    attempts += 1;
     const outcome = await attempt(deployment, build, accept, deps, scope);
+    // Full (or its breaker's probe taken) since routing chose it: skipped, like a deployment routing found full.
+    if (outcome.kind === 'saturated') {
+      saturated += 1;
+      availableAtMs.push(deps.now() + SATURATED_RETRY_MS);
+      continue;
+    }
+    attempts += 1;
     if (outcome.kind === 'answered') return { ok: true, result: outcome.result, deployment, attempts };
     if (outcome.kind === 'refused') return { ok: false, clientError: outcome.clientError, deployment, attempts };
     if (outcome.kind === 'cancelled') break;
@@ -72,6 +83,9 @@ export async function callFirstAvailable<T>(
   }
   const soonestMs = availableAtMs.length > 0 ? Math.min(...availableAtMs) - deps.now() : 0;
   const retryAfterSeconds = Math.max(1, Math.ceil(soonestMs / 1000));
+  if (attempts === 0 && saturated > 0) {
+    throw errors.capacityExceeded('Every deployment for this model is at capacity. Retry shortly.', retryAfterSeconds);
+  }
   throw failureToError(allThrottled ? { kind: 'throttled' } : lastFailure, attempts, retryAfterSeconds);
 }
 
@@ -82,7 +96,8 @@ async function attempt<T>(
   deps: GatewayDeps,
   scope: CallScope,
 ): Promise<Outcome<T>> {
-  const release = deps.health.begin(deployment.id);
+  const release = deps.health.tryBegin(deployment);
+  if (!release) return { kind: 'saturated' };
   const startedAtMs = deps.now();
   let answer: Answer;
   try {
@@ -132,7 +147,7 @@ function refused(failure: UpstreamFailure, status: number, deployment: Deploymen
   if (!isFailoverStatus(status)) return { kind: 'refused', clientError: clientErrorFrom(status, info) };
   const askedMs = retryAfterMs(failure.headers, deps.now());
   // The caller is told the capped wait too: the deployment is back in rotation then, whatever the upstream asked.
-  const appliedMs = deps.health.failed(deployment.id, askedMs);
+  const appliedMs = deps.health.failed(deployment.id, askedMs, { throttled: status === 429 });
   deps.log.log('warn', 'upstream refused', { deployment: deployment.id, status, code: info.code });
   if (status === 429)
     return { kind: 'failed', failure: { kind: 'throttled', retryAfterMs: askedMs === undefined ? undefined : appliedMs } };

@@ -104,9 +104,17 @@ export function selectTargets(input: RoutingInput): RoutingDecision {
         continue;
       }
       capable += 1;
-      if (deployment.capacity && health.inFlight(id) >= deployment.capacity.maxConcurrent) {
+      const breaker = health.breaker?.(id);
+      const max = deployment.capacity?.maxConcurrent;
+      if (breaker?.state === 'open') skip(`breaker open for ${breaker.remainingMs} ms (${breaker.reason})`);
+      else if (breaker?.state === 'half-open' && breaker.probing) skip('breaker half-open: probe in flight');
+      else if (max !== undefined && !(health.hasRoom?.(id, max) ?? health.inFlight(id) < max)) {
         saturated.push(id);
-        skip(`saturated: ${health.inFlight(id)} of ${deployment.capacity.maxConcurrent} in flight`);
+        const leaseFull = health.inFlight(id) < max ? " (this instance's share of the slots is in use)" : '';
+        skip(`saturated: ${health.inFlight(id)} of ${max} in flight${leaseFull}`);
+      } else if (breaker?.state === 'half-open') {
+        ready.push(deployment);
+        considered.push({ deployment: id, taken: true, reason: 'breaker half-open: probe' });
       } else if (health.coolingUntilMs(id) > nowMs) {
         cooling.push(deployment);
         considered.push({

@@ -121,28 +121,30 @@ describe('selectTargets: spillover', () => {
     const list = catalog(managed('m', 2), deployment('s'));
     const r = spillover('m', 's');
 
-    const end1 = health.begin('m');
+    const end1 = health.tryBegin(list.get('m')!)!;
     expect(ids(select({ route: r, deployments: list, health }).candidates)).toEqual(['m', 's']);
 
-    const end2 = health.begin('m');
+    const end2 = health.tryBegin(list.get('m')!)!;
     const saturated = select({ route: r, deployments: list, health });
     expect(ids(saturated.candidates)).toEqual(['s']);
     expect(saturated.considered[0]).toEqual({ deployment: 'm', taken: false, reason: 'saturated: 2 of 2 in flight' });
     expect(saturated.saturated).toEqual(['m']);
 
-    health.begin('m');
-    expect(select({ route: r, deployments: list, health }).considered[0]!.reason).toBe('saturated: 3 of 2 in flight');
+    // Admission checks and counts in one step: a third attempt finds no slot.
+    expect(health.tryBegin(list.get('m')!)).toBeUndefined();
+    expect(health.inFlight('m')).toBe(2);
 
     end1();
-    expect(ids(select({ route: r, deployments: list, health }).candidates)).toEqual(['s']); // 2 of 2 still
-    end2();
+    end1(); // idempotent
     expect(ids(select({ route: r, deployments: list, health }).candidates)).toEqual(['m', 's']); // 1 of 2
+    end2();
+    expect(health.inFlight('m')).toBe(0);
   });
 
   it('frees a saturated deployment when a request ends', () => {
     const health = new DeploymentHealth(() => 0);
     const list = catalog(managed('m', 1), deployment('s'));
-    const end = health.begin('m');
+    const end = health.tryBegin(list.get('m')!)!;
     expect(ids(select({ route: spillover('m', 's'), deployments: list, health }).candidates)).toEqual(['s']);
     end();
     expect(ids(select({ route: spillover('m', 's'), deployments: list, health }).candidates)).toEqual(['m', 's']);
@@ -446,8 +448,8 @@ describe('selectTargets: cheapest', () => {
 
   it('skips a saturated managed deployment as spillover does, and the request goes to the cheapest serverless one', () => {
     const health = new DeploymentHealth(() => 0);
-    health.begin('m');
-    health.begin('m');
+    health.tryBegin(deployments.get('m')!);
+    health.tryBegin(deployments.get('m')!);
     const decision = select({ route: cheapest('pricey', 'm', 'cheap'), deployments, health, estimate: { promptTokens: 10 } });
     expect(ids(decision.candidates)).toEqual(['cheap', 'pricey']);
     expect(decision.saturated).toEqual(['m']);
@@ -580,9 +582,9 @@ describe('DeploymentHealth', () => {
 
   it('counts attempts in flight per deployment; ending is idempotent', () => {
     const health = new DeploymentHealth(() => 0);
-    const end1 = health.begin('a');
-    const end2 = health.begin('a');
-    health.begin('b');
+    const end1 = health.tryBegin({ id: 'a' })!;
+    const end2 = health.tryBegin({ id: 'a' })!;
+    health.tryBegin({ id: 'b' });
     expect([health.inFlight('a'), health.inFlight('b')]).toEqual([2, 1]);
     end1();
     end1();
@@ -670,7 +672,7 @@ describe('DeploymentHealth', () => {
 
   it('does not disturb the in-flight count when failing or succeeding', () => {
     const health = new DeploymentHealth(() => 0);
-    const end = health.begin('a');
+    const end = health.tryBegin({ id: 'a' })!;
     health.failed('a');
     health.succeeded('a');
     expect(health.inFlight('a')).toBe(1);
