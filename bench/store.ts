@@ -30,6 +30,7 @@ function usageRecord(n: number): Record<string, unknown> {
     outputTokens: 20 + (n % 400),
     estimated: false,
     costMicroUsd: 850 + n,
+    costRemainderPicoUsd: 0,
     latencyMs: 120 + (n % 70),
     ttfbMs: 40 + (n % 30),
     attempts: 1,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { featureNames } from '../upstreams/protocols/features.js';
 import { operationsServed, protocolNames } from '../upstreams/protocols/index.js';
+import { isExactPrice } from '../usage/pricing.js';
 
 /** The id of a deployment, route (its alias) or team. */
 export const idPattern = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -25,7 +26,13 @@ const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('none') }),
 ]);
 
-const serverlessPricing = z.strictObject({ inputPerMillionUsd: usd, outputPerMillionUsd: usd });
+// At most 6 decimals: such a price is a whole number of pico-dollars per token, so every cost is exact.
+const perMillionUsd = usd.refine(isExactPrice, 'a price per million tokens has at most 6 decimals');
+const serverlessPricing = z.strictObject({
+  inputPerMillionUsd: perMillionUsd,
+  outputPerMillionUsd: perMillionUsd,
+  cachedInputPerMillionUsd: perMillionUsd.optional(),
+});
 const managedPricing = z.strictObject({ hourlyUsd: usd, instances: z.number().int().min(1).max(1000) });
 
 // Headers Switchyard sets itself (credentials, framing, the request id) or that belong to one connection (hop-by-hop):

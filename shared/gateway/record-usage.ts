@@ -1,5 +1,5 @@
 import type { Deployment } from '../catalog/schemas.js';
-import { requestCostMicroUsd } from '../usage/pricing.js';
+import { requestCost } from '../usage/pricing.js';
 import type { UsageRecord, UsageStatus } from '../usage/usage-record.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
@@ -47,8 +47,7 @@ export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: Usage
     cachedInputTokens: outcome.cachedInputTokens,
     reasoningTokens: outcome.reasoningTokens,
     estimated: outcome.estimated,
-    // Cached input is charged at the input price for now: its own price is a later change.
-    costMicroUsd: deployment ? requestCostMicroUsd(deployment, outcome.inputTokens, outcome.outputTokens) : 0,
+    ...(deployment ? requestCost(deployment, outcome) : { costMicroUsd: 0, costRemainderPicoUsd: 0 }),
     stream: facts.stream,
     latencyMs: nowMs - facts.startedAtMs,
     ttfbMs: outcome.ttfbMs,

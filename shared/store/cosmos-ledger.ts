@@ -10,6 +10,7 @@ const COUNTERS: Array<keyof RollupCounters> = [
   'cachedInputTokens',
   'reasoningTokens',
   'costMicroUsd',
+  'costRemainderPicoUsd',
   'estimatedRequests',
   'failedRequests',
 ];

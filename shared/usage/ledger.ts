@@ -8,6 +8,8 @@ export interface RollupCounters {
   cachedInputTokens: number;
   reasoningTokens: number;
   costMicroUsd: number;
+  /** Summed pico-dollar remainders: with costMicroUsd, the exact cost (see pricing.ts Cost). */
+  costRemainderPicoUsd: number;
   estimatedRequests: number;
   failedRequests: number;
 }
@@ -61,6 +63,7 @@ export function countersOf(record: UsageRecord): RollupCounters {
     cachedInputTokens: record.cachedInputTokens,
     reasoningTokens: record.reasoningTokens,
     costMicroUsd: record.costMicroUsd,
+    costRemainderPicoUsd: record.costRemainderPicoUsd,
     estimatedRequests: record.estimated ? 1 : 0,
     failedRequests: record.status === 'ok' ? 0 : 1,
   };
@@ -73,6 +76,7 @@ function add(target: RollupCounters, more: RollupCounters): void {
   target.cachedInputTokens += more.cachedInputTokens;
   target.reasoningTokens += more.reasoningTokens;
   target.costMicroUsd += more.costMicroUsd;
+  target.costRemainderPicoUsd += more.costRemainderPicoUsd;
   target.estimatedRequests += more.estimatedRequests;
   target.failedRequests += more.failedRequests;
 }

@@ -24,7 +24,10 @@ export interface UsageRecord {
   reasoningTokens: number;
   /** Tokens counted by Switchyard's tokenizer because the upstream reported none. */
   estimated: boolean;
+  /** Whole micro-dollars of the exact cost; the pico-dollars below them are in costRemainderPicoUsd. */
   costMicroUsd: number;
+  /** 0 to 999 999 pico-dollars beyond costMicroUsd: with it the cost is exact (absent on records written before). */
+  costRemainderPicoUsd: number;
   stream: boolean;
   latencyMs: number;
   ttfbMs: number;

@@ -1,6 +1,6 @@
 import { errors } from '../errors.js';
 import type { RollupCounters } from './ledger.js';
-import { microToUsd } from './pricing.js';
+import { costPicoUsd, picoToUsd, picoToUsdExact, roundToMicroUsd } from './pricing.js';
 
 export const groupByFields = ['team', 'alias', 'deployment', 'kind', 'day'] as const;
 export type GroupByField = (typeof groupByFields)[number];
@@ -13,7 +13,8 @@ export interface UsageQuery {
   format: 'json' | 'csv';
 }
 
-export type RollupRow = RollupCounters & Record<GroupByField, string>;
+/** A stored rollup; ones written before exact cost carry costMicroUsd only, read as exact micro-dollars. */
+export type RollupRow = Omit<RollupCounters, 'costRemainderPicoUsd'> & { costRemainderPicoUsd?: number } & Record<GroupByField, string>;
 
 export interface UsageRow extends Partial<Record<GroupByField, string>> {
   requests: number;
@@ -21,8 +22,16 @@ export interface UsageRow extends Partial<Record<GroupByField, string>> {
   outputTokens: number;
   cachedInputTokens: number;
   reasoningTokens: number;
+  /** serverlessCostUsd + managedAllocatedUsd, rounded once from the exact sum, half to even, to the micro-dollar. */
   costUsd: number;
+  /** costUsd in whole micro-dollars (the same single rounding). */
   costMicroUsd: number;
+  /** The exact cost as a decimal string with 12 decimals: rows' exact costs add up to the totals' exactly. */
+  costUsdExact: string;
+  /** Token charges of serverless deployments, rounded like costUsd. */
+  serverlessCostUsd: number;
+  /** The share of managed compute allocated to this group: 0 until hourly allocation exists. */
+  managedAllocatedUsd: number;
   estimatedRequests: number;
   failedRequests: number;
 }
@@ -82,39 +91,58 @@ function emptyTotals(): Omit<UsageRow, GroupByField> {
     reasoningTokens: 0,
     costUsd: 0,
     costMicroUsd: 0,
+    costUsdExact: picoToUsdExact(0n),
+    serverlessCostUsd: 0,
+    managedAllocatedUsd: 0,
     estimatedRequests: 0,
     failedRequests: 0,
   };
 }
 
-function accumulate(target: Omit<UsageRow, GroupByField>, row: RollupCounters): void {
+/** Exact pico-dollar sums beside a row; its displayed money figures are derived from them once. */
+interface ExactCost {
+  totalPico: bigint;
+  serverlessPico: bigint;
+}
+
+function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row: RollupRow): void {
   target.requests += row.requests ?? 0;
   target.inputTokens += row.inputTokens ?? 0;
   target.outputTokens += row.outputTokens ?? 0;
   // Rollups written before these counters existed lack them.
   target.cachedInputTokens += row.cachedInputTokens ?? 0;
   target.reasoningTokens += row.reasoningTokens ?? 0;
-  target.costMicroUsd += row.costMicroUsd ?? 0;
   target.estimatedRequests += row.estimatedRequests ?? 0;
   target.failedRequests += row.failedRequests ?? 0;
-  target.costUsd = microToUsd(target.costMicroUsd);
+  const pico = costPicoUsd(row);
+  exact.totalPico += pico;
+  if (row.kind === 'serverless') exact.serverlessPico += pico;
+  target.costMicroUsd = Number(roundToMicroUsd(exact.totalPico));
+  target.costUsd = picoToUsd(exact.totalPico);
+  target.costUsdExact = picoToUsdExact(exact.totalPico);
+  target.serverlessCostUsd = picoToUsd(exact.serverlessPico);
 }
 
-/** Sums rollups into the rows a groupBy asks for; integer sums, so totals are exact. */
+/** Sums rollups into the rows a groupBy asks for; money is summed exactly (BigInt pico-dollars) and rounded once per figure. */
 export function buildUsageReport(query: UsageQuery, rollups: RollupRow[]): UsageReport {
-  const groups = new Map<string, UsageRow>();
+  const groups = new Map<string, { row: UsageRow; exact: ExactCost }>();
   const totals = emptyTotals();
+  const totalsExact: ExactCost = { totalPico: 0n, serverlessPico: 0n };
   for (const rollup of rollups) {
     const key = query.groupBy.map((f) => rollup[f]).join('\u0000');
-    let row = groups.get(key);
-    if (!row) {
-      row = { ...Object.fromEntries(query.groupBy.map((f) => [f, rollup[f]])), ...emptyTotals() };
-      groups.set(key, row);
+    let group = groups.get(key);
+    if (!group) {
+      group = {
+        row: { ...Object.fromEntries(query.groupBy.map((f) => [f, rollup[f]])), ...emptyTotals() },
+        exact: { totalPico: 0n, serverlessPico: 0n },
+      };
+      groups.set(key, group);
     }
-    accumulate(row, rollup);
-    accumulate(totals, rollup);
+    accumulate(group.row, group.exact, rollup);
+    accumulate(totals, totalsExact, rollup);
   }
-  const rows = [...groups.values()].sort((a, b) => {
+  const rows = [...groups.values()].map((group) => group.row);
+  rows.sort((a, b) => {
     for (const f of query.groupBy) {
       const order = String(a[f]).localeCompare(String(b[f]));
       if (order !== 0) return order;
@@ -133,6 +161,10 @@ const metricColumns = [
   'costUsd',
   'estimatedRequests',
   'failedRequests',
+  // Added after the first eight, so a reader of the earlier columns by position keeps working.
+  'serverlessCostUsd',
+  'managedAllocatedUsd',
+  'costUsdExact',
 ] as const;
 
 /** The report as CSV: the groupBy columns, then the metrics, with a header row. */

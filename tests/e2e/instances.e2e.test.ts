@@ -95,6 +95,7 @@ describe('several instances on one store', () => {
       reasoningTokens: 0,
       estimated: false,
       costMicroUsd: 7,
+      costRemainderPicoUsd: 0,
       stream: false,
       latencyMs: 1,
       ttfbMs: 1,

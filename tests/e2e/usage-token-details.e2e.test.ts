@@ -164,7 +164,7 @@ describe('cached input and reasoning tokens in /usage', () => {
     const day = today();
     const report = await (await gw.call(`/usage?from=${day}&to=${day}&groupBy=alias`)).json();
     const row = (alias: string) => report.rows.find((r: Record<string, unknown>) => r.alias === alias);
-    // Cost is charged on input and output tokens as before: cached input has no price of its own yet.
+    // These deployments give no cached-input price: cached input is charged at the input price.
     expect(row('reasoned')).toEqual({
       alias: 'reasoned',
       requests: 3,
@@ -174,6 +174,9 @@ describe('cached input and reasoning tokens in /usage', () => {
       reasoningTokens: 87,
       costMicroUsd: 350 + 2 * 140,
       costUsd: 0.00063,
+      costUsdExact: '0.000630000000',
+      serverlessCostUsd: 0.00063,
+      managedAllocatedUsd: 0,
       estimatedRequests: 0,
       failedRequests: 0,
     });
@@ -189,9 +192,9 @@ describe('cached input and reasoning tokens in /usage', () => {
     const csv = await (await gw.call(`/usage?from=${day}&to=${day}&groupBy=alias&format=csv`)).text();
     const lines = csv.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
-      'alias,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests',
+      'alias,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact',
     );
-    expect(lines).toContain('reasoned,3,350,140,224,87,0.00063,0,0');
-    expect(lines).toContain('reasoned-chat,1,100,40,64,25,0.00018,0,0');
+    expect(lines).toContain('reasoned,3,350,140,224,87,0.00063,0,0,0.00063,0,0.000630000000');
+    expect(lines).toContain('reasoned-chat,1,100,40,64,25,0.00018,0,0,0.00018,0,0.000180000000');
   });
 });

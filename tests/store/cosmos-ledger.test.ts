@@ -56,6 +56,7 @@ function record(overrides: Partial<UsageRecord> = {}): UsageRecord {
     reasoningTokens: 0,
     estimated: false,
     costMicroUsd: 3,
+    costRemainderPicoUsd: 0,
     stream: false,
     latencyMs: 5,
     ttfbMs: 2,
@@ -78,6 +79,7 @@ describe('CosmosLedgerSink', () => {
         cachedInputTokens: 12,
         reasoningTokens: 5,
         costMicroUsd: 6,
+        costRemainderPicoUsd: 700_000,
         estimatedRequests: 0,
         failedRequests: 1,
       },
@@ -95,6 +97,7 @@ describe('CosmosLedgerSink', () => {
       cachedInputTokens: 36,
       reasoningTokens: 15,
       costMicroUsd: 18,
+      costRemainderPicoUsd: 2_100_000,
       failedRequests: 3,
     });
   });
@@ -107,6 +110,7 @@ describe('CosmosLedgerSink', () => {
       cachedInputTokens: 0,
       reasoningTokens: 0,
       costMicroUsd: 1,
+      costRemainderPicoUsd: 0,
       estimatedRequests: 0,
       failedRequests: 0,
     };
@@ -146,6 +150,7 @@ describe('CosmosLedgerSink', () => {
       cachedInputTokens: 6,
       reasoningTokens: 2,
       costMicroUsd: 1,
+      costRemainderPicoUsd: 0,
       estimatedRequests: 0,
       failedRequests: 0,
     };
@@ -161,6 +166,8 @@ describe('CosmosLedgerSink', () => {
       reasoningTokens: 3,
       costMicroUsd: 6,
     });
+    // Written before exact cost: the remainder is created by the first increment that carries one.
+    expect(row!.costRemainderPicoUsd ?? 0).toBe(0);
   });
 
   it('sums the cached and reasoning tokens of the records it rolls up', async () => {

@@ -23,6 +23,7 @@ const record = (id: string, outputTokens = 1): UsageRecord => ({
   reasoningTokens: 0,
   estimated: false,
   costMicroUsd: 3,
+  costRemainderPicoUsd: 0,
   stream: false,
   latencyMs: 1,
   ttfbMs: 1,

@@ -20,6 +20,7 @@ const record = (id: string): UsageRecord => ({
   reasoningTokens: 0,
   estimated: false,
   costMicroUsd: 7,
+  costRemainderPicoUsd: 0,
   stream: false,
   latencyMs: 1,
   ttfbMs: 1,

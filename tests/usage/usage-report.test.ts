@@ -215,6 +215,9 @@ describe('buildUsageReport', () => {
           reasoningTokens: 7,
           costMicroUsd: 1,
           costUsd: 0.000001,
+          costUsdExact: '0.000001000000',
+          serverlessCostUsd: 0.000001,
+          managedAllocatedUsd: 0,
           estimatedRequests: 1,
           failedRequests: 2,
         },
@@ -227,6 +230,9 @@ describe('buildUsageReport', () => {
           reasoningTokens: 30,
           costMicroUsd: 300_000,
           costUsd: 0.3,
+          costUsdExact: '0.300000000000',
+          serverlessCostUsd: 0.3,
+          managedAllocatedUsd: 0,
           estimatedRequests: 1,
           failedRequests: 1,
         },
@@ -239,6 +245,9 @@ describe('buildUsageReport', () => {
         reasoningTokens: 37,
         costMicroUsd: 300_001,
         costUsd: 0.300001,
+        costUsdExact: '0.300001000000',
+        serverlessCostUsd: 0.300001,
+        managedAllocatedUsd: 0,
         estimatedRequests: 2,
         failedRequests: 3,
       },
@@ -265,14 +274,17 @@ describe('buildUsageReport', () => {
       'cachedInputTokens',
       'costMicroUsd',
       'costUsd',
+      'costUsdExact',
       'day',
       'estimatedRequests',
       'failedRequests',
       'inputTokens',
       'kind',
+      'managedAllocatedUsd',
       'outputTokens',
       'reasoningTokens',
       'requests',
+      'serverlessCostUsd',
     ]);
   });
 
@@ -307,6 +319,9 @@ describe('buildUsageReport', () => {
         reasoningTokens: 0,
         costUsd: 0,
         costMicroUsd: 0,
+        costUsdExact: '0.000000000000',
+        serverlessCostUsd: 0,
+        managedAllocatedUsd: 0,
         estimatedRequests: 0,
         failedRequests: 0,
       },
@@ -336,7 +351,7 @@ describe('buildUsageReport', () => {
     expect(report.rows).toEqual([
       expect.objectContaining({ alias: 'chat', requests: 3, inputTokens: 30, cachedInputTokens: 4, reasoningTokens: 2 }),
     ]);
-    expect(usageReportCsv(report).split('\r\n')[1]).toBe('chat,3,30,9,4,2,0,0,0');
+    expect(usageReportCsv(report).split('\r\n')[1]).toBe('chat,3,30,9,4,2,0,0,0,0,0,0.000000000000');
   });
 
   it('keeps groups apart even when joined values would collide', () => {
@@ -409,6 +424,9 @@ function report(groupBy: UsageQuery['groupBy'], rows: Array<Record<string, unkno
       reasoningTokens: 2,
       costUsd: 0.5,
       costMicroUsd: 500_000,
+      costUsdExact: '0.500000000000',
+      serverlessCostUsd: 0.5,
+      managedAllocatedUsd: 0,
       estimatedRequests: 0,
       failedRequests: 0,
       ...r,
@@ -421,6 +439,9 @@ function report(groupBy: UsageQuery['groupBy'], rows: Array<Record<string, unkno
       reasoningTokens: 0,
       costUsd: 0,
       costMicroUsd: 0,
+      costUsdExact: '0.000000000000',
+      serverlessCostUsd: 0,
+      managedAllocatedUsd: 0,
       estimatedRequests: 0,
       failedRequests: 0,
     },
@@ -431,21 +452,21 @@ describe('usageReportCsv', () => {
   it('writes the header and rows with CRLF line ends', () => {
     const csv = usageReportCsv(buildUsageReport(query(['team', 'day']), ROLLUPS.slice(0, 2)));
     expect(csv).toBe(
-      'team,day,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests\r\n' +
-        'ads,2026-01-01,10,1000,500,400,0,0,0,2\r\n' +
-        'search,2026-01-02,3,300,90,120,30,0.1,1,0\r\n',
+      'team,day,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact\r\n' +
+        'ads,2026-01-01,10,1000,500,400,0,0,0,2,0,0,0.000000000000\r\n' +
+        'search,2026-01-02,3,300,90,120,30,0.1,1,0,0.1,0,0.100000000000\r\n',
     );
   });
 
   it('writes only the header for an empty report', () => {
     expect(usageReportCsv(report(['alias'], []))).toBe(
-      'alias,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests\r\n',
+      'alias,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact\r\n',
     );
   });
 
   it('writes small costs without exponent notation loss', () => {
     const csv = usageReportCsv(report([], [{ costUsd: 0.000001 }]));
-    expect(csv.split('\r\n')[1]).toBe('1,2,3,1,2,0.000001,0,0');
+    expect(csv.split('\r\n')[1]).toBe('1,2,3,1,2,0.000001,0,0,0.5,0,0.500000000000');
   });
 
   it('quotes values with commas, quotes and line breaks', () => {
@@ -458,7 +479,10 @@ describe('usageReportCsv', () => {
         ],
       ),
     );
-    expect(csv.split('\r\n').slice(1, 3)).toEqual(['"a,b","say ""hi""",1,2,3,1,2,0.5,0,0', '"line\nbreak","cr\rhere",1,2,3,1,2,0.5,0,0']);
+    expect(csv.split('\r\n').slice(1, 3)).toEqual([
+      '"a,b","say ""hi""",1,2,3,1,2,0.5,0,0,0.5,0,0.500000000000',
+      '"line\nbreak","cr\rhere",1,2,3,1,2,0.5,0,0,0.5,0,0.500000000000',
+    ]);
   });
 
   it.each([
@@ -471,12 +495,12 @@ describe('usageReportCsv', () => {
   ])('guards against formula injection (%j)', (value, cell) => {
     const csv = usageReportCsv(report(['deployment'], [{ deployment: value }]));
     expect(csv).toBe(
-      `deployment,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests\r\n${cell},1,2,3,1,2,0.5,0,0\r\n`,
+      `deployment,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact\r\n${cell},1,2,3,1,2,0.5,0,0,0.5,0,0.500000000000\r\n`,
     );
   });
 
   it('does not alter safe values or numbers', () => {
     const csv = usageReportCsv(report(['deployment'], [{ deployment: 'gpt-4o=mini+x', requests: 0 }]));
-    expect(csv.split('\r\n')[1]).toBe('gpt-4o=mini+x,0,2,3,1,2,0.5,0,0');
+    expect(csv.split('\r\n')[1]).toBe('gpt-4o=mini+x,0,2,3,1,2,0.5,0,0,0.5,0,0.500000000000');
   });
 });
