@@ -47,6 +47,18 @@ app.http('manageRollbackRoute', {
   authLevel: 'anonymous',
   handler: m.rollbackRoute,
 });
+app.http('manageRouteShift', {
+  route: 'manage/routes/{alias}/shift',
+  methods: ['PUT'],
+  authLevel: 'anonymous',
+  handler: m.putRouteShift,
+});
+app.http('manageAbortRouteShift', {
+  route: 'manage/routes/{alias}/shift',
+  methods: ['DELETE'],
+  authLevel: 'anonymous',
+  handler: m.deleteRouteShift,
+});
 app.http('manageListTeams', { route: 'manage/teams', methods: ['GET'], authLevel: 'anonymous', handler: m.listTeams });
 app.http('manageGetTeam', { route: 'manage/teams/{id}', methods: ['GET'], authLevel: 'anonymous', handler: m.getTeam });
 app.http('managePutTeam', { route: 'manage/teams/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putTeam });

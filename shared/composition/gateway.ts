@@ -5,6 +5,7 @@ import type { GatewayDeps } from '../gateway/gateway-deps.js';
 import { liveness, readiness } from '../gateway/health.js';
 import { listModels, retrieveModel } from '../gateway/list-models.js';
 import { manage } from '../gateway/manage.js';
+import { deleteRouteShift, putRouteShift } from '../gateway/manage-route-shift.js';
 import { createResponse, deleteResponse, retrieveResponse } from '../gateway/responses.js';
 import { usageReport } from '../gateway/usage-api.js';
 import { randomUUID } from 'node:crypto';
@@ -18,6 +19,8 @@ import { startupFailure } from './startup-failure.js';
 type Operation = (request: GatewayRequest, deps: GatewayDeps, requestId: string) => Promise<GatewayResponse> | GatewayResponse;
 
 const startupLog = createLogger();
+
+const manageOperations = { ...manage, putRouteShift, deleteRouteShift };
 
 function bind(operation: Operation): (request: GatewayRequest) => Promise<GatewayResponse> {
   return async (request) => {
@@ -59,8 +62,10 @@ export const gateway = {
   notFound: bind((req) => {
     throw errors.notFound(`The path ${req.method} ${new URL(req.url).pathname}`);
   }),
-  manage: Object.fromEntries(Object.entries(manage).map(([name, operation]) => [name, bind((req, deps) => operation(req, deps))])) as {
-    [K in keyof typeof manage]: (request: GatewayRequest) => Promise<GatewayResponse>;
+  manage: Object.fromEntries(
+    Object.entries(manageOperations).map(([name, operation]) => [name, bind((req, deps) => operation(req, deps))]),
+  ) as {
+    [K in keyof typeof manageOperations]: (request: GatewayRequest) => Promise<GatewayResponse>;
   },
 };
 

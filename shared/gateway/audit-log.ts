@@ -2,7 +2,8 @@ import type { Role } from '../catalog/schemas.js';
 
 export const auditKinds = ['deployment', 'route', 'team', 'key'] as const;
 export type AuditKind = (typeof auditKinds)[number];
-export type AuditAction = 'put' | 'patch' | 'delete' | 'create' | 'rollback';
+/** 'shift' starts a gradual shift of a route (PUT …/shift), 'abort-shift' freezes it (DELETE …/shift). */
+export type AuditAction = 'put' | 'patch' | 'delete' | 'create' | 'rollback' | 'shift' | 'abort-shift';
 
 /** One management change: who (key id and role, never a secret), when, what, and the documents around it. */
 export interface AuditEntry {

@@ -25,6 +25,8 @@ import { authenticateRole } from './authenticate.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { auditedKey, readAudit, recordChange } from './manage-audit.js';
 import { explain } from './manage-explain.js';
+import { missingCapabilities } from '../routing/route-capability.js';
+import { withShiftProgress } from '../routing/route-shift.js';
 import { recordVersion } from './manage-versions.js';
 import type { AuditAction } from './audit-log.js';
 
@@ -34,7 +36,7 @@ const ADMIN: readonly Role[] = ['admin'];
 /** Merge patches retried on a concurrent change, when the caller set no precondition of its own. */
 const PATCH_ATTEMPTS = 3;
 
-async function readDocument(request: GatewayRequest, options: { optional?: boolean } = {}): Promise<Record<string, unknown>> {
+export async function readDocument(request: GatewayRequest, options: { optional?: boolean } = {}): Promise<Record<string, unknown>> {
   if (options.optional && (request.body === null || request.headers.get('content-length') === '0')) return {};
   const raw = await readJsonBody(request.body, {
     maxBytes: MANAGE_BODY_LIMIT,
@@ -45,7 +47,7 @@ async function readDocument(request: GatewayRequest, options: { optional?: boole
   return raw as Record<string, unknown>;
 }
 
-function validate<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+export function validate<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const messages = parsed.error.issues.map((issue) => {
@@ -64,7 +66,7 @@ function validate<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
  * decodes %2e, %2F and friends, and the store SDK would resolve '.' and '..'. A read of a malformed id finds
  * nothing (404); a write with one is a bad request (400). The refused id is never echoed.
  */
-function pathId(request: GatewayRequest, param: string, what: string, use: 'read' | 'write', pattern: RegExp = idPattern): string {
+export function pathId(request: GatewayRequest, param: string, what: string, use: 'read' | 'write', pattern: RegExp = idPattern): string {
   const id = request.params[param];
   if (id !== undefined && pattern.test(id)) return id;
   if (use === 'read') throw errors.notFound(`A ${what} with that id`);
@@ -145,17 +147,35 @@ function checkDeployment(deployment: Deployment, deps: GatewayDeps): void {
 
 // Asks the store, not this instance's snapshot, which may not yet hold a deployment just added elsewhere.
 async function checkRouteTargets(route: Route, deps: GatewayDeps): Promise<void> {
-  const named = [...new Set([...route.targets.map((t) => t.deployment), ...route.rules.flatMap((r) => r.only)])];
+  const shadow = route.shadow?.deployment;
+  const named = [
+    ...new Set([...route.targets.map((t) => t.deployment), ...route.rules.flatMap((r) => r.only), ...(shadow ? [shadow] : [])]),
+  ];
   const found = await Promise.all(named.map((id) => deps.store.get('deployment', id)));
   const missing = named.filter((_, i) => found[i] === undefined);
   if (missing.length > 0)
     throw errors.invalidRequest(`The route names unknown deployment${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}.`, 'targets');
+  if (shadow !== undefined) {
+    const byId = new Map(found.flatMap((f) => (f ? [[f.doc.id, f.doc] as const] : [])));
+    const lacking = missingCapabilities(
+      byId.get(shadow)!,
+      route.targets.flatMap((t) => byId.get(t.deployment) ?? []),
+    );
+    if (lacking.length > 0)
+      throw errors.invalidRequest(
+        `The shadow deployment '${shadow}' does not serve ${lacking.join(' and ')}, which the route serves.`,
+        'shadow.deployment',
+      );
+  }
 }
 
 async function checkUnrouted(deploymentId: string, deps: GatewayDeps): Promise<void> {
   const routes = await deps.store.list('route');
   const naming = routes.filter(
-    ({ doc }) => doc.targets.some((t) => t.deployment === deploymentId) || doc.rules.some((r) => r.only.includes(deploymentId)),
+    ({ doc }) =>
+      doc.targets.some((t) => t.deployment === deploymentId) ||
+      doc.rules.some((r) => r.only.includes(deploymentId)) ||
+      doc.shadow?.deployment === deploymentId,
   );
   if (naming.length > 0)
     throw errors.conflict(
@@ -164,7 +184,7 @@ async function checkUnrouted(deploymentId: string, deps: GatewayDeps): Promise<v
 }
 
 /** What the management API knows of each kind of document it serves at /manage/{kind}/{id}. */
-interface DocumentKind<T extends 'deployment' | 'route' | 'team'> {
+export interface DocumentKind<T extends 'deployment' | 'route' | 'team'> {
   type: T;
   what: string;
   /** The path parameter and the body field holding the id. */
@@ -174,6 +194,8 @@ interface DocumentKind<T extends 'deployment' | 'route' | 'team'> {
   beforeDelete?: (id: string, deps: GatewayDeps) => Promise<void>;
   /** Every write is kept as a version, and the document can be rolled back to one. */
   versioned?: boolean;
+  /** What a GET shows besides the stored document (computed, never stored). */
+  present?: (doc: DocTypes[T], nowMs: number) => DocTypes[T];
 }
 
 const deploymentKind: DocumentKind<'deployment'> = {
@@ -185,13 +207,14 @@ const deploymentKind: DocumentKind<'deployment'> = {
   beforeDelete: checkUnrouted,
   versioned: true,
 };
-const routeKind: DocumentKind<'route'> = {
+export const routeKind: DocumentKind<'route'> = {
   type: 'route',
   what: 'route',
   idField: 'alias',
   schema: routeSchema,
   check: checkRouteTargets,
   versioned: true,
+  present: withShiftProgress,
 };
 const teamKind: DocumentKind<'team'> = { type: 'team', what: 'team', idField: 'id', schema: teamSchema };
 
@@ -218,11 +241,11 @@ async function recordWrite<T extends 'deployment' | 'route' | 'team'>(
  * 201 when it created the document. For the audit, `before` is the document read just before the write; a
  * concurrent unconditional write may land in between.
  */
-async function auditedPut<T extends 'deployment' | 'route' | 'team'>(
+export async function auditedPut<T extends 'deployment' | 'route' | 'team'>(
   deps: GatewayDeps,
   principal: Principal & { kind: 'role' },
   kind: DocumentKind<T>,
-  write: { id: string; doc: DocTypes[T]; preconditions: Preconditions; action: 'put' | 'rollback' },
+  write: { id: string; doc: DocTypes[T]; preconditions: Preconditions; action: 'put' | 'rollback' | 'shift' | 'abort-shift' },
 ): Promise<GatewayResponse> {
   const { id, doc, preconditions, action } = write;
   await kind.check?.(doc, deps);
@@ -247,7 +270,8 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
     },
     async get(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
       authenticateRole(request.headers, deps, OPS);
-      return documentResponse(200, await fetched(deps, pathId(request, kind.idField, kind.what, 'read')));
+      const found = await fetched(deps, pathId(request, kind.idField, kind.what, 'read'));
+      return documentResponse(200, kind.present ? { ...found, doc: kind.present(found.doc, deps.now()) } : found);
     },
     /** Creates or replaces; 201 when this request created the document, 200 when it replaced one. */
     async put(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {

@@ -7,7 +7,7 @@ export interface DocumentVersion {
   version: number;
   at: string;
   actor: { keyId: string; role: Role };
-  action: 'put' | 'patch' | 'delete' | 'rollback';
+  action: 'put' | 'patch' | 'delete' | 'rollback' | 'shift' | 'abort-shift';
   document: Record<string, unknown> | null;
 }
 

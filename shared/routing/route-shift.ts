@@ -65,3 +65,8 @@ export function shiftedOrder(route: Route, ordered: readonly string[], input: Sh
     ? { order: [shift.to, ...others], note: `first by shift draw (shift to ${shift.to}: ${progress})` }
     : { order: [...others, shift.to], note: `last by shift draw (shift to ${shift.to}: ${progress})` };
 }
+
+/** A route as a GET shows it: its shift carries the share now and when it next grows (dropped again when written back). */
+export function withShiftProgress(route: Route, nowMs: number): Route {
+  return route.shift ? { ...route, shift: { ...route.shift, ...shiftProgress(route.shift, nowMs) } } : route;
+}

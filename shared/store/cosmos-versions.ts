@@ -9,7 +9,7 @@ const versionSchema = z.object({
   version: z.number().int().positive(),
   at: z.string(),
   actor: z.object({ keyId: z.string(), role: z.enum(roles) }),
-  action: z.enum(['put', 'patch', 'delete', 'rollback']),
+  action: z.enum(['put', 'patch', 'delete', 'rollback', 'shift', 'abort-shift']),
   document: z.record(z.string(), z.unknown()).nullable(),
 });
 

@@ -45,6 +45,8 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
     path: '/manage/routes/matrix-x/rollback',
     body: { version: 1 },
   },
+  { method: 'PUT', route: 'manage/routes/{alias}/shift', access: 'ops', path: '/manage/routes/matrix-x/shift', body: {} },
+  { method: 'DELETE', route: 'manage/routes/{alias}/shift', access: 'ops', path: '/manage/routes/matrix-x/shift' },
   { method: 'GET', route: 'manage/teams', access: 'ops', path: '/manage/teams' },
   { method: 'GET', route: 'manage/teams/{id}', access: 'ops', path: '/manage/teams/matrix-x' },
   { method: 'PUT', route: 'manage/teams/{id}', access: 'ops', path: '/manage/teams/matrix-x', body: {} },
