@@ -8,6 +8,7 @@ export type ErrorType =
   | 'permission_error'
   | 'not_found_error'
   | 'rate_limit_error'
+  | 'insufficient_quota'
   | 'server_error'
   | 'upstream_error';
 
@@ -88,6 +89,18 @@ export const errors = {
       `No deployment of the model '${alias}' supports ${feature}, which '${param}' asks for. Remove it or use a model that supports it.`,
       { param },
     ),
+  /** A hard budget that this request's worst-case cost would pass; OpenAI answers an exhausted quota with the same type. */
+  budgetExceeded: (team: string, month: string, retryAfterSeconds: number) =>
+    new GatewayError(
+      429,
+      'insufficient_quota',
+      'budget_exceeded',
+      `Team '${team}' has reached its hard budget for ${month}: this request's worst-case cost does not fit in what is left. It resets at the start of next month (UTC).`,
+      { retryAfterSeconds },
+    ),
+  /** The team's own requests or tokens per minute, across every instance; the headers tell what is left and when it resets. */
+  rateLimitExceeded: (message: string, retryAfterSeconds: number, headers: Record<string, string>) =>
+    new GatewayError(429, 'rate_limit_error', 'rate_limit_exceeded', message, { retryAfterSeconds, headers }),
   noDeploymentAvailable: (message: string, retryAfterSeconds?: number) =>
     new GatewayError(503, 'upstream_error', 'no_deployment_available', message, { retryAfterSeconds }),
   upstreamTimeout: (message: string) => new GatewayError(504, 'upstream_error', 'upstream_timeout', message),

@@ -180,6 +180,26 @@ resource versions 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers
   }
 }
 
+// Budgets and rate limits held across instances: one document per (team, UTC month) and per (team, minute), changed
+// only by conditional patches and read by id, so nothing is indexed. Windows carry their own short TTL; budgets none.
+resource quotas 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'quotas'
+  properties: {
+    resource: {
+      id: 'quotas'
+      partitionKey: { paths: ['/team'], kind: 'Hash', version: 2 }
+      defaultTtl: -1
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: []
+        excludedPaths: [{ path: '/*' }]
+      }
+    }
+  }
+}
+
 output accountName string = account.name
 output endpoint string = account.properties.documentEndpoint
 output databaseName string = database.name

@@ -247,8 +247,38 @@ export const teamSchema = z.strictObject({
   name: z.string().min(1).max(128),
   aliases: z.array(id('alias')).max(256).default([]),
   tags: z.array(tag).max(32).default([]),
+  budget: teamBudgetSchema().optional(),
+  limits: teamLimitsSchema().optional(),
 });
 export type Team = z.output<typeof teamSchema>;
+
+/** A team's monthly spend: `hard` refuses what would pass it, `soft` only records crossing `alertAt` (a fraction) and 100%. */
+function teamBudgetSchema() {
+  return z.strictObject({
+    monthlyUsd: z
+      .number('monthlyUsd must be a number of US dollars')
+      .finite()
+      .min(0, 'monthlyUsd must not be negative')
+      .max(1_000_000_000, 'monthlyUsd must be at most 1000000000'),
+    enforce: z.enum(['hard', 'soft'], "enforce must be 'hard' or 'soft'"),
+    alertAt: z.number().finite().gt(0, 'alertAt must be a fraction above 0').max(1, 'alertAt must be at most 1').default(0.8),
+  });
+}
+
+/** Requests and tokens a team may use per minute, across every instance. */
+function teamLimitsSchema() {
+  const perMinute = (what: string) =>
+    z
+      .number(`${what} must be a number`)
+      .int(`${what} must be an integer`)
+      .min(1, `${what} must be at least 1 (leave it out for no limit)`)
+      .max(1_000_000_000, `${what} must be at most 1000000000`);
+  return z
+    .strictObject({ rpm: perMinute('rpm').optional(), tpm: perMinute('tpm').optional() })
+    .refine((l) => l.rpm !== undefined || l.tpm !== undefined, 'limits must name rpm, tpm or both');
+}
+export type TeamBudget = NonNullable<Team['budget']>;
+export type TeamLimits = NonNullable<Team['limits']>;
 
 export const roles = ['ops', 'finance', 'admin'] as const;
 export type Role = (typeof roles)[number];
