@@ -2,3 +2,4 @@ import { app } from '@azure/functions';
 import { gateway } from '../shared/composition/gateway.js';
 
 app.http('usage', { route: 'usage', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usage });
+app.http('usageBudgets', { route: 'usage/budgets', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usageBudgets });

@@ -8,6 +8,7 @@ import { manage } from '../gateway/manage.js';
 import { deleteRouteShift, putRouteShift } from '../gateway/manage-route-shift.js';
 import { createResponse, deleteResponse, retrieveResponse } from '../gateway/responses.js';
 import { usageReport } from '../gateway/usage-api.js';
+import { budgetStatus } from '../gateway/budget-status.js';
 import { randomUUID } from 'node:crypto';
 import { errors } from '../errors.js';
 import { handle, type UseCase } from '../http/handle.js';
@@ -57,6 +58,7 @@ export const gateway = {
   v1RetrieveResponse: bind(v1Surface((req, deps) => retrieveResponse(req, deps))),
   v1DeleteResponse: bind(v1Surface((req, deps) => deleteResponse(req, deps))),
   usage: bind((req, deps) => usageReport(req, deps)),
+  usageBudgets: bind((req, deps) => budgetStatus(req, deps)),
   readiness: bind((_req, deps) => readiness(deps)),
   liveness: async (): Promise<GatewayResponse> => liveness(),
   notFound: bind((req) => {

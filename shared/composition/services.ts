@@ -15,6 +15,7 @@ import { CosmosCatalogStore } from '../store/cosmos-catalog-store.js';
 import { CosmosLedgerSink, readRollups } from '../store/cosmos-ledger.js';
 import { CosmosResponseStore } from '../store/cosmos-responses.js';
 import { CosmosVersionLog } from '../store/cosmos-versions.js';
+import { CosmosQuotaStore } from '../store/cosmos-quotas.js';
 import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstream.js';
 import { Ledger } from '../usage/ledger.js';
 import type { RollupRow } from '../usage/usage-report.js';
@@ -43,6 +44,7 @@ interface CosmosContainers {
   responses: Container;
   audit: Container;
   versions: Container;
+  quotas: Container;
 }
 
 /** The Cosmos client and its containers: an account key where one is set, else Entra ID. */
@@ -64,6 +66,7 @@ async function openCosmos(config: Config, options: CreateServicesOptions, creden
     responses: database.container(containerDefinitions.responses.id),
     audit: database.container(containerDefinitions.audit.id),
     versions: database.container(containerDefinitions.versions.id),
+    quotas: database.container(containerDefinitions.quotas.id),
   };
 }
 
@@ -90,6 +93,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     responses: responsesContainer,
     audit: auditContainer,
     versions: versionsContainer,
+    quotas: quotasContainer,
   } = await openCosmos(config, options, credential);
 
   const store = new CosmosCatalogStore(catalogContainer, (message) => log.log('warn', message));
@@ -118,6 +122,11 @@ export async function createServices(config: Config, options: CreateServicesOpti
     responses: new CosmosResponseStore(responsesContainer),
     audit: new CosmosAuditLog(auditContainer, randomUUID),
     versions: new CosmosVersionLog(versionsContainer),
+    quotas: new CosmosQuotaStore(quotasContainer, {
+      instanceId: `i${randomBytes(6).toString('hex')}`,
+      // A request ends by its deadline and settles; a minute more allows for clocks that disagree between instances.
+      staleAfterMs: Math.max(config.streamDeadlineMs, config.upstreamTimeoutMs) + 60_000,
+    }),
     readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
     endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
     limits: gatewayLimits(config),

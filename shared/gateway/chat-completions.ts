@@ -1,12 +1,21 @@
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { chatRequestFeatures } from '../routing/request-features.js';
 import { chatProtocol, chatRequest, type Answered, type ChatContext, type ChatStreamReader } from '../upstreams/protocols/index.js';
+import { admitRequest } from './admission.js';
 import { authenticateTeam } from './authenticate.js';
 import { readWhole, type Answer } from './call-upstream.js';
 import { type CallScope, requestScope } from './call-scope.js';
 import { completionAsStream } from './completion-as-stream.js';
 import type { GatewayDeps } from './gateway-deps.js';
-import { chatEstimate, chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
+import {
+  chatDemand,
+  chatEstimate,
+  chatRequestSchema,
+  decideTargets,
+  parseBody,
+  resolveAlias,
+  type ChatRequest,
+} from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 import { relayStream } from './relay-stream.js';
@@ -45,6 +54,8 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     stream: wantsStream,
     startedAtMs: deps.now(),
   };
+  const admission = await admitRequest(team, decision.candidates, chatDemand(body), deps);
+  facts.admission = admission;
   const scope = requestScope(request, deps, wantsStream);
   // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
   let relaying = false;
@@ -59,7 +70,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
       scope,
     );
     if (!attempted.ok) return attempted.response;
-    const headers = deploymentHeader(attempted.deployment);
+    const headers = { ...deploymentHeader(attempted.deployment), ...admission.headers };
     const result = attempted.result;
     const ttfbMs = deps.now() - facts.startedAtMs;
     if (result.kind === 'stream') {

@@ -1,5 +1,6 @@
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { embeddingsProtocol, embeddingsRequest } from '../upstreams/protocols/index.js';
+import { admitRequest } from './admission.js';
 import { authenticateTeam } from './authenticate.js';
 import { readWhole } from './call-upstream.js';
 import { requestScope } from './call-scope.js';
@@ -32,6 +33,14 @@ export async function embeddings(
     stream: false,
     startedAtMs: deps.now(),
   };
+  // An embedding has no output tokens to reserve.
+  const admission = await admitRequest(
+    team,
+    decision.candidates,
+    () => ({ promptTokens: countEmbeddingInputTokens(body.input), maxOutputTokens: 0 }),
+    deps,
+  );
+  facts.admission = admission;
 
   const scope = requestScope(request, deps, false);
   try {
@@ -60,7 +69,11 @@ export async function embeddings(
       ttfbMs: deps.now() - facts.startedAtMs,
       attempts: attempted.attempts,
     });
-    return { status: 200, headers: { ...deploymentHeader(attempted.deployment), 'content-type': 'application/json' }, body: json };
+    return {
+      status: 200,
+      headers: { ...deploymentHeader(attempted.deployment), ...admission.headers, 'content-type': 'application/json' },
+      body: json,
+    };
   } finally {
     scope.dispose();
   }

@@ -6,6 +6,7 @@ import type { GatewayRequest } from '../http/types.js';
 import type { RequestFeature } from '../routing/request-features.js';
 import { selectTargets, type RequestEstimate, type RoutingDecision } from '../routing/select-targets.js';
 import { countChatPromptTokens } from '../usage/count-tokens.js';
+import type { RequestDemand } from '../limits/worst-case.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
 const message = z.looseObject({
@@ -77,6 +78,11 @@ export function chatEstimate(body: Pick<ChatRequest, 'messages' | 'max_tokens' |
     if (cap != null) estimate.maxOutputTokens = cap;
     return estimate;
   };
+}
+
+/** What a chat request may use at most, for its team's budget and rate limits: its prompt and every answer's cap. */
+export function chatDemand(body: Pick<ChatRequest, 'messages' | 'max_tokens' | 'max_completion_tokens' | 'n'>): () => RequestDemand {
+  return () => ({ ...chatEstimate(body)(), choices: body.n ?? 1 });
 }
 
 /** The route for an alias the team may use: 404 when no such model, 403 when not the team's. */

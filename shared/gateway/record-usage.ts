@@ -1,6 +1,7 @@
 import type { Deployment } from '../catalog/schemas.js';
 import { requestCost } from '../usage/pricing.js';
 import type { UsageRecord, UsageStatus } from '../usage/usage-record.js';
+import type { Admission } from './admission.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
 export interface UsageFacts {
@@ -10,6 +11,8 @@ export interface UsageFacts {
   operation: UsageRecord['operation'];
   stream: boolean;
   startedAtMs: number;
+  /** The request's hold on its team's budget and rate limits, settled here with what it really used. */
+  admission?: Admission;
 }
 
 export interface UsageOutcome {
@@ -29,6 +32,8 @@ export interface UsageOutcome {
 export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: UsageOutcome): void {
   const nowMs = deps.now();
   const deployment = outcome.deployment;
+  // Every admitted request is recorded exactly once, whatever its end (answer, failure, cancel, stream cut): settled here.
+  facts.admission?.settle(deployment, outcome);
   const ts = new Date(facts.startedAtMs).toISOString();
   deps.ledger.record({
     id: deps.newId(),

@@ -17,6 +17,7 @@ import {
 import type { UpstreamRequest } from '../upstreams/upstream-port.js';
 import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js';
 import { countedUsage } from '../usage/extract-usage.js';
+import { admitRequest } from './admission.js';
 import { authenticateTeam } from './authenticate.js';
 import { describe, readWhole, type Answer } from './call-upstream.js';
 import { type CallScope, requestScope } from './call-scope.js';
@@ -66,15 +67,15 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   const route = resolveAlias(body.model, team, deps);
   const history = body.previous_response_id ? await conversationBefore(body.previous_response_id, team.id, deps) : [];
   const translation = translatedChat(body, history);
+  const estimate = () => ({
+    promptTokens: 'chat' in translation ? countChatPromptTokens(translation.chat.messages) : countTextTokens(JSON.stringify(body.input)),
+    ...(body.max_output_tokens != null ? { maxOutputTokens: body.max_output_tokens } : {}),
+  });
   const decision = planned(translation, () =>
     decideTargets(route, team, 'chat', deps, {
       user: body.safety_identifier ?? body.user,
       features: featuresUsed(translation),
-      estimate: () => ({
-        promptTokens:
-          'chat' in translation ? countChatPromptTokens(translation.chat.messages) : countTextTokens(JSON.stringify(body.input)),
-        ...(body.max_output_tokens != null ? { maxOutputTokens: body.max_output_tokens } : {}),
-      }),
+      estimate,
       stream: body.stream === true,
     }),
   );
@@ -87,6 +88,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     stream: wantsStream,
     startedAtMs: deps.now(),
   };
+  facts.admission = await admitRequest(team, decision.candidates, estimate, deps);
   const scope = requestScope(request, deps, wantsStream);
   const call: ResponseCall = {
     body,
@@ -138,7 +140,7 @@ async function buildCall(deployment: Deployment, call: ResponseCall): Promise<Up
 /** The caller's answer: a relayed stream, or a whole answer as a Response or as its events. */
 async function answer(result: Completed, deployment: Deployment, attempts: number, call: ResponseCall): Promise<GatewayResponse> {
   const { deps, facts, scope, translator, keeper } = call;
-  const headers = deploymentHeader(deployment);
+  const headers = { ...deploymentHeader(deployment), ...facts.admission?.headers };
   const ttfbMs = deps.now() - facts.startedAtMs;
   if (result.kind === 'stream') {
     const { failureEvents } = result;

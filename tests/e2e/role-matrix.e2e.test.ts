@@ -59,6 +59,7 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
   { method: 'DELETE', route: 'manage/keys/{id}', access: 'admin', path: '/manage/keys/key_matrix0' },
   { method: 'GET', route: 'manage/audit', access: 'finance', path: `/manage/audit?from=${today()}&to=${today()}` },
   { method: 'GET', route: 'usage', access: 'usage', path: `/usage?from=${today()}&to=${today()}` },
+  { method: 'GET', route: 'usage/budgets', access: 'usage', path: '/usage/budgets' },
 ];
 
 let gw: TestGateway;

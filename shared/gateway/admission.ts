@@ -1,0 +1,119 @@
+import type { Deployment, Team } from '../catalog/schemas.js';
+import { errors } from '../errors.js';
+import { marksDue, type BudgetMark } from '../limits/budget-crossings.js';
+import { budgetLimitMicroUsd } from '../limits/budget-crossings.js';
+import type { RateTake } from '../limits/quota-store.js';
+import { minuteWindow, monthOf, msToNextMonth } from '../limits/quota-windows.js';
+import { exceededLimit, rateLimitHeaders } from '../limits/rate-limit-headers.js';
+import { costCeilMicroUsd, reservedTokens, worstCaseCostMicroUsd, type RequestDemand } from '../limits/worst-case.js';
+import type { ChargedTokens } from '../usage/pricing.js';
+import type { GatewayDeps } from './gateway-deps.js';
+
+/** A request let in under its team's budget and rate limits: the headers its answer carries, and how it ends. */
+export interface Admission {
+  /** The team's `x-ratelimit-*` headers as of this request (none when the team has no limits). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Settles the request at what it really used (nothing when no deployment answered); only the first call counts. */
+  settle(deployment: Deployment | undefined, tokens: ChargedTokens): void;
+}
+
+const UNLIMITED: Admission = { headers: {}, settle: () => undefined };
+
+/**
+ * Admits a request under its team's hard budget and rate limits, or refuses it with 429: its worst-case cost (`demand`
+ * priced on the dearest candidate) is reserved in the month's budget and its worst-case tokens taken from the minute's
+ * window, both atomically in the store, so no number of concurrent requests or instances can pass either.
+ * The store unreachable refuses the request (503): a hard budget or a limit that cannot be checked is not enforced.
+ */
+export async function admitRequest(
+  team: Team,
+  candidates: readonly Deployment[],
+  demand: () => RequestDemand,
+  deps: GatewayDeps,
+): Promise<Admission> {
+  const { budget, limits } = team;
+  if (!budget && !limits) return UNLIMITED;
+  const need = demand();
+  const tokens = reservedTokens(need);
+  const nowMs = deps.now();
+  const month = monthOf(nowMs);
+  const window = minuteWindow(nowMs);
+  const reserved = budget?.enforce === 'hard' ? worstCaseCostMicroUsd(candidates, need) : 0;
+  const take: RateTake = { team: team.id, window: window.key, tokens };
+
+  const [reservation, rate] = await Promise.allSettled([
+    reserved > 0 && budget ? deps.quotas.reserve(team.id, month, reserved, budgetLimitMicroUsd(budget), nowMs) : Promise.resolve(null),
+    limits ? deps.quotas.take(take, limits) : Promise.resolve(null),
+  ]);
+  const budgetHeld = reservation.status === 'fulfilled' && reservation.value !== undefined && reservation.value !== null;
+  const rateTaken = rate.status === 'fulfilled' && rate.value?.taken === true;
+  // What one check took is given back when the other refuses, so a refused request holds nothing.
+  const giveBack = () => {
+    if (budgetHeld) void settleBudget(deps, team, month, reserved, 0);
+    if (rateTaken) void adjustRate(deps, take, { requests: -1, tokens: -tokens });
+  };
+  if (reservation.status === 'rejected' || rate.status === 'rejected') {
+    giveBack();
+    const cause = reservation.status === 'rejected' ? reservation.reason : (rate as PromiseRejectedResult).reason;
+    deps.log.log('error', 'budget or rate-limit check failed', { team: team.id, error: String(cause) });
+    throw errors.storeUnavailable(cause);
+  }
+  if (reservation.value === undefined) {
+    giveBack();
+    throw errors.budgetExceeded(team.id, month, Math.ceil(msToNextMonth(nowMs) / 1000));
+  }
+  const resetInMs = window.endsAtMs - nowMs;
+  if (limits && rate.value && !rate.value.taken) {
+    giveBack();
+    const used = rate.value.used;
+    const which = exceededLimit(limits, used, tokens) ?? 'requests';
+    const message =
+      which === 'requests'
+        ? `Rate limit reached for team '${team.id}': ${limits.rpm} requests per minute. Retry after the window resets.`
+        : `Rate limit reached for team '${team.id}': ${limits.tpm} tokens per minute, and this request may use up to ${tokens}. Retry after the window resets.`;
+    throw errors.rateLimitExceeded(message, Math.ceil(resetInMs / 1000), rateLimitHeaders(limits, used, resetInMs));
+  }
+
+  let settled = false;
+  return {
+    headers: limits && rate.value ? rateLimitHeaders(limits, rate.value.used, resetInMs) : {},
+    settle(deployment, used) {
+      if (settled) return;
+      settled = true;
+      const cost = deployment ? costCeilMicroUsd(deployment, used) : 0;
+      if (budget && (reserved > 0 || cost > 0)) void settleBudget(deps, team, month, reserved, cost);
+      if (limits) void adjustRate(deps, take, { requests: 0, tokens: used.inputTokens + used.outputTokens - tokens });
+    },
+  };
+}
+
+// A settlement that fails leaves its hold in place: the budget stays safe, and the hold is swept once its instance
+// falls silent (see CosmosQuotaStore.sweep).
+async function settleBudget(deps: GatewayDeps, team: Team, month: string, reserved: number, cost: number): Promise<void> {
+  try {
+    const state = await deps.quotas.settle(team.id, month, reserved, cost, deps.now());
+    if (!team.budget) return;
+    for (const mark of marksDue(team.budget, state.spentMicroUsd, new Set(Object.keys(state.marks) as BudgetMark[]))) {
+      const atIso = new Date(deps.now()).toISOString();
+      if (await deps.quotas.mark(team.id, month, mark, atIso)) {
+        deps.log.log('warn', 'team budget mark reached', { team: team.id, month, mark, spentMicroUsd: state.spentMicroUsd });
+      }
+    }
+  } catch (error) {
+    deps.log.log('error', 'budget settlement failed', {
+      team: team.id,
+      month,
+      reservedMicroUsd: reserved,
+      costMicroUsd: cost,
+      error: String(error),
+    });
+  }
+}
+
+async function adjustRate(deps: GatewayDeps, take: RateTake, change: { requests: number; tokens: number }): Promise<void> {
+  try {
+    await deps.quotas.adjust(take, change);
+  } catch (error) {
+    deps.log.log('warn', 'rate-limit correction failed', { team: take.team, window: take.window, error: String(error) });
+  }
+}
