@@ -30,6 +30,18 @@ app.http('manageRollbackDeployment', {
   authLevel: 'anonymous',
   handler: m.rollbackDeployment,
 });
+app.http('manageDeploymentHealth', {
+  route: 'manage/deployments/{id}/health',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: m.deploymentHealth,
+});
+app.http('manageListDeploymentHealth', {
+  route: 'manage/health/deployments',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: m.listDeploymentHealth,
+});
 app.http('manageListRoutes', { route: 'manage/routes', methods: ['GET'], authLevel: 'anonymous', handler: m.listRoutes });
 app.http('manageGetRoute', { route: 'manage/routes/{alias}', methods: ['GET'], authLevel: 'anonymous', handler: m.getRoute });
 app.http('managePutRoute', { route: 'manage/routes/{alias}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putRoute });

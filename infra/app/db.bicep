@@ -200,6 +200,27 @@ resource quotas 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2
   }
 }
 
+// Deployment health shared across instances (capacity leases, in-flight, cool-downs, breakers, latency): one small
+// document per deployment, all in one logical partition read by one query per sync and replaced under If-Match.
+// Nothing is filtered on, so nothing is indexed; a deleted deployment's document expires.
+resource live 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'live'
+  properties: {
+    resource: {
+      id: 'live'
+      partitionKey: { paths: ['/scope'], kind: 'Hash', version: 2 }
+      defaultTtl: 3600
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: []
+        excludedPaths: [{ path: '/*' }]
+      }
+    }
+  }
+}
+
 output accountName string = account.name
 output endpoint string = account.properties.documentEndpoint
 output databaseName string = database.name

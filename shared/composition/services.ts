@@ -15,6 +15,8 @@ import { CosmosCatalogStore } from '../store/cosmos-catalog-store.js';
 import { CosmosLedgerSink, readRollups } from '../store/cosmos-ledger.js';
 import { CosmosResponseStore } from '../store/cosmos-responses.js';
 import { CosmosVersionLog } from '../store/cosmos-versions.js';
+import { CosmosLiveStore } from '../store/cosmos-live.js';
+import { LiveSync } from '../routing/live-sync.js';
 import { CosmosQuotaStore } from '../store/cosmos-quotas.js';
 import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstream.js';
 import { Ledger } from '../usage/ledger.js';
@@ -44,6 +46,7 @@ interface CosmosContainers {
   responses: Container;
   audit: Container;
   versions: Container;
+  live: Container;
   quotas: Container;
 }
 
@@ -66,6 +69,7 @@ async function openCosmos(config: Config, options: CreateServicesOptions, creden
     responses: database.container(containerDefinitions.responses.id),
     audit: database.container(containerDefinitions.audit.id),
     versions: database.container(containerDefinitions.versions.id),
+    live: database.container(containerDefinitions.live.id),
     quotas: database.container(containerDefinitions.quotas.id),
   };
 }
@@ -93,6 +97,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     responses: responsesContainer,
     audit: auditContainer,
     versions: versionsContainer,
+    live: liveContainer,
     quotas: quotasContainer,
   } = await openCosmos(config, options, credential);
 
@@ -109,11 +114,25 @@ export async function createServices(config: Config, options: CreateServicesOpti
     log: (message) => log.log('warn', message),
   });
   const dispatcher = createUpstreamDispatcher({ allowLoopback: config.mode === 'local' });
+  const health = new DeploymentHealth(Date.now, {
+    maxCooldownMs: config.maxCooldownMs,
+    breaker: config.breaker,
+    leaseTtlMs: config.live.leaseTtlMs,
+    log,
+  });
+  const liveSync = new LiveSync(new CosmosLiveStore(liveContainer), health, () => catalog.current().deployments.values(), {
+    instance: `i${randomBytes(6).toString('hex')}`,
+    syncMs: config.live.syncMs,
+    leaseTtlMs: config.live.leaseTtlMs,
+    now: Date.now,
+    log,
+  });
 
   const deps: GatewayDeps = {
     catalog,
     store,
-    health: new DeploymentHealth(Date.now, { maxCooldownMs: config.maxCooldownMs, log }),
+    health,
+    liveSync,
     send: createSender(dispatcher),
     credentialFor: createCredentialSource(env, credential, config.upstreamSecretSettings),
     upstreamSecretSettings: config.upstreamSecretSettings,
@@ -140,7 +159,9 @@ export async function createServices(config: Config, options: CreateServicesOpti
   try {
     if (config.adminKey) await ensureConfiguredKey(store, { role: 'admin' }, 'SWITCHYARD_ADMIN_KEY', config.adminKey, Date.now());
     await catalog.start();
+    await liveSync.start();
   } catch (error) {
+    catalog.stop();
     await dispatcher.close();
     cosmos.dispose();
     throw error;
@@ -153,6 +174,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     close() {
       closing ??= (async () => {
         catalog.stop();
+        await liveSync.stop().catch(() => undefined);
         await ledger.close(config.shutdownFlushMs);
         await deps.keyUse.settle();
         await dispatcher.close();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isReservedSetting } from '../catalog/upstream-secrets.js';
+import type { BreakerSettings } from '../routing/circuit-breaker.js';
 
 const DEFAULT_ALLOWED_HOSTS = ['*.openai.azure.com', '*.services.ai.azure.com', '*.models.ai.azure.com', '*.inference.ml.azure.com'];
 
@@ -40,6 +41,13 @@ const envSchema = z.object({
   SWITCHYARD_SHUTDOWN_DEADLINE_MS: z.coerce.number().int().positive().default(15_000),
   SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SWITCHYARD_MAX_COOLDOWN_MS: z.coerce.number().int().positive().default(300_000),
+  SWITCHYARD_LIVE_SYNC_MS: z.coerce.number().int().min(50).max(5_000).default(1_000),
+  SWITCHYARD_LIVE_LEASE_TTL_MS: z.coerce.number().int().positive().default(10_000),
+  SWITCHYARD_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
+  SWITCHYARD_BREAKER_ERROR_RATE: z.coerce.number().gt(0).max(1).default(0.5),
+  SWITCHYARD_BREAKER_MIN_REQUESTS: z.coerce.number().int().min(1).default(20),
+  SWITCHYARD_BREAKER_WINDOW_MS: z.coerce.number().int().positive().default(60_000),
+  SWITCHYARD_BREAKER_OPEN_MS: z.coerce.number().int().positive().default(30_000),
   SWITCHYARD_ALLOWED_HOSTS: csv.optional(),
   SWITCHYARD_UPSTREAM_SECRET_SETTINGS: csv
     .pipe(
@@ -85,6 +93,10 @@ export interface Config {
   requestReceiveTimeoutMs: number;
   /** Cap on the cool-down an upstream's Retry-After imposes on a deployment. */
   maxCooldownMs: number;
+  /** Deployment health shared across instances: how often it syncs, and how long an unrenewed entry counts. */
+  live: { syncMs: number; leaseTtlMs: number };
+  /** When a deployment's circuit breaker opens; its open period grows on each reopening up to maxCooldownMs. */
+  breaker: BreakerSettings;
   allowedHosts: string[];
   /** App settings a deployment may name as its key besides those starting with UPSTREAM_. */
   upstreamSecretSettings: string[];
@@ -108,6 +120,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const mode: Mode = e.SWITCHYARD_MODE ?? (e.COSMOS_ENDPOINT ? 'azure' : 'local');
   if (mode === 'azure' && !e.COSMOS_ENDPOINT) {
     throw new ConfigError('Invalid configuration:\n  COSMOS_ENDPOINT: required when SWITCHYARD_MODE is azure');
+  }
+  // A lease must outlive a few syncs, or a slow tick would expire instances that are alive.
+  if (e.SWITCHYARD_LIVE_LEASE_TTL_MS < 4 * e.SWITCHYARD_LIVE_SYNC_MS) {
+    throw new ConfigError('Invalid configuration:\n  SWITCHYARD_LIVE_LEASE_TTL_MS: must be at least 4 × SWITCHYARD_LIVE_SYNC_MS');
   }
   // The ledger flush runs inside the deadline, after in-flight requests: it needs room left to run.
   if (mode === 'local' && e.SWITCHYARD_SHUTDOWN_FLUSH_MS >= e.SWITCHYARD_SHUTDOWN_DEADLINE_MS) {
@@ -133,6 +149,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownDeadlineMs: e.SWITCHYARD_SHUTDOWN_DEADLINE_MS,
     requestReceiveTimeoutMs: e.SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS,
     maxCooldownMs: e.SWITCHYARD_MAX_COOLDOWN_MS,
+    live: { syncMs: e.SWITCHYARD_LIVE_SYNC_MS, leaseTtlMs: e.SWITCHYARD_LIVE_LEASE_TTL_MS },
+    breaker: {
+      consecutiveFailures: e.SWITCHYARD_BREAKER_FAILURES,
+      errorRate: e.SWITCHYARD_BREAKER_ERROR_RATE,
+      minAttempts: e.SWITCHYARD_BREAKER_MIN_REQUESTS,
+      windowMs: e.SWITCHYARD_BREAKER_WINDOW_MS,
+      openMs: e.SWITCHYARD_BREAKER_OPEN_MS,
+      maxOpenMs: Math.max(e.SWITCHYARD_BREAKER_OPEN_MS, e.SWITCHYARD_MAX_COOLDOWN_MS),
+    },
     allowedHosts: e.SWITCHYARD_ALLOWED_HOSTS ?? DEFAULT_ALLOWED_HOSTS,
     upstreamSecretSettings: e.SWITCHYARD_UPSTREAM_SECRET_SETTINGS,
     simulator: {

@@ -29,6 +29,8 @@ export interface GatewayDeps {
   catalog: CatalogCache;
   store: CatalogStore;
   health: DeploymentHealth;
+  /** Shares health with the other instances; a management write syncs it so a new capacity holds here at once. */
+  liveSync: { syncNow(): Promise<void> };
   send: SendUpstream;
   credentialFor: (deployment: Deployment) => Promise<UpstreamCredential | undefined>;
   /** App settings a deployment may name as its key besides those starting with UPSTREAM_. */

@@ -25,6 +25,7 @@ import { authenticateRole } from './authenticate.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { auditedKey, readAudit, recordChange } from './manage-audit.js';
 import { explain } from './manage-explain.js';
+import { deploymentHealth, listDeploymentHealth } from './manage-health.js';
 import { missingCapabilities } from '../routing/route-capability.js';
 import { withShiftProgress } from '../routing/route-shift.js';
 import { recordVersion } from './manage-versions.js';
@@ -92,6 +93,8 @@ const noContent = (): GatewayResponse => ({ status: 204, headers: {} });
 // This instance sees its own change at once; the others within one refresh interval.
 async function refreshed(deps: GatewayDeps): Promise<void> {
   await deps.catalog.refresh().catch(() => undefined);
+  // A deployment's new capacity takes its slots here now, not at the next live sync.
+  await deps.liveSync.syncNow();
 }
 
 function refusedPrecondition(preconditions: Preconditions, exists: boolean): never {
@@ -394,6 +397,8 @@ export const manage = {
   putTeam: teams.put,
   patchTeam: teams.patch,
   explain,
+  deploymentHealth,
+  listDeploymentHealth,
   readAudit,
   async createTeamKey(request: GatewayRequest, deps: GatewayDeps) {
     const principal = authenticateRole(request.headers, deps, OPS);

@@ -96,7 +96,10 @@ export class CircuitBreaker {
 
   failed(nowMs: number): void {
     const { state } = this.status(nowMs);
-    if (state === 'half-open') return this.#open(nowMs, 'half-open probe failed');
+    if (state === 'half-open') {
+      this.#open(nowMs, 'half-open probe failed');
+      return;
+    }
     // An attempt that was admitted before the breaker opened changes nothing once it is open.
     if (state === 'open') return;
     this.#count(nowMs, true);

@@ -325,7 +325,7 @@ export class DeploymentHealth implements HealthView {
    */
   takeWant(id: string, maxConcurrent: number): number {
     const entry = this.entry(id);
-    const lease = (entry.lease ??= { slots: 0, renewedAtMs: Number.NEGATIVE_INFINITY, peakDemand: 0, ranOut: false });
+    const lease = leaseOf(entry);
     const want = lease.ranOut ? maxConcurrent : Math.max(lease.peakDemand, entry.inFlight);
     lease.peakDemand = entry.inFlight;
     lease.ranOut = false;
@@ -335,7 +335,7 @@ export class DeploymentHealth implements HealthView {
   /** Sets the lease: `renewed` when the store holds these slots now; a lowered lease applies at once either way. */
   setSlots(id: string, slots: number, renewed: boolean): void {
     const entry = this.entry(id);
-    const lease = (entry.lease ??= { slots: 0, renewedAtMs: Number.NEGATIVE_INFINITY, peakDemand: 0, ranOut: false });
+    const lease = leaseOf(entry);
     if (renewed) {
       lease.slots = slots;
       lease.renewedAtMs = this.now();
@@ -406,6 +406,11 @@ export class DeploymentHealth implements HealthView {
     }
     return entry.current;
   }
+}
+
+function leaseOf(entry: Entry): Lease {
+  entry.lease ??= { slots: 0, renewedAtMs: Number.NEGATIVE_INFINITY, peakDemand: 0, ranOut: false };
+  return entry.lease;
 }
 
 function emptyWindow(startMs: number): Window {

@@ -19,6 +19,11 @@ export const containerDefinitions = {
   /** Every version of each deployment and route, one partition per document (`deployment/<id>`, `route/<alias>`). */
   versions: { id: 'versions', partitionKey: { paths: ['/doc'], version: PartitionKeyDefinitionVersion.V2 } },
   audit: { id: 'audit', partitionKey: { paths: ['/month'], version: PartitionKeyDefinitionVersion.V2 } },
+  /**
+   * Deployment health shared across instances: one small document per deployment, all in one logical partition
+   * (`deployments`), read by one query per sync. A deployment deleted from the catalog leaves its document to expire.
+   */
+  live: { id: 'live', partitionKey: { paths: ['/scope'], version: PartitionKeyDefinitionVersion.V2 }, defaultTtl: 3600 },
   /** Budgets (one document per team and UTC month) and rate-limit windows (per team and minute, expiring by their own TTL). */
   quotas: { id: 'quotas', partitionKey: { paths: ['/team'], version: PartitionKeyDefinitionVersion.V2 }, defaultTtl: -1 },
 } satisfies Record<string, ContainerDefinition>;

@@ -8,7 +8,7 @@ import { DEMO_KEY, startTestGateway, type TestGateway, today } from './harness.j
  */
 type Caller = 'none' | 'team' | 'ops' | 'finance' | 'admin';
 type Outcome = 'auth' | 'forbidden' | 'allowed';
-type Access = 'ops' | 'admin' | 'finance' | 'usage';
+type Access = 'ops' | 'admin' | 'finance' | 'usage' | 'read';
 
 /** Who passes, per access rule: ops-level routes admit ops and admin; usage also admits a team key for its own team. */
 const admits: Record<Access, readonly Caller[]> = {
@@ -16,6 +16,7 @@ const admits: Record<Access, readonly Caller[]> = {
   admin: ['admin'],
   finance: ['finance', 'admin'],
   usage: ['team', 'finance', 'admin'],
+  read: ['ops', 'finance', 'admin'],
 };
 
 const rows: ReadonlyArray<{ method: string; route: string; access: Access; path: string; body?: unknown }> = [
@@ -54,6 +55,8 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
   { method: 'POST', route: 'manage/teams/{id}/keys', access: 'ops', path: '/manage/teams/matrix-x/keys', body: {} },
   { method: 'DELETE', route: 'manage/teams/{id}/keys/{keyId}', access: 'ops', path: '/manage/teams/matrix-x/keys/key_matrix0' },
   { method: 'POST', route: 'manage/explain', access: 'ops', path: '/manage/explain', body: {} },
+  { method: 'GET', route: 'manage/deployments/{id}/health', access: 'read', path: '/manage/deployments/matrix-x/health' },
+  { method: 'GET', route: 'manage/health/deployments', access: 'read', path: '/manage/health/deployments' },
   { method: 'GET', route: 'manage/keys', access: 'admin', path: '/manage/keys' },
   { method: 'POST', route: 'manage/keys', access: 'admin', path: '/manage/keys', body: {} },
   { method: 'DELETE', route: 'manage/keys/{id}', access: 'admin', path: '/manage/keys/key_matrix0' },
