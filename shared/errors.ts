@@ -110,6 +110,15 @@ export const errors = {
       param,
       extra: filterResult ? { innererror: { code: 'ResponsibleAIPolicyViolation', content_filter_result: filterResult } } : undefined,
     }),
+  /** Content Safety could not screen the request and the team's profile fails closed (`onOutage: closed`). */
+  safetyUnavailable: (retryAfterSeconds = 5) =>
+    new GatewayError(
+      503,
+      'server_error',
+      'safety_unavailable',
+      "Content safety screening is not available right now, and your team's policy does not let requests through unscreened. Retry shortly.",
+      { retryAfterSeconds },
+    ),
   /** The upstream refused the request as the caller's to fix (400, 413, 422…): no other deployment would take it. */
   upstreamRejected: (status: number, detail: string, param: string | null = null) =>
     status === 413
