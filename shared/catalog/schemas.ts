@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { safetyProfileSchema } from '../safety/safety-profile.js';
 import { featureNames } from '../upstreams/protocols/features.js';
 import { operationsServed, protocolNames } from '../upstreams/protocols/index.js';
 import { isExactPrice } from '../usage/pricing.js';
@@ -249,6 +250,8 @@ export const teamSchema = z.strictObject({
   tags: z.array(tag).max(32).default([]),
   budget: teamBudgetSchema().optional(),
   limits: teamLimitsSchema().optional(),
+  /** What is screened and how (shared/safety/safety-profile.ts); absent: nothing is screened. */
+  safety: safetyProfileSchema.optional(),
 });
 export type Team = z.output<typeof teamSchema>;
 
