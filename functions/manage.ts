@@ -71,6 +71,12 @@ app.http('manageAbortRouteShift', {
   authLevel: 'anonymous',
   handler: m.deleteRouteShift,
 });
+app.http('manageRouteShadow', {
+  route: 'manage/routes/{alias}/shadow',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: m.readRouteShadow,
+});
 app.http('manageListTeams', { route: 'manage/teams', methods: ['GET'], authLevel: 'anonymous', handler: m.listTeams });
 app.http('manageGetTeam', { route: 'manage/teams/{id}', methods: ['GET'], authLevel: 'anonymous', handler: m.getTeam });
 app.http('managePutTeam', { route: 'manage/teams/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putTeam });

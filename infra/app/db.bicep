@@ -221,6 +221,26 @@ resource live 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@202
   }
 }
 
+// Requests copied to a route's shadow deployment, primary and shadow side by side: one partition per alias, so a
+// route's summary is one single-partition query over a time range. Only alias and ts are filtered on; kept 30 days.
+resource shadow 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'shadow'
+  properties: {
+    resource: {
+      id: 'shadow'
+      partitionKey: { paths: ['/alias'], kind: 'Hash', version: 2 }
+      defaultTtl: 30 * 86400
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [{ path: '/alias/?' }, { path: '/ts/?' }]
+        excludedPaths: [{ path: '/*' }]
+      }
+    }
+  }
+}
+
 output accountName string = account.name
 output endpoint string = account.properties.documentEndpoint
 output databaseName string = database.name

@@ -6,6 +6,7 @@ import { liveness, readiness } from '../gateway/health.js';
 import { listModels, retrieveModel } from '../gateway/list-models.js';
 import { manage } from '../gateway/manage.js';
 import { deleteRouteShift, putRouteShift } from '../gateway/manage-route-shift.js';
+import { readRouteShadow } from '../gateway/manage-shadow.js';
 import { createResponse, deleteResponse, retrieveResponse } from '../gateway/responses.js';
 import { usageReport } from '../gateway/usage-api.js';
 import { budgetStatus } from '../gateway/budget-status.js';
@@ -21,7 +22,7 @@ type Operation = (request: GatewayRequest, deps: GatewayDeps, requestId: string)
 
 const startupLog = createLogger();
 
-const manageOperations = { ...manage, putRouteShift, deleteRouteShift };
+const manageOperations = { ...manage, putRouteShift, deleteRouteShift, readRouteShadow };
 
 function bind(operation: Operation): (request: GatewayRequest) => Promise<GatewayResponse> {
   return async (request) => {

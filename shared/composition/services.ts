@@ -14,6 +14,8 @@ import { containerDefinitions, ensureContainers } from '../store/containers.js';
 import { CosmosCatalogStore } from '../store/cosmos-catalog-store.js';
 import { CosmosLedgerSink, readRollups } from '../store/cosmos-ledger.js';
 import { CosmosResponseStore } from '../store/cosmos-responses.js';
+import { CosmosShadowLog } from '../store/cosmos-shadow.js';
+import { ShadowTraffic } from '../gateway/shadow.js';
 import { CosmosVersionLog } from '../store/cosmos-versions.js';
 import { CosmosLiveStore } from '../store/cosmos-live.js';
 import { LiveSync } from '../routing/live-sync.js';
@@ -44,6 +46,7 @@ interface CosmosContainers {
   usage: Container;
   rollups: Container;
   responses: Container;
+  shadow: Container;
   audit: Container;
   versions: Container;
   live: Container;
@@ -67,6 +70,7 @@ async function openCosmos(config: Config, options: CreateServicesOptions, creden
     usage: database.container(containerDefinitions.usage.id),
     rollups: database.container(containerDefinitions.rollups.id),
     responses: database.container(containerDefinitions.responses.id),
+    shadow: database.container(containerDefinitions.shadow.id),
     audit: database.container(containerDefinitions.audit.id),
     versions: database.container(containerDefinitions.versions.id),
     live: database.container(containerDefinitions.live.id),
@@ -95,6 +99,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     usage: usageContainer,
     rollups: rollupsContainer,
     responses: responsesContainer,
+    shadow: shadowContainer,
     audit: auditContainer,
     versions: versionsContainer,
     live: liveContainer,
@@ -139,6 +144,8 @@ export async function createServices(config: Config, options: CreateServicesOpti
     keyUse: new KeyUseRecorder(store, { log: (message) => log.log('warn', message) }),
     ledger,
     responses: new CosmosResponseStore(responsesContainer),
+    shadowLog: new CosmosShadowLog(shadowContainer),
+    shadowTraffic: new ShadowTraffic(config.shadow),
     audit: new CosmosAuditLog(auditContainer, randomUUID),
     versions: new CosmosVersionLog(versionsContainer),
     quotas: new CosmosQuotaStore(quotasContainer, {

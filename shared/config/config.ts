@@ -41,6 +41,8 @@ const envSchema = z.object({
   SWITCHYARD_SHUTDOWN_DEADLINE_MS: z.coerce.number().int().positive().default(15_000),
   SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SWITCHYARD_MAX_COOLDOWN_MS: z.coerce.number().int().positive().default(300_000),
+  SWITCHYARD_SHADOW_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(16),
+  SWITCHYARD_SHADOW_TIMEOUT_MS: z.coerce.number().int().positive().max(600_000).default(60_000),
   SWITCHYARD_LIVE_SYNC_MS: z.coerce.number().int().min(50).max(5_000).default(1_000),
   SWITCHYARD_LIVE_LEASE_TTL_MS: z.coerce.number().int().positive().default(10_000),
   SWITCHYARD_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
@@ -93,6 +95,8 @@ export interface Config {
   requestReceiveTimeoutMs: number;
   /** Cap on the cool-down an upstream's Retry-After imposes on a deployment. */
   maxCooldownMs: number;
+  /** Shadow copies: how many one instance runs at once (more are skipped), and each one's deadline. */
+  shadow: { maxInFlight: number; timeoutMs: number };
   /** Deployment health shared across instances: how often it syncs, and how long an unrenewed entry counts. */
   live: { syncMs: number; leaseTtlMs: number };
   /** When a deployment's circuit breaker opens; its open period grows on each reopening up to maxCooldownMs. */
@@ -149,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownDeadlineMs: e.SWITCHYARD_SHUTDOWN_DEADLINE_MS,
     requestReceiveTimeoutMs: e.SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS,
     maxCooldownMs: e.SWITCHYARD_MAX_COOLDOWN_MS,
+    shadow: { maxInFlight: e.SWITCHYARD_SHADOW_MAX_IN_FLIGHT, timeoutMs: e.SWITCHYARD_SHADOW_TIMEOUT_MS },
     live: { syncMs: e.SWITCHYARD_LIVE_SYNC_MS, leaseTtlMs: e.SWITCHYARD_LIVE_LEASE_TTL_MS },
     breaker: {
       consecutiveFailures: e.SWITCHYARD_BREAKER_FAILURES,

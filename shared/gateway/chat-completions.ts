@@ -19,6 +19,7 @@ import {
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 import { relayStream } from './relay-stream.js';
+import { chatShadow, shadowCopy } from './shadow.js';
 
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
@@ -53,6 +54,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     operation: 'chat',
     stream: wantsStream,
     startedAtMs: deps.now(),
+    onMetered: shadowCopy(deps, route, chatShadow(body, deps, options.apiVersion)),
   };
   const admission = await admitRequest(team, decision.candidates, chatDemand(body), deps);
   facts.admission = admission;

@@ -9,6 +9,7 @@ import { countEmbeddingInputTokens } from '../usage/count-tokens.js';
 import { decideTargets, embeddingsRequestSchema, parseBody, resolveAlias } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
+import { embeddingsShadow, shadowCopy } from './shadow.js';
 
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
@@ -32,6 +33,7 @@ export async function embeddings(
     operation: 'embeddings',
     stream: false,
     startedAtMs: deps.now(),
+    onMetered: shadowCopy(deps, route, embeddingsShadow(body, options.apiVersion)),
   };
   // An embedding has no output tokens to reserve.
   const admission = await admitRequest(

@@ -11,6 +11,8 @@ import type { Ledger } from '../usage/ledger.js';
 import type { QuotaStore } from '../limits/quota-store.js';
 import type { AuditLog } from './audit-log.js';
 import type { VersionLog } from './version-log.js';
+import type { ShadowLog } from './shadow-log.js';
+import type { ShadowTraffic } from './shadow.js';
 import type { ResponseStore } from './responses-store.js';
 import type { RollupRow } from '../usage/usage-report.js';
 
@@ -45,6 +47,10 @@ export interface GatewayDeps {
   audit: AuditLog;
   /** Every version of each deployment and route, for history and rollback. */
   versions: VersionLog;
+  /** Requests copied to routes' shadow deployments, recorded apart from the teams' usage. */
+  shadowLog: ShadowLog;
+  /** This instance's shadow calls in flight, bounded. */
+  shadowTraffic: ShadowTraffic;
   readRollups: (range: { from: string; to: string; team?: string }) => Promise<RollupRow[]>;
   endpointPolicy: EndpointPolicy;
   limits: GatewayLimits;

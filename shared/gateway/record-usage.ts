@@ -11,6 +11,8 @@ export interface UsageFacts {
   operation: UsageRecord['operation'];
   stream: boolean;
   startedAtMs: number;
+  /** Told of the outcome as it is metered, once per request (a shadow copy starts from it). */
+  onMetered?: (outcome: UsageOutcome, facts: UsageFacts) => void;
   /** The request's hold on its team's budget and rate limits, settled here with what it really used. */
   admission?: Admission;
 }
@@ -34,6 +36,7 @@ export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: Usage
   const deployment = outcome.deployment;
   // Every admitted request is recorded exactly once, whatever its end (answer, failure, cancel, stream cut): settled here.
   facts.admission?.settle(deployment, outcome);
+  facts.onMetered?.(outcome, facts);
   const ts = new Date(facts.startedAtMs).toISOString();
   deps.ledger.record({
     id: deps.newId(),

@@ -19,6 +19,8 @@ export const containerDefinitions = {
   /** Every version of each deployment and route, one partition per document (`deployment/<id>`, `route/<alias>`). */
   versions: { id: 'versions', partitionKey: { paths: ['/doc'], version: PartitionKeyDefinitionVersion.V2 } },
   audit: { id: 'audit', partitionKey: { paths: ['/month'], version: PartitionKeyDefinitionVersion.V2 } },
+  /** Requests copied to a route's shadow deployment, side by side with the primary; per alias, kept 30 days. */
+  shadow: { id: 'shadow', partitionKey: { paths: ['/alias'], version: PartitionKeyDefinitionVersion.V2 }, defaultTtl: 30 * 86400 },
   /**
    * Deployment health shared across instances: one small document per deployment, all in one logical partition
    * (`deployments`), read by one query per sync. A deployment deleted from the catalog leaves its document to expire.

@@ -48,6 +48,7 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
   },
   { method: 'PUT', route: 'manage/routes/{alias}/shift', access: 'ops', path: '/manage/routes/matrix-x/shift', body: {} },
   { method: 'DELETE', route: 'manage/routes/{alias}/shift', access: 'ops', path: '/manage/routes/matrix-x/shift' },
+  { method: 'GET', route: 'manage/routes/{alias}/shadow', access: 'read', path: '/manage/routes/matrix-x/shadow' },
   { method: 'GET', route: 'manage/teams', access: 'ops', path: '/manage/teams' },
   { method: 'GET', route: 'manage/teams/{id}', access: 'ops', path: '/manage/teams/matrix-x' },
   { method: 'PUT', route: 'manage/teams/{id}', access: 'ops', path: '/manage/teams/matrix-x', body: {} },
