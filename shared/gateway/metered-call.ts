@@ -36,7 +36,7 @@ export async function meteredCall<T>(
     };
     const attempted = await callFirstAvailable(candidates, traced, accept, deps, scope);
     if (attempted.ok) return attempted;
-    recordUsage(deps, facts, {
+    await recordUsage(deps, facts, {
       ...failed,
       deployment: attempted.deployment,
       status: 'client_error',
@@ -46,7 +46,7 @@ export async function meteredCall<T>(
     return { ok: false, response: errorResponse(attempted.clientError, deploymentHeader(attempted.deployment)) };
   } catch (error) {
     const status = isGatewayError(error) ? error.status : 502;
-    recordUsage(deps, facts, {
+    await recordUsage(deps, facts, {
       ...failed,
       status: scope.stopped === 'caller' ? 'cancelled' : 'upstream_error',
       httpStatus: status,

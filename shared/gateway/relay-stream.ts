@@ -62,8 +62,14 @@ class StreamRelay {
           // The deployment's own latency, from this attempt's start (not the request's, which counts failovers).
           deps.health.recordFirstToken(this.answer.deployment.id, deps.now() - this.answer.startedAtMs);
         }
+        if (this.reader.complete) {
+          // The last events (the end of the answer) wait for its usage record to be durable: a stream the caller
+          // saw complete is always in the ledger, whatever happens to this process after.
+          await this.#settle('ok');
+          for (const bytes of out) controller.enqueue(bytes);
+          return this.#complete(controller);
+        }
         for (const bytes of out) controller.enqueue(bytes);
-        if (this.reader.complete) return this.#complete(controller);
         if (out.length > 0) return;
       }
     } catch (error) {
@@ -74,14 +80,13 @@ class StreamRelay {
   cancel(): void {
     this.#discard();
     this.options.scope.dispose();
-    this.#settle('cancelled');
+    void this.#settle('cancelled');
   }
 
   #complete(controller: Controller): void {
-    // The answer is complete: meter it now, and let the connection drain for reuse (within what is left
-    // of the deadline, which still ends an upstream that never does).
+    // The answer is complete and metered: let the connection drain for reuse (within what is left of the
+    // deadline, which still ends an upstream that never does).
     controller.close();
-    this.#settle('ok');
     void this.#drain().finally(() => this.options.scope.dispose());
   }
 
@@ -90,7 +95,7 @@ class StreamRelay {
     if (scope.stopped === 'caller') {
       this.#discard();
       scope.dispose();
-      this.#settle('cancelled');
+      void this.#settle('cancelled');
       controller.error(error);
       return;
     }
@@ -113,7 +118,7 @@ class StreamRelay {
     this.options.deps.health.failed(this.answer.deployment.id);
     for (const bytes of this.options.failureEvents?.(error) ?? [errorEvent(error)]) controller.enqueue(bytes);
     controller.close();
-    this.#settle('partial');
+    void this.#settle('partial');
   }
 
   #discard(): void {
@@ -128,13 +133,13 @@ class StreamRelay {
     }
   }
 
-  #settle(status: UsageStatus): void {
-    if (this.#settled) return;
+  #settle(status: UsageStatus): Promise<void> {
+    if (this.#settled) return Promise.resolve();
     this.#settled = true;
     this.answer.release();
     const { deps, facts, attempts, headersMs } = this.options;
     const usage = this.reader.usage();
-    recordUsage(deps, facts, {
+    return recordUsage(deps, facts, {
       deployment: this.answer.deployment,
       status,
       httpStatus: 200,

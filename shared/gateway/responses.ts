@@ -148,7 +148,7 @@ async function answer(result: Completed, deployment: Deployment, attempts: numbe
     return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: closedAfter(relayed, () => keeper.settled()) };
   }
   const usage = result.kind === 'native' ? result.usage : result.answered.usage;
-  recordUsage(deps, facts, { deployment, status: 'ok', httpStatus: 200, ...usage, ttfbMs, attempts });
+  await recordUsage(deps, facts, { deployment, status: 'ok', httpStatus: 200, ...usage, ttfbMs, attempts });
   if (result.kind === 'native') {
     await keeper.keep(result.response);
     return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: result.json };

@@ -1,5 +1,7 @@
 import type { Container, OperationInput, PatchOperation } from '@azure/cosmos';
-import { rollupId, type LedgerSink, type RollupCounters, type RollupDelta } from '../usage/ledger.js';
+import { z } from 'zod';
+import { rollupId, type LedgerSink, type RollupCounters, type RollupDelta, type RollupKey } from '../usage/ledger.js';
+import type { SweepSource } from '../usage/rollup-sweep.js';
 import type { UsageRecord } from '../usage/usage-record.js';
 import { cosmosStatus } from './containers.js';
 
@@ -15,13 +17,14 @@ const COUNTERS: Array<keyof RollupCounters> = [
   'failedRequests',
 ];
 const BULK_LIMIT = 100;
+const rollupSeqs = z.object({ seq: z.record(z.string(), z.number()).optional() });
 
 /**
  * The ledger in Cosmos: one document per request (id unique, so a retried write is a harmless 409) and
  * one rollup per (team, day, alias, deployment, kind), increased with a patch
  * whose condition records each writer's last sequence number, so a retried delta is never added twice.
  */
-export class CosmosLedgerSink implements LedgerSink {
+export class CosmosLedgerSink implements LedgerSink, SweepSource {
   constructor(
     private readonly records: Container,
     private readonly rollups: Container,
@@ -38,6 +41,27 @@ export class CosmosLedgerSink implements LedgerSink {
       const results = await this.records.items.bulk(operations, { continueOnError: true });
       const failed = results.find((r) => r.statusCode >= 400 && r.statusCode !== 409);
       if (failed) throw Object.assign(new Error(`usage record write failed with status ${failed.statusCode}`), { code: failed.statusCode });
+    }
+  }
+
+  async readStampedRecords(sinceIso: string): Promise<UsageRecord[]> {
+    // Cross-partition by design: the sweep runs every few minutes over a recent window, never on a request's path.
+    const { resources } = await this.records.items
+      .query<UsageRecord>({
+        query: 'SELECT * FROM c WHERE c.type = "request" AND IS_DEFINED(c.rollupSeq) AND c.ts >= @since',
+        parameters: [{ name: '@since', value: sinceIso }],
+      })
+      .fetchAll();
+    return resources;
+  }
+
+  async appliedSeq(key: RollupKey, writer: string): Promise<number> {
+    try {
+      const { resource } = await this.rollups.item(rollupId(key), [key.team, key.day]).read();
+      return rollupSeqs.parse(resource ?? {}).seq?.[writer] ?? 0;
+    } catch (error) {
+      if (cosmosStatus(error) === 404) return 0;
+      throw error;
     }
   }
 

@@ -38,12 +38,35 @@ export interface LedgerSink {
 }
 
 export interface LedgerOptions {
+  /** How often sealed rollup deltas are applied (and a failed record write retried). */
   flushIntervalMs: number;
   /** The clock the shutdown deadline is measured on. */
   now: () => number;
   /** Records held while the store is unreachable before new ones are dropped (and counted). */
   maxBufferedRecords?: number;
+  /** Records per bulk write; what arrives while one is written waits for the next (group commit). */
+  maxBatchRecords?: number;
+  /** Longest a request waits for its record to be acknowledged before it is answered anyway (the record stays buffered). */
+  durableWaitMs?: number;
   log?: (message: string) => void;
+}
+
+/** What the ledger has done since it started: for /health/ready and the bench. */
+export interface LedgerStats {
+  bufferedRecords: number;
+  pendingRollups: number;
+  droppedRecords: number;
+}
+
+interface Waiting {
+  record: UsageRecord;
+  acknowledged: () => void;
+}
+
+/** Records stamped with one rollup seq and sent together; retried as they are until the store has them all. */
+interface Batch {
+  seq: number;
+  items: Waiting[];
 }
 
 /**
@@ -85,22 +108,38 @@ interface RollupQueue {
   key: RollupKey;
   /** Sealed deltas, applied strictly in order so a retried seq is never overtaken by a later one. */
   sealed: RollupDelta[];
-  open?: RollupCounters;
 }
 
 /**
- * The usage ledger: requests record synchronously into memory; a timer writes records and rollup
- * deltas in batches, retrying until the store has them, so a slow or absent store never slows a request.
+ * The usage ledger. A record is durable before the request that made it is answered: `record` resolves once the
+ * store acknowledged it (group commit: the records that arrive while one bulk write runs go together in the next).
+ * Every record carries this writer's id and the rollup seq of the delta it is summed in, so the rollups can be
+ * completed from the records alone after a crash (see rollup-sweep.ts): a seq closes (is sealed) only between
+ * bulk writes, so all records of a seq are in the store before any record of a later one.
+ *
+ * While the store is unreachable, requests are answered without waiting and their records held in memory
+ * (bounded) until it is back: during an outage a crash loses what is held.
  */
 export class Ledger {
-  private pendingRecords: UsageRecord[] = [];
+  private queue: Waiting[] = [];
+  private inFlight: Batch | undefined;
+  private writing: Promise<void> | undefined;
+  /** The seq stamped on records written now; closed by seal(). */
+  private openSeq = 1;
+  private readonly open = new Map<string, { key: RollupKey; counters: RollupCounters }>();
   private readonly rollups = new Map<string, RollupQueue>();
-  private nextSeq = 1;
+  private rollupChain: Promise<void> = Promise.resolve();
+  private rollupBusy = false;
+  private sealWanted = false;
+  /** The last record write failed and none has succeeded since: requests do not wait. */
+  private degraded = false;
   private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
-  private busy = false;
   private droppedRecords = 0;
   private readonly maxBuffered: number;
+  private readonly maxBatch: number;
+  private readonly durableWaitMs: number;
+  /** Bulk writes acknowledged and the records they held: records per batch = written / batches. */
+  readonly writes = { batches: 0, records: 0 };
 
   constructor(
     private readonly sink: LedgerSink,
@@ -108,56 +147,60 @@ export class Ledger {
     private readonly options: LedgerOptions,
   ) {
     this.maxBuffered = options.maxBufferedRecords ?? 200_000;
+    this.maxBatch = options.maxBatchRecords ?? 500;
+    this.durableWaitMs = options.durableWaitMs ?? 2_000;
+    // A seq must grow across restarts of a writer id too; ids are per process, so starting at 1 is safe.
   }
 
-  record(record: UsageRecord): void {
-    if (this.pendingRecords.length >= this.maxBuffered) {
+  /** Takes a record; resolves once the store has it, or at once while the store is unreachable (it is then held). */
+  record(record: UsageRecord): Promise<void> {
+    if (this.queue.length + (this.inFlight?.items.length ?? 0) >= this.maxBuffered) {
       this.droppedRecords += 1;
       if (this.droppedRecords === 1 || this.droppedRecords % 1000 === 0) {
         this.options.log?.(`ledger: store unreachable and buffer full; ${this.droppedRecords} records dropped so far`);
       }
-      return;
+      return Promise.resolve();
     }
-    this.pendingRecords.push(record);
-    const key: RollupKey = { team: record.team, day: record.day, alias: record.alias, deployment: record.deployment, kind: record.kind };
-    const id = rollupId(key);
-    let queue = this.rollups.get(id);
-    if (!queue) {
-      queue = { key, sealed: [] };
-      this.rollups.set(id, queue);
-    }
-    if (queue.open) add(queue.open, countersOf(record));
-    else queue.open = countersOf(record);
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const acknowledged = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.queue.push({ record, acknowledged });
+      if (this.degraded) return acknowledged();
+      if (this.durableWaitMs === 0) acknowledged();
+      else {
+        timer = setTimeout(acknowledged, this.durableWaitMs);
+        timer.unref();
+      }
+      if (this.queue.length === 1 && !this.writing) setImmediate(() => this.kick());
+    });
   }
 
-  get stats(): { bufferedRecords: number; pendingRollups: number; droppedRecords: number } {
-    let pendingRollups = 0;
-    for (const q of this.rollups.values()) pendingRollups += q.sealed.length + (q.open ? 1 : 0);
-    return { bufferedRecords: this.pendingRecords.length, pendingRollups, droppedRecords: this.droppedRecords };
+  get stats(): LedgerStats {
+    let pendingRollups = this.open.size;
+    for (const q of this.rollups.values()) pendingRollups += q.sealed.length;
+    return { bufferedRecords: this.queue.length + (this.inFlight?.items.length ?? 0), pendingRollups, droppedRecords: this.droppedRecords };
   }
 
   start(): void {
     this.timer = setInterval(() => {
-      if (this.busy) return;
-      this.flush().catch((error: unknown) => this.options.log?.(`ledger: flush failed, will retry: ${(error as Error).message}`));
+      this.kick();
+      this.requestSeal();
+      if (this.rollupBusy) return;
+      this.applyRollups().catch((error: unknown) =>
+        this.options.log?.(`ledger: rollup write failed, will retry: ${(error as Error).message}`),
+      );
     }, this.options.flushIntervalMs);
     this.timer.unref();
   }
 
-  /** Writes everything recorded before the call; passes run one after another, never side by side. */
-  flush(): Promise<void> {
-    const pass = this.chain.catch(() => undefined).then(() => this.flushOnce());
-    this.chain = pass;
-    this.busy = true;
-    void pass.then(
-      () => this.settleBusy(pass),
-      () => this.settleBusy(pass),
-    );
-    return pass;
-  }
-
-  private settleBusy(pass: Promise<void>): void {
-    if (this.chain === pass) this.busy = false;
+  /** Writes every record taken before the call and applies every rollup delta; rejects with the first failure. */
+  async flush(): Promise<void> {
+    while (this.inFlight || this.queue.length > 0) await (this.writing ?? this.startWriting());
+    this.requestSeal();
+    await this.applyRollups();
   }
 
   /** Stops the timer and flushes until empty or the deadline passes. */
@@ -180,24 +223,98 @@ export class Ledger {
     }
   }
 
-  private async flushOnce(): Promise<void> {
-    const records = this.pendingRecords;
-    this.pendingRecords = [];
-    for (const queue of this.rollups.values()) {
-      if (queue.open) {
-        queue.sealed.push({ key: queue.key, counters: queue.open, seq: this.nextSeq++ });
-        queue.open = undefined;
+  /** Starts writing in the background unless a write runs; a failure is retried by the timer. */
+  private kick(): void {
+    if (this.writing || (!this.inFlight && this.queue.length === 0)) return;
+    this.startWriting().catch((error: unknown) =>
+      this.options.log?.(`ledger: usage record write failed, holding records: ${(error as Error).message}`),
+    );
+  }
+
+  private startWriting(): Promise<void> {
+    const run = this.writeAll();
+    this.writing = run;
+    const clear = () => {
+      if (this.writing === run) this.writing = undefined;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
+  /** Bulk writes, one after another, until nothing waits; stops at the first failure. */
+  private async writeAll(): Promise<void> {
+    for (;;) {
+      if (!this.inFlight) {
+        if (this.sealWanted) this.seal();
+        if (this.queue.length === 0) return;
+        const items = this.queue.splice(0, this.maxBatch);
+        for (const item of items) item.record = { ...item.record, writer: this.writerId, rollupSeq: this.openSeq };
+        this.inFlight = { seq: this.openSeq, items };
       }
-    }
-    const failures: unknown[] = [];
-    if (records.length > 0) {
+      const batch = this.inFlight;
       try {
-        await this.sink.writeRecords(records);
+        await this.sink.writeRecords(batch.items.map((item) => item.record));
       } catch (error) {
-        this.pendingRecords = records.concat(this.pendingRecords);
-        failures.push(error);
+        // Answer the waiting requests anyway: their records stay here until the store takes them.
+        this.degraded = true;
+        for (const item of batch.items) item.acknowledged();
+        for (const item of this.queue) item.acknowledged();
+        throw error;
+      }
+      this.degraded = false;
+      this.inFlight = undefined;
+      this.writes.batches += 1;
+      this.writes.records += batch.items.length;
+      for (const item of batch.items) {
+        this.addToOpen(item.record);
+        item.acknowledged();
       }
     }
+  }
+
+  private addToOpen(record: UsageRecord): void {
+    const key: RollupKey = { team: record.team, day: record.day, alias: record.alias, deployment: record.deployment, kind: record.kind };
+    const id = rollupId(key);
+    const open = this.open.get(id);
+    if (open) add(open.counters, countersOf(record));
+    else this.open.set(id, { key, counters: countersOf(record) });
+  }
+
+  /** Closes the open seq between bulk writes (never while one is in flight, so a seq's records are all stored first). */
+  private requestSeal(): void {
+    if (this.inFlight) this.sealWanted = true;
+    else this.seal();
+  }
+
+  private seal(): void {
+    this.sealWanted = false;
+    if (this.open.size === 0) return;
+    for (const [id, { key, counters }] of this.open) {
+      let queue = this.rollups.get(id);
+      if (!queue) {
+        queue = { key, sealed: [] };
+        this.rollups.set(id, queue);
+      }
+      queue.sealed.push({ key, counters, seq: this.openSeq });
+    }
+    this.open.clear();
+    this.openSeq += 1;
+  }
+
+  /** Applies sealed deltas; passes run one after another, never side by side. */
+  private applyRollups(): Promise<void> {
+    const pass = this.rollupChain.catch(() => undefined).then(() => this.applyRollupsOnce());
+    this.rollupChain = pass;
+    this.rollupBusy = true;
+    const settle = () => {
+      if (this.rollupChain === pass) this.rollupBusy = false;
+    };
+    pass.then(settle, settle);
+    return pass;
+  }
+
+  private async applyRollupsOnce(): Promise<void> {
+    const failures: unknown[] = [];
     await Promise.all(
       [...this.rollups.entries()].map(async ([id, queue]) => {
         while (queue.sealed.length > 0) {
@@ -209,7 +326,7 @@ export class Ledger {
             return;
           }
         }
-        if (!queue.open) this.rollups.delete(id);
+        this.rollups.delete(id);
       }),
     );
     if (failures.length > 0) throw failures[0];

@@ -32,6 +32,9 @@ export interface UsageRecord {
   latencyMs: number;
   ttfbMs: number;
   attempts: number;
+  /** The ledger writer (one per process) that stored it, and the rollup seq it is summed in: set by the ledger. */
+  writer?: string;
+  rollupSeq?: number;
 }
 
 export function utcDay(ms: number): string {

@@ -114,7 +114,7 @@ export function watchUsage(gw: TestGateway): UsageRecord[] {
   const record = ledger.record.bind(ledger);
   ledger.record = (entry: UsageRecord) => {
     seen.push(entry);
-    record(entry);
+    return record(entry);
   };
   return seen;
 }
