@@ -77,24 +77,6 @@ app.http('manageRouteShadow', {
   authLevel: 'anonymous',
   handler: m.readRouteShadow,
 });
-app.http('manageRouteShift', {
-  route: 'manage/routes/{alias}/shift',
-  methods: ['PUT'],
-  authLevel: 'anonymous',
-  handler: m.putRouteShift,
-});
-app.http('manageAbortRouteShift', {
-  route: 'manage/routes/{alias}/shift',
-  methods: ['DELETE'],
-  authLevel: 'anonymous',
-  handler: m.deleteRouteShift,
-});
-app.http('manageRouteShadow', {
-  route: 'manage/routes/{alias}/shadow',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: m.readRouteShadow,
-});
 app.http('manageListTeams', { route: 'manage/teams', methods: ['GET'], authLevel: 'anonymous', handler: m.listTeams });
 app.http('manageGetTeam', { route: 'manage/teams/{id}', methods: ['GET'], authLevel: 'anonymous', handler: m.getTeam });
 app.http('managePutTeam', { route: 'manage/teams/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putTeam });

@@ -22,8 +22,6 @@ type Operation = (request: GatewayRequest, deps: GatewayDeps, requestId: string)
 
 const startupLog = createLogger();
 
-const manageOperations = { ...manage, putRouteShift, deleteRouteShift };
-
 const manageOperations = { ...manage, putRouteShift, deleteRouteShift, readRouteShadow };
 
 function bind(operation: Operation): (request: GatewayRequest) => Promise<GatewayResponse> {
