@@ -1,0 +1,121 @@
+/**
+ * `npm run bench:shadow`: what shadow traffic costs the caller. The local gateway in this process (embedded store,
+ * simulators), two routes on the same serverless simulator, one without a shadow and one copying 100% of requests
+ * to a slower candidate simulator. Rounds alternate between them (BENCH_SHADOW_ROUNDS each, BENCH_SHADOW_REQUESTS
+ * requests per round, BENCH_SHADOW_CONCURRENCY at once) so drift hits both alike. Prints the caller's latency
+ * (median and p95, ms, from the request to the whole answer) with shadow 0% and 100%, the copies started, skipped
+ * (beyond SWITCHYARD_SHADOW_MAX_IN_FLIGHT) and recorded, and the candidate's requests.
+ */
+import OpenAI from 'openai';
+import { startLocalGateway } from '../local/local-gateway.js';
+import { startOpenAICompatibleSim } from '../local/simulators/openai-compatible-sim.js';
+import { silentLogger } from '../shared/log.js';
+
+const ROUNDS = Number(process.env.BENCH_SHADOW_ROUNDS ?? 3);
+const REQUESTS = Number(process.env.BENCH_SHADOW_REQUESTS ?? 200);
+const CONCURRENCY = Number(process.env.BENCH_SHADOW_CONCURRENCY ?? 8);
+const PRIMARY_LATENCY_MS = 50;
+const CANDIDATE_LATENCY_MS = 200;
+const DEMO_KEY = 'sy-bench-shadow-demo-0123456789abcdef';
+const ADMIN_KEY = 'sya-bench-shadow-admin-0123456789abcdef';
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function main(): Promise<void> {
+  const candidate = await startOpenAICompatibleSim({ latencyMs: CANDIDATE_LATENCY_MS });
+  const gateway = await startLocalGateway({
+    ephemeralStore: true,
+    log: silentLogger,
+    env: {
+      PORT: '0',
+      SWITCHYARD_DEMO_KEY: DEMO_KEY,
+      SWITCHYARD_ADMIN_KEY: ADMIN_KEY,
+      SWITCHYARD_SIM_LATENCY_MS: String(PRIMARY_LATENCY_MS),
+      PATH: process.env.PATH ?? '',
+    },
+  });
+  try {
+    const admin = async (path: string, method: string, body: unknown) => {
+      const response = await fetch(gateway.url + path, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    };
+    await admin('/manage/deployments/bench-candidate', 'PUT', {
+      kind: 'serverless',
+      protocol: 'openai',
+      endpoint: `${candidate.url}/v1`,
+      upstreamModel: 'candidate',
+      auth: { type: 'none' },
+      pricing: { inputPerMillionUsd: 0.5, outputPerMillionUsd: 1.5 },
+    });
+    await admin('/manage/routes/bench-off', 'PUT', { targets: [{ deployment: 'sim-llama-serverless' }] });
+    await admin('/manage/routes/bench-on', 'PUT', {
+      targets: [{ deployment: 'sim-llama-serverless' }],
+      shadow: { deployment: 'bench-candidate', percent: 100 },
+    });
+    await admin('/manage/teams/demo', 'PATCH', { aliases: ['chat', 'embed', 'bench-off', 'bench-on'] });
+
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: DEMO_KEY, maxRetries: 0 });
+    const round = async (model: string): Promise<number[]> => {
+      const latencies: number[] = [];
+      let sent = 0;
+      const worker = async () => {
+        while (sent < REQUESTS) {
+          sent++;
+          const started = performance.now();
+          await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hello' }], max_tokens: 16 });
+          latencies.push(performance.now() - started);
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      return latencies;
+    };
+
+    await round('bench-off'); // warm-up: connections, JIT, the catalog
+    const off: number[] = [];
+    const on: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      off.push(...(await round('bench-off')));
+      on.push(...(await round('bench-on')));
+    }
+    const deps = gateway.services.deps;
+    while (deps.shadowTraffic.stats().inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    const { records } = await deps.shadowLog.read('bench-on', {
+      fromTs: '2000-01-01T00:00:00.000Z',
+      toTs: '2100-01-01T00:00:00.000Z',
+      limit: 1_000_000,
+    });
+    const stats = deps.shadowTraffic.stats();
+    const line = (name: string, values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return `${name.padEnd(12)} requests ${String(values.length).padStart(5)}  median ${percentile(sorted, 50).toFixed(1).padStart(6)} ms  p95 ${percentile(sorted, 95).toFixed(1).padStart(6)} ms`;
+    };
+    console.log(
+      `shadow bench: ${ROUNDS} rounds × ${REQUESTS} chat requests per setting, ${CONCURRENCY} at once; primary simulator ${PRIMARY_LATENCY_MS} ms, candidate ${CANDIDATE_LATENCY_MS} ms`,
+    );
+    console.log(line('shadow 0%', off));
+    console.log(line('shadow 100%', on));
+    const medianOff = percentile(
+      [...off].sort((a, b) => a - b),
+      50,
+    );
+    const medianOn = percentile(
+      [...on].sort((a, b) => a - b),
+      50,
+    );
+    console.log(`median difference (100% − 0%): ${(medianOn - medianOff).toFixed(1)} ms`);
+    console.log(
+      `copies: started ${stats.started}, skipped ${stats.skipped} (at most ${stats.maxInFlight} in flight), recorded ${records.length}, candidate received ${candidate.stats().requests}`,
+    );
+  } finally {
+    await gateway.close();
+    await candidate.close();
+  }
+}
+
+await main();
