@@ -96,7 +96,8 @@ export const errors = {
       'insufficient_quota',
       'budget_exceeded',
       `Team '${team}' has reached its hard budget for ${month}: this request's worst-case cost does not fit in what is left. It resets at the start of next month (UTC).`,
-      { retryAfterSeconds },
+      // OpenAI's clients retry a 429 unless told not to: a retry cannot help before the month ends.
+      { retryAfterSeconds, headers: { 'x-should-retry': 'false' } },
     ),
   /** The team's own requests or tokens per minute, across every instance; the headers tell what is left and when it resets. */
   rateLimitExceeded: (message: string, retryAfterSeconds: number, headers: Record<string, string>) =>

@@ -43,7 +43,8 @@ export async function meteredCall<T>(
       httpStatus: attempted.clientError.status,
       attempts: attempted.attempts,
     });
-    return { ok: false, response: errorResponse(attempted.clientError, deploymentHeader(attempted.deployment)) };
+    const headers = { ...deploymentHeader(attempted.deployment), ...facts.admission?.headers };
+    return { ok: false, response: errorResponse(attempted.clientError, headers) };
   } catch (error) {
     const status = isGatewayError(error) ? error.status : 502;
     await recordUsage(deps, facts, {

@@ -88,7 +88,6 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     stream: wantsStream,
     startedAtMs: deps.now(),
   };
-  facts.admission = await admitRequest(team, decision.candidates, estimate, deps);
   const scope = requestScope(request, deps, wantsStream);
   const call: ResponseCall = {
     body,
@@ -109,6 +108,8 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
   let relaying = false;
   try {
+    // Admitted last, just before the call whose every end settles it.
+    facts.admission = await admitRequest(team, decision.candidates, estimate, deps);
     const attempted = await meteredCall<Completed>(
       decision.candidates,
       (d) => buildCall(d, call),

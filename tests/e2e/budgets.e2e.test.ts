@@ -166,12 +166,19 @@ describe('a hard budget', () => {
     expect(await ledgerCostMicro('race-stream')).toBeLessThanOrEqual(limitMicro);
   });
 
-  it('is told to the openai client as a RateLimitError with code budget_exceeded', async () => {
+  it('is told to the openai client as a RateLimitError with code budget_exceeded, which it does not retry', async () => {
     const key = await teamWith('broke', { budget: { monthlyUsd: 0, enforce: 'hard' } });
-    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });
+    let calls = 0;
+    const counted: typeof fetch = (input, init) => {
+      calls += 1;
+      return fetch(input, init);
+    };
+    // Retries allowed: the answer tells the client a retry cannot help (x-should-retry: false).
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 2, fetch: counted });
     const error = await client.chat.completions.create({ model: 'budgeted', messages: MESSAGES as never }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
     expect(error).toMatchObject({ status: 429, code: 'budget_exceeded', type: 'insufficient_quota' });
+    expect(calls).toBe(1);
   });
 
   it('releases what a request held when the upstream fails, and when a stream is cut', async () => {

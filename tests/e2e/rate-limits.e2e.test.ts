@@ -177,6 +177,11 @@ describe('team rate limits', () => {
     expect(streamed.status).toBe(200);
     expect(streamed.headers.get('x-ratelimit-remaining-requests')).toBe('98');
     expect(await streamed.text()).toContain('response.completed');
+    // An answer the upstream refused as the caller's fault carries them too.
+    gw.sims!.serverless.injectFaults([{ kind: 'status', status: 400 }]);
+    const rejected = await gw.call('/v1/embeddings', { method: 'POST', key, body: JSON.stringify({ model: 'limited', input: 'hello' }) });
+    expect(rejected.status).toBe(400);
+    expect(rejected.headers.get('x-ratelimit-remaining-requests')).toBe('97');
     const unlimited = await gw.openai.chat.completions.create({ model: 'chat', messages: MESSAGES as never }).withResponse();
     expect([...unlimited.response.headers.keys()].filter((h) => h.startsWith('x-ratelimit'))).toEqual([]);
   });
