@@ -81,6 +81,15 @@ app.http('manageListTeams', { route: 'manage/teams', methods: ['GET'], authLevel
 app.http('manageGetTeam', { route: 'manage/teams/{id}', methods: ['GET'], authLevel: 'anonymous', handler: m.getTeam });
 app.http('managePutTeam', { route: 'manage/teams/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putTeam });
 app.http('managePatchTeam', { route: 'manage/teams/{id}', methods: ['PATCH'], authLevel: 'anonymous', handler: m.patchTeam });
+app.http('manageListBlocklists', { route: 'manage/blocklists', methods: ['GET'], authLevel: 'anonymous', handler: m.listBlocklists });
+app.http('manageGetBlocklist', { route: 'manage/blocklists/{name}', methods: ['GET'], authLevel: 'anonymous', handler: m.getBlocklist });
+app.http('managePutBlocklist', { route: 'manage/blocklists/{name}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putBlocklist });
+app.http('manageDeleteBlocklist', {
+  route: 'manage/blocklists/{name}',
+  methods: ['DELETE'],
+  authLevel: 'anonymous',
+  handler: m.deleteBlocklist,
+});
 app.http('manageCreateTeamKey', { route: 'manage/teams/{id}/keys', methods: ['POST'], authLevel: 'anonymous', handler: m.createTeamKey });
 app.http('manageDeleteTeamKey', {
   route: 'manage/teams/{id}/keys/{keyId}',

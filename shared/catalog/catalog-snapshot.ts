@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { documentSchemas, type CatalogStore, type DocType } from './catalog-store.js';
+import type { BlocklistDocument } from '../safety/safety-profile.js';
 import type { Deployment, Route, StoredKey, Team } from './schemas.js';
 
 /** One consistent view of the configuration, replaced whole on every refresh. */
@@ -8,6 +9,8 @@ export interface CatalogSnapshot {
   routes: ReadonlyMap<string, Route>;
   teams: ReadonlyMap<string, Team>;
   keysByHash: ReadonlyMap<string, StoredKey>;
+  /** Blocklists by name, for the teams whose safety profile names them. */
+  blocklists: ReadonlyMap<string, BlocklistDocument>;
   loadedAtMs: number;
 }
 
@@ -16,6 +19,7 @@ export const emptySnapshot: CatalogSnapshot = {
   routes: new Map(),
   teams: new Map(),
   keysByHash: new Map(),
+  blocklists: new Map(),
   loadedAtMs: 0,
 };
 
@@ -29,6 +33,7 @@ export function buildSnapshot(
   const routes = new Map<string, Route>();
   const teams = new Map<string, Team>();
   const keysByHash = new Map<string, StoredKey>();
+  const blocklists = new Map<string, BlocklistDocument>();
   const keep = <T>(type: DocType, doc: unknown, schema: z.ZodType<T>, into: Map<string, T>, keyOf: (value: T) => string) => {
     const parsed = schema.safeParse(doc);
     if (parsed.success) into.set(keyOf(parsed.data), parsed.data);
@@ -39,8 +44,9 @@ export function buildSnapshot(
     else if (type === 'route') keep(type, doc, documentSchemas.route, routes, (r) => r.alias);
     else if (type === 'team') keep(type, doc, documentSchemas.team, teams, (t) => t.id);
     else if (type === 'key') keep(type, doc, documentSchemas.key, keysByHash, (k) => k.hash);
+    else if (type === 'blocklist') keep(type, doc, documentSchemas.blocklist, blocklists, (b) => b.name);
   }
-  return { deployments, routes, teams, keysByHash, loadedAtMs: nowMs };
+  return { deployments, routes, teams, keysByHash, blocklists, loadedAtMs: nowMs };
 }
 
 export interface CatalogCacheOptions {

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { blocklistDocumentSchema, type BlocklistDocument } from '../safety/safety-profile.js';
 import {
   deploymentSchema,
   keyDocumentSchema,
@@ -15,6 +16,7 @@ export interface DocTypes {
   route: Route;
   team: Team;
   key: StoredKey;
+  blocklist: BlocklistDocument;
 }
 export type DocType = keyof DocTypes;
 
@@ -24,6 +26,7 @@ export const documentSchemas: { [T in DocType]: z.ZodType<DocTypes[T]> } = {
   route: routeSchema,
   team: teamSchema,
   key: keyDocumentSchema,
+  blocklist: blocklistDocumentSchema,
 };
 
 export interface Versioned<T> {

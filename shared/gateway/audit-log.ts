@@ -1,6 +1,6 @@
 import type { Role } from '../catalog/schemas.js';
 
-export const auditKinds = ['deployment', 'route', 'team', 'key'] as const;
+export const auditKinds = ['deployment', 'route', 'team', 'key', 'blocklist'] as const;
 export type AuditKind = (typeof auditKinds)[number];
 /** 'shift' starts a gradual shift of a route (PUT …/shift), 'abort-shift' freezes it (DELETE …/shift). */
 export type AuditAction = 'put' | 'patch' | 'delete' | 'create' | 'rollback' | 'shift' | 'abort-shift';

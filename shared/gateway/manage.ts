@@ -29,6 +29,7 @@ import { deploymentHealth, listDeploymentHealth } from './manage-health.js';
 import { missingCapabilities } from '../routing/route-capability.js';
 import { withShiftProgress } from '../routing/route-shift.js';
 import { recordVersion } from './manage-versions.js';
+import { blocklists, checkTeamBlocklists } from './manage-blocklists.js';
 import type { AuditAction } from './audit-log.js';
 
 const MANAGE_BODY_LIMIT = 256 * 1024;
@@ -84,14 +85,14 @@ function withId(body: Record<string, unknown>, field: string, id: string): Recor
   return { ...body, [field]: id };
 }
 
-function documentResponse<T>(status: number, versioned: Versioned<T>): GatewayResponse {
+export function documentResponse<T>(status: number, versioned: Versioned<T>): GatewayResponse {
   return { status, headers: { 'content-type': 'application/json', etag: versioned.etag }, jsonBody: versioned.doc };
 }
 
-const noContent = (): GatewayResponse => ({ status: 204, headers: {} });
+export const noContent = (): GatewayResponse => ({ status: 204, headers: {} });
 
 // This instance sees its own change at once; the others within one refresh interval.
-async function refreshed(deps: GatewayDeps): Promise<void> {
+export async function refreshed(deps: GatewayDeps): Promise<void> {
   await deps.catalog.refresh().catch(() => undefined);
   // A deployment's new capacity takes its slots here now, not at the next live sync.
   await deps.liveSync.syncNow();
@@ -109,7 +110,13 @@ function refusedPrecondition(preconditions: Preconditions, exists: boolean): nev
  * call (none, '*', one strong ETag) it checks there; other forms are evaluated on a read and the write is
  * then made on the ETag that was read, so nothing changes between the check and the write.
  */
-async function conditionalPut<T extends DocType>(deps: GatewayDeps, type: T, id: string, doc: DocTypes[T], preconditions: Preconditions) {
+export async function conditionalPut<T extends DocType>(
+  deps: GatewayDeps,
+  type: T,
+  id: string,
+  doc: DocTypes[T],
+  preconditions: Preconditions,
+) {
   const atomic = atomicCondition(preconditions);
   if (atomic) return deps.store.put(type, doc, atomic);
   const current = await deps.store.get(type, id);
@@ -119,7 +126,7 @@ async function conditionalPut<T extends DocType>(deps: GatewayDeps, type: T, id:
 }
 
 /** Deletes a document read just before, on the ETag read: 404 when absent, 412 when a precondition fails or it changed since. */
-async function conditionalDelete(
+export async function conditionalDelete(
   deps: GatewayDeps,
   type: DocType,
   id: string,
@@ -219,7 +226,7 @@ export const routeKind: DocumentKind<'route'> = {
   versioned: true,
   present: withShiftProgress,
 };
-const teamKind: DocumentKind<'team'> = { type: 'team', what: 'team', idField: 'id', schema: teamSchema };
+const teamKind: DocumentKind<'team'> = { type: 'team', what: 'team', idField: 'id', schema: teamSchema, check: checkTeamBlocklists };
 
 const capitalised = (what: string) => what[0]!.toUpperCase() + what.slice(1);
 
@@ -396,6 +403,10 @@ export const manage = {
   getTeam: teams.get,
   putTeam: teams.put,
   patchTeam: teams.patch,
+  listBlocklists: blocklists.list,
+  getBlocklist: blocklists.get,
+  putBlocklist: blocklists.put,
+  deleteBlocklist: blocklists.delete,
   explain,
   deploymentHealth,
   listDeploymentHealth,

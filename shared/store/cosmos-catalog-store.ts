@@ -16,15 +16,17 @@ const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_ts', '_attachments', '_lsn'];
 function strip(resource: ItemDefinition): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...resource };
   for (const field of SYSTEM_FIELDS) delete copy[field];
-  // A route's id is its alias; the document users see has the alias only.
-  if (copy.type === 'route') delete copy.id;
+  // A route's id is its alias, a blocklist's its name; the document users see has those only.
+  if (copy.type === 'route' || copy.type === 'blocklist') delete copy.id;
   delete copy.type;
   return copy;
 }
 
 /** The Cosmos id of a configuration document. */
-export function documentId(type: DocType, doc: { id?: string; alias?: string }): string {
-  return (type === 'route' ? doc.alias : doc.id) ?? '';
+export function documentId(type: DocType, doc: { id?: string; alias?: string; name?: string }): string {
+  if (type === 'route') return doc.alias ?? '';
+  if (type === 'blocklist') return doc.name ?? '';
+  return doc.id ?? '';
 }
 
 function translate(error: unknown, when: { absent: 'not_found' | 'precondition'; exists: 'conflict' | 'precondition' }): never {
@@ -58,7 +60,7 @@ const VERSION_ID = 'catalog-version';
 const VERSION_TYPE = 'meta';
 /** The partition of last-used times, one small document per key, kept out of the configuration. */
 const KEY_USE_TYPE = 'key-use';
-const CONFIGURATION_TYPES: readonly DocType[] = ['deployment', 'route', 'team', 'key'];
+const CONFIGURATION_TYPES: readonly DocType[] = ['deployment', 'route', 'team', 'key', 'blocklist'];
 
 /**
  * Configuration documents in one small Cosmos container partitioned by document type. Every write also
@@ -139,7 +141,7 @@ export class CosmosCatalogStore implements CatalogStore {
     doc: DocTypes[T],
     options: PutOptions = {},
   ): Promise<Versioned<DocTypes[T]> & { created: boolean }> {
-    const id = documentId(type, doc as { id?: string; alias?: string });
+    const id = documentId(type, doc as { id?: string; alias?: string; name?: string });
     refuseUnsafeId(id, 'write');
     const body = { ...doc, id, type };
     let written: { resource: ItemDefinition; created: boolean };
