@@ -5,7 +5,7 @@ import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest } from '../http/types.js';
 import type { RequestFeature } from '../routing/request-features.js';
 import { selectTargets, type RequestEstimate, type RoutingDecision } from '../routing/select-targets.js';
-import { countChatPromptTokens } from '../usage/count-tokens.js';
+import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js';
 import type { RequestDemand } from '../limits/worst-case.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
@@ -81,8 +81,14 @@ export function chatEstimate(body: Pick<ChatRequest, 'messages' | 'max_tokens' |
 }
 
 /** What a chat request may use at most, for its team's budget and rate limits: its prompt and every answer's cap. */
-export function chatDemand(body: Pick<ChatRequest, 'messages' | 'max_tokens' | 'max_completion_tokens' | 'n'>): () => RequestDemand {
-  return () => ({ ...chatEstimate(body)(), choices: body.n ?? 1 });
+export function chatDemand(body: ChatRequest): () => RequestDemand {
+  return () => {
+    const estimate = chatEstimate(body)();
+    // Tool and output schemas are prompt the upstream charges for: counted as their JSON text, longer than most renderings.
+    const schemas = [body.tools, body.functions, body.response_format].filter((s) => s != null);
+    const schemaTokens = schemas.length > 0 ? countTextTokens(JSON.stringify(schemas)) : 0;
+    return { ...estimate, promptTokens: estimate.promptTokens + schemaTokens, choices: body.n ?? 1 };
+  };
 }
 
 /** The route for an alias the team may use: 404 when no such model, 403 when not the team's. */

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { chatDemand, chatRequestSchema } from '../../shared/gateway/inference-request.js';
+import { countChatPromptTokens, countTextTokens } from '../../shared/usage/count-tokens.js';
+
+const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
+const demand = (body: Record<string, unknown>) => chatDemand(chatRequestSchema.parse({ messages, ...body }))();
+
+describe('chatDemand', () => {
+  it("is the counted prompt, the answer's cap and the number of answers", () => {
+    expect(demand({ max_tokens: 100, n: 2 })).toEqual({ promptTokens: countChatPromptTokens(messages), maxOutputTokens: 100, choices: 2 });
+    expect(demand({ max_completion_tokens: 7 })).toEqual({ promptTokens: countChatPromptTokens(messages), maxOutputTokens: 7, choices: 1 });
+    expect(demand({})).toEqual({ promptTokens: countChatPromptTokens(messages), choices: 1 });
+  });
+
+  it('counts tool and response schemas as prompt', () => {
+    const tools = [
+      { type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+    ];
+    const response_format = { type: 'json_schema', json_schema: { name: 'w', schema: { type: 'object' } } };
+    expect(demand({ tools, response_format }).promptTokens).toBe(
+      countChatPromptTokens(messages) + countTextTokens(JSON.stringify([tools, response_format])),
+    );
+  });
+});
