@@ -14,6 +14,9 @@ export interface LiveSyncOptions {
   log: Logger;
 }
 
+/** The longest a shutdown waits to give this instance's slots back. */
+const STOP_TIMEOUT_MS = 2_000;
+
 interface Published {
   key: string;
   atMs: number;
@@ -38,6 +41,7 @@ export class LiveSync {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> = Promise.resolve();
   #failing = false;
+  #stopped = false;
 
   constructor(store: LiveStore, health: DeploymentHealth, deployments: () => Iterable<Deployment>, options: LiveSyncOptions) {
     this.#store = store;
@@ -55,10 +59,23 @@ export class LiveSync {
     this.#timer.unref();
   }
 
-  /** Gives this instance's entries up, so the others may take its slots at once rather than after the lease TTL. */
+  /**
+   * Gives this instance's entries up, so the others may take its slots at once rather than after the lease TTL.
+   * Best effort and bounded: a shutdown never waits long on an unreachable store (the entries then expire).
+   */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#stopped = true;
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, STOP_TIMEOUT_MS);
+    });
+    await Promise.race([this.#giveUpEntries(), bounded]);
+    clearTimeout(timer);
+  }
+
+  async #giveUpEntries(): Promise<void> {
     await this.#running;
     const docs = await this.#store.readAll().catch(() => []);
     await Promise.all(
@@ -73,6 +90,8 @@ export class LiveSync {
 
   /** One sync, after any that is running (a management write calls it so its change holds at once here). */
   syncNow(): Promise<void> {
+    // Once stopped, an entry given up must not be written back.
+    if (this.#stopped) return this.#running;
     this.#running = this.#running.then(() => this.#syncOnce());
     return this.#running;
   }
