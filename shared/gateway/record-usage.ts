@@ -30,15 +30,18 @@ export interface UsageOutcome {
   attempts: number;
 }
 
-/** Prices the outcome with the deployment's price now in force and hands the record to the ledger. */
-export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: UsageOutcome): void {
+/**
+ * Prices the outcome with the deployment's price now in force and hands the record to the ledger. Resolves once
+ * the record is durable (or at once while the store is unreachable): await it before the answer's last byte.
+ */
+export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: UsageOutcome): Promise<void> {
   const nowMs = deps.now();
   const deployment = outcome.deployment;
   // Every admitted request is recorded exactly once, whatever its end (answer, failure, cancel, stream cut): settled here.
   facts.admission?.settle(deployment, outcome);
   facts.onMetered?.(outcome, facts);
   const ts = new Date(facts.startedAtMs).toISOString();
-  deps.ledger.record({
+  return deps.ledger.record({
     id: deps.newId(),
     requestId: facts.requestId,
     team: facts.team,
