@@ -117,6 +117,8 @@ export function decideTargets(
   facts: RequestFacts = {},
 ): RoutingDecision {
   const decision = routingDecision(route, team, capability, deps, facts);
+  // A request that found a deployment full is demand its lease did not meet: the next sync asks for more.
+  for (const id of decision.saturated) deps.health.noteSaturated(id);
   const refusal = refusalOf(decision, route, team, capability);
   if (refusal) throw refusal;
   return decision;

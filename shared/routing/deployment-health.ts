@@ -332,6 +332,12 @@ export class DeploymentHealth implements HealthView {
     return Math.min(want, maxConcurrent);
   }
 
+  /** A request found the deployment full here: with shared capacity, this instance asks for more slots at its next sync. */
+  noteSaturated(id: string): void {
+    const lease = this.entries.get(id)?.lease;
+    if (lease) lease.ranOut = true;
+  }
+
   /** Sets the lease: `renewed` when the store holds these slots now; a lowered lease applies at once either way. */
   setSlots(id: string, slots: number, renewed: boolean): void {
     const entry = this.entry(id);

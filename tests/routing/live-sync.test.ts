@@ -99,6 +99,26 @@ describe('LiveSync on the embedded store', () => {
     for (const release of held) release();
   });
 
+  it('moves slots to an instance whose requests routing skipped as saturated before any attempt', async () => {
+    const a = instance('a', 0);
+    const b = instance('b', 0);
+    for (let n = 0; n < 3; n++) {
+      await a.sync.syncNow();
+      await b.sync.syncNow();
+    }
+    const held = [a.health.tryBegin(managed)!, a.health.tryBegin(managed)!, a.health.tryBegin(managed)!];
+    // What decideTargets does for every deployment routing skipped as full.
+    a.health.noteSaturated('m');
+    for (let n = 0; n < 3; n++) {
+      await a.sync.syncNow();
+      await b.sync.syncNow();
+      a.health.noteSaturated('m');
+    }
+    await a.sync.syncNow();
+    expect(slotsOf(a, b)).toEqual([6, 0]);
+    for (const release of held) release();
+  });
+
   it("drops an instance that stopped renewing after the lease TTL on the reader's clock, and takes its slots", async () => {
     const a = instance('a', 0);
     const b = instance('b', 0);
