@@ -314,9 +314,9 @@ export class DeploymentHealth implements HealthView {
   }
 
   /** The instance's lease on a deployment, as LiveSync last set it; undefined before its first sync. */
-  lease(id: string): { slots: number; want: number } | undefined {
+  lease(id: string): { slots: number; renewedAtMs: number } | undefined {
     const lease = this.entries.get(id)?.lease;
-    return lease && { slots: lease.slots, want: lease.peakDemand };
+    return lease && { slots: lease.slots, renewedAtMs: lease.renewedAtMs };
   }
 
   /**
