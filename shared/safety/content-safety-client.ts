@@ -148,7 +148,7 @@ export class ContentSafetyClient implements ContentSafetyPort {
   async shieldPrompt(request: ShieldRequest, signal?: AbortSignal): Promise<RemoteOutcome<ShieldResult>> {
     type Call = { userPrompt?: string; documents: Array<{ index: number; text: string }> };
     const calls: Call[] = chunkText(request.userPrompt, SHIELD_MAX_CHARS)
-      .filter((chunk, i) => chunk.length > 0 || i === 0)
+      .filter((chunk) => chunk.length > 0)
       .map((userPrompt) => ({ userPrompt, documents: [] }));
     let open: Call | undefined;
     let openChars = 0;

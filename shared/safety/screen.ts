@@ -14,7 +14,10 @@ export type CategoryKey = keyof typeof categoryNames;
 /** One piece of what is screened: a message's text, a tool output or retrieved document, or an answer. */
 export interface ScreenSegment {
   text: string;
-  /** `user` and `answer` are screened for what they say; `document` also for indirect attacks; `system` is trusted but screened. */
+  /**
+   * Whose words: `user` (Prompt Shields' user prompt), `document` (tool outputs, retrieved content: its documents),
+   * `system` (the application's instructions and earlier answers) and `answer`; all are screened for what they say.
+   */
   role: 'user' | 'system' | 'document' | 'answer';
 }
 
@@ -168,13 +171,13 @@ async function screenRemotely(
     return;
   }
   const text = masked.join('\n\n');
-  const userPrompt = masked.filter((_, i) => input.segments[i]!.role !== 'document').join('\n\n');
+  const userPrompt = masked.filter((_, i) => input.segments[i]!.role === 'user').join('\n\n');
   const documents = masked.filter((_, i) => input.segments[i]!.role === 'document');
   const [analysis, attacks] = await Promise.all([
     screened.length > 0 && text.length > 0
       ? remote.analyze({ text, categories: screened.map((c) => categoryNames[c]) }, deps.signal)
       : undefined,
-    shield ? remote.shieldPrompt({ userPrompt, documents }, deps.signal) : undefined,
+    shield && (userPrompt.length > 0 || documents.length > 0) ? remote.shieldPrompt({ userPrompt, documents }, deps.signal) : undefined,
   ]);
   verdict.latencies.remoteMs = deps.now() - startedAt;
   const outcomes: Array<RemoteOutcome<unknown>> = [analysis, attacks].filter((o) => o !== undefined);

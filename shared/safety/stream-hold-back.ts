@@ -37,7 +37,7 @@ const WHITESPACE = /\s/;
 export class StreamHoldBack {
   private held = '';
   private unscreened = 0;
-  private blocked = false;
+  private isBlocked = false;
   private readonly maxHeldChars: number;
 
   constructor(
@@ -47,13 +47,18 @@ export class StreamHoldBack {
     this.maxHeldChars = options.maxHeldChars ?? options.windowChars * 16;
   }
 
+  /** Whether a window was flagged: nothing more is released. */
+  get blocked(): boolean {
+    return this.isBlocked;
+  }
+
   /** The number of characters held right now (what the caller has not received yet). */
   get heldChars(): number {
     return this.held.length;
   }
 
   async push(delta: string): Promise<StreamRelease> {
-    if (this.blocked) return { text: '', blocked: true };
+    if (this.isBlocked) return { text: '', blocked: true };
     this.held += delta;
     this.unscreened += delta.length;
     if (this.unscreened < this.options.windowChars) return { text: '', blocked: false };
@@ -62,7 +67,7 @@ export class StreamHoldBack {
 
   /** The stream ended: screens what is held and releases it all, unless it is flagged. */
   async end(): Promise<StreamRelease> {
-    if (this.blocked) return { text: '', blocked: true };
+    if (this.isBlocked) return { text: '', blocked: true };
     if (this.held.length === 0) return { text: '', blocked: false };
     return this.screenHeld(true);
   }
@@ -71,7 +76,7 @@ export class StreamHoldBack {
     const text = this.held;
     const verdict = await this.screenWindow(text, final);
     if (verdict.blocked) {
-      this.blocked = true;
+      this.isBlocked = true;
       this.held = '';
       return { text: '', blocked: true };
     }
