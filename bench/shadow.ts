@@ -1,15 +1,16 @@
 /**
  * `npm run bench:shadow`: what shadow traffic costs the caller. The local gateway in this process (embedded store,
  * simulators), two routes on the same serverless simulator, one without a shadow and one copying 100% of requests
- * to a slower candidate simulator. Rounds alternate between them (BENCH_SHADOW_ROUNDS each, BENCH_SHADOW_REQUESTS
- * requests per round, BENCH_SHADOW_CONCURRENCY at once) so drift hits both alike. Prints the caller's latency
- * (median and p95, ms, from the request to the whole answer) with shadow 0% and 100%, the copies started, skipped
- * (beyond SWITCHYARD_SHADOW_MAX_IN_FLIGHT) and recorded, and the candidate's requests.
+ * to a slower candidate simulator in its own process (as a real candidate is remote). Rounds alternate between them
+ * (BENCH_SHADOW_ROUNDS each, BENCH_SHADOW_REQUESTS requests per round, BENCH_SHADOW_CONCURRENCY at once) so drift
+ * hits both alike. Prints the caller's latency (median and p95, ms, from the request to the whole answer) with
+ * shadow 0% and 100%, and the copies started, skipped (beyond SWITCHYARD_SHADOW_MAX_IN_FLIGHT) and recorded.
  */
+import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
 import { startLocalGateway } from '../local/local-gateway.js';
-import { startOpenAICompatibleSim } from '../local/simulators/openai-compatible-sim.js';
 import { silentLogger } from '../shared/log.js';
+import { spawnNode, stopChild } from './child-processes.js';
 
 const ROUNDS = Number(process.env.BENCH_SHADOW_ROUNDS ?? 3);
 const REQUESTS = Number(process.env.BENCH_SHADOW_REQUESTS ?? 200);
@@ -24,7 +25,15 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const candidate = await startOpenAICompatibleSim({ latencyMs: CANDIDATE_LATENCY_MS });
+  // The candidate in its own process, as a real one is remote: only the gateway's own work for the copies is measured.
+  const candidateKey = randomBytes(18).toString('base64url');
+  const candidate = spawnNode({
+    name: 'candidate simulator',
+    nodeArgs: ['--import', 'tsx', 'bench/sim-process.ts'],
+    cwd: process.cwd(),
+    env: { ...process.env, BENCH_SIM_KEY: candidateKey, BENCH_SIM_LATENCY_MS: String(CANDIDATE_LATENCY_MS) },
+  });
+  const candidateUrl = String((await candidate.firstJsonLine(30_000)).url);
   const gateway = await startLocalGateway({
     ephemeralStore: true,
     log: silentLogger,
@@ -34,6 +43,7 @@ async function main(): Promise<void> {
       SWITCHYARD_ADMIN_KEY: ADMIN_KEY,
       SWITCHYARD_SIM_LATENCY_MS: String(PRIMARY_LATENCY_MS),
       PATH: process.env.PATH ?? '',
+      UPSTREAM_BENCH_CANDIDATE_KEY: candidateKey,
     },
   });
   try {
@@ -48,9 +58,9 @@ async function main(): Promise<void> {
     await admin('/manage/deployments/bench-candidate', 'PUT', {
       kind: 'serverless',
       protocol: 'openai',
-      endpoint: `${candidate.url}/v1`,
+      endpoint: `${candidateUrl}/v1`,
       upstreamModel: 'candidate',
-      auth: { type: 'none' },
+      auth: { type: 'key', secret: 'UPSTREAM_BENCH_CANDIDATE_KEY' },
       pricing: { inputPerMillionUsd: 0.5, outputPerMillionUsd: 1.5 },
     });
     await admin('/manage/routes/bench-off', 'PUT', { targets: [{ deployment: 'sim-llama-serverless' }] });
@@ -110,11 +120,11 @@ async function main(): Promise<void> {
     );
     console.log(`median difference (100% − 0%): ${(medianOn - medianOff).toFixed(1)} ms`);
     console.log(
-      `copies: started ${stats.started}, skipped ${stats.skipped} (at most ${stats.maxInFlight} in flight), recorded ${records.length}, candidate received ${candidate.stats().requests}`,
+      `copies: started ${stats.started}, skipped ${stats.skipped} (at most ${stats.maxInFlight} in flight), recorded ${records.length} (${records.filter((r) => r.shadow.ok).length} answered)`,
     );
   } finally {
     await gateway.close();
-    await candidate.close();
+    await stopChild(candidate, 5_000);
   }
 }
 

@@ -11,7 +11,7 @@ if (!Number.isInteger(completionTokens) || completionTokens <= 0) throw new Erro
 const sim = await startOpenAICompatibleSim({
   host: '127.0.0.1',
   apiKey,
-  latencyMs: 0,
+  latencyMs: Number(process.env.BENCH_SIM_LATENCY_MS ?? 0),
   defaultCompletionTokens: completionTokens,
 });
 exitWithParent(() => sim.close());
