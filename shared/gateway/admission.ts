@@ -1,7 +1,6 @@
 import type { Deployment, Team } from '../catalog/schemas.js';
 import { errors } from '../errors.js';
-import { marksDue, type BudgetMark } from '../limits/budget-crossings.js';
-import { budgetLimitMicroUsd } from '../limits/budget-crossings.js';
+import { budgetLimitMicroUsd, marksDue, type BudgetMark } from '../limits/budget-crossings.js';
 import type { RateTake } from '../limits/quota-store.js';
 import { minuteWindow, monthOf, msToNextMonth } from '../limits/quota-windows.js';
 import { exceededLimit, rateLimitHeaders } from '../limits/rate-limit-headers.js';
@@ -23,7 +22,7 @@ const UNLIMITED: Admission = { headers: {}, settle: () => undefined };
  * Admits a request under its team's hard budget and rate limits, or refuses it with 429: its worst-case cost (`demand`
  * priced on the dearest candidate) is reserved in the month's budget and its worst-case tokens taken from the minute's
  * window, both atomically in the store, so no number of concurrent requests or instances can pass either.
- * The store unreachable refuses the request (503): a hard budget or a limit that cannot be checked is not enforced.
+ * When the store cannot be asked the request is refused (503): a budget or limit that cannot be checked fails closed.
  */
 export async function admitRequest(
   team: Team,
