@@ -1,3 +1,4 @@
+import { CosmosClient } from '@azure/cosmos';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config/config.js';
@@ -6,6 +7,7 @@ import { chatCompletions } from '../../shared/gateway/chat-completions.js';
 import type { GatewayRequest, RequestBody } from '../../shared/http/types.js';
 import { monthOf } from '../../shared/limits/quota-windows.js';
 import { silentLogger } from '../../shared/log.js';
+import { containerDefinitions } from '../../shared/store/containers.js';
 import { countChatPromptTokens } from '../../shared/usage/count-tokens.js';
 import { putSimDeployment, startTestGateway, type TestGateway } from './harness.js';
 
@@ -262,5 +264,25 @@ describe('team budget and limits input', () => {
       budget: { monthlyUsd: 500, enforce: 'hard', alertAt: 0.8 },
       limits: { rpm: 600, tpm: 200000 },
     });
+  });
+});
+
+describe('a budget the store cannot be asked about', () => {
+  it('fails closed: 503 store_unavailable for a team with a hard budget, while a team without one is served', async () => {
+    const key = await teamWith('unchecked', { budget: { monthlyUsd: 1, enforce: 'hard' } });
+    const free = await teamWith('unbudgeted', {});
+    const client = new CosmosClient(gw.store!.connectionOptions());
+    const database = client.database(gw.config.cosmos.database);
+    try {
+      await database.container(containerDefinitions.quotas.id).delete();
+      const refused = await viaHttp(key);
+      expect(refused.status).toBe(503);
+      expect((await refused.json()).error.code).toBe('store_unavailable');
+      expect((await viaHttp(free)).status).toBe(200);
+    } finally {
+      await database.containers.createIfNotExists(containerDefinitions.quotas);
+      client.dispose();
+    }
+    expect((await viaHttp(key)).status).toBe(200);
   });
 });
