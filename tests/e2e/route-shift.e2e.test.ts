@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServices, type Services } from '../../shared/composition/services.js';
+import { loadConfig } from '../../shared/config/config.js';
+import type { GatewayDeps } from '../../shared/gateway/gateway-deps.js';
+import { routingDecision } from '../../shared/gateway/inference-request.js';
+import { silentLogger } from '../../shared/log.js';
+import { seededRandom } from '../../shared/seeded-random.js';
 import { putRoute, putSimDeployment, startTestGateway, today, type TestGateway } from './harness.js';
 
 let gw: TestGateway;
+let other: Services;
 let opsKey: string;
 let opsKeyId: string;
 
@@ -17,8 +24,12 @@ beforeAll(async () => {
   expect((await putSimDeployment(gw, 'shift-off', { serves: ['chat'], enabled: false })).status).toBe(201);
   expect((await putSimDeployment(gw, 'shift-embed', { serves: ['embeddings'] })).status).toBe(201);
   await putRoute(gw, 'shifty', ['shift-old']);
+  // A second instance on the same store; its catalog refreshes only when the test says so.
+  other = await createServices(loadConfig({}), { cosmos: gw.store!.connectionOptions(), log: silentLogger });
+  other.deps.catalog.stop();
 });
 afterAll(async () => {
+  await other?.close();
   await gw?.close();
 });
 
@@ -174,5 +185,30 @@ describe('PUT /manage/routes/{alias}/shift', () => {
       { deployment: 'shift-old', weight: 1 },
       { deployment: 'shift-new', weight: 0 },
     ]);
+  });
+
+  it('every instance computes the same share from the document and its own clock: no job moves it', async () => {
+    await putRoute(gw, 'shift-two', ['shift-old']);
+    const started = await shift('shift-two', { to: 'shift-new', over: '10m' });
+    expect(started.status).toBe(200);
+    const startedAtMs = Date.parse((await started.json()).shift.startedAt);
+    await other.deps.catalog.refreshIfChanged();
+    const team = gw.services.deps.catalog.current().teams.get('demo')!;
+    // Each instance's routing, on an injected clock and random: the same document gives the same first picks.
+    const firstPicks = (deps: GatewayDeps, atMs: number) => {
+      const instance = { ...deps, now: () => atMs, random: seededRandom(11) };
+      const route = instance.catalog.current().routes.get('shift-two')!;
+      return Array.from({ length: 400 }, () => routingDecision(route, team, 'chat', instance).candidates[0]!.id);
+    };
+    for (const [atMs, share] of [
+      [startedAtMs + 30_000, 0],
+      [startedAtMs + 5.5 * MINUTE, 0.5],
+      [startedAtMs + 10 * MINUTE, 1],
+    ] as const) {
+      const here = firstPicks(gw.services.deps, atMs);
+      expect(firstPicks(other.deps, atMs)).toEqual(here);
+      const moved = here.filter((id) => id === 'shift-new').length;
+      expect(Math.abs(moved - 400 * share)).toBeLessThanOrEqual(5 * Math.sqrt(400 * share * (1 - share)));
+    }
   });
 });
