@@ -15,7 +15,7 @@ export function createCredentialSource(
   tokenCredential: () => TokenCredential,
   upstreamSecretSettings: readonly string[],
 ): (deployment: Deployment) => Promise<UpstreamCredential | undefined> {
-  const tokens = new Map<string, Promise<{ token: string; expiresOnTimestamp: number }>>();
+  const tokens = new Map<string, () => Promise<string>>();
   return async (deployment) => {
     const auth = deployment.auth;
     switch (auth.type) {
@@ -33,20 +33,37 @@ export function createCredentialSource(
         return { kind: 'key', value };
       }
       case 'entra': {
-        let pending = tokens.get(auth.scope);
-        const cached = pending && (await pending.catch(() => undefined));
-        if (!cached || cached.expiresOnTimestamp - REFRESH_MARGIN_MS < Date.now()) {
-          pending = tokenCredential()
-            .getToken(auth.scope)
-            .then((token) => {
-              if (!token) throw new Error(`no Entra token for scope ${auth.scope}`);
-              return token;
-            });
-          tokens.set(auth.scope, pending);
-          pending.catch(() => tokens.delete(auth.scope));
+        let source = tokens.get(auth.scope);
+        if (!source) {
+          source = entraTokenSource(tokenCredential, auth.scope);
+          tokens.set(auth.scope, source);
         }
-        return { kind: 'bearer', value: (await pending!).token };
+        return { kind: 'bearer', value: await source() };
       }
     }
+  };
+}
+
+/**
+ * An Entra token for one scope, cached until shortly before it expires; concurrent callers share one request,
+ * and a failed request is not cached (the next call asks again).
+ */
+export function entraTokenSource(tokenCredential: () => TokenCredential, scope: string): () => Promise<string> {
+  let pending: Promise<{ token: string; expiresOnTimestamp: number }> | undefined;
+  return async () => {
+    const cached = pending && (await pending.catch(() => undefined));
+    if (!cached || cached.expiresOnTimestamp - REFRESH_MARGIN_MS < Date.now()) {
+      const request = tokenCredential()
+        .getToken(scope)
+        .then((token) => {
+          if (!token) throw new Error(`no Entra token for scope ${scope}`);
+          return token;
+        });
+      pending = request;
+      request.catch(() => {
+        if (pending === request) pending = undefined;
+      });
+    }
+    return (await pending!).token;
   };
 }
