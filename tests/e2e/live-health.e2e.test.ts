@@ -1,5 +1,3 @@
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config/config.js';
 import { createServices, type Services } from '../../shared/composition/services.js';
@@ -7,7 +5,7 @@ import { isGatewayError } from '../../shared/errors.js';
 import { chatCompletions } from '../../shared/gateway/chat-completions.js';
 import type { GatewayRequest } from '../../shared/http/types.js';
 import { silentLogger } from '../../shared/log.js';
-import { completionJson } from './hostile-upstream.js';
+import { putLoopbackDeployment, startCountingUpstream, type CountingUpstream } from './counting-upstream.js';
 import { DEMO_KEY, putRoute, startTestGateway, type TestGateway } from './harness.js';
 
 /**
@@ -22,85 +20,9 @@ const LIVE_ENV = {
 };
 const CAPACITY = 4;
 
-/** A loopback upstream per path: counts requests and the most it held at once; `held` paths wait for release(). */
-interface Upstream {
-  url: string;
-  requests: Map<string, number>;
-  maxInFlight: Map<string, number>;
-  failing: Set<string>;
-  held: Set<string>;
-  waiting(path: string): number;
-  release(path: string, count?: number): void;
-  close(): Promise<void>;
-}
-
-async function startUpstream(): Promise<Upstream> {
-  const requests = new Map<string, number>();
-  const inFlight = new Map<string, number>();
-  const maxInFlight = new Map<string, number>();
-  const failing = new Set<string>();
-  const held = new Set<string>();
-  const queues = new Map<string, Array<() => void>>();
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname.split('/')[1] ?? '';
-    requests.set(path, (requests.get(path) ?? 0) + 1);
-    inFlight.set(path, (inFlight.get(path) ?? 0) + 1);
-    maxInFlight.set(path, Math.max(maxInFlight.get(path) ?? 0, inFlight.get(path)!));
-    const answer = (reply: (res: ServerResponse) => void) => {
-      inFlight.set(path, inFlight.get(path)! - 1);
-      reply(res);
-    };
-    req.resume();
-    req.once('end', () => {
-      if (failing.has(path))
-        return answer((r) => r.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"down"}}'));
-      const ok = () => answer((r) => r.writeHead(200, { 'content-type': 'application/json' }).end(completionJson(path)));
-      if (!held.has(path)) return ok();
-      const queue = queues.get(path) ?? [];
-      queue.push(ok);
-      queues.set(path, queue);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    maxInFlight,
-    failing,
-    held,
-    waiting: (path) => queues.get(path)?.length ?? 0,
-    release(path, count = Number.POSITIVE_INFINITY) {
-      const queue = queues.get(path) ?? [];
-      for (const ok of queue.splice(0, count)) ok();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 let gw: TestGateway;
 let other: Services;
-let upstream: Upstream;
-
-async function putDeployment(id: string, path: string, extra: Record<string, unknown> = {}): Promise<void> {
-  const managed = extra.capacity !== undefined;
-  const response = await gw.call(`/manage/deployments/${id}`, {
-    method: 'PUT',
-    body: JSON.stringify({
-      kind: managed ? 'managed' : 'serverless',
-      protocol: 'openai',
-      endpoint: `${upstream.url}/${path}`,
-      upstreamModel: 'loopback',
-      auth: { type: 'none' },
-      pricing: managed ? { hourlyUsd: 1, instances: 1 } : { inputPerMillionUsd: 1, outputPerMillionUsd: 1 },
-      ...extra,
-    }),
-  });
-  if (response.status >= 300) throw new Error(`deployment ${id}: ${response.status} ${await response.text()}`);
-}
+let upstream: CountingUpstream;
 
 /** A chat request on the second instance, through the same use case the HTTP function calls: its status. */
 async function askOther(alias: string): Promise<number> {
@@ -135,16 +57,16 @@ const healthOn = async (id: string) => (await gw.call(`/manage/deployments/${id}
 const poll = { timeout: 10_000, interval: 25 };
 
 beforeAll(async () => {
-  upstream = await startUpstream();
+  upstream = await startCountingUpstream();
   gw = await startTestGateway({ env: LIVE_ENV });
   other = await createServices(loadConfig({ ...LIVE_ENV }), { cosmos: gw.store!.connectionOptions(), log: silentLogger });
-  await putDeployment('live-managed', 'managed', { capacity: { maxConcurrent: CAPACITY } });
-  await putDeployment('live-serverless', 'serverless');
+  await putLoopbackDeployment(gw, upstream, 'live-managed', 'managed', { capacity: { maxConcurrent: CAPACITY } });
+  await putLoopbackDeployment(gw, upstream, 'live-serverless', 'serverless');
   await putRoute(gw, 'live', ['live-managed', 'live-serverless']);
-  await putDeployment('live-flaky', 'flaky');
+  await putLoopbackDeployment(gw, upstream, 'live-flaky', 'flaky');
   await putRoute(gw, 'flaky-only', ['live-flaky']);
   await putRoute(gw, 'flaky', ['live-flaky', 'live-serverless']);
-  await putDeployment('live-drain', 'drain');
+  await putLoopbackDeployment(gw, upstream, 'live-drain', 'drain');
   await putRoute(gw, 'drain', ['live-drain', 'live-serverless']);
   await other.deps.catalog.refresh();
   await other.deps.liveSync.syncNow();
