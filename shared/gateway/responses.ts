@@ -25,6 +25,7 @@ import type { GatewayDeps } from './gateway-deps.js';
 import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatRequest } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
+import { chatShadow, shadowCopy } from './shadow.js';
 import { relayStream } from './relay-stream.js';
 import { inputItems, responsesRequestSchema, toChatBody, type ResponseItem, type ResponsesRequest } from './responses-request.js';
 import { nativeStreamReader, readNativeResponse } from './responses-native.js';
@@ -87,6 +88,8 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     operation: 'chat',
     stream: wantsStream,
     startedAtMs: deps.now(),
+    // A translated request is copied as its chat request; one only a Responses deployment can take is not copied.
+    onMetered: 'chat' in translation ? shadowCopy(deps, route, chatShadow(translation.chat, deps)) : undefined,
   };
   const scope = requestScope(request, deps, wantsStream);
   const call: ResponseCall = {

@@ -285,6 +285,18 @@ describe('shadow traffic', () => {
     expect(record!.shadow.answer).toBeUndefined();
   });
 
+  it('copies a Responses request as its chat request', async () => {
+    await putRoute(gw, 'shadow-responses', ['sim-llama-serverless'], { shadow: { deployment: 'shadow-fine', percent: 100 } });
+    const { response } = await gw.openai.responses.create({ model: 'shadow-responses', input: 'hello', store: false }).withResponse();
+    expect(response.headers.get('x-switchyard-deployment')).toBe('sim-llama-serverless');
+    const [record] = await until(
+      'the copy recorded',
+      () => records('shadow-responses'),
+      (r) => r.length === 1,
+    );
+    expect(record).toMatchObject({ operation: 'chat', primary: { ok: true }, shadow: { ok: true, answer: 'shadow says hi' } });
+  });
+
   it('the summary: 400 for bad dates, 404 for an unknown route, 403 for a team key', async () => {
     expect((await gw.call('/manage/routes/shadowed/shadow?from=yesterday')).status).toBe(400);
     expect((await gw.call('/manage/routes/shadowed/shadow?from=2026-01-01&to=2025-12-01')).status).toBe(400);
