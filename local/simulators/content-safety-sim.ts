@@ -192,11 +192,7 @@ export async function startContentSafetySim(options: ContentSafetySimOptions = {
       }
     }
     if (!list) return fail(exchange, 404, 'BlocklistNotFound', `The blocklist '${name}' does not exist.`);
-    if (sub !== undefined && method === 'GET') {
-      const skip = Number(exchange.url.searchParams.get('skip') ?? 0);
-      const top = Number(exchange.url.searchParams.get('top') ?? exchange.url.searchParams.get('maxpagesize') ?? 1000);
-      return exchange.sendJson(200, { value: [...list.items.values()].slice(skip, skip + top) });
-    }
+    if (sub !== undefined && method === 'GET') return exchange.sendJson(200, { value: [...list.items.values()] });
     if (action === 'addOrUpdateBlocklistItems' && method === 'POST') {
       const items = isRecord(body) ? body.blocklistItems : undefined;
       if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH)

@@ -169,35 +169,3 @@ describe('the simulator', () => {
     expect(anonymous.status).toBe(401);
   });
 });
-
-describe('blocklists kept in step', () => {
-  it('creates the list, adds and removes items in batches of at most 100, and deletes it', async () => {
-    const items = Array.from({ length: 250 }, (_, i) => `term-${i}`);
-    const first = await client().syncBlocklist({ name: 'synced', items, description: 'from Switchyard' });
-    expect(first).toMatchObject({ ok: true, value: { added: 250, removed: 0 }, billableRecords: 0 });
-    expect(sim.blocklistItems('synced')).toHaveLength(250);
-    // The merge patch, one page of items, three batches of additions.
-    expect(sim.stats().requests).toBe(1 + 1 + 3);
-
-    sim.resetStats();
-    const next = [...items.slice(0, 150), 'fresh-1', 'fresh-2'];
-    const second = await client().syncBlocklist({ name: 'synced', items: next });
-    expect(second).toMatchObject({ ok: true, value: { added: 2, removed: 100 } });
-    expect(sim.blocklistItems('synced')!.sort()).toEqual([...next].sort());
-    // The merge patch, one page, one batch of additions, one of removals.
-    expect(sim.stats().requests).toBe(1 + 1 + 1 + 1);
-
-    sim.resetStats();
-    expect(await client().syncBlocklist({ name: 'synced', items: next })).toMatchObject({ ok: true, value: { added: 0, removed: 0 } });
-    expect(sim.stats().requests).toBe(2);
-
-    expect(await client().deleteBlocklist('synced')).toMatchObject({ ok: true, value: { deleted: true } });
-    expect(sim.blocklistItems('synced')).toBeUndefined();
-    expect(await client().deleteBlocklist('synced')).toMatchObject({ ok: true, value: { deleted: false } });
-  });
-
-  it('is unavailable when the service is down', async () => {
-    sim.setOptions({ down: true });
-    expect(await client().syncBlocklist({ name: 'x', items: ['a'] })).toMatchObject({ ok: false, failure: 'unavailable' });
-  });
-});
