@@ -174,7 +174,8 @@ export class Ledger {
         timer = setTimeout(acknowledged, this.durableWaitMs);
         timer.unref();
       }
-      if (this.queue.length === 1 && !this.writing) setImmediate(() => this.kick());
+      // After this turn's other records and after a write that is just ending has let go (kick checks again).
+      if (this.queue.length === 1) setImmediate(() => this.kick());
     });
   }
 

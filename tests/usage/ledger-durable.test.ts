@@ -88,6 +88,19 @@ describe('Ledger durability (group commit)', () => {
     expect(ledger.writes).toEqual({ batches: 2, records: 80 });
   });
 
+  it('writes a record that arrives as the previous write lets go, without waiting for the timer', async () => {
+    const { sink, writes, state } = gatedSink();
+    state.gated = false;
+    const ledger = new Ledger(sink, 'w1', { flushIntervalMs: 60_000, now: () => 0, durableWaitMs: 60_000 });
+    // Each writer records again as soon as its record is acknowledged, as a request loop does.
+    await Promise.all(
+      [0, 1, 2, 3].map(async (w) => {
+        for (let i = 0; i < 5; i++) await ledger.record(record(`w${w}-${i}`));
+      }),
+    );
+    expect(writes.flat()).toHaveLength(20);
+  });
+
   it('stamps each record with its writer and the seq of the rollup delta that sums it', async () => {
     const { sink, writes, applied, state } = gatedSink();
     state.gated = false;
