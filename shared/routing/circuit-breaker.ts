@@ -31,6 +31,10 @@ export interface BreakerStatus {
   reason: string;
   /** Half-open: whether the one probe allowed at a time is running. */
   probing: boolean;
+  /** Counts this breaker's own openings, so another instance adopts each one once. */
+  episode: number;
+  /** Whether the opening was another instance's, adopted here (never adopted again from here). */
+  adopted: boolean;
 }
 
 /** The window is kept as a few buckets, so counting it never walks one entry per attempt. */
@@ -56,16 +60,33 @@ export class CircuitBreaker {
   #reason = '';
   #probing = false;
   #buckets: Bucket[] = [];
+  #episode = 0;
+  #adopted = false;
 
   constructor(settings: BreakerSettings) {
     this.#settings = settings;
   }
 
   status(nowMs: number): BreakerStatus {
-    if (this.#openUntilMs === undefined) return { state: 'closed', remainingMs: 0, reason: '', probing: false };
+    const episode = { episode: this.#episode, adopted: this.#adopted };
+    if (this.#openUntilMs === undefined) return { state: 'closed', remainingMs: 0, reason: '', probing: false, ...episode };
     const remainingMs = Math.max(0, this.#openUntilMs - nowMs);
-    if (remainingMs > 0) return { state: 'open', remainingMs, reason: this.#reason, probing: false };
-    return { state: 'half-open', remainingMs: 0, reason: this.#reason, probing: this.#probing };
+    if (remainingMs > 0) return { state: 'open', remainingMs, reason: this.#reason, probing: false, ...episode };
+    return { state: 'half-open', remainingMs: 0, reason: this.#reason, probing: this.#probing, ...episode };
+  }
+
+  /**
+   * Takes on an opening another instance found, while this breaker is closed: open until `untilMs` (this
+   * instance's clock), then half-open with its own single probe, as if it had opened here.
+   */
+  adopt(untilMs: number, reason: string): void {
+    if (this.#openUntilMs !== undefined) return;
+    this.#openUntilMs = untilMs;
+    this.#reason = reason;
+    this.#probing = false;
+    this.#adopted = true;
+    this.#consecutive = 0;
+    this.#buckets = [];
   }
 
   /** Whether an attempt may start now: 'closed', 'probe' (the half-open probe, now claimed) or undefined. */
@@ -90,6 +111,7 @@ export class CircuitBreaker {
       this.#opens = 0;
       this.#reason = '';
       this.#probing = false;
+      this.#adopted = false;
       this.#buckets = [];
     }
   }
@@ -116,6 +138,8 @@ export class CircuitBreaker {
     const { openMs, maxOpenMs } = this.#settings;
     this.#openUntilMs = nowMs + Math.min(maxOpenMs, openMs * 2 ** this.#opens);
     this.#opens += 1;
+    this.#episode += 1;
+    this.#adopted = false;
     this.#reason = reason;
     this.#probing = false;
     this.#consecutive = 0;

@@ -54,6 +54,8 @@ interface Entry {
   previous?: Window;
   lease?: Lease;
   remote: RemoteEntry[];
+  /** Other instances' breaker openings already taken on here (`instance#episode`). */
+  adoptedEpisodes: Set<string>;
 }
 
 /** After this long without a sample, an average counts half as much against a new one. */
@@ -135,6 +137,7 @@ export class DeploymentHealth implements HealthView {
         probe: 0,
         current: emptyWindow(this.now()),
         remote: [],
+        adoptedEpisodes: new Set(),
       };
       this.entries.set(id, entry);
     }
@@ -193,19 +196,7 @@ export class DeploymentHealth implements HealthView {
   }
 
   breaker(id: string): BreakerStatus {
-    const entry = this.entry(id);
-    const own = entry.breaker.status(this.now());
-    if (own.state !== 'closed') return own;
-    // Another instance's open breaker keeps this one away too, for what remains of its period.
-    let open: BreakerStatus | undefined;
-    for (const { entry: remote, seenAtMs } of entry.remote) {
-      if (remote.breaker?.state !== 'open') continue;
-      const remainingMs = seenAtMs + remote.breaker.remainingMs - this.now();
-      if (remainingMs > 0 && remainingMs > (open?.remainingMs ?? 0)) {
-        open = { state: 'open', remainingMs, reason: `${remote.breaker.reason} on another instance`, probing: false };
-      }
-    }
-    return open ?? own;
+    return this.entry(id).breaker.status(this.now());
   }
 
   /**
@@ -308,7 +299,9 @@ export class DeploymentHealth implements HealthView {
     if (entry.coolingUntilMs > nowMs && entry.cooldown)
       published.cooling = { ...entry.cooldown, remainingMs: entry.coolingUntilMs - nowMs };
     const breaker = entry.breaker.status(nowMs);
-    if (breaker.state !== 'closed') published.breaker = { state: breaker.state, remainingMs: breaker.remainingMs, reason: breaker.reason };
+    if (breaker.state !== 'closed' && !breaker.adopted) {
+      published.breaker = { state: breaker.state, remainingMs: breaker.remainingMs, reason: breaker.reason, episode: breaker.episode };
+    }
     if (entry.firstToken) published.ttftAvgMs = Math.round(entry.firstToken.averageMs);
     return published;
   }
@@ -349,9 +342,25 @@ export class DeploymentHealth implements HealthView {
     } else lease.slots = Math.min(lease.slots, slots);
   }
 
-  /** What the other live instances last published about a deployment. */
+  /**
+   * What the other live instances last published about a deployment. An opening another instance found is
+   * adopted once (each instance's episode): open here for what remains of it, then half-open with this
+   * instance's own single probe, so no instance sends full traffic to a deployment another just found failing.
+   */
   setRemote(id: string, remote: RemoteEntry[]): void {
-    this.entry(id).remote = remote;
+    const entry = this.entry(id);
+    entry.remote = remote;
+    const seen = new Set<string>();
+    for (const { instance, entry: other, seenAtMs } of remote) {
+      if (!other.breaker) continue;
+      const episode = `${instance}#${other.breaker.episode}`;
+      seen.add(episode);
+      if (entry.adoptedEpisodes.has(episode)) continue;
+      entry.adoptedEpisodes.add(episode);
+      entry.breaker.adopt(seenAtMs + other.breaker.remainingMs, `${other.breaker.reason} on another instance`);
+    }
+    // Episodes no longer published are over: forgetting them keeps the set small.
+    for (const episode of entry.adoptedEpisodes) if (!seen.has(episode)) entry.adoptedEpisodes.delete(episode);
   }
 
   /** The deployment's health across instances, for the management view. */

@@ -49,7 +49,8 @@ export const liveEntrySchema = z.object({
   want: ms,
   inFlight: ms,
   cooling: z.object({ remainingMs: ms, reason: z.string(), askedMs: ms.optional(), appliedMs: ms }).optional(),
-  breaker: z.object({ state: z.enum(['open', 'half-open']), remainingMs: ms, reason: z.string() }).optional(),
+  /** An opening this instance found itself (adopted ones are not published, so none is passed on twice). */
+  breaker: z.object({ state: z.enum(['open', 'half-open']), remainingMs: ms, reason: z.string(), episode: ms }).optional(),
   ttftAvgMs: z.number().min(0).optional(),
   ttft: z.record(z.string(), ms),
   requests: ms,

@@ -12,7 +12,14 @@ describe('CircuitBreaker', () => {
     for (let i = 0; i < 4; i++) breaker.failed(1_000);
     expect(breaker.status(1_000).state).toBe('closed');
     breaker.failed(1_000);
-    expect(breaker.status(1_000)).toEqual({ state: 'open', remainingMs: 30_000, reason: '5 consecutive failures', probing: false });
+    expect(breaker.status(1_000)).toEqual({
+      state: 'open',
+      remainingMs: 30_000,
+      reason: '5 consecutive failures',
+      probing: false,
+      episode: 1,
+      adopted: false,
+    });
     expect(breaker.admit(30_999)).toBeUndefined();
     expect(breaker.status(31_000).state).toBe('half-open');
     // Exactly one probe at a time.
@@ -68,6 +75,46 @@ describe('CircuitBreaker', () => {
     }
     breaker.failed(120_000);
     expect(breaker.status(120_000).state).toBe('closed');
+  });
+});
+
+describe('a breaker opening shared across instances', () => {
+  const flaky = { id: 'flaky' };
+  /** What `from` publishes, as `to` reads it at `seenAtMs` on its own clock. */
+  const share = (from: DeploymentHealth, to: DeploymentHealth, seenAtMs: number) =>
+    to.setRemote('flaky', [{ instance: 'a', seenAtMs, entry: { ...from.ownEntry('flaky'), renewal: 1, slots: 0, want: 0 } }]);
+
+  it('is adopted once by another instance: open for what remained, then its own single probe, and not passed back', () => {
+    let aNow = 0;
+    let bNow = 5_000_000; // clocks need not agree
+    const a = new DeploymentHealth(() => aNow, { breaker: settings });
+    const b = new DeploymentHealth(() => bNow, { breaker: settings });
+    for (let i = 0; i < 5; i++) a.failed('flaky');
+    aNow = 10_000;
+    share(a, b, bNow);
+    expect(b.breaker('flaky')).toMatchObject({ state: 'open', remainingMs: 20_000, reason: '5 consecutive failures on another instance' });
+    expect(b.tryBegin(flaky)).toBeUndefined();
+    // An adopted opening is not published again, so a cannot adopt it back from b.
+    expect(b.ownEntry('flaky').breaker).toBeUndefined();
+
+    bNow += 20_000;
+    expect(b.breaker('flaky').state).toBe('half-open');
+    const probe = b.tryBegin(flaky);
+    expect(probe).toBeDefined();
+    expect(b.tryBegin(flaky)).toBeUndefined(); // one probe at a time
+    b.succeeded('flaky');
+    probe!();
+    expect(b.breaker('flaky').state).toBe('closed');
+    // a still publishes the same opening (it has had no probe yet): b does not take it on again.
+    share(a, b, bNow);
+    expect(b.breaker('flaky').state).toBe('closed');
+
+    // a's probe fails: a new opening, which b adopts.
+    aNow = 30_000;
+    expect(a.tryBegin(flaky)).toBeDefined();
+    a.failed('flaky');
+    share(a, b, bNow);
+    expect(b.breaker('flaky')).toMatchObject({ state: 'open', remainingMs: 60_000, reason: 'half-open probe failed on another instance' });
   });
 });
 
