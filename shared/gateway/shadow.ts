@@ -105,13 +105,10 @@ async function sendCopy(
 ): Promise<void> {
   const deployment = deps.catalog.current().deployments.get(deploymentId);
   if (!deployment?.enabled) return deps.shadowTraffic.skip();
-  if (!deps.shadowTraffic.tryStart()) return;
   // Only the shadow deployment's own in-flight count (and its capacity) is touched: never its breaker or cool-down.
   const release = deps.health.tryBegin(deployment);
-  if (!release) {
-    deps.shadowTraffic.end();
-    return deps.shadowTraffic.skip();
-  }
+  if (!release) return deps.shadowTraffic.skip();
+  if (!deps.shadowTraffic.tryStart()) return release();
   const scope = new CallScope({ deadlineMs: deps.shadowTraffic.timeoutMs, buffers: deps.bufferedAnswers, now: deps.now });
   const startedAtMs = deps.now();
   let side: ShadowSide;
