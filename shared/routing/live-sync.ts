@@ -169,20 +169,19 @@ export class LiveSync {
   }
 }
 
-// What makes an entry worth rewriting before its heartbeat: anything but the passing of time.
+// What makes an entry worth rewriting before its heartbeat: what others decide on (slots and demand, cool-downs,
+// breakers) and whether anything is in flight (a drain's end). Counts, latencies and the exact number in flight
+// only inform the health view, so they ride on the heartbeat.
 function changeKey(own: ReturnType<DeploymentHealth['ownEntry']>, slots: number, want: number, nowMs: number): string {
   const until = (remainingMs: number | undefined) => (remainingMs === undefined ? 0 : Math.round((nowMs + remainingMs) / 250));
   return JSON.stringify([
     slots,
     want,
-    own.inFlight,
-    own.requests,
-    own.errors,
-    own.ttftAvgMs,
+    own.inFlight > 0,
     own.cooling?.reason,
     until(own.cooling?.remainingMs),
     own.breaker?.state,
-    own.breaker?.reason,
+    own.breaker?.episode,
     until(own.breaker?.remainingMs),
   ]);
 }
