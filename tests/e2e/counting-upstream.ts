@@ -9,6 +9,8 @@ export interface CountingUpstream {
   requests: Map<string, number>;
   maxInFlight: Map<string, number>;
   failing: Set<string>;
+  /** Paths that answer 429 asking to wait a day (Retry-After: 86400). */
+  throttled: Set<string>;
   held: Set<string>;
   waiting(path: string): number;
   release(path: string, count?: number): void;
@@ -20,6 +22,7 @@ export async function startCountingUpstream(): Promise<CountingUpstream> {
   const inFlight = new Map<string, number>();
   const maxInFlight = new Map<string, number>();
   const failing = new Set<string>();
+  const throttled = new Set<string>();
   const held = new Set<string>();
   const queues = new Map<string, Array<() => void>>();
   const server = createServer((req, res) => {
@@ -35,6 +38,11 @@ export async function startCountingUpstream(): Promise<CountingUpstream> {
     req.once('end', () => {
       if (failing.has(path))
         return answer((r) => r.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"down"}}'));
+      if (throttled.has(path)) {
+        return answer((r) =>
+          r.writeHead(429, { 'content-type': 'application/json', 'retry-after': '86400' }).end('{"error":{"message":"tomorrow"}}'),
+        );
+      }
       const ok = () => answer((r) => r.writeHead(200, { 'content-type': 'application/json' }).end(completionJson(path)));
       if (!held.has(path)) return ok();
       const queue = queues.get(path) ?? [];
@@ -48,6 +56,7 @@ export async function startCountingUpstream(): Promise<CountingUpstream> {
     requests,
     maxInFlight,
     failing,
+    throttled,
     held,
     waiting: (path) => queues.get(path)?.length ?? 0,
     release(path, count = Number.POSITIVE_INFINITY) {

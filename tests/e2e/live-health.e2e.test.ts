@@ -120,6 +120,13 @@ describe('health shared across two instances', () => {
     expect(open).toMatchObject({ state: 'open', breaker: { state: 'open', reason: '2 consecutive failures' }, requests: 2, errorRate: 1 });
     expect(open.breaker.remainingMs).toBeGreaterThan(0);
     expect(open.cooldown).toMatchObject({ reason: 'backoff after 2 failures' });
+    const explained = await gw.call('/manage/explain', {
+      method: 'POST',
+      body: JSON.stringify({ team: 'demo', request: { model: 'flaky', messages: [{ role: 'user', content: 'hi' }] } }),
+    });
+    const { considered, chosen } = await explained.json();
+    expect(chosen).toBe('live-serverless');
+    expect(considered[0].reason).toMatch(/^breaker open for \d+ ms \(2 consecutive failures\)$/);
 
     // The second instance never called it, yet after a sync its routing skips it.
     await expect.poll(() => other.deps.health.breaker('live-flaky').state, poll).toBe('open');
@@ -158,6 +165,28 @@ describe('health shared across two instances', () => {
     upstream.release('drain');
     await expect.poll(drainView, poll).toEqual({ state: 'disabled', inFlight: 0 });
     expect(await Promise.all([first, second])).toEqual([200, 200]);
+  });
+
+  it('shows a one-day Retry-After capped: asked and applied, with the reason', async () => {
+    await putLoopbackDeployment(gw, upstream, 'live-throttled', 'throttled');
+    await putRoute(gw, 'throttled', ['live-throttled']);
+    upstream.throttled.add('throttled');
+    expect(await askGateway('throttled')).toBe(429);
+    const view = await healthOn('live-throttled');
+    expect(view).toMatchObject({
+      state: 'cooling',
+      // A 429 is capacity, not a fault: the breaker stays closed.
+      breaker: { state: 'closed' },
+      cooldown: { reason: 'throttled: Retry-After', askedMs: 86_400_000, appliedMs: 300_000 },
+    });
+    expect(view.cooldown.remainingMs).toBeLessThanOrEqual(300_000);
+    // The other instance keeps away too after its next sync.
+    await expect.poll(() => other.deps.health.coolingUntilMs('live-throttled') > Date.now(), poll).toBe(true);
+    expect(other.deps.health.report(other.deps.catalog.current().deployments.get('live-throttled')!).cooldown).toMatchObject({
+      reason: 'throttled: Retry-After on another instance',
+      askedMs: 86_400_000,
+      appliedMs: 300_000,
+    });
   });
 
   it('lists every deployment in the health view and answers 404 for an unknown or malformed id', async () => {
