@@ -14,6 +14,7 @@
  * resets every connection; `latencyMs` slows every answer.
  */
 import { randomUUID } from 'node:crypto';
+import type { SelfTestCanaries } from '../../shared/safety/self-test.js';
 import { textRecords } from '../../shared/safety/text-chunks.js';
 import { FaultPlan, retryAfterHeaders, type SimFault, type SimFaultRate } from './sim-faults.js';
 import { queryRecord, SimStatsRecorder, startSimServer, type SimExchange, type SimServerOptions, type SimStats } from './sim-server.js';
@@ -192,7 +193,11 @@ export async function startContentSafetySim(options: ContentSafetySimOptions = {
       }
     }
     if (!list) return fail(exchange, 404, 'BlocklistNotFound', `The blocklist '${name}' does not exist.`);
-    if (sub !== undefined && method === 'GET') return exchange.sendJson(200, { value: [...list.items.values()] });
+    if (sub !== undefined && method === 'GET') {
+      const skip = Number(exchange.url.searchParams.get('skip') ?? 0);
+      const top = Number(exchange.url.searchParams.get('top') ?? exchange.url.searchParams.get('maxpagesize') ?? 1000);
+      return exchange.sendJson(200, { value: [...list.items.values()].slice(skip, skip + top) });
+    }
     if (action === 'addOrUpdateBlocklistItems' && method === 'POST') {
       const items = isRecord(body) ? body.blocklistItems : undefined;
       if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH)
@@ -287,3 +292,10 @@ export async function startContentSafetySim(options: ContentSafetySimOptions = {
     close: () => server.close(),
   };
 }
+
+/** Self-test canaries that the simulator's marker words make it score and detect (shared/safety/self-test.ts). */
+export const simulatorCanaries: SelfTestCanaries = {
+  clean: 'What is the capital of France? Please answer in one word.',
+  harmful: { category: 'violence', text: 'A canary for the self-test: SIM_VIOLENCE_6' },
+  attack: 'A canary for the self-test: SIM_ATTACK',
+};

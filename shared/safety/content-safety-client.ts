@@ -99,12 +99,18 @@ class CallFailed extends Error {
   constructor(
     readonly failure: 'unavailable' | 'refused',
     reason: string,
+    readonly status?: number,
   ) {
     super(reason);
   }
 }
 
+const blocklistItemsPage = z.object({ value: z.array(z.object({ blocklistItemId: z.string(), text: z.string() })) });
+
 const DEFAULT_CONCURRENCY = 4;
+/** AZURE.md §4.6: items are added and removed at most 100 per call. */
+const BLOCKLIST_BATCH = 100;
+const BLOCKLIST_PAGE = 1000;
 const DEFAULT_MAX_RETRY_AFTER_MS = 1_000;
 const MAX_ANSWER_BYTES = 256 * 1024;
 
@@ -150,7 +156,8 @@ export class ContentSafetyClient implements ContentSafetyPort {
     const calls: Call[] = chunkText(request.userPrompt, SHIELD_MAX_CHARS)
       .filter((chunk) => chunk.length > 0)
       .map((userPrompt) => ({ userPrompt, documents: [] }));
-    let open: Call | undefined;
+    // The prompt and the documents have limits of their own: the first documents ride with the (last) prompt chunk.
+    let open: Call | undefined = calls.at(-1);
     let openChars = 0;
     request.documents.forEach((document, index) => {
       for (const text of chunkText(document, SHIELD_MAX_CHARS)) {
@@ -183,6 +190,57 @@ export class ContentSafetyClient implements ContentSafetyPort {
       });
     }
     return { ...outcome, value: result };
+  }
+
+  /**
+   * Makes Content Safety's blocklist `name` hold exactly `items` (AZURE.md §4.6): created or updated by merge
+   * patch, its items listed, the missing added and the extra removed in batches of at most 100.
+   */
+  async syncBlocklist(
+    list: { name: string; items: readonly string[]; description?: string },
+    signal?: AbortSignal,
+  ): Promise<RemoteOutcome<{ added: number; removed: number }>> {
+    const path = `text/blocklists/${encodeURIComponent(list.name)}`;
+    const outcome = await this.run(signal, [list], async (_, deadline) => {
+      await this.call(path, { description: list.description ?? '' }, deadline, 'PATCH');
+      const existing: Array<{ blocklistItemId: string; text: string }> = [];
+      for (let skip = 0; ; skip += BLOCKLIST_PAGE) {
+        const page = blocklistItemsPage.safeParse(
+          await this.call(`${path}/blocklistItems?top=${BLOCKLIST_PAGE}&skip=${skip}`, undefined, deadline, 'GET'),
+        );
+        if (!page.success) throw new CallFailed('unavailable', 'blocklistItems answered a body that is not its documented shape');
+        existing.push(...page.data.value);
+        if (page.data.value.length < BLOCKLIST_PAGE) break;
+      }
+      const wanted = new Set(list.items);
+      const present = new Set(existing.map((item) => item.text));
+      const toAdd = list.items.filter((text) => !present.has(text));
+      const toRemove = existing.filter((item) => !wanted.has(item.text)).map((item) => item.blocklistItemId);
+      for (let i = 0; i < toAdd.length; i += BLOCKLIST_BATCH)
+        await this.call(
+          `${path}:addOrUpdateBlocklistItems`,
+          { blocklistItems: toAdd.slice(i, i + BLOCKLIST_BATCH).map((text) => ({ text })) },
+          deadline,
+        );
+      for (let i = 0; i < toRemove.length; i += BLOCKLIST_BATCH)
+        await this.call(`${path}:removeBlocklistItems`, { blocklistItemIds: toRemove.slice(i, i + BLOCKLIST_BATCH) }, deadline);
+      return { value: { added: toAdd.length, removed: toRemove.length }, records: 0 };
+    });
+    return outcome.ok ? { ...outcome, value: outcome.value[0]! } : outcome;
+  }
+
+  /** Deletes Content Safety's blocklist `name`; one that is already gone counts as deleted. */
+  async deleteBlocklist(name: string, signal?: AbortSignal): Promise<RemoteOutcome<{ deleted: boolean }>> {
+    const outcome = await this.run(signal, [name], async (_, deadline) => {
+      try {
+        await this.call(`text/blocklists/${encodeURIComponent(name)}`, undefined, deadline, 'DELETE');
+        return { value: { deleted: true }, records: 0 };
+      } catch (error) {
+        if (error instanceof CallFailed && error.status === 404) return { value: { deleted: false }, records: 0 };
+        throw error;
+      }
+    });
+    return outcome.ok ? { ...outcome, value: outcome.value[0]! } : outcome;
   }
 
   /** Runs one call per item, `concurrency` at a time, under one deadline; the first failure ends the rest. */
@@ -237,7 +295,12 @@ export class ContentSafetyClient implements ContentSafetyPort {
   }
 
   /** One POST, with one bounded wait and retry on a 429; the parsed JSON answer, or a CallFailed. */
-  private async call(operation: string, body: unknown, deadline: { signal: AbortSignal; endsAtMs: number }): Promise<unknown> {
+  private async call(
+    operation: string,
+    body: unknown,
+    deadline: { signal: AbortSignal; endsAtMs: number },
+    method: 'POST' | 'GET' | 'PATCH' | 'DELETE' = 'POST',
+  ): Promise<unknown> {
     for (let attempt = 1; ; attempt++) {
       const credential = await this.options.credential().catch(() => {
         throw new CallFailed('refused', 'no credential for Content Safety (key setting or managed identity)');
@@ -246,20 +309,22 @@ export class ContentSafetyClient implements ContentSafetyPort {
       try {
         const answer = await this.options.send(
           {
-            url: `${this.base}/contentsafety/${operation}?api-version=${CONTENT_SAFETY_API_VERSION}`,
+            method,
+            url: `${this.base}/contentsafety/${operation}${operation.includes('?') ? '&' : '?'}api-version=${CONTENT_SAFETY_API_VERSION}`,
             headers: {
-              'content-type': 'application/json',
+              'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
               accept: 'application/json',
               ...(credential.kind === 'key'
                 ? { 'ocp-apim-subscription-key': credential.value }
                 : { authorization: `Bearer ${credential.value}` }),
             },
-            body: JSON.stringify(body),
+            body: body === undefined ? '' : JSON.stringify(body),
             streams: false,
           },
           { signal: deadline.signal, deadlineMs: remainingMs, headersTimeoutMs: remainingMs, idleTimeoutMs: remainingMs },
         );
         const text = await readBody(answer.body, { maxBytes: MAX_ANSWER_BYTES });
+        if (text.length === 0) return undefined;
         try {
           return JSON.parse(text) as unknown;
         } catch {
@@ -281,7 +346,7 @@ export class ContentSafetyClient implements ContentSafetyPort {
           throw new CallFailed('unavailable', `${operation} is throttled (429, retry after ${waitMs} ms)`);
         }
         if (status === 400 || status === 401 || status === 403 || status === 404)
-          throw new CallFailed('refused', `${operation} refused the call: ${status} ${errorCode(error.errorBody)}`.trim());
+          throw new CallFailed('refused', `${operation} refused the call: ${status} ${errorCode(error.errorBody)}`.trim(), status);
         if (status !== undefined)
           throw new CallFailed('unavailable', `${operation} answered ${status} ${errorCode(error.errorBody)}`.trim());
         throw new CallFailed('unavailable', `${operation} could not be reached (${error.kind})`);

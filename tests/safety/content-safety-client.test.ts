@@ -86,12 +86,12 @@ describe('text:shieldPrompt', () => {
     expect(outcome.ok && outcome.value).toEqual({ userPromptAttack: true, documentAttacks: [false, true] });
   });
 
-  it('puts at most five documents and 10,000 characters in one call', async () => {
+  it('sends the prompt with at most five documents of 10,000 characters in all per call', async () => {
     const documents = Array.from({ length: 7 }, (_, i) => (i === 6 ? 'SIM_ATTACK' : `doc ${i}`));
     documents.push('x'.repeat(9_000));
     const outcome = await client().shieldPrompt({ userPrompt: 'clean', documents });
     expect(outcome.ok && outcome.value.documentAttacks).toEqual([false, false, false, false, false, false, true, false]);
-    expect(sim.stats().shieldCalls).toBe(3);
+    expect(sim.stats().shieldCalls).toBe(2);
     expect(outcome.billableRecords).toBe(sim.stats().textRecords);
   });
 });
@@ -167,5 +167,37 @@ describe('the simulator', () => {
     expect((await post('text:shieldPrompt', { documents: ['a', 'b', 'c', 'd', 'e', 'f'] })).status).toBe(400);
     const anonymous = await fetch(`${sim.url}/contentsafety/text:analyze?api-version=2024-09-01`, { method: 'POST', body: '{}' });
     expect(anonymous.status).toBe(401);
+  });
+});
+
+describe('blocklists kept in step', () => {
+  it('creates the list, adds and removes items in batches of at most 100, and deletes it', async () => {
+    const items = Array.from({ length: 250 }, (_, i) => `term-${i}`);
+    const first = await client().syncBlocklist({ name: 'synced', items, description: 'from Switchyard' });
+    expect(first).toMatchObject({ ok: true, value: { added: 250, removed: 0 }, billableRecords: 0 });
+    expect(sim.blocklistItems('synced')).toHaveLength(250);
+    // The merge patch, one page of items, three batches of additions.
+    expect(sim.stats().requests).toBe(1 + 1 + 3);
+
+    sim.resetStats();
+    const next = [...items.slice(0, 150), 'fresh-1', 'fresh-2'];
+    const second = await client().syncBlocklist({ name: 'synced', items: next });
+    expect(second).toMatchObject({ ok: true, value: { added: 2, removed: 100 } });
+    expect(sim.blocklistItems('synced')!.sort()).toEqual([...next].sort());
+    // The merge patch, one page, one batch of additions, one of removals.
+    expect(sim.stats().requests).toBe(1 + 1 + 1 + 1);
+
+    sim.resetStats();
+    expect(await client().syncBlocklist({ name: 'synced', items: next })).toMatchObject({ ok: true, value: { added: 0, removed: 0 } });
+    expect(sim.stats().requests).toBe(2);
+
+    expect(await client().deleteBlocklist('synced')).toMatchObject({ ok: true, value: { deleted: true } });
+    expect(sim.blocklistItems('synced')).toBeUndefined();
+    expect(await client().deleteBlocklist('synced')).toMatchObject({ ok: true, value: { deleted: false } });
+  });
+
+  it('is unavailable when the service is down', async () => {
+    sim.setOptions({ down: true });
+    expect(await client().syncBlocklist({ name: 'x', items: ['a'] })).toMatchObject({ ok: false, failure: 'unavailable' });
   });
 });
