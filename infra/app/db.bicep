@@ -241,6 +241,26 @@ resource shadow 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2
   }
 }
 
+// Managed compute allocated by the hour: one document per (deployment, hour), upserted whole when late usage
+// re-opens the hour, and one `first|<deployment>` marker per deployment; one partition per UTC month, so a month's
+// statements and reconcile read one partition. Filtered on type, hour and deployment only; kept for good.
+resource allocations 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'allocations'
+  properties: {
+    resource: {
+      id: 'allocations'
+      partitionKey: { paths: ['/month'], kind: 'Hash', version: 2 }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [{ path: '/type/?' }, { path: '/hour/?' }, { path: '/deployment/?' }]
+        excludedPaths: [{ path: '/*' }]
+      }
+    }
+  }
+}
+
 output accountName string = account.name
 output endpoint string = account.properties.documentEndpoint
 output databaseName string = database.name

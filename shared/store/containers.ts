@@ -28,6 +28,8 @@ export const containerDefinitions = {
   live: { id: 'live', partitionKey: { paths: ['/scope'], version: PartitionKeyDefinitionVersion.V2 }, defaultTtl: 3600 },
   /** Budgets (one document per team and UTC month) and rate-limit windows (per team and minute, expiring by their own TTL). */
   quotas: { id: 'quotas', partitionKey: { paths: ['/team'], version: PartitionKeyDefinitionVersion.V2 }, defaultTtl: -1 },
+  /** Managed compute allocated by the hour: one document per (deployment, hour), replaced whole; per UTC month. */
+  allocations: { id: 'allocations', partitionKey: { paths: ['/month'], version: PartitionKeyDefinitionVersion.V2 } },
 } satisfies Record<string, ContainerDefinition>;
 
 export type ContainerName = keyof typeof containerDefinitions;

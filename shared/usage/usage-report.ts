@@ -14,7 +14,10 @@ export interface UsageQuery {
 }
 
 /** A stored rollup; ones written before exact cost carry costMicroUsd only, read as exact micro-dollars. */
-export type RollupRow = Omit<RollupCounters, 'costRemainderPicoUsd'> & { costRemainderPicoUsd?: number } & Record<GroupByField, string>;
+export type RollupRow = Omit<RollupCounters, 'costRemainderPicoUsd'> & { costRemainderPicoUsd?: number } & Record<GroupByField, string> & {
+    /** A row of managed compute allocated by the hour (shared/allocation), not of token charges. */
+    managedAllocated?: boolean;
+  };
 
 export interface UsageRow extends Partial<Record<GroupByField, string>> {
   requests: number;
@@ -30,7 +33,7 @@ export interface UsageRow extends Partial<Record<GroupByField, string>> {
   costUsdExact: string;
   /** Token charges of serverless deployments, rounded like costUsd. */
   serverlessCostUsd: number;
-  /** The share of managed compute allocated to this group: 0 until hourly allocation exists. */
+  /** The share of managed compute allocated to this group by the hour (team `unallocated` holds idle capacity), rounded like costUsd. */
   managedAllocatedUsd: number;
   estimatedRequests: number;
   failedRequests: number;
@@ -103,6 +106,7 @@ function emptyTotals(): Omit<UsageRow, GroupByField> {
 interface ExactCost {
   totalPico: bigint;
   serverlessPico: bigint;
+  managedPico: bigint;
 }
 
 function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row: RollupRow): void {
@@ -117,24 +121,26 @@ function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row:
   const pico = costPicoUsd(row);
   exact.totalPico += pico;
   if (row.kind === 'serverless') exact.serverlessPico += pico;
+  if (row.managedAllocated) exact.managedPico += pico;
   target.costMicroUsd = Number(roundToMicroUsd(exact.totalPico));
   target.costUsd = picoToUsd(exact.totalPico);
   target.costUsdExact = picoToUsdExact(exact.totalPico);
   target.serverlessCostUsd = picoToUsd(exact.serverlessPico);
+  target.managedAllocatedUsd = picoToUsd(exact.managedPico);
 }
 
 /** Sums rollups into the rows a groupBy asks for; money is summed exactly (BigInt pico-dollars) and rounded once per figure. */
 export function buildUsageReport(query: UsageQuery, rollups: RollupRow[]): UsageReport {
   const groups = new Map<string, { row: UsageRow; exact: ExactCost }>();
   const totals = emptyTotals();
-  const totalsExact: ExactCost = { totalPico: 0n, serverlessPico: 0n };
+  const totalsExact: ExactCost = { totalPico: 0n, serverlessPico: 0n, managedPico: 0n };
   for (const rollup of rollups) {
     const key = query.groupBy.map((f) => rollup[f]).join('\u0000');
     let group = groups.get(key);
     if (!group) {
       group = {
         row: { ...Object.fromEntries(query.groupBy.map((f) => [f, rollup[f]])), ...emptyTotals() },
-        exact: { totalPico: 0n, serverlessPico: 0n },
+        exact: { totalPico: 0n, serverlessPico: 0n, managedPico: 0n },
       };
       groups.set(key, group);
     }

@@ -1,0 +1,126 @@
+import type { Deployment } from '../catalog/schemas.js';
+import { type AllocationBasis, HOUR_MS, hourUses } from './allocate-hour.js';
+import type { AllocationRecord, AllocationStore } from './allocation-store.js';
+import { type HourDocument, hourDocument, sameAllocation } from './hour-document.js';
+
+/** A managed deployment as allocation reads it. */
+export type ManagedDeployment = Pick<Deployment, 'id' | 'pricing' | 'capacity'>;
+
+export interface AllocateHoursOptions {
+  basis: AllocationBasis;
+  /** Hours starting in [fromMs, toMs) are (re)computed; both on hour boundaries. */
+  fromMs: number;
+  toMs: number;
+  /** The clock: the deployment is known to exist in the hour that holds it. */
+  nowMs: number;
+  /** When the deployment's first version was written, if the version log has it. */
+  firstVersionAtMs?: (deployment: string) => Promise<number | undefined>;
+}
+
+export interface AllocateHoursResult {
+  deployments: number;
+  hoursWritten: number;
+  hoursUnchanged: number;
+}
+
+export function hourStart(ms: number): number {
+  return Math.floor(ms / HOUR_MS) * HOUR_MS;
+}
+
+function isManaged(
+  deployment: Pick<Deployment, 'pricing'>,
+): deployment is ManagedDeployment & { pricing: { hourlyUsd: number; instances: number } } {
+  return 'hourlyUsd' in deployment.pricing;
+}
+
+/**
+ * A deployment's hours in the range as they should be stored: its records grouped by the hour their request
+ * started, priced at what an hour already stored was priced at (a price change never re-prices a closed hour),
+ * else at the deployment's current price. Hours before the deployment is known to exist are not charged.
+ */
+export function computeHours(
+  deployment: ManagedDeployment,
+  records: AllocationRecord[],
+  stored: ReadonlyMap<string, HourDocument>,
+  options: { basis: AllocationBasis; fromMs: number; toMs: number; firstHourMs: number },
+): HourDocument[] {
+  if (!isManaged(deployment)) return [];
+  const byHour = new Map<number, AllocationRecord[]>();
+  for (const record of records) {
+    const hour = hourStart(Date.parse(record.ts));
+    const list = byHour.get(hour);
+    if (list) list.push(record);
+    else byHour.set(hour, [record]);
+  }
+  const current = {
+    hourlyUsd: deployment.pricing.hourlyUsd,
+    instances: deployment.pricing.instances,
+    slots: deployment.capacity?.maxConcurrent ?? deployment.pricing.instances,
+  };
+  const docs: HourDocument[] = [];
+  for (let hour = Math.max(options.fromMs, hourStart(options.firstHourMs)); hour < options.toMs; hour += HOUR_MS) {
+    const before = stored.get(new Date(hour).toISOString());
+    const price = before ? { hourlyUsd: before.hourlyUsd, instances: before.instances, slots: before.slots } : current;
+    const basis = before?.basis ?? options.basis;
+    docs.push(hourDocument(deployment.id, hour, price, hourUses(byHour.get(hour) ?? []), basis));
+  }
+  return docs;
+}
+
+/** The earliest hour a deployment is known to exist: first seen by the allocator, first version, or first record in range. */
+async function firstHourMs(
+  store: AllocationStore,
+  deployment: string,
+  records: AllocationRecord[],
+  options: AllocateHoursOptions,
+): Promise<number> {
+  let earliest = hourStart(options.nowMs);
+  const versionAt = await options.firstVersionAtMs?.(deployment);
+  if (versionAt !== undefined) earliest = Math.min(earliest, hourStart(versionAt));
+  for (const record of records) earliest = Math.min(earliest, hourStart(Date.parse(record.ts)));
+  return Date.parse(await store.firstHour(deployment, new Date(earliest).toISOString()));
+}
+
+/** Reads what one deployment's hours in the range should be and what is stored: for the timer and for reconcile. */
+export async function deploymentHours(
+  store: AllocationStore,
+  deployment: ManagedDeployment,
+  options: AllocateHoursOptions,
+): Promise<{ computed: HourDocument[]; stored: Map<string, HourDocument> }> {
+  const fromIso = new Date(options.fromMs).toISOString();
+  const toIso = new Date(options.toMs).toISOString();
+  const [records, storedHours] = await Promise.all([
+    store.readDeploymentRecords(deployment.id, fromIso, toIso),
+    store.readHours({ fromIso, toIso, deployment: deployment.id }),
+  ]);
+  const stored = new Map(storedHours.map((doc) => [doc.hour, doc]));
+  const first = await firstHourMs(store, deployment.id, records, options);
+  return { computed: computeHours(deployment, records, stored, { ...options, firstHourMs: first }), stored };
+}
+
+/**
+ * Closes the managed deployments' hours in the range: each hour whose allocation differs from what is stored
+ * (new, or re-opened by late usage) is written whole; the rest are left alone. Safe to run again and on any instance.
+ */
+export async function allocateManagedCompute(
+  store: AllocationStore,
+  deployments: Iterable<Pick<Deployment, 'id' | 'pricing' | 'capacity' | 'kind'>>,
+  options: AllocateHoursOptions,
+): Promise<AllocateHoursResult> {
+  const result: AllocateHoursResult = { deployments: 0, hoursWritten: 0, hoursUnchanged: 0 };
+  for (const deployment of deployments) {
+    if (deployment.kind !== 'managed' || !isManaged(deployment)) continue;
+    result.deployments += 1;
+    const { computed, stored } = await deploymentHours(store, deployment, options);
+    for (const doc of computed) {
+      const before = stored.get(doc.hour);
+      if (before && sameAllocation(before, doc)) {
+        result.hoursUnchanged += 1;
+        continue;
+      }
+      await store.writeHour(doc);
+      result.hoursWritten += 1;
+    }
+  }
+  return result;
+}

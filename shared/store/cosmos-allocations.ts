@@ -1,0 +1,72 @@
+import type { Container } from '@azure/cosmos';
+import { z } from 'zod';
+import type { AllocationRecord, AllocationStore } from '../allocation/allocation-store.js';
+import type { HourDocument } from '../allocation/hour-document.js';
+import { cosmosStatus } from './containers.js';
+
+const firstHourSchema = z.object({ hour: z.string() });
+
+/**
+ * Hourly allocations in their own container, partitioned by UTC month: a month's statement or reconcile reads one
+ * partition. Each hour is one document, upserted whole, so recomputing an hour after late usage is idempotent.
+ */
+export class CosmosAllocationStore implements AllocationStore {
+  constructor(
+    private readonly usage: Container,
+    private readonly allocations: Container,
+  ) {}
+
+  async readDeploymentRecords(deployment: string, fromIso: string, toIso: string): Promise<AllocationRecord[]> {
+    // Cross-partition (records are partitioned by team and day); the day bounds let the store skip other days'
+    // partitions, and only the fields allocation needs are read. Runs hourly from the timer, never on a request.
+    const { resources } = await this.usage.items
+      .query<AllocationRecord>({
+        query:
+          'SELECT c.team, c.alias, c.deployment, c.ts, c.inputTokens, c.outputTokens, c.latencyMs FROM c ' +
+          'WHERE c.type = "request" AND c.deployment = @deployment AND c.day >= @fromDay AND c.day <= @toDay AND c.ts >= @from AND c.ts < @to',
+        parameters: [
+          { name: '@deployment', value: deployment },
+          { name: '@fromDay', value: fromIso.slice(0, 10) },
+          { name: '@toDay', value: toIso.slice(0, 10) },
+          { name: '@from', value: fromIso },
+          { name: '@to', value: toIso },
+        ],
+      })
+      .fetchAll();
+    return resources;
+  }
+
+  async readHours(range: { fromIso: string; toIso: string; deployment?: string }): Promise<HourDocument[]> {
+    const parameters = [
+      { name: '@from', value: range.fromIso },
+      { name: '@to', value: range.toIso },
+    ];
+    let query = 'SELECT * FROM c WHERE c.type = "hour" AND c.hour >= @from AND c.hour < @to';
+    if (range.deployment !== undefined) {
+      query += ' AND c.deployment = @deployment';
+      parameters.push({ name: '@deployment', value: range.deployment });
+    }
+    const { resources } = await this.allocations.items.query<HourDocument>({ query, parameters }).fetchAll();
+    return resources;
+  }
+
+  async writeHour(doc: HourDocument): Promise<void> {
+    await this.allocations.items.upsert({ ...doc, computedAt: new Date().toISOString() });
+  }
+
+  async firstHour(deployment: string, hourIso: string): Promise<string> {
+    // One small document per deployment in the `first-hours` partition; a lost race just rewrites the same hour.
+    const item = this.allocations.item(`first|${deployment}`, 'first-hours');
+    try {
+      const { resource } = await item.read();
+      if (resource) {
+        const held = firstHourSchema.parse(resource).hour;
+        if (held <= hourIso) return held;
+      }
+    } catch (error) {
+      if (cosmosStatus(error) !== 404) throw error;
+    }
+    await this.allocations.items.upsert({ id: `first|${deployment}`, month: 'first-hours', type: 'first-hour', deployment, hour: hourIso });
+    return hourIso;
+  }
+}
