@@ -121,11 +121,6 @@ export class DeploymentHealth implements HealthView {
     this.log = options.log;
   }
 
-  /** Whether capacity is leased across instances (a LiveSync keeps the leases). */
-  get sharesCapacity(): boolean {
-    return this.leaseTtlMs !== undefined;
-  }
-
   private entry(id: string): Entry {
     let entry = this.entries.get(id);
     if (!entry) {

@@ -152,10 +152,7 @@ export class LiveSync {
     const key = changeKey(own, slots, want, nowMs);
     const published = this.#published.get(id);
     const heartbeatDue = !published || nowMs - published.atMs >= leaseTtlMs / 4;
-    if (mine && published?.key === key && !heartbeatDue) {
-      if (deployment.capacity) this.#health.setSlots(id, slots, false);
-      return;
-    }
+    if (mine && published?.key === key && !heartbeatDue) return;
     const entries: Record<string, LiveEntry> = {};
     for (const [other, entry] of Object.entries(doc?.entries ?? {})) {
       // An expired entry is dropped by whoever writes next.
