@@ -14,8 +14,9 @@ import { containerDefinitions, ensureContainers } from '../store/containers.js';
 import { CosmosCatalogStore } from '../store/cosmos-catalog-store.js';
 import { CosmosLedgerSink, readRollups } from '../store/cosmos-ledger.js';
 import { CosmosResponseStore } from '../store/cosmos-responses.js';
-import { CosmosShadowLog } from '../store/cosmos-shadow.js';
+import { CosmosShadowStore } from '../store/cosmos-shadow.js';
 import { ShadowTraffic } from '../gateway/shadow.js';
+import { SHADOW_FLUSH_MS, ShadowLog } from '../gateway/shadow-log.js';
 import { CosmosVersionLog } from '../store/cosmos-versions.js';
 import { CosmosLiveStore } from '../store/cosmos-live.js';
 import { LiveSync } from '../routing/live-sync.js';
@@ -144,7 +145,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     keyUse: new KeyUseRecorder(store, { log: (message) => log.log('warn', message) }),
     ledger,
     responses: new CosmosResponseStore(responsesContainer),
-    shadowLog: new CosmosShadowLog(shadowContainer),
+    shadowLog: new ShadowLog(new CosmosShadowStore(shadowContainer), { flushMs: SHADOW_FLUSH_MS, maxBuffered: 10_000, log }),
     shadowTraffic: new ShadowTraffic(config.shadow),
     audit: new CosmosAuditLog(auditContainer, randomUUID),
     versions: new CosmosVersionLog(versionsContainer),
@@ -183,6 +184,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
         catalog.stop();
         await liveSync.stop().catch(() => undefined);
         await ledger.close(config.shutdownFlushMs);
+        await deps.shadowLog.flush();
         await deps.keyUse.settle();
         await dispatcher.close();
         cosmos.dispose();

@@ -163,11 +163,7 @@ async function sendCopy(
     primary,
     shadow: side,
   };
-  try {
-    await deps.shadowLog.append(record);
-  } catch (error) {
-    deps.log.log('error', 'shadow: could not record a shadowed request', { alias: record.alias, error: (error as Error).message });
-  }
+  deps.shadowLog.record(record);
 }
 
 /** What the caller's request did, as metered (its cost is the team's, recorded here only to compare). */

@@ -1,8 +1,11 @@
-import type { Container } from '@azure/cosmos';
+import type { Container, OperationInput } from '@azure/cosmos';
 import { z } from 'zod';
 import { errors } from '../errors.js';
-import type { ShadowLog } from '../gateway/shadow-log.js';
+import type { ShadowStore } from '../gateway/shadow-log.js';
 import type { ShadowRecord } from '../usage/shadow-record.js';
+
+/** Operations in one bulk request, as Cosmos allows. */
+const BULK_LIMIT = 100;
 
 const sideSchema = z.object({
   deployment: z.string(),
@@ -30,17 +33,26 @@ const recordSchema = z.object({
 
 /**
  * Shadow records in the `shadow` container, partitioned by alias: a route's summary is one single-partition query.
- * Records are created once and never updated; the container's default TTL (30 days) expires them.
+ * Records are created once, in bulk, and never updated; the container's default TTL (30 days) expires them.
  */
-export class CosmosShadowLog implements ShadowLog {
+export class CosmosShadowStore implements ShadowStore {
   readonly #container: Container;
 
   constructor(container: Container) {
     this.#container = container;
   }
 
-  async append(record: ShadowRecord): Promise<void> {
-    await this.#container.items.create(record);
+  async appendMany(records: readonly ShadowRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i += BULK_LIMIT) {
+      const operations: OperationInput[] = records
+        .slice(i, i + BULK_LIMIT)
+        .map((record) => ({ operationType: 'Create', partitionKey: record.alias, resourceBody: { ...record } }));
+      const results = await this.#container.items.bulk(operations, { continueOnError: true });
+      // A 409 is a record an earlier attempt already wrote.
+      const failed = results.find((r) => r.statusCode >= 400 && r.statusCode !== 409);
+      if (failed)
+        throw Object.assign(new Error(`shadow record write failed with status ${failed.statusCode}`), { code: failed.statusCode });
+    }
   }
 
   async read(

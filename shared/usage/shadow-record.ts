@@ -1,5 +1,5 @@
 /** One side of a shadowed request: the deployment that answered the caller, or the candidate that got the copy. */
-export interface ShadowSide {
+export type ShadowSide = {
   deployment: string;
   /** From the call's start to its whole answer (a streamed primary: to its last event). */
   latencyMs: number;
@@ -15,10 +15,10 @@ export interface ShadowSide {
   error?: string;
   /** The shadow's chat answer text, cut to a few KB. */
   answer?: string;
-}
+};
 
 /** A request copied to a route's shadow deployment, side by side with what the caller got. Never billed to a team. */
-export interface ShadowRecord {
+export type ShadowRecord = {
   id: string;
   alias: string;
   team: string;
@@ -28,4 +28,4 @@ export interface ShadowRecord {
   ts: string;
   primary: ShadowSide;
   shadow: ShadowSide;
-}
+};

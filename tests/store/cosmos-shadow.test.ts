@@ -2,18 +2,18 @@ import { CosmosClient } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../local/embedded-cosmos.js';
 import { containerDefinitions, ensureContainers } from '../../shared/store/containers.js';
-import { CosmosShadowLog } from '../../shared/store/cosmos-shadow.js';
+import { CosmosShadowStore } from '../../shared/store/cosmos-shadow.js';
 import type { ShadowRecord } from '../../shared/usage/shadow-record.js';
 
 let cosmos: EmbeddedCosmos;
 let client: CosmosClient;
-let log: CosmosShadowLog;
+let log: CosmosShadowStore;
 
 beforeAll(async () => {
   cosmos = await startEmbeddedCosmos({});
   client = new CosmosClient(cosmos.connectionOptions());
   const database = await ensureContainers(client, 'shadow-store-test');
-  log = new CosmosShadowLog(database.container(containerDefinitions.shadow.id));
+  log = new CosmosShadowStore(database.container(containerDefinitions.shadow.id));
 });
 afterAll(async () => {
   client?.dispose();
@@ -42,12 +42,16 @@ const record = (id: string, alias: string, ts: string): ShadowRecord => ({
   shadow: side('new', { answer: 'hello', ok: false, error: 'status: 500' }),
 });
 
-describe('CosmosShadowLog', () => {
+describe('CosmosShadowStore', () => {
   it('reads back one alias within an instant range, and says when a limit left records out', async () => {
-    await log.append(record('a1', 'chat', '2026-03-01T10:00:00.000Z'));
-    await log.append(record('a2', 'chat', '2026-03-01T11:00:00.000Z'));
-    await log.append(record('a3', 'chat', '2026-03-02T09:00:00.000Z'));
-    await log.append(record('b1', 'other', '2026-03-01T10:30:00.000Z'));
+    await log.appendMany([
+      record('a1', 'chat', '2026-03-01T10:00:00.000Z'),
+      record('a2', 'chat', '2026-03-01T11:00:00.000Z'),
+      record('b1', 'other', '2026-03-01T10:30:00.000Z'),
+    ]);
+    await log.appendMany([record('a3', 'chat', '2026-03-02T09:00:00.000Z')]);
+    // A batch written again (a retry) adds nothing.
+    await log.appendMany([record('a3', 'chat', '2026-03-02T09:00:00.000Z')]);
 
     const all = await log.read('chat', { fromTs: '2026-03-01T00:00:00.000Z', toTs: '2026-03-02T23:59:59.999Z', limit: 100 });
     expect(all.truncated).toBe(false);
