@@ -90,6 +90,12 @@ app.http('manageDeleteBlocklist', {
   authLevel: 'anonymous',
   handler: m.deleteBlocklist,
 });
+app.http('manageSafetySelfTest', {
+  route: 'manage/safety/selftest',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: m.safetySelfTest,
+});
 app.http('manageCreateTeamKey', { route: 'manage/teams/{id}/keys', methods: ['POST'], authLevel: 'anonymous', handler: m.createTeamKey });
 app.http('manageDeleteTeamKey', {
   route: 'manage/teams/{id}/keys/{keyId}',

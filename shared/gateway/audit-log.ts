@@ -1,9 +1,9 @@
 import type { Role } from '../catalog/schemas.js';
 
-export const auditKinds = ['deployment', 'route', 'team', 'key', 'blocklist'] as const;
+export const auditKinds = ['deployment', 'route', 'team', 'key', 'blocklist', 'safety'] as const;
 export type AuditKind = (typeof auditKinds)[number];
 /** 'shift' starts a gradual shift of a route (PUT …/shift), 'abort-shift' freezes it (DELETE …/shift). */
-export type AuditAction = 'put' | 'patch' | 'delete' | 'create' | 'rollback' | 'shift' | 'abort-shift';
+export type AuditAction = 'put' | 'patch' | 'delete' | 'create' | 'rollback' | 'shift' | 'abort-shift' | 'selftest';
 
 /** One management change: who (key id and role, never a secret), when, what, and the documents around it. */
 export interface AuditEntry {

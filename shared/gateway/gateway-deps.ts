@@ -14,6 +14,8 @@ import type { VersionLog } from './version-log.js';
 import type { ShadowLog } from './shadow-log.js';
 import type { ShadowTraffic } from './shadow.js';
 import type { ResponseStore } from './responses-store.js';
+import type { ContentSafetyPort } from '../safety/content-safety-client.js';
+import type { SelfTestCanaries } from '../safety/self-test.js';
 import type { RollupRow } from '../usage/usage-report.js';
 
 export interface GatewayLimits {
@@ -62,4 +64,8 @@ export interface GatewayDeps {
   randomBytes: (size: number) => Uint8Array;
   newId: () => string;
   log: Logger;
+  /** Azure AI Content Safety; undefined when not configured (a profile that needs it meets its onOutage). */
+  contentSafety?: ContentSafetyPort;
+  /** What the safety self-test sends: the simulator's marker words in local mode, azureCanaries by default. */
+  safetyCanaries?: SelfTestCanaries;
 }

@@ -30,6 +30,7 @@ import { missingCapabilities } from '../routing/route-capability.js';
 import { withShiftProgress } from '../routing/route-shift.js';
 import { recordVersion } from './manage-versions.js';
 import { blocklists, checkTeamBlocklists } from './manage-blocklists.js';
+import { safetySelfTest } from './manage-safety.js';
 import type { AuditAction } from './audit-log.js';
 
 const MANAGE_BODY_LIMIT = 256 * 1024;
@@ -239,7 +240,7 @@ async function recordWrite<T extends 'deployment' | 'route' | 'team'>(
   deps: GatewayDeps,
   principal: Principal & { kind: 'role' },
   kind: DocumentKind<T>,
-  change: { id: string; action: Exclude<AuditAction, 'create'>; before: object | null; after: object | null },
+  change: { id: string; action: Exclude<AuditAction, 'create' | 'selftest'>; before: object | null; after: object | null },
 ): Promise<void> {
   if (kind.versioned && kind.type !== 'team')
     await recordVersion(deps, principal, { kind: kind.type, id: change.id, action: change.action, document: change.after });
@@ -407,6 +408,7 @@ export const manage = {
   getBlocklist: blocklists.get,
   putBlocklist: blocklists.put,
   deleteBlocklist: blocklists.delete,
+  safetySelfTest,
   explain,
   deploymentHealth,
   listDeploymentHealth,

@@ -9,7 +9,7 @@ const entrySchema = z.object({
   actor: z.object({ keyId: z.string(), role: z.enum(roles) }),
   kind: z.enum(auditKinds),
   target: z.string(),
-  action: z.enum(['put', 'patch', 'delete', 'create', 'rollback', 'shift', 'abort-shift']),
+  action: z.enum(['put', 'patch', 'delete', 'create', 'rollback', 'shift', 'abort-shift', 'selftest']),
   before: z.record(z.string(), z.unknown()).nullable(),
   after: z.record(z.string(), z.unknown()).nullable(),
 });

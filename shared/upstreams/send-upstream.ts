@@ -27,10 +27,10 @@ export function createSender(dispatcher: Dispatcher): SendUpstream {
     let response: Dispatcher.ResponseData;
     try {
       response = await request(upstream.url, {
-        method: 'POST',
+        method: upstream.method ?? 'POST',
         dispatcher,
         headers: upstream.headers,
-        body: upstream.body,
+        body: upstream.method === 'GET' || upstream.method === 'DELETE' ? undefined : upstream.body,
         signal: options.signal,
         headersTimeout:
           options.headersTimeoutMs < options.deadlineMs ? options.headersTimeoutMs : Math.ceil(options.deadlineMs) + COARSE_TIMER_SLACK_MS,

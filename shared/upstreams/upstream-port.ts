@@ -2,6 +2,8 @@
 
 /** A request ready for the wire, built by a protocol room. */
 export interface UpstreamRequest {
+  /** POST unless said otherwise (model calls always are; Content Safety's blocklists also read, patch and delete). */
+  method?: 'POST' | 'GET' | 'PATCH' | 'DELETE';
   url: string;
   headers: Record<string, string>;
   body: string;

@@ -57,6 +57,7 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
   { method: 'GET', route: 'manage/blocklists/{name}', access: 'ops', path: '/manage/blocklists/matrix-x' },
   { method: 'PUT', route: 'manage/blocklists/{name}', access: 'ops', path: '/manage/blocklists/matrix-x', body: {} },
   { method: 'DELETE', route: 'manage/blocklists/{name}', access: 'ops', path: '/manage/blocklists/matrix-x' },
+  { method: 'POST', route: 'manage/safety/selftest', access: 'ops', path: '/manage/safety/selftest' },
   { method: 'POST', route: 'manage/teams/{id}/keys', access: 'ops', path: '/manage/teams/matrix-x/keys', body: {} },
   { method: 'DELETE', route: 'manage/teams/{id}/keys/{keyId}', access: 'ops', path: '/manage/teams/matrix-x/keys/key_matrix0' },
   { method: 'POST', route: 'manage/explain', access: 'ops', path: '/manage/explain', body: {} },
