@@ -30,6 +30,12 @@ app.http('manageRollbackDeployment', {
   authLevel: 'anonymous',
   handler: m.rollbackDeployment,
 });
+app.http('manageDeploymentPrices', {
+  route: 'manage/deployments/{id}/prices',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: m.readDeploymentPrices,
+});
 app.http('manageDeploymentHealth', {
   route: 'manage/deployments/{id}/health',
   methods: ['GET'],

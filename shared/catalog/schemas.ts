@@ -29,12 +29,20 @@ const authSchema = z.discriminatedUnion('type', [
 
 // At most 6 decimals: such a price is a whole number of pico-dollars per token, so every cost is exact.
 const perMillionUsd = usd.refine(isExactPrice, 'a price per million tokens has at most 6 decimals');
+// When a price takes effect (absent: in force since the deployment was created). Kept canonical (UTC, ms) so
+// the price book compares them as strings.
+const effectiveFrom = z.iso
+  .datetime({ offset: true, message: 'effectiveFrom must be an ISO 8601 date-time' })
+  .transform((value) => new Date(value).toISOString())
+  .optional();
 const serverlessPricing = z.strictObject({
   inputPerMillionUsd: perMillionUsd,
   outputPerMillionUsd: perMillionUsd,
   cachedInputPerMillionUsd: perMillionUsd.optional(),
+  effectiveFrom,
 });
-const managedPricing = z.strictObject({ hourlyUsd: usd, instances: z.number().int().min(1).max(1000) });
+const managedPricing = z.strictObject({ hourlyUsd: usd, instances: z.number().int().min(1).max(1000), effectiveFrom });
+const deploymentPricing = z.union([serverlessPricing, managedPricing]);
 
 // Headers Switchyard sets itself (credentials, framing, the request id) or that belong to one connection (hop-by-hop):
 // an extra header may never replace them.
@@ -116,7 +124,9 @@ export const deploymentSchema = z
       .refine((list) => new Set(list).size === list.length, 'a feature is listed twice')
       .optional(),
     auth: authSchema,
-    pricing: z.union([serverlessPricing, managedPricing]),
+    pricing: deploymentPricing,
+    /** Earlier prices, oldest first: kept by the management API from the stored document (what a caller sends is replaced). */
+    priceHistory: z.array(deploymentPricing).max(1000).optional(),
     capacity: z.strictObject({ maxConcurrent: z.number().int().min(1).max(100_000) }).optional(),
     region: z.string().min(1).max(64).optional(),
     tags: z.array(tag).max(32).default([]),
@@ -157,6 +167,7 @@ export const deploymentSchema = z
 export type Deployment = z.output<typeof deploymentSchema>;
 export type ServerlessPricing = z.output<typeof serverlessPricing>;
 export type ManagedPricing = z.output<typeof managedPricing>;
+export type DeploymentPricing = z.output<typeof deploymentPricing>;
 
 /**
  * When a rule applies: every condition it names must hold (teams and teamTags together count as one: the team is

@@ -5,6 +5,7 @@ import type { GatewayDeps } from '../gateway/gateway-deps.js';
 import { liveness, readiness } from '../gateway/health.js';
 import { listModels, retrieveModel } from '../gateway/list-models.js';
 import { manage } from '../gateway/manage.js';
+import { readDeploymentPrices } from '../gateway/manage-prices.js';
 import { deleteRouteShift, putRouteShift } from '../gateway/manage-route-shift.js';
 import { readRouteShadow } from '../gateway/manage-shadow.js';
 import { createResponse, deleteResponse, retrieveResponse } from '../gateway/responses.js';
@@ -22,7 +23,7 @@ type Operation = (request: GatewayRequest, deps: GatewayDeps, requestId: string)
 
 const startupLog = createLogger();
 
-const manageOperations = { ...manage, putRouteShift, deleteRouteShift, readRouteShadow };
+const manageOperations = { ...manage, putRouteShift, deleteRouteShift, readRouteShadow, readDeploymentPrices };
 
 function bind(operation: Operation): (request: GatewayRequest) => Promise<GatewayResponse> {
   return async (request) => {

@@ -4,6 +4,7 @@ import type { DocType, DocTypes, PutOptions, Versioned } from '../catalog/catalo
 import { endpointRefusal, isLoopbackEndpoint } from '../upstreams/endpoint-policy.js';
 import { mintKey, type KeyOwner } from '../catalog/key-documents.js';
 import { mergePatch } from '../catalog/merge-patch.js';
+import { type PriceChangeOptions, withPriceHistory } from '../catalog/price-book.js';
 import {
   deploymentSchema,
   idPattern,
@@ -207,6 +208,8 @@ export interface DocumentKind<T extends 'deployment' | 'route' | 'team'> {
   versioned?: boolean;
   /** What a GET shows besides the stored document (computed, never stored). */
   present?: (doc: DocTypes[T], nowMs: number) => DocTypes[T];
+  /** Completes a document from the one it replaces before it is written (a deployment keeps its earlier prices). */
+  prepare?: (doc: DocTypes[T], stored: DocTypes[T] | undefined, options: PriceChangeOptions) => DocTypes[T];
 }
 
 const deploymentKind: DocumentKind<'deployment'> = {
@@ -217,6 +220,7 @@ const deploymentKind: DocumentKind<'deployment'> = {
   check: checkDeployment,
   beforeDelete: checkUnrouted,
   versioned: true,
+  prepare: withPriceHistory,
 };
 export const routeKind: DocumentKind<'route'> = {
   type: 'route',
@@ -261,7 +265,8 @@ export async function auditedPut<T extends 'deployment' | 'route' | 'team'>(
   const { id, doc, preconditions, action } = write;
   await kind.check?.(doc, deps);
   const previous = await deps.store.get(kind.type, id);
-  const written = await conditionalPut(deps, kind.type, id, doc, preconditions);
+  const prepared = kind.prepare?.(doc, previous?.doc, { nowMs: deps.now(), rollback: action === 'rollback' }) ?? doc;
+  const written = await conditionalPut(deps, kind.type, id, prepared, preconditions);
   await refreshed(deps);
   await recordWrite(deps, principal, kind, { id, action, before: written.created ? null : (previous?.doc ?? null), after: written.doc });
   return documentResponse(written.created ? 201 : 200, written);
@@ -302,7 +307,8 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
       for (let attempt = 1; ; attempt++) {
         const current = await fetched(deps, id);
         if (!preconditionsHold(preconditions, current.etag)) refusedPrecondition(preconditions, true);
-        const doc = validate(kind.schema, mergePatch(current.doc, patch));
+        const merged = validate(kind.schema, mergePatch(current.doc, patch));
+        const doc = kind.prepare?.(merged, current.doc, { nowMs: deps.now() }) ?? merged;
         await kind.check?.(doc, deps);
         try {
           const written = await deps.store.put(kind.type, doc, { ifMatch: current.etag });

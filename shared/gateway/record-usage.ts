@@ -1,3 +1,4 @@
+import { priceAt } from '../catalog/price-book.js';
 import type { Deployment } from '../catalog/schemas.js';
 import { requestCost } from '../usage/pricing.js';
 import type { UsageRecord, UsageStatus } from '../usage/usage-record.js';
@@ -31,7 +32,8 @@ export interface UsageOutcome {
 }
 
 /**
- * Prices the outcome with the deployment's price now in force and hands the record to the ledger. Resolves once
+ * Prices the outcome at the deployment's price in force when the request started (from the catalog in memory,
+ * no store read; the record names that price's effectiveFrom) and hands the record to the ledger. Resolves once
  * the record is durable (or at once while the store is unreachable): await it before the answer's last byte.
  */
 export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: UsageOutcome): Promise<void> {
@@ -41,6 +43,7 @@ export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: Usage
   facts.admission?.settle(deployment, outcome);
   facts.onMetered?.(outcome, facts);
   const ts = new Date(facts.startedAtMs).toISOString();
+  const price = deployment ? priceAt(deployment, facts.startedAtMs) : undefined;
   return deps.ledger.record({
     id: deps.newId(),
     requestId: facts.requestId,
@@ -58,7 +61,8 @@ export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: Usage
     cachedInputTokens: outcome.cachedInputTokens,
     reasoningTokens: outcome.reasoningTokens,
     estimated: outcome.estimated,
-    ...(deployment ? requestCost(deployment, outcome) : { costMicroUsd: 0, costRemainderPicoUsd: 0 }),
+    ...(price ? requestCost({ pricing: price }, outcome) : { costMicroUsd: 0, costRemainderPicoUsd: 0 }),
+    ...(price?.effectiveFrom === undefined ? {} : { priceEffectiveFrom: price.effectiveFrom }),
     stream: facts.stream,
     latencyMs: nowMs - facts.startedAtMs,
     ttfbMs: outcome.ttfbMs,

@@ -28,6 +28,8 @@ export interface UsageRecord {
   costMicroUsd: number;
   /** 0 to 999 999 pico-dollars beyond costMicroUsd: with it the cost is exact (absent on records written before). */
   costRemainderPicoUsd: number;
+  /** When the price it was charged took effect (absent: the deployment's first, undated price). */
+  priceEffectiveFrom?: string;
   stream: boolean;
   latencyMs: number;
   ttfbMs: number;

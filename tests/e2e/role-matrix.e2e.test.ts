@@ -26,6 +26,7 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
   { method: 'PATCH', route: 'manage/deployments/{id}', access: 'ops', path: '/manage/deployments/matrix-x', body: {} },
   { method: 'DELETE', route: 'manage/deployments/{id}', access: 'ops', path: '/manage/deployments/matrix-x' },
   { method: 'GET', route: 'manage/deployments/{id}/versions', access: 'ops', path: '/manage/deployments/matrix-x/versions' },
+  { method: 'GET', route: 'manage/deployments/{id}/prices', access: 'read', path: '/manage/deployments/matrix-x/prices' },
   {
     method: 'POST',
     route: 'manage/deployments/{id}/rollback',
