@@ -11,6 +11,28 @@ import { conditionalDelete, conditionalPut, documentResponse, noContent, pathId,
 /** ops and admin read and write blocklists: their terms can be as confidential as what they keep out. */
 const OPS = ['ops'] as const;
 
+/**
+ * Keeps Azure Content Safety's copy of a list in step, when it is configured. The catalog is the truth: a failed
+ * sync leaves the change made (and screening, which is local, in force), is logged at error, and the answer's
+ * `x-switchyard-content-safety-sync` says `failed`; the next PUT of the list sends it whole again.
+ */
+async function keptInStep(
+  deps: GatewayDeps,
+  name: string,
+  change: { items: readonly string[]; description?: string } | null,
+): Promise<Record<string, string>> {
+  const remote = deps.contentSafety;
+  if (!remote) return {};
+  const outcome = change ? await remote.syncBlocklist({ name, ...change }) : await remote.deleteBlocklist(name);
+  if (!outcome.ok)
+    deps.log.log('error', 'blocklist: Content Safety not kept in step', {
+      blocklist: name,
+      failure: outcome.failure,
+      reason: outcome.reason,
+    });
+  return { 'x-switchyard-content-safety-sync': outcome.ok ? 'ok' : 'failed' };
+}
+
 function blocklistName(request: GatewayRequest, use: 'read' | 'write'): string {
   return pathId(request, 'name', 'blocklist', use, blocklistNamePattern);
 }
@@ -65,7 +87,9 @@ export const blocklists = {
       before: written.created ? null : (previous?.doc ?? null),
       after: written.doc,
     });
-    return documentResponse(written.created ? 201 : 200, written);
+    const sync = await keptInStep(deps, name, written.doc);
+    const response = documentResponse(written.created ? 201 : 200, written);
+    return { ...response, headers: { ...response.headers, ...sync } };
   },
 
   /** 409 while a team's safety profile names it: the team would otherwise lose a layer it relies on, silently. */
@@ -82,6 +106,7 @@ export const blocklists = {
     await conditionalDelete(deps, 'blocklist', name, current.etag, preconditions, 'Blocklist');
     await refreshed(deps);
     await recordChange(deps, principal, { kind: 'blocklist', id: name, action: 'delete', before: current.doc, after: null });
-    return noContent();
+    const sync = await keptInStep(deps, name, null);
+    return { ...noContent(), headers: sync };
   },
 };

@@ -62,6 +62,12 @@ export type RemoteOutcome<T> =
 export interface ContentSafetyPort {
   analyze(request: AnalyzeRequest, signal?: AbortSignal): Promise<RemoteOutcome<AnalyzeResult>>;
   shieldPrompt(request: ShieldRequest, signal?: AbortSignal): Promise<RemoteOutcome<ShieldResult>>;
+  /** Makes the service's blocklist `name` hold exactly `items`. */
+  syncBlocklist(
+    list: { name: string; items: readonly string[]; description?: string },
+    signal?: AbortSignal,
+  ): Promise<RemoteOutcome<{ added: number; removed: number }>>;
+  deleteBlocklist(name: string, signal?: AbortSignal): Promise<RemoteOutcome<{ deleted: boolean }>>;
 }
 
 export interface ContentSafetyClientOptions {

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startContentSafetySim } from '../../local/simulators/content-safety-sim.js';
+import { createContentSafety } from '../../shared/composition/content-safety.js';
+import { createSender, createUpstreamDispatcher } from '../../shared/upstreams/send-upstream.js';
 import { startTestGateway, type TestGateway, today } from '../e2e/harness.js';
 
 let gw: TestGateway;
@@ -73,5 +76,47 @@ describe('/manage/blocklists', () => {
     const audit = await (await gw.call(`/manage/audit?from=${today()}&to=${today()}&kind=blocklist`)).json();
     const changes = audit.data.map((e: { id: string; action: string; actor: { role: string } }) => `${e.action} ${e.id} ${e.actor.role}`);
     expect(changes).toEqual(['delete team-terms admin', 'put team-terms admin', 'put acme-secrets admin', 'put acme-secrets admin']);
+  });
+});
+
+describe('kept in step with Azure Content Safety', () => {
+  it('syncs a list on PUT and removes it on DELETE; a failed sync leaves the change made and says so', async () => {
+    const sim = await startContentSafetySim({ apiKeys: ['cs-key'] });
+    const dispatcher = createUpstreamDispatcher({ allowLoopback: true });
+    // What composition will do from CONTENT_SAFETY_ENDPOINT.
+    gw.services.deps.contentSafety = createContentSafety(
+      { endpoint: sim.url, key: 'cs-key', timeoutMs: 2_000 },
+      {
+        send: createSender(dispatcher),
+        tokenCredential: () => {
+          throw new Error('no Entra here');
+        },
+        now: Date.now,
+      },
+    );
+    try {
+      const created = await put('mirrored', { items: ['alpha', 'beta'] });
+      expect(created.status).toBe(201);
+      expect(created.headers.get('x-switchyard-content-safety-sync')).toBe('ok');
+      expect(sim.blocklistItems('mirrored')!.sort()).toEqual(['alpha', 'beta']);
+      expect((await put('mirrored', { items: ['beta', 'gamma'] })).status).toBe(200);
+      expect(sim.blocklistItems('mirrored')!.sort()).toEqual(['beta', 'gamma']);
+
+      sim.setOptions({ down: true });
+      const offline = await put('mirrored', { items: ['delta'] });
+      expect(offline.status).toBe(200);
+      expect(offline.headers.get('x-switchyard-content-safety-sync')).toBe('failed');
+      expect((await (await gw.call('/manage/blocklists/mirrored')).json()).items).toEqual(['delta']);
+
+      sim.setOptions({ down: false });
+      const deleted = await gw.call('/manage/blocklists/mirrored', { method: 'DELETE' });
+      expect(deleted.status).toBe(204);
+      expect(deleted.headers.get('x-switchyard-content-safety-sync')).toBe('ok');
+      expect(sim.blocklistItems('mirrored')).toBeUndefined();
+    } finally {
+      gw.services.deps.contentSafety = undefined;
+      await sim.close();
+      await dispatcher.close();
+    }
   });
 });
