@@ -88,10 +88,12 @@ export function shadowCopy(
   if (!shadow || deps.random() * 100 >= shadow.percent) return undefined;
   let copied = false;
   return (outcome, facts) => {
-    if (copied) return;
+    // A request refused as the caller's own fault (a bad field, a content filter) is not worth a copy.
+    if (copied || outcome.status === 'client_error') return;
     copied = true;
     const primary = primarySide(outcome, facts, deps.now());
-    // After the caller's answer is handed over: nothing of the copy runs before it.
+    // Off the caller's path: the copy runs in the background once the caller's outcome is known (it may start while
+    // the caller's usage record is being written), and nothing the caller gets waits for it.
     setImmediate(() => void sendCopy(deps, shadow.deployment, facts, primary, request));
   };
 }

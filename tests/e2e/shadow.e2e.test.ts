@@ -285,6 +285,23 @@ describe('shadow traffic', () => {
     expect(record!.shadow.answer).toBeUndefined();
   });
 
+  it("does not copy a request the primary refused as the caller's fault", async () => {
+    await putRoute(gw, 'shadow-filtered', ['sim-llama-serverless'], { shadow: { deployment: 'shadow-fine', percent: 100 } });
+    const before = upstream.requests('fine');
+    gw.sims!.serverless.injectFaults([{ kind: 'content_filter' }]);
+    await expect(hello('shadow-filtered')).rejects.toMatchObject({ status: 400 });
+    expect((await hello('shadow-filtered')).response.status).toBe(200);
+    const recorded = await until(
+      'the second copy recorded',
+      () => records('shadow-filtered'),
+      (r) => r.length >= 1,
+    );
+    await until('the copies to settle', () => settled(), Boolean);
+    expect(await records('shadow-filtered')).toHaveLength(1);
+    expect(recorded[0]!.primary.ok).toBe(true);
+    expect(upstream.requests('fine') - before).toBe(1);
+  });
+
   it('copies a Responses request as its chat request', async () => {
     await putRoute(gw, 'shadow-responses', ['sim-llama-serverless'], { shadow: { deployment: 'shadow-fine', percent: 100 } });
     const { response } = await gw.openai.responses.create({ model: 'shadow-responses', input: 'hello', store: false }).withResponse();
