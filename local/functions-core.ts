@@ -77,7 +77,17 @@ export interface HttpFunctionRegistration {
   readonly metadata: Readonly<CoreFunctionMetadata>;
 }
 
-/** A registration with another trigger (timer, queue…): recorded, never invoked by the local host. */
+/** An `app.timer(...)` registration: the local host runs it on its NCRONTAB schedule (timer-runner.ts). */
+export interface TimerFunctionRegistration {
+  readonly name: string;
+  readonly schedule: string;
+  readonly runOnStartup: boolean;
+  /** The user's handler: called as `handler(timer, context)`. */
+  readonly handler: CoreFunctionCallback;
+  readonly metadata: Readonly<CoreFunctionMetadata>;
+}
+
+/** A registration with another trigger (queue, blob…): recorded, never invoked by the local host. */
 export interface OtherFunctionRegistration {
   readonly name: string;
   readonly triggerType: string;
@@ -93,6 +103,7 @@ export interface FunctionsCoreHooks {
 export interface FunctionsCoreRegistry {
   /** HTTP-triggered functions, in registration order. The arrays are live: disposal removes entries. */
   readonly httpFunctions: readonly HttpFunctionRegistration[];
+  readonly timerFunctions: readonly TimerFunctionRegistration[];
   readonly otherFunctions: readonly OtherFunctionRegistration[];
   readonly hooks: FunctionsCoreHooks;
   /** Shared by every hook (the worker's `appHookData`). */
@@ -192,6 +203,7 @@ function toHttpRegistration(
 
 function createRegistry(): { registry: FunctionsCoreRegistry; coreApi: Record<string, unknown> } {
   const httpFunctions: HttpFunctionRegistration[] = [];
+  const timerFunctions: TimerFunctionRegistration[] = [];
   const otherFunctions: OtherFunctionRegistration[] = [];
   const names = new Set<string>();
   const hooks: MutableHooks = { appStart: [], appTerminate: [], preInvocation: [], postInvocation: [] };
@@ -209,6 +221,7 @@ function createRegistry(): { registry: FunctionsCoreRegistry; coreApi: Record<st
 
   const registry: FunctionsCoreRegistry = {
     httpFunctions,
+    timerFunctions,
     otherFunctions,
     hooks,
     appHookData: {},
@@ -255,6 +268,17 @@ function createRegistry(): { registry: FunctionsCoreRegistry; coreApi: Record<st
       const registration = toHttpRegistration(metadata, trigger, callback);
       httpFunctions.push(registration);
       remove = () => removeItem(httpFunctions, registration);
+    } else if (trigger.type?.toLowerCase() === 'timertrigger') {
+      if (typeof trigger.schedule !== 'string') throw new AzFuncSystemError(`Timer function "${metadata.name}" has no schedule.`);
+      const registration: TimerFunctionRegistration = Object.freeze({
+        name: metadata.name,
+        schedule: trigger.schedule,
+        runOnStartup: trigger.runOnStartup === true,
+        handler: callback,
+        metadata,
+      });
+      timerFunctions.push(registration);
+      remove = () => removeItem(timerFunctions, registration);
     } else {
       const registration = Object.freeze({ name: metadata.name, triggerType: String(trigger.type) });
       otherFunctions.push(registration);

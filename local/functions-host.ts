@@ -27,6 +27,8 @@ import {
 } from './invocation.js';
 import { sendPlain } from './response-writer.js';
 import { compileRouteTable, type RouteTable } from './route-table.js';
+import { startTimers, type TimerClock } from './timer-runner.js';
+import { parseTimerSchedule } from './timer-schedule.js';
 
 export type { FunctionsHostLogLevel } from './invocation.js';
 export { parseRouteTemplate } from './route-table.js';
@@ -51,6 +53,8 @@ export interface FunctionsHostOptions {
   /** How long an idle keep-alive connection stays open; default 5000. */
   keepAliveTimeoutMs?: number;
   log?: (level: FunctionsHostLogLevel, message: string) => void;
+  /** The clock `app.timer(...)` functions run on; the system clock by default. */
+  timerClock?: TimerClock;
 }
 
 export interface FunctionsHost {
@@ -124,6 +128,11 @@ async function loadApp(options: FunctionsHostOptions, log: HostLog): Promise<Loa
   }
   if (!registry.httpStreamEnabled) {
     log('warn', 'The app does not call app.setup({ enableHttpStream: true }): production would buffer bodies; this host streams.');
+  }
+  for (const timer of registry.timerFunctions) {
+    // Parsed now, so a schedule this host cannot read stops the start instead of never firing.
+    parseTimerSchedule(timer.schedule);
+    log('info', `Function "${timer.name}" (timerTrigger) runs on schedule "${timer.schedule}" (UTC).`);
   }
   for (const other of registry.otherFunctions) {
     log('info', `Function "${other.name}" (${other.triggerType}) is registered; the local host only runs HTTP triggers.`);
@@ -293,12 +302,15 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
   state.authority = `${bracketed(hostName)}:${address.port}`;
   const url = formatOrigin(address, hostName);
   log('info', `Functions host listening on ${url} (route prefix "${app.routePrefix}", ${app.registrations.length} HTTP functions).`);
+  const timers = startTimers(app.registry.timerFunctions, { lib: app.lib, registry: app.registry, log, clock: options.timerClock });
 
   let closed: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
     state.closing = true;
     for (const res of state.active) if (!res.headersSent) res.shouldKeepAlive = false;
+    const timersStopped = timers.stop();
     await drain(server, state.inFlight, options.shutdownTimeoutMs ?? 10_000, log);
+    await timersStopped;
     await terminate();
   };
   return { url, port: address.port, routePrefix: app.routePrefix, registrations: app.registrations, close: () => (closed ??= shutdown()) };

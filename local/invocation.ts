@@ -127,7 +127,7 @@ function failed(call: IncomingCall, error: unknown, overflowed: boolean, what: s
 type ContextOptions = Pick<AzureFunctions.InvocationContextInit, 'functionName' | 'logHandler' | 'options'>;
 
 /** What every InvocationContext of one function shares: its name, a log handler, its bindings. */
-function contextOptionsFor(registration: HttpFunctionRegistration, log: HostLog): ContextOptions {
+export function contextOptionsFor(registration: Pick<HttpFunctionRegistration, 'name' | 'metadata'>, log: HostLog): ContextOptions {
   const bindings = Object.entries(registration.metadata.bindings);
   const [triggerName, trigger] = bindings.find(([, binding]) => /trigger$/i.test(binding.type ?? '')) ?? [];
   const returnBinding = registration.metadata.bindings.$return;
@@ -213,17 +213,17 @@ function watchCaller(res: ServerResponse, inFlight: Set<AbortController>): Abort
 }
 
 /** The handler between the pre- and post-invocation hooks, which may replace its inputs, callback and result. */
-async function callWithHooks(
+export async function callWithHooks(
   registry: FunctionsCoreRegistry,
   handler: CoreFunctionCallback,
-  request: AzureFunctions.HttpRequest,
+  trigger: unknown,
   invocationContext: AzureFunctions.InvocationContext,
 ): Promise<Outcome> {
   const { preInvocation, postInvocation } = registry.hooks;
   const hookData: Record<string, unknown> = {};
   const shared = { hookData, appHookData: registry.appHookData, invocationContext };
   let callback = handler;
-  let inputs: unknown[] = [request];
+  let inputs: unknown[] = [trigger];
   if (preInvocation.length > 0) {
     const preContext: CorePreInvocationContext = { ...shared, inputs, functionCallback: callback };
     await runHooks(preInvocation, preContext);

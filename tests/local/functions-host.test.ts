@@ -21,6 +21,27 @@ let fixture: FunctionsFixture;
 const logs: { level: FunctionsHostLogLevel; message: string }[] = [];
 let startupLogs: typeof logs = [];
 
+/** The clock the hosts' timers run on: time moves and timers fire only when a test says so. */
+const timerClock = {
+  nowMs: Date.parse('2026-03-01T10:03:00.000Z'),
+  pending: [] as { callback: () => void; dueMs: number }[],
+  now: () => timerClock.nowMs,
+  schedule(callback: () => void, delayMs: number) {
+    const entry = { callback, dueMs: timerClock.nowMs + delayMs };
+    timerClock.pending.push(entry);
+    return () => {
+      timerClock.pending = timerClock.pending.filter((other) => other !== entry);
+    };
+  },
+  /** Moves the clock to `iso` and fires what is due by then. */
+  advanceTo(iso: string) {
+    timerClock.nowMs = Date.parse(iso);
+    const due = timerClock.pending.filter((entry) => entry.dueMs <= timerClock.nowMs);
+    timerClock.pending = timerClock.pending.filter((entry) => entry.dueMs > timerClock.nowMs);
+    for (const entry of due) entry.callback();
+  },
+};
+
 function hostOptions(overrides: Partial<FunctionsHostOptions> = {}): FunctionsHostOptions {
   return {
     appRoot: fixtureRoot('root-prefix'),
@@ -31,6 +52,7 @@ function hostOptions(overrides: Partial<FunctionsHostOptions> = {}): FunctionsHo
     port: 0,
     maxRequestBodyBytes: BODY_CAP,
     log: (level, message) => logs.push({ level, message }),
+    timerClock,
     ...overrides,
   };
 }
@@ -121,6 +143,25 @@ describe('local Functions host', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/json');
     expect(await response.json()).toEqual({ hello: 'world', name: 'ada' });
+  });
+
+  it('runs timer functions on their NCRONTAB schedule, each with its Timer argument; a late run is past due', async () => {
+    expect(startupLogs.some((entry) => entry.message.includes('"tick" (timerTrigger) runs on schedule "0 */5 * * * *"'))).toBe(true);
+    expect(timerClock.pending.map((entry) => new Date(entry.dueMs).toISOString())).toEqual(['2026-03-01T10:05:00.000Z']);
+    timerClock.advanceTo('2026-03-01T10:04:59.000Z');
+    expect(fixture.probes.ticks).toEqual([]);
+    timerClock.advanceTo('2026-03-01T10:05:00.000Z');
+    await waitFor(() => fixture.probes.ticks.length === 1);
+    expect(fixture.probes.ticks[0]).toMatchObject({
+      functionName: 'tick',
+      timer: { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { next: '2026-03-01T10:10:00.000Z' } },
+    });
+    expect(timerClock.pending.map((entry) => new Date(entry.dueMs).toISOString())).toEqual(['2026-03-01T10:10:00.000Z']);
+    // The process slept through 10:10 and 10:15: one run, past due, then the next occurrence.
+    timerClock.advanceTo('2026-03-01T10:21:30.000Z');
+    await waitFor(() => fixture.probes.ticks.length === 2);
+    expect(fixture.probes.ticks[1]).toMatchObject({ timer: { isPastDue: true } });
+    expect(timerClock.pending.map((entry) => new Date(entry.dueMs).toISOString())).toEqual(['2026-03-01T10:25:00.000Z']);
   });
 
   it('honours routePrefix "" and "api", and defaults to "api"', async () => {
