@@ -79,7 +79,11 @@ export function startTimers(
   const fire = (timer: Running): void => {
     if (stopped) return;
     const nowMs = clock.now();
-    if (nowMs < timer.dueMs) return arm(timer);
+    if (nowMs < timer.dueMs) {
+      // A wait longer than setTimeout holds ends early: wait again.
+      arm(timer);
+      return;
+    }
     const firedMs = timer.dueMs;
     timer.dueMs = timer.schedule.next(nowMs);
     if (!timer.active) {
