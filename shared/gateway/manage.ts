@@ -282,7 +282,9 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
     async list(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
       authenticateRole(request.headers, deps, OPS);
       const docs = await deps.store.list(kind.type);
-      return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: { data: docs.map((d) => d.doc) } };
+      const nowMs = deps.now();
+      const data = docs.map((d) => (kind.present ? kind.present(d.doc, nowMs) : d.doc));
+      return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: { data } };
     },
     async get(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
       authenticateRole(request.headers, deps, OPS);

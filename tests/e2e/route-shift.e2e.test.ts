@@ -98,6 +98,8 @@ describe('PUT /manage/routes/{alias}/shift', () => {
     const shown = await (await gw.call('/manage/routes/shifty')).json();
     expect(shown.shift.share).toBe(0);
     expect(Date.parse(shown.shift.nextStepAt) - Date.parse(shown.shift.startedAt)).toBe(MINUTE);
+    const listed = await (await gw.call('/manage/routes')).json();
+    expect(listed.data.find((r: { alias: string }) => r.alias === 'shifty').shift).toEqual(shown.shift);
 
     // Before the first step, nothing goes to the new deployment first.
     expect((await landings('shifty', 10)).get('shift-old')).toBe(10);
