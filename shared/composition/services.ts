@@ -184,7 +184,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
         catalog.stop();
         await liveSync.stop().catch(() => undefined);
         await ledger.close(config.shutdownFlushMs);
-        await deps.shadowLog.flush();
+        await deps.shadowLog.close(config.shutdownFlushMs);
         await deps.keyUse.settle();
         await dispatcher.close();
         cosmos.dispose();

@@ -73,6 +73,17 @@ export class ShadowLog {
     return this.#flushing;
   }
 
+  /** At shutdown: writes what is buffered, waiting at most `timeoutMs` (an unreachable store must not hold the exit). */
+  async close(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'gave up'>((resolve) => {
+      timer = setTimeout(() => resolve('gave up'), timeoutMs);
+    });
+    const outcome = await Promise.race([this.flush(), gaveUp]);
+    clearTimeout(timer);
+    if (outcome === 'gave up') this.#options.log.log('warn', 'shadow: records not written at shutdown', { waitedMs: timeoutMs });
+  }
+
   /** Reads after writing what this instance holds, so a summary includes every copy it has finished. */
   async read(
     alias: string,
