@@ -72,20 +72,66 @@ function fold(codePoint: string): string | null {
   return folded;
 }
 
+// ASCII, most of any text, folded once up front: the per-character cost is then a table read.
+const ASCII_FOLDS: ReadonlyArray<string | null> = Array.from({ length: 128 }, (_, code) => fold(String.fromCharCode(code)));
+
+/** Growable typed columns, one entry per skeleton unit. */
+class Columns {
+  size = 0;
+  units = new Uint16Array(64);
+  starts = new Int32Array(64);
+  ends = new Int32Array(64);
+  boundaryBefore = new Uint8Array(64);
+  breakBefore = new Uint8Array(64);
+
+  push(unit: number, start: number, end: number, boundary: boolean, broke: boolean): void {
+    if (this.size === this.units.length) this.grow();
+    const at = this.size++;
+    this.units[at] = unit;
+    this.starts[at] = start;
+    this.ends[at] = end;
+    this.boundaryBefore[at] = boundary ? 1 : 0;
+    this.breakBefore[at] = broke ? 1 : 0;
+  }
+
+  private grow(): void {
+    const capacity = this.units.length * 2;
+    const grown = <T extends Uint16Array | Int32Array | Uint8Array>(array: T, make: (n: number) => T): T => {
+      const next = make(capacity);
+      next.set(array);
+      return next;
+    };
+    this.units = grown(this.units, (n) => new Uint16Array(n));
+    this.starts = grown(this.starts, (n) => new Int32Array(n));
+    this.ends = grown(this.ends, (n) => new Int32Array(n));
+    this.boundaryBefore = grown(this.boundaryBefore, (n) => new Uint8Array(n));
+    this.breakBefore = grown(this.breakBefore, (n) => new Uint8Array(n));
+  }
+
+  text(): string {
+    let text = '';
+    for (let at = 0; at < this.size; at += 8192) text += String.fromCharCode(...this.units.subarray(at, Math.min(this.size, at + 8192)));
+    return text;
+  }
+}
+
 /** The skeleton of `text`: NFKC, case folded, diacritics and separators dropped, look-alikes merged. Linear time. */
 export function skeletonOf(text: string): Skeleton {
-  const units: string[] = [];
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const boundaryBefore: number[] = [];
-  const breakBefore: number[] = [];
+  const columns = new Columns();
   let separators = 1;
   let brokeSinceLast = true;
-  let index = 0;
-  for (const codePoint of text) {
+  for (let index = 0; index < text.length; ) {
     const start = index;
-    index += codePoint.length;
-    const folded = fold(codePoint);
+    const code = text.charCodeAt(index);
+    let folded: string | null;
+    if (code < 128) {
+      folded = ASCII_FOLDS[code]!;
+      index += 1;
+    } else {
+      const width = code >= 0xd800 && code <= 0xdbff && index + 1 < text.length ? 2 : 1;
+      folded = fold(text.slice(index, index + width));
+      index += width;
+    }
     if (folded === null) {
       separators += 1;
       if (separators > MAX_SEPARATOR_RUN) brokeSinceLast = true;
@@ -93,25 +139,21 @@ export function skeletonOf(text: string): Skeleton {
     }
     if (folded === '') {
       // A mark belongs to the letter before it: a match ending on that letter covers it too.
-      if (ends.length > 0 && separators === 0) ends[ends.length - 1] = index;
+      if (columns.size > 0 && separators === 0) columns.ends[columns.size - 1] = index;
       continue;
     }
     for (let k = 0; k < folded.length; k++) {
-      units.push(folded[k]!);
-      starts.push(start);
-      ends.push(index);
-      boundaryBefore.push(k === 0 && separators > 0 ? 1 : 0);
-      breakBefore.push(k === 0 && brokeSinceLast ? 1 : 0);
+      columns.push(folded.charCodeAt(k), start, index, k === 0 && separators > 0, k === 0 && brokeSinceLast);
     }
     separators = 0;
     brokeSinceLast = false;
   }
   return {
-    text: units.join(''),
-    starts: Int32Array.from(starts),
-    ends: Int32Array.from(ends),
-    boundaryBefore: Uint8Array.from(boundaryBefore),
-    breakBefore: Uint8Array.from(breakBefore),
+    text: columns.text(),
+    starts: columns.starts.subarray(0, columns.size),
+    ends: columns.ends.subarray(0, columns.size),
+    boundaryBefore: columns.boundaryBefore.subarray(0, columns.size),
+    breakBefore: columns.breakBefore.subarray(0, columns.size),
     endsWithBoundary: separators > 0,
   };
 }
