@@ -13,6 +13,7 @@ import { installFunctionsCore } from './functions-core.js';
 import { startFunctionsHost, type FunctionsHost } from './functions-host.js';
 import { seedLocal } from './seed-local.js';
 import { startAmlScoreSim, type AmlScoreSim, type AmlScoreSimOptions } from './simulators/aml-score-sim.js';
+import { simulatorCanaries, startContentSafetySim, type ContentSafetySim } from './simulators/content-safety-sim.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim, type OpenAICompatibleSimOptions } from './simulators/openai-compatible-sim.js';
 
 // The project root: local mode runs the sources (functions/*.ts) through tsx; local/ is never built into dist/.
@@ -34,7 +35,8 @@ export interface LocalGateway {
   config: Config;
   services: Services;
   host: FunctionsHost;
-  sims?: { serverless: OpenAICompatibleSim; managed: AmlScoreSim };
+  /** `contentSafety` runs unless CONTENT_SAFETY_ENDPOINT names a real resource. */
+  sims?: { serverless: OpenAICompatibleSim; managed: AmlScoreSim; contentSafety?: ContentSafetySim };
   store?: EmbeddedCosmos;
   /** Keys generated on this start (absent when configured or generated on an earlier start). */
   generated: { demoKey?: string; adminKey?: string };
@@ -47,7 +49,7 @@ export interface LocalGateway {
  */
 export async function startLocalGateway(options: LocalGatewayOptions = {}): Promise<LocalGateway> {
   const env = { ...(options.env ?? process.env) };
-  const config = loadConfig(env);
+  let config = loadConfig(env);
   const log = options.log ?? createLogger();
   const cleanups: Array<() => Promise<void>> = [];
   const closeAll = async () => {
@@ -82,10 +84,23 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
       cleanups.push(() => serverless.close());
       const managed = await startAmlScoreSim({ ...behaviour, maxConcurrentRequestsPerInstance: 8, ...options.managedSim });
       cleanups.push(() => managed.close());
-      sims = { serverless, managed };
+      let contentSafety: ContentSafetySim | undefined;
+      if (!config.contentSafety.endpoint) {
+        const key = randomBytes(24).toString('base64url');
+        contentSafety = await startContentSafetySim({ apiKeys: [key] });
+        cleanups.push(() => contentSafety!.close());
+        config = { ...config, contentSafety: { ...config.contentSafety, endpoint: contentSafety.url, key } };
+      }
+      sims = { serverless, managed, contentSafety };
     }
 
-    const services = await createServices(config, { cosmos, createContainers: config.mode === 'local', log, env });
+    const services = await createServices(config, {
+      cosmos,
+      createContainers: config.mode === 'local',
+      log,
+      env,
+      safetyCanaries: sims?.contentSafety ? simulatorCanaries : undefined,
+    });
     cleanups.push(() => services.close());
     useServices(services);
 

@@ -25,6 +25,8 @@ import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstre
 import { Ledger } from '../usage/ledger.js';
 import type { RollupRow } from '../usage/usage-report.js';
 import { createCredentialSource } from './credentials.js';
+import { createContentSafety } from './content-safety.js';
+import type { SelfTestCanaries } from '../safety/self-test.js';
 
 export interface Services {
   config: Config;
@@ -39,6 +41,8 @@ export interface CreateServicesOptions {
   createContainers?: boolean;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** What the safety self-test sends (local mode: the simulator's marker words); azureCanaries otherwise. */
+  safetyCanaries?: SelfTestCanaries;
 }
 
 interface CosmosContainers {
@@ -140,6 +144,8 @@ export async function createServices(config: Config, options: CreateServicesOpti
     health,
     liveSync,
     send: createSender(dispatcher),
+    contentSafety: createContentSafety(config.contentSafety, { send: createSender(dispatcher), tokenCredential: credential, now: Date.now }),
+    safetyCanaries: options.safetyCanaries,
     credentialFor: createCredentialSource(env, credential, config.upstreamSecretSettings),
     upstreamSecretSettings: config.upstreamSecretSettings,
     keyUse: new KeyUseRecorder(store, { log: (message) => log.log('warn', message) }),

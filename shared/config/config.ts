@@ -65,6 +65,9 @@ const envSchema = z.object({
   SWITCHYARD_SIM_TTFT_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   SWITCHYARD_SIM_TOKENS_PER_SECOND: z.coerce.number().min(0).max(100_000).default(0),
   SWITCHYARD_SIM_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  CONTENT_SAFETY_ENDPOINT: z.url().optional(),
+  CONTENT_SAFETY_KEY: z.string().min(1).optional(),
+  SWITCHYARD_SAFETY_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(5_000),
 });
 
 export type Mode = 'local' | 'azure';
@@ -106,6 +109,8 @@ export interface Config {
   upstreamSecretSettings: string[];
   /** How the simulated deployments of local mode behave. */
   simulator: { latencyMs: number; timeToFirstTokenMs: number; tokensPerSecond: number; failureRate: number };
+  /** Azure AI Content Safety: its endpoint (none: not configured), a key where the resource allows one (else Entra ID), and how long one screening may take. */
+  contentSafety: { endpoint: string | undefined; key: string | undefined; timeoutMs: number };
 }
 
 export class ConfigError extends Error {
@@ -171,5 +176,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tokensPerSecond: e.SWITCHYARD_SIM_TOKENS_PER_SECOND,
       failureRate: e.SWITCHYARD_SIM_FAILURE_RATE,
     },
+    contentSafety: { endpoint: e.CONTENT_SAFETY_ENDPOINT, key: e.CONTENT_SAFETY_KEY, timeoutMs: e.SWITCHYARD_SAFETY_TIMEOUT_MS },
   };
 }

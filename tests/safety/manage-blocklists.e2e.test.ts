@@ -1,7 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startContentSafetySim } from '../../local/simulators/content-safety-sim.js';
-import { createContentSafety } from '../../shared/composition/content-safety.js';
-import { createSender, createUpstreamDispatcher } from '../../shared/upstreams/send-upstream.js';
 import { startTestGateway, type TestGateway, today } from '../e2e/harness.js';
 
 let gw: TestGateway;
@@ -81,19 +78,8 @@ describe('/manage/blocklists', () => {
 
 describe('kept in step with Azure Content Safety', () => {
   it('syncs a list on PUT and removes it on DELETE; a failed sync leaves the change made and says so', async () => {
-    const sim = await startContentSafetySim({ apiKeys: ['cs-key'] });
-    const dispatcher = createUpstreamDispatcher({ allowLoopback: true });
-    // What composition will do from CONTENT_SAFETY_ENDPOINT.
-    gw.services.deps.contentSafety = createContentSafety(
-      { endpoint: sim.url, key: 'cs-key', timeoutMs: 2_000 },
-      {
-        send: createSender(dispatcher),
-        tokenCredential: () => {
-          throw new Error('no Entra here');
-        },
-        now: Date.now,
-      },
-    );
+    // Local mode wires the Content Safety simulator as the service.
+    const sim = gw.sims!.contentSafety!;
     try {
       const created = await put('mirrored', { items: ['alpha', 'beta'] });
       expect(created.status).toBe(201);
@@ -114,9 +100,7 @@ describe('kept in step with Azure Content Safety', () => {
       expect(deleted.headers.get('x-switchyard-content-safety-sync')).toBe('ok');
       expect(sim.blocklistItems('mirrored')).toBeUndefined();
     } finally {
-      gw.services.deps.contentSafety = undefined;
-      await sim.close();
-      await dispatcher.close();
+      sim.setOptions({ down: false });
     }
   });
 });

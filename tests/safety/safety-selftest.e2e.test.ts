@@ -1,19 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simulatorCanaries, startContentSafetySim, type ContentSafetySim } from '../../local/simulators/content-safety-sim.js';
-import { createContentSafety } from '../../shared/composition/content-safety.js';
-import { createSender, createUpstreamDispatcher } from '../../shared/upstreams/send-upstream.js';
 import { startTestGateway, type TestGateway, today } from '../e2e/harness.js';
 
 let gw: TestGateway;
-let sim: ContentSafetySim;
-const dispatcher = createUpstreamDispatcher({ allowLoopback: true });
 
 beforeAll(async () => {
-  [gw, sim] = await Promise.all([startTestGateway(), startContentSafetySim({ apiKeys: ['cs-key'] })]);
+  gw = await startTestGateway();
+  expect((await gw.call('/manage/blocklists/acme', { method: 'PUT', body: JSON.stringify({ items: ['Project Falcon'] }) })).status).toBe(
+    201,
+  );
+  const team = await gw.call('/manage/teams/guarded', {
+    method: 'PUT',
+    body: JSON.stringify({ name: 'Guarded', safety: { blocklists: ['acme'], pii: 'mask', categories: { hate: 2 }, promptShield: true } }),
+  });
+  expect(team.status).toBe(201);
 });
 afterAll(async () => {
-  await Promise.all([gw?.close(), sim?.close()]);
-  await dispatcher.close();
+  await gw?.close();
 });
 
 const selftest = async () => {
@@ -25,48 +27,44 @@ const layers = (report: { profiles: Array<{ layers: Array<{ layer: string; ok: b
   Object.fromEntries(report.profiles[0]!.layers.map((l) => [l.layer, l.ok ? 'ok' : l.detail]));
 
 describe('POST /manage/safety/selftest', () => {
-  it('checks the local layers of each team profile, and fails remote layers while Content Safety is not configured', async () => {
-    expect((await gw.call('/manage/blocklists/acme', { method: 'PUT', body: JSON.stringify({ items: ['Project Falcon'] }) })).status).toBe(
-      201,
-    );
-    const team = await gw.call('/manage/teams/guarded', {
-      method: 'PUT',
-      body: JSON.stringify({ name: 'Guarded', safety: { blocklists: ['acme'], pii: 'mask', categories: { hate: 2 }, promptShield: true } }),
-    });
-    expect(team.status).toBe(201);
+  it("passes every layer of each team's profile in local mode, where the simulator is Content Safety", async () => {
+    const sim = gw.sims!.contentSafety!;
+    sim.resetStats();
     const report = await selftest();
-    expect(report.ok).toBe(false);
-    expect(report.profiles[0].teams).toEqual(['guarded']);
-    expect(layers(report)).toEqual({
-      blocklist: 'ok',
-      pii: 'ok',
-      analyze: 'Content Safety is not configured',
-      shield: 'Content Safety is not configured',
-    });
+    expect(report.ok).toBe(true);
+    expect(report.profiles.map((p: { teams: string[] }) => p.teams)).toEqual([['guarded']]);
+    expect(layers(report)).toEqual({ blocklist: 'ok', pii: 'ok', analyze: 'ok', shield: 'ok' });
+    expect(sim.stats()).toMatchObject({ analyzeCalls: 2, shieldCalls: 2 });
   });
 
-  it('passes every layer once Content Safety is there, and each run is in the audit', async () => {
-    // What composition will do from CONTENT_SAFETY_ENDPOINT (and, in local mode, the simulator's canaries).
-    gw.services.deps.contentSafety = createContentSafety(
-      { endpoint: sim.url, key: 'cs-key', timeoutMs: 2_000 },
-      {
-        send: createSender(dispatcher),
-        tokenCredential: () => {
-          throw new Error('no Entra here');
-        },
-        now: Date.now,
-      },
-    );
-    gw.services.deps.safetyCanaries = simulatorCanaries;
-    const report = await selftest();
-    expect(layers(report)).toEqual({ blocklist: 'ok', pii: 'ok', analyze: 'ok', shield: 'ok' });
-    expect(report.ok).toBe(true);
-    expect(sim.stats().analyzeCalls).toBe(2);
+  it('catches a remote layer that is down, and one that is not configured', async () => {
+    const sim = gw.sims!.contentSafety!;
+    sim.setOptions({ down: true });
+    try {
+      const down = await selftest();
+      expect(down.ok).toBe(false);
+      expect(layers(down)).toMatchObject({ blocklist: 'ok', pii: 'ok', analyze: expect.stringMatching(/^unavailable/) });
+    } finally {
+      sim.setOptions({ down: false });
+    }
+    const configured = gw.services.deps.contentSafety;
+    gw.services.deps.contentSafety = undefined;
+    try {
+      expect(layers(await selftest())).toMatchObject({
+        analyze: 'Content Safety is not configured',
+        shield: 'Content Safety is not configured',
+      });
+    } finally {
+      gw.services.deps.contentSafety = configured;
+    }
+  });
 
+  it('records every run in the audit, without canary text', async () => {
     const audit = await (await gw.call(`/manage/audit?from=${today()}&to=${today()}&kind=safety`)).json();
     expect(audit.data.map((e: { action: string; after: { ok: boolean } }) => [e.action, e.after.ok])).toEqual([
-      ['selftest', true],
       ['selftest', false],
+      ['selftest', false],
+      ['selftest', true],
     ]);
     expect(JSON.stringify(audit)).not.toContain('SIM_');
   });
