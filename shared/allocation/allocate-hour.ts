@@ -3,6 +3,13 @@ import type { UsageRecord } from '../usage/usage-record.js';
 export const allocationBases = ['tokens', 'requests', 'busy-time'] as const;
 export type AllocationBasis = (typeof allocationBases)[number];
 
+/** SWITCHYARD_ALLOCATION_BASIS and SWITCHYARD_ALLOCATION_LOOKBACK_HOURS. */
+export interface AllocationSettings {
+  basis: AllocationBasis;
+  /** Closed hours the timer recomputes each run: usage arriving later than this re-opens an hour only by reconcile. */
+  lookbackHours: number;
+}
+
 /** The team that holds a managed deployment's idle capacity in every report. */
 export const UNALLOCATED_TEAM = 'unallocated';
 

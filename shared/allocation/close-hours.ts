@@ -1,10 +1,11 @@
+import { priceAt } from '../catalog/price-book.js';
 import type { Deployment } from '../catalog/schemas.js';
 import { type AllocationBasis, HOUR_MS, hourUses } from './allocate-hour.js';
 import type { AllocationRecord, AllocationStore } from './allocation-store.js';
 import { type HourDocument, hourDocument, sameAllocation } from './hour-document.js';
 
 /** A managed deployment as allocation reads it. */
-export type ManagedDeployment = Pick<Deployment, 'id' | 'pricing' | 'capacity'>;
+export type ManagedDeployment = Pick<Deployment, 'id' | 'pricing' | 'priceHistory' | 'capacity'>;
 
 export interface AllocateHoursOptions {
   basis: AllocationBasis;
@@ -27,16 +28,11 @@ export function hourStart(ms: number): number {
   return Math.floor(ms / HOUR_MS) * HOUR_MS;
 }
 
-function isManaged(
-  deployment: Pick<Deployment, 'pricing'>,
-): deployment is ManagedDeployment & { pricing: { hourlyUsd: number; instances: number } } {
-  return 'hourlyUsd' in deployment.pricing;
-}
-
 /**
  * A deployment's hours in the range as they should be stored: its records grouped by the hour their request
- * started, priced at what an hour already stored was priced at (a price change never re-prices a closed hour),
- * else at the deployment's current price. Hours before the deployment is known to exist are not charged.
+ * started, each hour priced by the price book at the hour's start (a price change takes effect from the next
+ * whole hour) and split on the basis it was first allocated with. Hours before the deployment is known to exist
+ * are not charged.
  */
 export function computeHours(
   deployment: ManagedDeployment,
@@ -44,7 +40,6 @@ export function computeHours(
   stored: ReadonlyMap<string, HourDocument>,
   options: { basis: AllocationBasis; fromMs: number; toMs: number; firstHourMs: number },
 ): HourDocument[] {
-  if (!isManaged(deployment)) return [];
   const byHour = new Map<number, AllocationRecord[]>();
   for (const record of records) {
     const hour = hourStart(Date.parse(record.ts));
@@ -52,17 +47,15 @@ export function computeHours(
     if (list) list.push(record);
     else byHour.set(hour, [record]);
   }
-  const current = {
-    hourlyUsd: deployment.pricing.hourlyUsd,
-    instances: deployment.pricing.instances,
-    slots: deployment.capacity?.maxConcurrent ?? deployment.pricing.instances,
-  };
   const docs: HourDocument[] = [];
   for (let hour = Math.max(options.fromMs, hourStart(options.firstHourMs)); hour < options.toMs; hour += HOUR_MS) {
-    const before = stored.get(new Date(hour).toISOString());
-    const price = before ? { hourlyUsd: before.hourlyUsd, instances: before.instances, slots: before.slots } : current;
-    const basis = before?.basis ?? options.basis;
-    docs.push(hourDocument(deployment.id, hour, price, hourUses(byHour.get(hour) ?? []), basis));
+    const pricing = priceAt(deployment, hour);
+    if (!('hourlyUsd' in pricing)) continue;
+    const slots = deployment.capacity?.maxConcurrent ?? pricing.instances;
+    // A change of SWITCHYARD_ALLOCATION_BASIS applies to hours not yet allocated: a closed hour keeps its split.
+    const basis = stored.get(new Date(hour).toISOString())?.basis ?? options.basis;
+    const uses = hourUses(byHour.get(hour) ?? []);
+    docs.push(hourDocument(deployment.id, hour, { hourlyUsd: pricing.hourlyUsd, instances: pricing.instances, slots }, uses, basis));
   }
   return docs;
 }
@@ -104,12 +97,12 @@ export async function deploymentHours(
  */
 export async function allocateManagedCompute(
   store: AllocationStore,
-  deployments: Iterable<Pick<Deployment, 'id' | 'pricing' | 'capacity' | 'kind'>>,
+  deployments: Iterable<ManagedDeployment & Pick<Deployment, 'kind'>>,
   options: AllocateHoursOptions,
 ): Promise<AllocateHoursResult> {
   const result: AllocateHoursResult = { deployments: 0, hoursWritten: 0, hoursUnchanged: 0 };
   for (const deployment of deployments) {
-    if (deployment.kind !== 'managed' || !isManaged(deployment)) continue;
+    if (deployment.kind !== 'managed') continue;
     result.deployments += 1;
     const { computed, stored } = await deploymentHours(store, deployment, options);
     for (const doc of computed) {

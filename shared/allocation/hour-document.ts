@@ -1,4 +1,5 @@
 import { costPicoUsd, splitPico } from '../usage/pricing.js';
+import type { AllocationStore } from './allocation-store.js';
 import type { RollupRow } from '../usage/usage-report.js';
 import { type AllocationBasis, allocateHour, type HourPrice, type HourUse, UNALLOCATED_TEAM } from './allocate-hour.js';
 
@@ -141,4 +142,14 @@ export function allocatedPicoUsd(doc: HourDocument): bigint {
     doc.lines.reduce((sum, line) => sum + costPicoUsd(line), 0n) +
     costPicoUsd({ costMicroUsd: doc.unallocatedMicroUsd, costRemainderPicoUsd: doc.unallocatedRemainderPicoUsd })
   );
+}
+
+/** The allocation rows of a range of UTC days (both ends included), optionally of one team. */
+export async function readAllocationRows(
+  store: Pick<AllocationStore, 'readHours'>,
+  range: { from: string; to: string; team?: string },
+): Promise<RollupRow[]> {
+  const toExclusive = new Date(Date.parse(`${range.to}T00:00:00.000Z`) + 86_400_000).toISOString();
+  const hours = await store.readHours({ fromIso: `${range.from}T00:00:00.000Z`, toIso: toExclusive });
+  return allocationRows(hours, range.team);
 }

@@ -11,6 +11,7 @@ import { readRouteShadow } from '../gateway/manage-shadow.js';
 import { createResponse, deleteResponse, retrieveResponse } from '../gateway/responses.js';
 import { usageReport } from '../gateway/usage-api.js';
 import { budgetStatus } from '../gateway/budget-status.js';
+import { closeManagedHours } from '../gateway/close-managed-hours.js';
 import { randomUUID } from 'node:crypto';
 import { errors } from '../errors.js';
 import { handle, type UseCase } from '../http/handle.js';
@@ -63,6 +64,12 @@ export const gateway = {
   usageBudgets: bind((req, deps) => budgetStatus(req, deps)),
   readiness: bind((_req, deps) => readiness(deps)),
   liveness: async (): Promise<GatewayResponse> => liveness(),
+  /** The hourly timer: allocates managed compute to the teams that used it (a failure is retried next hour). */
+  allocateManagedCompute: async (): Promise<void> => {
+    const { deps } = await services();
+    const result = await closeManagedHours(deps);
+    deps.log.log('info', 'managed compute allocated', { ...result });
+  },
   notFound: bind((req) => {
     throw errors.notFound(`The path ${req.method} ${new URL(req.url).pathname}`);
   }),

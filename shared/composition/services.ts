@@ -13,6 +13,7 @@ import { CosmosAuditLog } from '../store/cosmos-audit.js';
 import { containerDefinitions, ensureContainers } from '../store/containers.js';
 import { CosmosCatalogStore } from '../store/cosmos-catalog-store.js';
 import { CosmosLedgerSink, readRollups } from '../store/cosmos-ledger.js';
+import { CosmosAllocationStore } from '../store/cosmos-allocations.js';
 import { CosmosResponseStore } from '../store/cosmos-responses.js';
 import { CosmosShadowStore } from '../store/cosmos-shadow.js';
 import { ShadowTraffic } from '../gateway/shadow.js';
@@ -56,6 +57,7 @@ interface CosmosContainers {
   versions: Container;
   live: Container;
   quotas: Container;
+  allocations: Container;
 }
 
 /** The Cosmos client and its containers: an account key where one is set, else Entra ID. */
@@ -80,6 +82,7 @@ async function openCosmos(config: Config, options: CreateServicesOptions, creden
     versions: database.container(containerDefinitions.versions.id),
     live: database.container(containerDefinitions.live.id),
     quotas: database.container(containerDefinitions.quotas.id),
+    allocations: database.container(containerDefinitions.allocations.id),
   };
 }
 
@@ -109,6 +112,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     versions: versionsContainer,
     live: liveContainer,
     quotas: quotasContainer,
+    allocations: allocationsContainer,
   } = await openCosmos(config, options, credential);
 
   const store = new CosmosCatalogStore(catalogContainer, (message) => log.log('warn', message));
@@ -161,6 +165,8 @@ export async function createServices(config: Config, options: CreateServicesOpti
       staleAfterMs: Math.max(config.streamDeadlineMs, config.upstreamTimeoutMs) + 60_000,
     }),
     readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
+    allocations: new CosmosAllocationStore(usageContainer, allocationsContainer),
+    allocation: config.allocation,
     endpointPolicy: { allowedHosts: config.allowedHosts, allowLoopback: config.mode === 'local' },
     limits: gatewayLimits(config),
     bufferedAnswers: new BufferBudget(config.maxBufferedAnswerBytes),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { allocationBases, type AllocationSettings } from '../allocation/allocate-hour.js';
 import { isReservedSetting } from '../catalog/upstream-secrets.js';
 import type { BreakerSettings } from '../routing/circuit-breaker.js';
 
@@ -68,6 +69,13 @@ const envSchema = z.object({
   CONTENT_SAFETY_ENDPOINT: z.url().optional(),
   CONTENT_SAFETY_KEY: z.string().min(1).optional(),
   SWITCHYARD_SAFETY_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(5_000),
+  SWITCHYARD_ALLOCATION_BASIS: z.enum(allocationBases).default('tokens'),
+  SWITCHYARD_ALLOCATION_LOOKBACK_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 62)
+    .default(48),
 });
 
 export type Mode = 'local' | 'azure';
@@ -111,6 +119,8 @@ export interface Config {
   simulator: { latencyMs: number; timeToFirstTokenMs: number; tokensPerSecond: number; failureRate: number };
   /** Azure AI Content Safety: its endpoint (none: not configured), a key where the resource allows one (else Entra ID), and how long one screening may take. */
   contentSafety: { endpoint: string | undefined; key: string | undefined; timeoutMs: number };
+  /** Managed compute allocated by the hour: what a team's share is measured by, and how far back late usage re-opens hours. */
+  allocation: AllocationSettings;
 }
 
 export class ConfigError extends Error {
@@ -177,5 +187,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       failureRate: e.SWITCHYARD_SIM_FAILURE_RATE,
     },
     contentSafety: { endpoint: e.CONTENT_SAFETY_ENDPOINT, key: e.CONTENT_SAFETY_KEY, timeoutMs: e.SWITCHYARD_SAFETY_TIMEOUT_MS },
+    allocation: { basis: e.SWITCHYARD_ALLOCATION_BASIS, lookbackHours: e.SWITCHYARD_ALLOCATION_LOOKBACK_HOURS },
   };
 }

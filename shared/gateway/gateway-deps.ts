@@ -17,6 +17,8 @@ import type { ResponseStore } from './responses-store.js';
 import type { ContentSafetyPort } from '../safety/content-safety-client.js';
 import type { SelfTestCanaries } from '../safety/self-test.js';
 import type { RollupRow } from '../usage/usage-report.js';
+import type { AllocationStore } from '../allocation/allocation-store.js';
+import type { AllocationSettings } from '../allocation/allocate-hour.js';
 
 export interface GatewayLimits {
   maxBodyBytes: number;
@@ -54,6 +56,9 @@ export interface GatewayDeps {
   /** This instance's shadow calls in flight, bounded. */
   shadowTraffic: ShadowTraffic;
   readRollups: (range: { from: string; to: string; team?: string }) => Promise<RollupRow[]>;
+  /** Managed compute allocated by the hour, and the records it is computed from. */
+  allocations: AllocationStore;
+  allocation: AllocationSettings;
   endpointPolicy: EndpointPolicy;
   limits: GatewayLimits;
   /** Bytes of non-streamed answers held at once by this process, across requests. */

@@ -1,6 +1,7 @@
 import { errors } from '../errors.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { buildUsageReport, parseUsageQuery, usageReportCsv } from '../usage/usage-report.js';
+import { readAllocationRows } from '../allocation/hour-document.js';
 import { authenticate } from './authenticate.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
@@ -15,9 +16,12 @@ export async function usageReport(request: GatewayRequest, deps: GatewayDeps): P
   } else if (principal.role === 'ops') {
     throw errors.forbidden('Usage needs a finance or admin key, or a team key for its own team.');
   }
-  const rollups = await deps.readRollups({ from: query.from, to: query.to, team: query.team }).catch((error: unknown) => {
-    throw errors.storeUnavailable(error);
-  });
+  const range = { from: query.from, to: query.to, team: query.team };
+  const rollups = await Promise.all([deps.readRollups(range), readAllocationRows(deps.allocations, range)])
+    .then(([tokens, managed]) => [...tokens, ...managed])
+    .catch((error: unknown) => {
+      throw errors.storeUnavailable(error);
+    });
   const report = buildUsageReport(query, rollups);
   if (query.format === 'csv') {
     return {

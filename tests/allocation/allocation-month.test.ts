@@ -141,8 +141,12 @@ describe('hourly allocation of a synthetic month', () => {
     expect(allocatedPicoUsd(hour!)).toBe(HOUR_PICO);
   });
 
-  it('a price change never re-prices a closed hour; a new hour takes the new price', async () => {
-    const repriced = { ...deployment, pricing: { hourlyUsd: 10, instances: 1 } };
+  it('each hour is priced by the price book at its start: a change from March leaves February as charged', async () => {
+    const repriced = {
+      ...deployment,
+      pricing: { hourlyUsd: 10, instances: 1, effectiveFrom: new Date(MAR).toISOString() },
+      priceHistory: [deployment.pricing],
+    };
     const late = FEB + 200 * HOUR_MS;
     await sink.writeRecords([record('ads', 'chat', late, 10, 1_000)]);
     await allocateManagedCompute(store, [repriced], options());

@@ -1,0 +1,5 @@
+import { app } from '@azure/functions';
+import { gateway } from '../shared/composition/gateway.js';
+
+// Five minutes past each hour: the hour just closed is allocated, and late usage re-opens earlier ones.
+app.timer('allocateManagedCompute', { schedule: '0 5 * * * *', handler: gateway.allocateManagedCompute });
