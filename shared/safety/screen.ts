@@ -84,7 +84,31 @@ export function needsRemote(profile: SafetyProfile, direction: ScreenInput['dire
  * In enforce mode a local block ends it there; in audit mode every layer runs and nothing is blocked or masked.
  * When Content Safety cannot answer, `onOutage: closed` blocks (layer `outage`) and `open` lets it through.
  */
-export async function screen(input: ScreenInput, profile: SafetyProfile, deps: ScreenDeps): Promise<ScreenResult> {
+export function screen(input: ScreenInput, profile: SafetyProfile, deps: ScreenDeps): Promise<ScreenResult> {
+  return finishScreening(screenLocally(input, profile, deps), deps);
+}
+
+/** What the local layers found: enough to refuse or mask at once, before anything leaves the process. */
+export interface LocalScreening {
+  input: ScreenInput;
+  profile: SafetyProfile;
+  /** The verdict so far: local layers only, not yet decided by mode and outage. */
+  verdict: SafetyVerdict;
+  masked: Array<{ text: string; spans: MaskSpan[] }>;
+  pendingFrom: number;
+  /** Whether the remote layers have anything left to say (a local block in enforce mode ends it). */
+  remoteNeeded: boolean;
+}
+
+/**
+ * The local layers alone, synchronously: for parallel mode, where the prompt must be masked before the upstream
+ * call starts while Content Safety screens the masked prompt alongside it (finishScreening).
+ */
+export function screenLocally(
+  input: ScreenInput,
+  profile: SafetyProfile,
+  deps: Pick<ScreenDeps, 'blocklists' | 'masker' | 'now'>,
+): LocalScreening {
   const startedAt = deps.now();
   const final = input.final ?? true;
   const blocklistHits: BlocklistHit[] = [];
@@ -120,8 +144,19 @@ export async function screen(input: ScreenInput, profile: SafetyProfile, deps: S
   };
   if (blocklistHits.length > 0) raise(verdict, 'block', 'blocklist');
   else if (piiFound) raise(verdict, piiBlocks ? 'block' : 'mask', 'pii');
+  const remoteNeeded = needsRemote(profile, input.direction) && !(verdict.finding === 'block' && profile.mode === 'enforce');
+  return { input, profile, verdict, masked, pendingFrom, remoteNeeded };
+}
 
-  if (needsRemote(profile, input.direction) && !(verdict.finding === 'block' && profile.mode === 'enforce')) {
+/** The remote layers after screenLocally, then the decision by mode and outage policy. */
+export async function finishScreening(local: LocalScreening, deps: ScreenDeps): Promise<ScreenResult> {
+  const { input, profile, masked, pendingFrom } = local;
+  const verdict: SafetyVerdict = {
+    ...local.verdict,
+    latencies: { ...local.verdict.latencies },
+    categories: { ...local.verdict.categories },
+  };
+  if (local.remoteNeeded) {
     await screenRemotely(
       input,
       masked.map((m) => m.text),

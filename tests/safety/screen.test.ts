@@ -5,7 +5,7 @@ import { ContentSafetyClient } from '../../shared/safety/content-safety-client.j
 import { contentFilterResult, promptRefusal } from '../../shared/safety/content-filter-result.js';
 import { PiiMasker } from '../../shared/safety/mask-text.js';
 import { safetyProfileSchema } from '../../shared/safety/safety-profile.js';
-import { screen, type ScreenDeps, type ScreenSegment } from '../../shared/safety/screen.js';
+import { finishScreening, screen, screenLocally, type ScreenDeps, type ScreenSegment } from '../../shared/safety/screen.js';
 import { createSender, createUpstreamDispatcher } from '../../shared/upstreams/send-upstream.js';
 
 const dispatcher = createUpstreamDispatcher({ allowLoopback: true });
@@ -245,5 +245,24 @@ describe('the content_filter error', () => {
       custom_blocklists: { filtered: true, details: [{ filtered: true, id: 'acme-secrets' }] },
       pii: { filtered: false, detected: true },
     });
+  });
+});
+
+describe('screening in two phases, for parallel mode', () => {
+  it('masks synchronously before anything leaves, then lets Content Safety judge the masked prompt', async () => {
+    const full = profile({ pii: 'mask', categories: { hate: 2 } });
+    const d = deps();
+    const local = screenLocally(prompt('mail jane@example.com SIM_HATE_4'), full, d);
+    expect(local.masked.map((m) => m.text)).toEqual(['mail [EMAIL_1] SIM_HATE_4']);
+    expect(local.remoteNeeded).toBe(true);
+    expect(sim.stats().requests).toBe(0);
+    const { verdict } = await finishScreening(local, d);
+    expect(verdict).toMatchObject({ action: 'block', layer: 'analyze', pii: { email: 1 } });
+    expect(sim.stats().analyzeCalls).toBe(1);
+  });
+
+  it('needs no remote call after a local block in enforce mode', () => {
+    const local = screenLocally(prompt('Project Falcon'), profile({ categories: { hate: 2 } }), deps());
+    expect(local).toMatchObject({ remoteNeeded: false, verdict: { finding: 'block', layer: 'blocklist' } });
   });
 });
