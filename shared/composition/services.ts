@@ -24,6 +24,7 @@ import { LiveSync } from '../routing/live-sync.js';
 import { CosmosQuotaStore } from '../store/cosmos-quotas.js';
 import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstream.js';
 import { Ledger } from '../usage/ledger.js';
+import { RollupSweeper } from '../usage/rollup-sweep.js';
 import type { RollupRow } from '../usage/usage-report.js';
 import { createCredentialSource } from './credentials.js';
 import { createContentSafety } from './content-safety.js';
@@ -122,8 +123,10 @@ export async function createServices(config: Config, options: CreateServicesOpti
     log: (message) => log.log('warn', message),
   });
   // A writer id per process: the ledger's exactly-once rollups are keyed by it.
-  const ledger = new Ledger(new CosmosLedgerSink(usageContainer, rollupsContainer), `w${randomBytes(6).toString('hex')}`, {
+  const ledgerSink = new CosmosLedgerSink(usageContainer, rollupsContainer);
+  const ledger = new Ledger(ledgerSink, `w${randomBytes(6).toString('hex')}`, {
     flushIntervalMs: config.ledgerFlushMs,
+    durableWaitMs: config.ledgerDurableWaitMs,
     now: Date.now,
     log: (message) => log.log('warn', message),
   });
@@ -187,6 +190,13 @@ export async function createServices(config: Config, options: CreateServicesOpti
     throw error;
   }
   ledger.start();
+  // Completes rollups that a stopped instance (kill -9, lost host) left behind, from the records it stored.
+  const sweeper = new RollupSweeper(ledgerSink, ledgerSink, {
+    ...config.ledgerSweep,
+    now: Date.now,
+    log: (level, message) => log.log(level, message),
+  });
+  sweeper.start();
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -197,6 +207,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
         await liveSync.stop().catch(() => undefined);
         await ledger.close(config.shutdownFlushMs);
         await deps.shadowLog.close(config.shutdownFlushMs);
+        await sweeper.stop();
         await deps.keyUse.settle();
         await dispatcher.close();
         cosmos.dispose();

@@ -38,6 +38,10 @@ const envSchema = z.object({
     .default(256 * 1024 * 1024),
   SWITCHYARD_CATALOG_REFRESH_MS: z.coerce.number().int().positive().max(5_000).default(2_000),
   SWITCHYARD_LEDGER_FLUSH_MS: z.coerce.number().int().positive().default(1_000),
+  SWITCHYARD_LEDGER_DURABLE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
+  SWITCHYARD_LEDGER_SWEEP_MS: z.coerce.number().int().min(100).default(300_000),
+  SWITCHYARD_LEDGER_SWEEP_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  SWITCHYARD_LEDGER_SWEEP_LOOKBACK_MS: z.coerce.number().int().positive().default(3_600_000),
   SWITCHYARD_SHUTDOWN_FLUSH_MS: z.coerce.number().int().min(0).default(10_000),
   SWITCHYARD_SHUTDOWN_DEADLINE_MS: z.coerce.number().int().positive().default(15_000),
   SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
@@ -98,6 +102,10 @@ export interface Config {
   maxBufferedAnswerBytes: number;
   catalogRefreshMs: number;
   ledgerFlushMs: number;
+  /** Longest an answer waits for its usage record to be durable (0: answers do not wait). */
+  ledgerDurableWaitMs: number;
+  /** The rollup sweep (rollup-sweep.ts): how often, how long a writer's newest seq is left to it, how far back. */
+  ledgerSweep: { intervalMs: number; graceMs: number; lookbackMs: number };
   /** How long shutdown keeps trying to write buffered usage. */
   shutdownFlushMs: number;
   /** Local mode: the longest a shutdown takes; requests still running when only shutdownFlushMs is left are aborted. */
@@ -144,6 +152,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.SWITCHYARD_LIVE_LEASE_TTL_MS < 4 * e.SWITCHYARD_LIVE_SYNC_MS) {
     throw new ConfigError('Invalid configuration:\n  SWITCHYARD_LIVE_LEASE_TTL_MS: must be at least 4 × SWITCHYARD_LIVE_SYNC_MS');
   }
+  // A live ledger closes its newest rollup seq at every flush: the sweep may only take a seq that has stood
+  // untouched for several flushes, or it could roll up part of a seq a live writer is still adding to.
+  const sweepGraceMs = e.SWITCHYARD_LEDGER_SWEEP_GRACE_MS ?? Math.max(120_000, 5 * e.SWITCHYARD_LEDGER_FLUSH_MS);
+  if (sweepGraceMs < 5 * e.SWITCHYARD_LEDGER_FLUSH_MS) {
+    throw new ConfigError('Invalid configuration:\n  SWITCHYARD_LEDGER_SWEEP_GRACE_MS: must be at least 5 × SWITCHYARD_LEDGER_FLUSH_MS');
+  }
   // The ledger flush runs inside the deadline, after in-flight requests: it needs room left to run.
   if (mode === 'local' && e.SWITCHYARD_SHUTDOWN_FLUSH_MS >= e.SWITCHYARD_SHUTDOWN_DEADLINE_MS) {
     throw new ConfigError('Invalid configuration:\n  SWITCHYARD_SHUTDOWN_DEADLINE_MS: must be greater than SWITCHYARD_SHUTDOWN_FLUSH_MS');
@@ -164,6 +178,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBufferedAnswerBytes: e.SWITCHYARD_MAX_BUFFERED_ANSWER_BYTES,
     catalogRefreshMs: e.SWITCHYARD_CATALOG_REFRESH_MS,
     ledgerFlushMs: e.SWITCHYARD_LEDGER_FLUSH_MS,
+    ledgerDurableWaitMs: e.SWITCHYARD_LEDGER_DURABLE_WAIT_MS,
+    ledgerSweep: {
+      intervalMs: e.SWITCHYARD_LEDGER_SWEEP_MS,
+      graceMs: sweepGraceMs,
+      lookbackMs: e.SWITCHYARD_LEDGER_SWEEP_LOOKBACK_MS,
+    },
     shutdownFlushMs: e.SWITCHYARD_SHUTDOWN_FLUSH_MS,
     shutdownDeadlineMs: e.SWITCHYARD_SHUTDOWN_DEADLINE_MS,
     requestReceiveTimeoutMs: e.SWITCHYARD_REQUEST_RECEIVE_TIMEOUT_MS,

@@ -81,7 +81,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
       return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: relayed };
     }
     const { json, usage } = result.answered;
-    recordUsage(deps, facts, {
+    await recordUsage(deps, facts, {
       deployment: attempted.deployment,
       status: 'ok',
       httpStatus: 200,

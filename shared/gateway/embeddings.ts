@@ -63,7 +63,7 @@ export async function embeddings(
     );
     if (!attempted.ok) return attempted.response;
     const { json, usage } = attempted.result;
-    recordUsage(deps, facts, {
+    await recordUsage(deps, facts, {
       deployment: attempted.deployment,
       status: 'ok',
       httpStatus: 200,

@@ -18,6 +18,9 @@ const COUNTERS: Array<keyof RollupCounters> = [
 ];
 const BULK_LIMIT = 100;
 const rollupSeqs = z.object({ seq: z.record(z.string(), z.number()).optional() });
+const writerProgress = z.object({ writer: z.string(), applied: z.number() });
+/** Writers' progress documents live beside the rollups, in a partition no team can have (ids start with a letter or digit). */
+const WRITERS_PARTITION: [string, string] = ['_ledger', 'writers'];
 
 /**
  * The ledger in Cosmos: one document per request (id unique, so a retried write is a harmless 409) and
@@ -44,15 +47,66 @@ export class CosmosLedgerSink implements LedgerSink, SweepSource {
     }
   }
 
-  async readStampedRecords(sinceIso: string): Promise<UsageRecord[]> {
-    // Cross-partition by design: the sweep runs every few minutes over a recent window, never on a request's path.
+  async readWriters(): Promise<Array<{ writer: string; appliedThrough: number }>> {
+    // One small partition: one document per process that ever wrote usage.
+    const { resources } = await this.rollups.items
+      .query<unknown>({ query: 'SELECT c.writer, c.applied FROM c WHERE c.type = "writer"' }, { partitionKey: WRITERS_PARTITION })
+      .fetchAll();
+    return resources.map((r) => {
+      const { writer, applied } = writerProgress.parse(r);
+      return { writer, appliedThrough: applied };
+    });
+  }
+
+  async readStampedRecords(writer: string, afterSeq: number, sinceIso: string): Promise<UsageRecord[]> {
+    // Cross-partition, but only the writer's records it has not yet rolled up: few unless it stopped with many.
     const { resources } = await this.records.items
       .query<UsageRecord>({
-        query: 'SELECT * FROM c WHERE c.type = "request" AND IS_DEFINED(c.rollupSeq) AND c.ts >= @since',
-        parameters: [{ name: '@since', value: sinceIso }],
+        query: 'SELECT * FROM c WHERE c.type = "request" AND c.writer = @writer AND c.rollupSeq > @after AND c.ts >= @since',
+        parameters: [
+          { name: '@writer', value: writer },
+          { name: '@after', value: afterSeq },
+          { name: '@since', value: sinceIso },
+        ],
       })
       .fetchAll();
     return resources;
+  }
+
+  async recordProgress(writer: string, appliedThrough: number): Promise<void> {
+    const id = `writer|${writer}`;
+    const item = this.rollups.item(id, WRITERS_PARTITION);
+    const raise = async (): Promise<boolean> => {
+      try {
+        await item.patch({
+          // Written as the rollups' condition is: the local store's SQL evaluates this form as Cosmos does.
+          // A lower-case field: the local store lower-cases a patch condition before it runs it.
+          condition: `from c where c.applied < ${appliedThrough}`,
+          operations: [{ op: 'set', path: '/applied', value: appliedThrough }],
+        });
+        return true;
+      } catch (error) {
+        const status = cosmosStatus(error);
+        if (status === 412) return true; // already at or past it
+        if (status === 404) return false;
+        throw error;
+      }
+    };
+    if (await raise()) return;
+    try {
+      await this.rollups.items.create({
+        id,
+        type: 'writer',
+        team: WRITERS_PARTITION[0],
+        day: WRITERS_PARTITION[1],
+        writer,
+        applied: appliedThrough,
+      });
+      return;
+    } catch (error) {
+      if (cosmosStatus(error) !== 409) throw error;
+    }
+    await raise();
   }
 
   async appliedSeq(key: RollupKey, writer: string): Promise<number> {

@@ -35,6 +35,11 @@ export interface LedgerSink {
   writeRecords(records: UsageRecord[]): Promise<void>;
   /** Adds a delta to its rollup unless this writer already applied that seq to it. */
   applyRollup(writerId: string, delta: RollupDelta): Promise<void>;
+  /**
+   * Notes that every delta of the writer up to `appliedThrough` is applied (0 registers the writer), never lowering
+   * it: the rollup sweep reads only a writer's records past it. A sink without it is never swept.
+   */
+  recordProgress?(writerId: string, appliedThrough: number): Promise<void>;
 }
 
 export interface LedgerOptions {
@@ -135,6 +140,9 @@ export class Ledger {
   private degraded = false;
   private timer: NodeJS.Timeout | undefined;
   private droppedRecords = 0;
+  /** Registered with the sink before its first record is written, so a sweep can find this writer's records. */
+  private registered = false;
+  private progressed = 0;
   private readonly maxBuffered: number;
   private readonly maxBatch: number;
   private readonly durableWaitMs: number;
@@ -254,6 +262,10 @@ export class Ledger {
       }
       const batch = this.inFlight;
       try {
+        if (!this.registered) {
+          await this.sink.recordProgress?.(this.writerId, 0);
+          this.registered = true;
+        }
         await this.sink.writeRecords(batch.items.map((item) => item.record));
       } catch (error) {
         // Answer the waiting requests anyway: their records stay here until the store takes them.
@@ -331,5 +343,11 @@ export class Ledger {
       }),
     );
     if (failures.length > 0) throw failures[0];
+    // Every sealed seq is applied (seal() raises openSeq as it seals): the sweep may skip this writer's records so far.
+    const appliedThrough = this.openSeq - 1;
+    if (this.rollups.size === 0 && appliedThrough > this.progressed && this.registered) {
+      await this.sink.recordProgress?.(this.writerId, appliedThrough);
+      this.progressed = appliedThrough;
+    }
   }
 }

@@ -1,12 +1,16 @@
 import { countersOf, type LedgerSink, type RollupCounters, type RollupDelta, type RollupKey, rollupId } from './ledger.js';
 import type { UsageRecord } from './usage-record.js';
 
-/** What the sweep reads: records the ledger stamped, and how far each writer's deltas reached each rollup. */
+/** What the sweep reads: the writers, their records past what they applied, how far each reached each rollup. */
 export interface SweepSource {
-  /** Records stamped with a writer and rollup seq whose request started at or after `sinceIso`. */
-  readStampedRecords(sinceIso: string): Promise<UsageRecord[]>;
+  /** Every writer that registered, with the seq through which all its deltas are known to be applied. */
+  readWriters(): Promise<Array<{ writer: string; appliedThrough: number }>>;
+  /** The writer's records with a rollup seq above `afterSeq` whose request started at or after `sinceIso`. */
+  readStampedRecords(writer: string, afterSeq: number, sinceIso: string): Promise<UsageRecord[]>;
   /** The last seq the writer applied to the rollup; 0 when it applied none or the rollup does not exist. */
   appliedSeq(key: RollupKey, writer: string): Promise<number>;
+  /** Raises the writer's appliedThrough (never lowers it). */
+  recordProgress(writer: string, appliedThrough: number): Promise<void>;
 }
 
 export interface SweepOptions {
@@ -20,11 +24,6 @@ export interface SweepOptions {
   graceMs: number;
 }
 
-export interface SweptDelta {
-  writer: string;
-  delta: RollupDelta;
-}
-
 const keyOf = (r: UsageRecord): RollupKey => ({ team: r.team, day: r.day, alias: r.alias, deployment: r.deployment, kind: r.kind });
 
 function add(target: RollupCounters, more: RollupCounters): void {
@@ -32,55 +31,66 @@ function add(target: RollupCounters, more: RollupCounters): void {
 }
 
 /**
- * The rollup deltas the records hold that their writers have not applied, per (writer, rollup) in seq order:
- * the same deltas the writer would have applied, so applying them (exactly once, by the rollup's seq condition)
- * is safe whether the writer died or is merely late.
+ * The rollup deltas one writer's records hold that it has not applied, in seq order: the same deltas the writer
+ * would have applied, so applying them (exactly once, by the rollup's seq condition) is safe whether the writer
+ * died or is merely late. `completeThrough` is the highest seq whose records are all in: every seq but the newest
+ * (a seq closes before any record of the next is written), and the newest once its newest record is graceMs old.
  */
 export function unappliedDeltas(
   records: UsageRecord[],
-  applied: (key: RollupKey, writer: string) => number,
+  applied: (key: RollupKey) => number,
   options: { nowMs: number; graceMs: number },
-): SweptDelta[] {
-  const newest = new Map<string, { seq: number; writtenAtMs: number }>();
+): { deltas: RollupDelta[]; completeThrough: number } {
+  let newest = 0;
+  let newestWrittenAtMs = 0;
   for (const r of records) {
-    if (r.writer === undefined || r.rollupSeq === undefined) continue;
+    const seq = r.rollupSeq ?? 0;
     const writtenAtMs = Date.parse(r.ts) + r.latencyMs;
-    const seen = newest.get(r.writer);
-    if (!seen) newest.set(r.writer, { seq: r.rollupSeq, writtenAtMs });
-    else newest.set(r.writer, { seq: Math.max(seen.seq, r.rollupSeq), writtenAtMs: Math.max(seen.writtenAtMs, writtenAtMs) });
+    if (seq > newest) {
+      newest = seq;
+      newestWrittenAtMs = writtenAtMs;
+    } else if (seq === newest) newestWrittenAtMs = Math.max(newestWrittenAtMs, writtenAtMs);
   }
-  const groups = new Map<string, SweptDelta>();
+  const completeThrough = options.nowMs - newestWrittenAtMs >= options.graceMs ? newest : newest - 1;
+  const groups = new Map<string, RollupDelta>();
   for (const r of records) {
-    if (r.writer === undefined || r.rollupSeq === undefined) continue;
-    const last = newest.get(r.writer)!;
-    if (r.rollupSeq === last.seq && options.nowMs - last.writtenAtMs < options.graceMs) continue;
+    const seq = r.rollupSeq ?? 0;
     const key = keyOf(r);
-    if (r.rollupSeq <= applied(key, r.writer)) continue;
-    const id = `${r.writer}\u0000${rollupId(key)}\u0000${r.rollupSeq}`;
+    if (seq > completeThrough || seq <= applied(key)) continue;
+    const id = `${rollupId(key)}\u0000${seq}`;
     const group = groups.get(id);
-    if (group) add(group.delta.counters, countersOf(r));
-    else groups.set(id, { writer: r.writer, delta: { key, counters: countersOf(r), seq: r.rollupSeq } });
+    if (group) add(group.counters, countersOf(r));
+    else groups.set(id, { key, counters: countersOf(r), seq });
   }
-  return [...groups.values()].sort((a, b) => a.delta.seq - b.delta.seq);
+  return { deltas: [...groups.values()].sort((a, b) => a.seq - b.seq), completeThrough };
 }
 
-/** Completes rollups from the records after a writer stopped before applying its deltas (kill -9, lost instance). */
+/**
+ * Completes rollups from the records after a writer stopped before applying its deltas (kill -9, lost instance).
+ * Reads, per registered writer, only its records past the seq through which it (or an earlier sweep) applied all.
+ */
 export async function sweepRollups(source: SweepSource, sink: LedgerSink, options: SweepOptions): Promise<{ deltasApplied: number }> {
   const nowMs = options.now();
-  const records = await source.readStampedRecords(new Date(nowMs - options.lookbackMs).toISOString());
-  const applied = new Map<string, number>();
-  for (const r of records) {
-    if (r.writer === undefined) continue;
-    const id = `${r.writer}\u0000${rollupId(keyOf(r))}`;
-    if (!applied.has(id)) applied.set(id, await source.appliedSeq(keyOf(r), r.writer));
+  const sinceIso = new Date(nowMs - options.lookbackMs).toISOString();
+  let deltasApplied = 0;
+  for (const { writer, appliedThrough } of await source.readWriters()) {
+    const records = await source.readStampedRecords(writer, appliedThrough, sinceIso);
+    if (records.length === 0) continue;
+    const applied = new Map<string, number>();
+    for (const r of records) {
+      const id = rollupId(keyOf(r));
+      if (!applied.has(id)) applied.set(id, await source.appliedSeq(keyOf(r), writer));
+    }
+    const { deltas, completeThrough } = unappliedDeltas(records, (key) => applied.get(rollupId(key)) ?? 0, {
+      nowMs,
+      graceMs: options.graceMs,
+    });
+    // In seq order, one at a time: a rollup's seq condition refuses a delta older than one already applied.
+    for (const delta of deltas) await sink.applyRollup(writer, delta);
+    deltasApplied += deltas.length;
+    if (completeThrough > appliedThrough) await source.recordProgress(writer, completeThrough);
   }
-  const deltas = unappliedDeltas(records, (key, writer) => applied.get(`${writer}\u0000${rollupId(key)}`) ?? 0, {
-    nowMs,
-    graceMs: options.graceMs,
-  });
-  // In seq order, one at a time: a rollup's seq condition refuses a delta older than one already applied.
-  for (const { writer, delta } of deltas) await sink.applyRollup(writer, delta);
-  return { deltasApplied: deltas.length };
+  return { deltasApplied };
 }
 
 /** Runs the sweep now and then every intervalMs; failures are logged and retried at the next run. */

@@ -31,10 +31,10 @@ async function start(): Promise<GatewayProcess> {
     gatewayEnv(dataDir, {
       SWITCHYARD_DEMO_KEY: DEMO_KEY,
       SWITCHYARD_SIM_LATENCY_MS: '5',
-      // Rollups applied rarely by the process itself: after the kill, the sweep of the next one must complete them.
-      SWITCHYARD_LEDGER_FLUSH_MS: '60000',
+      // Rollups applied by the process itself every 200 ms, the rest after the kill by the next one's sweep.
+      SWITCHYARD_LEDGER_FLUSH_MS: '200',
       SWITCHYARD_LEDGER_SWEEP_MS: '200',
-      SWITCHYARD_LEDGER_SWEEP_GRACE_MS: '500',
+      SWITCHYARD_LEDGER_SWEEP_GRACE_MS: '1000',
     }),
   );
   running.push(gateway);

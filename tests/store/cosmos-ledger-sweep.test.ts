@@ -64,11 +64,13 @@ function recordsOnly(state: { stalled: boolean }): LedgerSink {
   return {
     writeRecords: (records) => sink.writeRecords(records),
     applyRollup: (writer, delta) => (state.stalled ? Promise.reject(new Error('stalled')) : sink.applyRollup(writer, delta)),
+    recordProgress: (writer, appliedThrough) => sink.recordProgress(writer, appliedThrough),
   };
 }
 
 const rollupsOf = (team: string) =>
   readRollups(client.database('sweep-test').container(containerDefinitions.rollups.id), { from: '2026-04-01', to: '2026-04-01', team });
+const progressOf = async (writer: string) => (await sink.readWriters()).find((w) => w.writer === writer)?.appliedThrough;
 const sweep = (nowMs: number, graceMs = 60_000) => sweepRollups(sink, sink, { now: () => nowMs, lookbackMs: 3_600_000, graceMs });
 
 describe('sweepRollups on the embedded store', () => {
@@ -81,12 +83,18 @@ describe('sweepRollups on the embedded store', () => {
     await Promise.all([lost.record(record('killed')), lost.record(record('killed', { alias: 'embed' }))]);
     await lost.flush().catch(() => undefined);
     expect(await rollupsOf('killed')).toEqual([]);
+    // Registered before its first record: the sweep knows where to look.
+    expect(await progressOf('w-killed')).toBe(0);
 
     // Within the grace the newest seq may still grow: only the first is applied.
     expect(await sweep(T0 + 1_000)).toEqual({ deltasApplied: 1 });
     expect((await rollupsOf('killed')).map((r) => r.requests)).toEqual([3]);
+    expect(await progressOf('w-killed')).toBe(1);
     expect(await sweep(T0 + 120_000)).toEqual({ deltasApplied: 2 });
+    expect(await progressOf('w-killed')).toBe(2);
     expect(await sweep(T0 + 120_000)).toEqual({ deltasApplied: 0 });
+    await sink.recordProgress('w-killed', 1); // never lowered
+    expect(await progressOf('w-killed')).toBe(2);
     const rows = await rollupsOf('killed');
     expect(rows.map((r) => [r.alias, r.requests, r.inputTokens, r.costMicroUsd, r.costRemainderPicoUsd]).sort()).toEqual([
       ['chat', 4, 40, 4, 1_000_000],
@@ -103,6 +111,7 @@ describe('sweepRollups on the embedded store', () => {
     const live = new Ledger(sink, 'w-live', { flushIntervalMs: 60_000, now: () => T0 });
     await Promise.all([live.record(record('live')), live.record(record('live'))]);
     await live.flush();
+    expect(await progressOf('w-live')).toBe(1);
     await sink.writeRecords([record('live')]); // written before records carried a writer and seq
     expect(await sweep(T0 + 120_000)).toEqual({ deltasApplied: 0 });
     expect((await rollupsOf('live')).map((r) => r.requests)).toEqual([2]);
@@ -110,23 +119,27 @@ describe('sweepRollups on the embedded store', () => {
 });
 
 describe('unappliedDeltas', () => {
-  const stamped = (writer: string, rollupSeq: number, overrides: Partial<UsageRecord> = {}) =>
-    record('t', { writer, rollupSeq, ...overrides });
+  const stamped = (rollupSeq: number, overrides: Partial<UsageRecord> = {}) => record('t', { writer: 'a', rollupSeq, ...overrides });
 
-  it('sums per (writer, rollup, seq) in seq order, past what each writer applied', () => {
-    const records = [stamped('a', 2), stamped('a', 1), stamped('a', 2), stamped('b', 1), stamped('a', 3)];
-    const deltas = unappliedDeltas(records, (_key, writer) => (writer === 'a' ? 1 : 0), { nowMs: T0 + 120_000, graceMs: 60_000 });
-    expect(deltas.map((d) => [d.writer, d.delta.seq, d.delta.counters.requests])).toEqual([
-      ['b', 1, 1],
-      ['a', 2, 2],
-      ['a', 3, 1],
+  it('sums per (rollup, seq) in seq order, past what the writer applied to each rollup', () => {
+    const records = [stamped(2), stamped(1), stamped(2), stamped(1, { alias: 'embed' }), stamped(3)];
+    const { deltas, completeThrough } = unappliedDeltas(records, (key) => (key.alias === 'chat' ? 1 : 0), {
+      nowMs: T0 + 120_000,
+      graceMs: 60_000,
+    });
+    expect(deltas.map((d) => [d.key.alias, d.seq, d.counters.requests])).toEqual([
+      ['embed', 1, 1],
+      ['chat', 2, 2],
+      ['chat', 3, 1],
     ]);
+    expect(completeThrough).toBe(3);
   });
 
-  it("holds back a writer's newest seq until its newest record is older than the grace", () => {
-    const records = [stamped('a', 1), stamped('a', 2, { latencyMs: 50_000 })];
-    const at = (nowMs: number) => unappliedDeltas(records, () => 0, { nowMs, graceMs: 60_000 }).map((d) => d.delta.seq);
-    expect(at(T0 + 100_000)).toEqual([1]);
-    expect(at(T0 + 110_000)).toEqual([1, 2]);
+  it('holds back the newest seq until its newest record is older than the grace', () => {
+    const records = [stamped(1), stamped(2, { latencyMs: 50_000 })];
+    const at = (nowMs: number) => unappliedDeltas(records, () => 0, { nowMs, graceMs: 60_000 });
+    expect(at(T0 + 100_000).deltas.map((d) => d.seq)).toEqual([1]);
+    expect(at(T0 + 100_000).completeThrough).toBe(1);
+    expect(at(T0 + 110_000).deltas.map((d) => d.seq)).toEqual([1, 2]);
   });
 });
