@@ -3,7 +3,15 @@ import type { ContentSafetyPort } from './content-safety-client.js';
 import { PiiMasker } from './mask-text.js';
 import type { PromptTexts } from './prompt-texts.js';
 import type { BlocklistDocument, SafetyProfile } from './safety-profile.js';
-import { answerWindowScreen, screen, type SafetyVerdict, type ScreenResult } from './screen.js';
+import {
+  answerWindowScreen,
+  finishScreening,
+  screen,
+  screenLocally,
+  type LocalScreening,
+  type SafetyVerdict,
+  type ScreenResult,
+} from './screen.js';
 import { StreamHoldBack } from './stream-hold-back.js';
 
 /**
@@ -63,6 +71,16 @@ export class RequestSafety {
   /** Screens a request's texts (prompt-texts.ts); with action `mask`, put `segments` back with withTexts. */
   screenPrompt(texts: PromptTexts): Promise<ScreenResult> {
     return screen({ direction: 'prompt', segments: texts.segments }, this.profile, this.deps());
+  }
+
+  /** Parallel mode, first phase: the local layers now (refuse or mask before the upstream call starts). */
+  screenPromptLocally(texts: PromptTexts): LocalScreening {
+    return screenLocally({ direction: 'prompt', segments: texts.segments }, this.profile, this.deps());
+  }
+
+  /** Parallel mode, second phase: Content Safety on the masked prompt while the upstream call runs. */
+  finishPrompt(local: LocalScreening): Promise<ScreenResult> {
+    return finishScreening(local, this.deps());
   }
 
   /** Screens a whole (non-streamed) answer's text. */

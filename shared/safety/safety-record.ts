@@ -1,0 +1,54 @@
+import type { SafetyLayer, SafetyVerdict } from './screen.js';
+
+/**
+ * What a request's screening comes to, for its usage record: counted per team so ops see what was blocked and
+ * finance what safety cost. Never a text, a placeholder's value or a blocklist item.
+ */
+export interface SafetyRecord {
+  mode: SafetyVerdict['mode'];
+  /** The strongest action taken on the prompt or any part of the answer. */
+  action: SafetyVerdict['action'];
+  /** The strongest finding, whatever the mode (audit mode records what would have been blocked). */
+  finding: SafetyVerdict['finding'];
+  /** Which side was flagged first, by which layer. */
+  flagged?: { on: 'prompt' | 'answer'; layer: SafetyLayer };
+  /** The highest severity seen per category. */
+  severities: Partial<Record<keyof SafetyVerdict['categories'], number>>;
+  /** False when any remote screening could not be made (onOutage decided). */
+  reachable?: boolean;
+  /** Content Safety text records billed for this request, prompt and answer windows together. */
+  billableRecords: number;
+  /** Time spent screening, local and remote, summed over the prompt and every answer window. */
+  safetyMs: number;
+}
+
+const ACTION_RANK = { allow: 0, mask: 1, block: 2 } as const;
+const FINDING_RANK = { clean: 0, mask: 1, block: 2 } as const;
+
+/** One record from the prompt's verdict and the answer's (one per choice, or one per stream window). */
+export function safetyRecord(prompt: SafetyVerdict | undefined, answer: readonly SafetyVerdict[]): SafetyRecord | undefined {
+  const all = [
+    ...(prompt ? [{ on: 'prompt' as const, verdict: prompt }] : []),
+    ...answer.map((verdict) => ({ on: 'answer' as const, verdict })),
+  ];
+  if (all.length === 0) return undefined;
+  const record: SafetyRecord = {
+    mode: all[0]!.verdict.mode,
+    action: 'allow',
+    finding: 'clean',
+    severities: {},
+    billableRecords: 0,
+    safetyMs: 0,
+  };
+  for (const { on, verdict } of all) {
+    if (ACTION_RANK[verdict.action] > ACTION_RANK[record.action]) record.action = verdict.action;
+    if (FINDING_RANK[verdict.finding] > FINDING_RANK[record.finding]) record.finding = verdict.finding;
+    if (!record.flagged && verdict.finding === 'block' && verdict.layer) record.flagged = { on, layer: verdict.layer };
+    for (const [category, value] of Object.entries(verdict.categories) as Array<[keyof SafetyVerdict['categories'], { severity: number }]>)
+      record.severities[category] = Math.max(record.severities[category] ?? 0, value.severity);
+    if (verdict.reachable !== undefined) record.reachable = (record.reachable ?? true) && verdict.reachable;
+    record.billableRecords += verdict.billableRecords;
+    record.safetyMs += verdict.latencies.localMs + (verdict.latencies.remoteMs ?? 0);
+  }
+  return record;
+}
