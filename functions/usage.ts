@@ -3,3 +3,4 @@ import { gateway } from '../shared/composition/gateway.js';
 
 app.http('usage', { route: 'usage', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usage });
 app.http('usageBudgets', { route: 'usage/budgets', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usageBudgets });
+app.http('usageStatement', { route: 'usage/statements/{team}', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usageStatement });

@@ -12,6 +12,7 @@ import { createResponse, deleteResponse, retrieveResponse } from '../gateway/res
 import { usageReport } from '../gateway/usage-api.js';
 import { budgetStatus } from '../gateway/budget-status.js';
 import { closeManagedHours } from '../gateway/close-managed-hours.js';
+import { teamStatement } from '../gateway/statements.js';
 import { randomUUID } from 'node:crypto';
 import { errors } from '../errors.js';
 import { handle, type UseCase } from '../http/handle.js';
@@ -62,6 +63,7 @@ export const gateway = {
   v1DeleteResponse: bind(v1Surface((req, deps) => deleteResponse(req, deps))),
   usage: bind((req, deps) => usageReport(req, deps)),
   usageBudgets: bind((req, deps) => budgetStatus(req, deps)),
+  usageStatement: bind((req, deps) => teamStatement(req, deps)),
   readiness: bind((_req, deps) => readiness(deps)),
   liveness: async (): Promise<GatewayResponse> => liveness(),
   /** The hourly timer: allocates managed compute to the teams that used it (a failure is retried next hour). */
