@@ -5,6 +5,7 @@ import type { GatewayDeps } from '../gateway/gateway-deps.js';
 import { liveness, readiness } from '../gateway/health.js';
 import { listModels, retrieveModel } from '../gateway/list-models.js';
 import { manage } from '../gateway/manage.js';
+import { scheduledSafetySelfTest } from '../gateway/manage-safety.js';
 import { readDeploymentPrices } from '../gateway/manage-prices.js';
 import { deleteRouteShift, putRouteShift } from '../gateway/manage-route-shift.js';
 import { readRouteShadow } from '../gateway/manage-shadow.js';
@@ -71,6 +72,11 @@ export const gateway = {
     const { deps } = await services();
     const result = await closeManagedHours(deps);
     deps.log.log('info', 'managed compute allocated', { ...result });
+  },
+  /** The hourly timer: canaries through every team's safety layers; the report is audited and shown by /health/ready. */
+  safetySelfTest: async (): Promise<void> => {
+    const { deps } = await services();
+    await scheduledSafetySelfTest(deps);
   },
   notFound: bind((req) => {
     throw errors.notFound(`The path ${req.method} ${new URL(req.url).pathname}`);

@@ -15,7 +15,7 @@ import type { ShadowLog } from './shadow-log.js';
 import type { ShadowTraffic } from './shadow.js';
 import type { ResponseStore } from './responses-store.js';
 import type { ContentSafetyPort } from '../safety/content-safety-client.js';
-import type { SelfTestCanaries } from '../safety/self-test.js';
+import type { SafetyStatus, SelfTestCanaries } from '../safety/self-test.js';
 import type { RollupRow } from '../usage/usage-report.js';
 import type { AllocationStore } from '../allocation/allocation-store.js';
 import type { AllocationSettings } from '../allocation/allocate-hour.js';
@@ -73,4 +73,6 @@ export interface GatewayDeps {
   contentSafety?: ContentSafetyPort;
   /** What the safety self-test sends: the simulator's marker words in local mode, azureCanaries by default. */
   safetyCanaries?: SelfTestCanaries;
+  /** This instance's last safety self-test, shown by /health/ready. */
+  safetyStatus: SafetyStatus;
 }

@@ -1,4 +1,5 @@
 import type { GatewayResponse } from '../http/types.js';
+import { selfTestSummary } from '../safety/self-test.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
 /** GET /health: the process answers; nothing else is touched. */
@@ -26,9 +27,13 @@ export async function readiness(deps: GatewayDeps): Promise<GatewayResponse> {
   }
   checks.config = deps.catalog.isFresh() ? 'loaded' : 'stale';
   const ready = checks.store === 'ok' && checks.config === 'loaded';
+  // A failing safety layer is reported, not made a reason to leave rotation: every team would lose the
+  // instance for one team's broken profile, and that team's onOutage already decides its requests.
+  const safetySelfTest = selfTestSummary(deps.safetyStatus);
+  if (safetySelfTest) checks.safety = safetySelfTest.ok ? 'ok' : 'failing';
   return {
     status: ready ? 200 : 503,
     headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-    jsonBody: { status: ready ? 'ready' : 'not_ready', checks, ledger: deps.ledger.stats },
+    jsonBody: { status: ready ? 'ready' : 'not_ready', checks, ledger: deps.ledger.stats, ...(safetySelfTest ? { safetySelfTest } : {}) },
   };
 }

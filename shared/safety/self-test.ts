@@ -53,6 +53,19 @@ export interface SelfTestReport {
   profiles: ProfileCheck[];
 }
 
+/** The last self-test this instance ran (by the hourly timer or on request), for /health/ready. */
+export interface SafetyStatus {
+  last?: SelfTestReport;
+}
+
+/** What readiness says of the last self-test: when, whether it passed, and the layers that failed (by profile's teams). */
+export function selfTestSummary(status: SafetyStatus): { at: string; ok: boolean; failing: string[] } | undefined {
+  const last = status.last;
+  if (!last) return undefined;
+  const failing = last.profiles.flatMap((p) => p.layers.filter((l) => !l.ok).map((l) => `${l.layer} (${p.teams.join(', ')})`));
+  return { at: last.at, ok: last.ok, failing };
+}
+
 export interface SelfTestDeps {
   /** The catalog's blocklists. */
   blocklists: ReadonlyMap<string, BlocklistDocument>;

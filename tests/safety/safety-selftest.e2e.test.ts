@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scheduledSafetySelfTest } from '../../shared/gateway/manage-safety.js';
 import { startTestGateway, type TestGateway, today } from '../e2e/harness.js';
 
 let gw: TestGateway;
@@ -67,5 +68,28 @@ describe('POST /manage/safety/selftest', () => {
       ['selftest', true],
     ]);
     expect(JSON.stringify(audit)).not.toContain('SIM_');
+  });
+
+  it('runs hourly as the timer too: a failing layer shows in /health/ready (which stays ready) and the audit names the timer', async () => {
+    const sim = gw.sims!.contentSafety!;
+    sim.setOptions({ down: true });
+    try {
+      expect((await scheduledSafetySelfTest(gw.services.deps)).ok).toBe(false);
+    } finally {
+      sim.setOptions({ down: false });
+    }
+    const failing = await gw.call('/health/ready', { key: null });
+    expect(failing.status).toBe(200);
+    expect(await failing.json()).toMatchObject({
+      checks: { safety: 'failing' },
+      safetySelfTest: { ok: false, failing: ['analyze (guarded)', 'shield (guarded)'] },
+    });
+    expect((await scheduledSafetySelfTest(gw.services.deps)).ok).toBe(true);
+    expect(await (await gw.call('/health/ready', { key: null })).json()).toMatchObject({
+      checks: { safety: 'ok' },
+      safetySelfTest: { ok: true, failing: [] },
+    });
+    const audit = await (await gw.call(`/manage/audit?from=${today()}&to=${today()}&kind=safety&actor=timer:safetySelfTest`)).json();
+    expect(audit.data.map((e: { after: { ok: boolean } }) => e.after.ok)).toEqual([true, false]);
   });
 });
