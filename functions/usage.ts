@@ -3,4 +3,5 @@ import { gateway } from '../shared/composition/gateway.js';
 
 app.http('usage', { route: 'usage', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usage });
 app.http('usageBudgets', { route: 'usage/budgets', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usageBudgets });
+app.http('usageAdvice', { route: 'usage/advice', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usageAdvice });
 app.http('usageStatement', { route: 'usage/statements/{team}', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usageStatement });

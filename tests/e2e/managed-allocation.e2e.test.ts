@@ -75,6 +75,20 @@ describe('managed compute allocated to the teams that used it (local gateway)', 
     expect(managed.reduce((sum, row) => sum + picoOf(row.costUsdExact), 0n)).toBe(hours * 3_673_000_000_000n);
     expect(totals.managedAllocatedUsd).toBe(Number(hours) * 3.673);
 
+    const advice = await gw.call(`/usage/advice?from=${today()}&to=${today()}`);
+    expect(advice.status).toBe(200);
+    const managedAdvice = ((await advice.json()) as { deployments: Array<Record<string, unknown>> }).deployments.find(
+      (entry) => entry.deployment === 'sim-llama-managed',
+    );
+    expect(managedAdvice).toMatchObject({
+      hours: Number(hours),
+      requests: 6,
+      serverlessTwin: { deployment: 'sim-llama-serverless', routes: ['chat'] },
+      recommendation: 'move to serverless: 0% utilised',
+    });
+    expect((await gw.call('/usage/advice', { key: DEMO_KEY })).status).toBe(403);
+    expect((await gw.call('/usage/advice?month=2026-1')).status).toBe(400);
+
     const own = await gw.call(`/usage?from=${today()}&to=${today()}&groupBy=team`, { key: DEMO_KEY });
     const ownRows = ((await own.json()) as { rows: Row[] }).rows;
     expect(ownRows.map((row) => row.team)).toEqual(['demo']);

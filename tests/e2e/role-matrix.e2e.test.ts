@@ -71,6 +71,7 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
   { method: 'GET', route: 'usage', access: 'usage', path: `/usage?from=${today()}&to=${today()}` },
   { method: 'GET', route: 'usage/budgets', access: 'usage', path: '/usage/budgets' },
   { method: 'GET', route: 'usage/statements/{team}', access: 'usage', path: '/usage/statements/demo' },
+  { method: 'GET', route: 'usage/advice', access: 'finance', path: '/usage/advice' },
 ];
 
 let gw: TestGateway;
