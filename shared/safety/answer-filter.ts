@@ -42,3 +42,52 @@ export function promptFilterResults(
 ): Array<{ prompt_index: number; content_filter_results: Record<string, unknown> }> {
   return [{ prompt_index: 0, content_filter_results: contentFilterResult(verdict) }];
 }
+
+type ResponseObject = Record<string, unknown> & { output?: unknown };
+
+/** Where each text part of a Responses API answer sits (`output[item].content[part].text`), with its text. */
+export function responseAnswerTexts(response: ResponseObject): Array<{ item: number; part: number; text: string }> {
+  if (!Array.isArray(response.output)) return [];
+  return response.output.flatMap((item, i) => {
+    if (!isRecord(item) || item.type !== 'message' || !Array.isArray(item.content)) return [];
+    return item.content.flatMap((part, j) =>
+      isRecord(part) && part.type === 'output_text' && typeof part.text === 'string' ? [{ item: i, part: j, text: part.text }] : [],
+    );
+  });
+}
+
+/**
+ * A Responses API answer as the caller may see it, after each text part was screened: when any part is blocked
+ * the whole answer's text is withheld and the Response is `incomplete` with `incomplete_details.reason:
+ * "content_filter"` (as Azure OpenAI tells a filtered Response); masked parts carry their masked text.
+ */
+export function filteredResponse(
+  response: ResponseObject,
+  screened: ReadonlyArray<{ item: number; part: number; verdict: SafetyVerdict; text: string }>,
+): ResponseObject {
+  if (!Array.isArray(response.output) || screened.length === 0) return response;
+  const blocked = screened.some((s) => s.verdict.action === 'block');
+  const byPart = new Map(screened.map((s) => [`${s.item}:${s.part}`, s]));
+  const output = response.output.map((item, i) => {
+    if (!isRecord(item) || item.type !== 'message' || !Array.isArray(item.content)) return item;
+    const content = item.content.flatMap((part, j) => {
+      const result = byPart.get(`${i}:${j}`);
+      if (!result || !isRecord(part)) return [part];
+      if (blocked) return [];
+      return [{ ...part, text: result.verdict.action === 'mask' ? result.text : part.text }];
+    });
+    return { ...item, content, ...(blocked ? { status: 'incomplete' } : {}) };
+  });
+  const { output_text: outputText, ...rest } = response;
+  const joined = output.flatMap((item) =>
+    isRecord(item) && Array.isArray(item.content)
+      ? item.content.flatMap((p) => (isRecord(p) && typeof p.text === 'string' ? [p.text] : []))
+      : [],
+  );
+  return {
+    ...rest,
+    ...(blocked ? { status: 'incomplete', incomplete_details: { reason: 'content_filter' } } : {}),
+    output,
+    ...(typeof outputText === 'string' ? { output_text: joined.join('') } : {}),
+  };
+}

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { sseData, SSE_DONE, SseSplitter } from '../../shared/http/sse.js';
-import { chatAnswerTexts, filteredChatAnswer, promptFilterResults } from '../../shared/safety/answer-filter.js';
+import {
+  chatAnswerTexts,
+  filteredChatAnswer,
+  filteredResponse,
+  promptFilterResults,
+  responseAnswerTexts,
+} from '../../shared/safety/answer-filter.js';
 import { ChatStreamSafety } from '../../shared/safety/chat-stream-safety.js';
 import { contentFilterResult } from '../../shared/safety/content-filter-result.js';
 import { chatPromptTexts, embeddingsInputTexts, responsesPromptTexts, withTexts } from '../../shared/safety/prompt-texts.js';
@@ -193,5 +199,46 @@ describe('a streamed chat answer', () => {
     expect(content(0)).toBe(clean);
     expect(bytes.includes(Buffer.from('Falcon'))).toBe(false);
     expect(stream.allBlocked).toBe(false);
+  });
+});
+
+describe('a non-streamed Responses answer', () => {
+  const response = (text: string) => ({
+    id: 'resp_1',
+    object: 'response',
+    status: 'completed',
+    incomplete_details: null,
+    output: [
+      { type: 'function_call', id: 'fc_1', name: 'f', arguments: '{}' },
+      { type: 'message', id: 'msg_1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] },
+    ],
+    output_text: text,
+  });
+
+  async function filter(text: string) {
+    const answer = response(text);
+    const request = safety();
+    const screened = await Promise.all(
+      responseAnswerTexts(answer).map(async (part) => {
+        const result = await request.screenAnswer(part.text);
+        return { ...part, verdict: result.verdict, text: result.segments[0]! };
+      }),
+    );
+    return filteredResponse(answer, screened) as ReturnType<typeof response> & { incomplete_details: unknown };
+  }
+
+  it('is incomplete for content_filter with its text withheld when a part is blocked', async () => {
+    const filtered = await filter('the Project Falcon plan');
+    expect(filtered).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'content_filter' }, output_text: '' });
+    expect(filtered.output[1]).toMatchObject({ status: 'incomplete', content: [] });
+    expect(filtered.output[0]).toMatchObject({ type: 'function_call' });
+    expect(JSON.stringify(filtered)).not.toContain('Falcon');
+  });
+
+  it('carries masked text, and is left as it was when clean', async () => {
+    const masked = await filter('write to a@b.io');
+    expect(masked).toMatchObject({ status: 'completed', output_text: 'write to [EMAIL_1]' });
+    expect(masked.output[1]!.content).toEqual([{ type: 'output_text', text: 'write to [EMAIL_1]', annotations: [] }]);
+    expect(await filter('all fine')).toEqual(response('all fine'));
   });
 });
