@@ -1,7 +1,7 @@
 import type { Container, OperationInput, PatchOperation } from '@azure/cosmos';
 import { z } from 'zod';
 import { rollupId, type LedgerSink, type RollupCounters, type RollupDelta, type RollupKey } from '../usage/ledger.js';
-import type { SweepSource } from '../usage/rollup-sweep.js';
+import type { SweepSource, WriterProgress } from '../usage/rollup-sweep.js';
 import type { UsageRecord } from '../usage/usage-record.js';
 import { cosmosStatus } from './containers.js';
 
@@ -18,7 +18,8 @@ const COUNTERS: Array<keyof RollupCounters> = [
 ];
 const BULK_LIMIT = 100;
 const rollupSeqs = z.object({ seq: z.record(z.string(), z.number()).optional() });
-const writerProgress = z.object({ writer: z.string(), applied: z.number() });
+const writerProgress = z.object({ writer: z.string(), applied: z.number(), seen: z.number(), _etag: z.string() });
+const writerId = (writer: string) => `writer|${writer}`;
 /** Writers' progress documents live beside the rollups, in a partition no team can have (ids start with a letter or digit). */
 const WRITERS_PARTITION: [string, string] = ['_ledger', 'writers'];
 
@@ -47,15 +48,30 @@ export class CosmosLedgerSink implements LedgerSink, SweepSource {
     }
   }
 
-  async readWriters(): Promise<Array<{ writer: string; appliedThrough: number }>> {
-    // One small partition: one document per process that ever wrote usage.
+  async readWriters(): Promise<WriterProgress[]> {
+    // One small partition: one document per process that wrote usage within about the sweep's lookback.
     const { resources } = await this.rollups.items
-      .query<unknown>({ query: 'SELECT c.writer, c.applied FROM c WHERE c.type = "writer"' }, { partitionKey: WRITERS_PARTITION })
+      .query<unknown>(
+        { query: 'SELECT c.writer, c.applied, c.seen, c._etag FROM c WHERE c.type = "writer"' },
+        { partitionKey: WRITERS_PARTITION },
+      )
       .fetchAll();
     return resources.map((r) => {
-      const { writer, applied } = writerProgress.parse(r);
-      return { writer, appliedThrough: applied };
+      const { writer, applied, seen, _etag } = writerProgress.parse(r);
+      return { writer, appliedThrough: applied, seenAtMs: seen, version: _etag };
     });
+  }
+
+  async forgetWriter(writer: WriterProgress): Promise<void> {
+    try {
+      // Only as read: a writer that registered again since keeps its document.
+      await this.rollups
+        .item(writerId(writer.writer), WRITERS_PARTITION)
+        .delete({ accessCondition: { type: 'IfMatch', condition: writer.version } });
+    } catch (error) {
+      const status = cosmosStatus(error);
+      if (status !== 404 && status !== 412) throw error;
+    }
   }
 
   async readStampedRecords(writer: string, afterSeq: number, sinceIso: string): Promise<UsageRecord[]> {
@@ -73,40 +89,35 @@ export class CosmosLedgerSink implements LedgerSink, SweepSource {
     return resources;
   }
 
-  async recordProgress(writer: string, appliedThrough: number): Promise<void> {
-    const id = `writer|${writer}`;
-    const item = this.rollups.item(id, WRITERS_PARTITION);
-    const raise = async (): Promise<boolean> => {
+  async recordProgress(writer: string, appliedThrough: number, atMs: number): Promise<void> {
+    const item = this.rollups.item(writerId(writer), WRITERS_PARTITION);
+    const patch = async (condition: string | undefined, operations: PatchOperation[]): Promise<'done' | 'behind' | 'missing'> => {
       try {
-        await item.patch({
-          // Written as the rollups' condition is: the local store's SQL evaluates this form as Cosmos does.
-          // A lower-case field: the local store lower-cases a patch condition before it runs it.
-          condition: `from c where c.applied < ${appliedThrough}`,
-          operations: [{ op: 'set', path: '/applied', value: appliedThrough }],
-        });
-        return true;
+        await item.patch(condition === undefined ? operations : { condition, operations });
+        return 'done';
       } catch (error) {
         const status = cosmosStatus(error);
-        if (status === 412) return true; // already at or past it
-        if (status === 404) return false;
+        if (status === 412) return 'behind';
+        if (status === 404) return 'missing';
         throw error;
       }
     };
-    if (await raise()) return;
-    try {
-      await this.rollups.items.create({
-        id,
-        type: 'writer',
-        team: WRITERS_PARTITION[0],
-        day: WRITERS_PARTITION[1],
-        writer,
-        applied: appliedThrough,
-      });
-      return;
-    } catch (error) {
-      if (cosmosStatus(error) !== 409) throw error;
+    const seen: PatchOperation = { op: 'set', path: '/seen', value: atMs };
+    // A lower-case field in the condition: the local store lower-cases a patch condition before it runs it.
+    const raise = () => patch(`from c where c.applied < ${appliedThrough}`, [{ op: 'set', path: '/applied', value: appliedThrough }, seen]);
+    let outcome = await raise();
+    if (outcome === 'missing') {
+      try {
+        const document = { id: writerId(writer), type: 'writer', writer, applied: appliedThrough, seen: atMs };
+        await this.rollups.items.create({ ...document, team: WRITERS_PARTITION[0], day: WRITERS_PARTITION[1] });
+        return;
+      } catch (error) {
+        if (cosmosStatus(error) !== 409) throw error;
+      }
+      outcome = await raise();
     }
-    await raise();
+    // Already at or past it: only say the writer was seen, so the sweep does not forget it.
+    if (outcome === 'behind') await patch(undefined, [seen]);
   }
 
   async appliedSeq(key: RollupKey, writer: string): Promise<number> {

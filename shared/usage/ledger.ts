@@ -39,7 +39,7 @@ export interface LedgerSink {
    * Notes that every delta of the writer up to `appliedThrough` is applied (0 registers the writer), never lowering
    * it: the rollup sweep reads only a writer's records past it. A sink without it is never swept.
    */
-  recordProgress?(writerId: string, appliedThrough: number): Promise<void>;
+  recordProgress?(writerId: string, appliedThrough: number, atMs: number): Promise<void>;
 }
 
 export interface LedgerOptions {
@@ -53,6 +53,8 @@ export interface LedgerOptions {
   maxBatchRecords?: number;
   /** Longest a request waits for its record to be acknowledged before it is answered anyway (the record stays buffered). */
   durableWaitMs?: number;
+  /** A writer registers again before writing when it last did longer ago than this (the sweep forgets silent writers). */
+  registerEveryMs?: number;
   log?: (message: string) => void;
 }
 
@@ -141,7 +143,7 @@ export class Ledger {
   private timer: NodeJS.Timeout | undefined;
   private droppedRecords = 0;
   /** Registered with the sink before its first record is written, so a sweep can find this writer's records. */
-  private registered = false;
+  private registeredAtMs: number | undefined;
   private progressed = 0;
   private readonly maxBuffered: number;
   private readonly maxBatch: number;
@@ -262,9 +264,10 @@ export class Ledger {
       }
       const batch = this.inFlight;
       try {
-        if (!this.registered) {
-          await this.sink.recordProgress?.(this.writerId, 0);
-          this.registered = true;
+        const nowMs = this.options.now();
+        if (this.registeredAtMs === undefined || nowMs - this.registeredAtMs >= (this.options.registerEveryMs ?? 600_000)) {
+          await this.sink.recordProgress?.(this.writerId, this.progressed, nowMs);
+          this.registeredAtMs = nowMs;
         }
         await this.sink.writeRecords(batch.items.map((item) => item.record));
       } catch (error) {
@@ -345,9 +348,11 @@ export class Ledger {
     if (failures.length > 0) throw failures[0];
     // Every sealed seq is applied (seal() raises openSeq as it seals): the sweep may skip this writer's records so far.
     const appliedThrough = this.openSeq - 1;
-    if (this.rollups.size === 0 && appliedThrough > this.progressed && this.registered) {
-      await this.sink.recordProgress?.(this.writerId, appliedThrough);
+    if (this.rollups.size === 0 && appliedThrough > this.progressed && this.registeredAtMs !== undefined) {
+      const nowMs = this.options.now();
+      await this.sink.recordProgress?.(this.writerId, appliedThrough, nowMs);
       this.progressed = appliedThrough;
+      this.registeredAtMs = nowMs;
     }
   }
 }

@@ -1,16 +1,26 @@
 import { countersOf, type LedgerSink, type RollupCounters, type RollupDelta, type RollupKey, rollupId } from './ledger.js';
 import type { UsageRecord } from './usage-record.js';
 
+/** A registered writer: the seq through which all its deltas are known to be applied, and when it last said so. */
+export interface WriterProgress {
+  writer: string;
+  appliedThrough: number;
+  seenAtMs: number;
+  /** The document's version as read, so forgetting it cannot undo a newer registration. */
+  version: string;
+}
+
 /** What the sweep reads: the writers, their records past what they applied, how far each reached each rollup. */
 export interface SweepSource {
-  /** Every writer that registered, with the seq through which all its deltas are known to be applied. */
-  readWriters(): Promise<Array<{ writer: string; appliedThrough: number }>>;
+  readWriters(): Promise<WriterProgress[]>;
+  /** Removes a writer's registration unless it changed since it was read. */
+  forgetWriter(writer: WriterProgress): Promise<void>;
   /** The writer's records with a rollup seq above `afterSeq` whose request started at or after `sinceIso`. */
   readStampedRecords(writer: string, afterSeq: number, sinceIso: string): Promise<UsageRecord[]>;
   /** The last seq the writer applied to the rollup; 0 when it applied none or the rollup does not exist. */
   appliedSeq(key: RollupKey, writer: string): Promise<number>;
-  /** Raises the writer's appliedThrough (never lowers it). */
-  recordProgress(writer: string, appliedThrough: number): Promise<void>;
+  /** Raises the writer's appliedThrough (never lowers it) and notes it as seen at atMs. */
+  recordProgress(writer: string, appliedThrough: number, atMs: number): Promise<void>;
 }
 
 export interface SweepOptions {
@@ -73,9 +83,15 @@ export async function sweepRollups(source: SweepSource, sink: LedgerSink, option
   const nowMs = options.now();
   const sinceIso = new Date(nowMs - options.lookbackMs).toISOString();
   let deltasApplied = 0;
-  for (const { writer, appliedThrough } of await source.readWriters()) {
+  for (const progress of await source.readWriters()) {
+    const { writer, appliedThrough } = progress;
     const records = await source.readStampedRecords(writer, appliedThrough, sinceIso);
-    if (records.length === 0) continue;
+    if (records.length === 0) {
+      // Silent past the lookback with nothing left to roll up: stopped, or idle (a writer registers again before
+      // it writes after a long pause), so it need not be read again.
+      if (nowMs - progress.seenAtMs > options.lookbackMs) await source.forgetWriter(progress);
+      continue;
+    }
     const applied = new Map<string, number>();
     for (const r of records) {
       const id = rollupId(keyOf(r));
@@ -88,7 +104,7 @@ export async function sweepRollups(source: SweepSource, sink: LedgerSink, option
     // In seq order, one at a time: a rollup's seq condition refuses a delta older than one already applied.
     for (const delta of deltas) await sink.applyRollup(writer, delta);
     deltasApplied += deltas.length;
-    if (completeThrough > appliedThrough) await source.recordProgress(writer, completeThrough);
+    if (completeThrough > appliedThrough) await source.recordProgress(writer, completeThrough, nowMs);
   }
   return { deltasApplied };
 }

@@ -64,7 +64,7 @@ function recordsOnly(state: { stalled: boolean }): LedgerSink {
   return {
     writeRecords: (records) => sink.writeRecords(records),
     applyRollup: (writer, delta) => (state.stalled ? Promise.reject(new Error('stalled')) : sink.applyRollup(writer, delta)),
-    recordProgress: (writer, appliedThrough) => sink.recordProgress(writer, appliedThrough),
+    recordProgress: (writer, appliedThrough, atMs) => sink.recordProgress(writer, appliedThrough, atMs),
   };
 }
 
@@ -93,7 +93,7 @@ describe('sweepRollups on the embedded store', () => {
     expect(await sweep(T0 + 120_000)).toEqual({ deltasApplied: 2 });
     expect(await progressOf('w-killed')).toBe(2);
     expect(await sweep(T0 + 120_000)).toEqual({ deltasApplied: 0 });
-    await sink.recordProgress('w-killed', 1); // never lowered
+    await sink.recordProgress('w-killed', 1, T0); // never lowered
     expect(await progressOf('w-killed')).toBe(2);
     const rows = await rollupsOf('killed');
     expect(rows.map((r) => [r.alias, r.requests, r.inputTokens, r.costMicroUsd, r.costRemainderPicoUsd]).sort()).toEqual([
@@ -115,6 +115,22 @@ describe('sweepRollups on the embedded store', () => {
     await sink.writeRecords([record('live')]); // written before records carried a writer and seq
     expect(await sweep(T0 + 120_000)).toEqual({ deltasApplied: 0 });
     expect((await rollupsOf('live')).map((r) => r.requests)).toEqual([2]);
+  });
+});
+
+describe('writer registrations', () => {
+  it('are forgotten once silent past the lookback with nothing left to roll up, unless renewed since they were read', async () => {
+    await sink.recordProgress('w-idle', 0, T0);
+    await sink.recordProgress('w-renewed', 0, T0);
+    const hourLater = T0 + 3_600_001;
+    const [renewed] = (await sink.readWriters()).filter((w) => w.writer === 'w-renewed');
+    await sink.recordProgress('w-renewed', 0, hourLater); // registers again before writing after a pause
+    await sink.forgetWriter(renewed!); // as read before: refused
+    expect(await progressOf('w-renewed')).toBe(0);
+    await sweep(hourLater);
+    const writers = (await sink.readWriters()).map((w) => w.writer);
+    expect(writers).not.toContain('w-idle');
+    expect(writers).toContain('w-renewed');
   });
 });
 

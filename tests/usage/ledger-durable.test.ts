@@ -121,6 +121,24 @@ describe('Ledger durability (group commit)', () => {
     ]);
   });
 
+  it('registers before its first record, reports each seq applied, and registers again after a long pause', async () => {
+    const { sink, writes, state } = gatedSink();
+    state.gated = false;
+    const progress: string[] = [];
+    sink.recordProgress = async (writer, appliedThrough, atMs) => {
+      progress.push(`${writer}:${appliedThrough}@${atMs} after ${writes.length} writes`);
+    };
+    let nowMs = 1_000;
+    const ledger = new Ledger(sink, 'w-reg', { flushIntervalMs: 60_000, now: () => nowMs, registerEveryMs: 600_000 });
+    await ledger.record(record('a'));
+    await ledger.flush();
+    nowMs += 300_000;
+    await ledger.record(record('b')); // within the interval: no registration before it
+    nowMs += 600_000;
+    await ledger.record(record('c')); // 10 min after the last report: registered again first
+    expect(progress).toEqual(['w-reg:0@1000 after 0 writes', 'w-reg:1@1000 after 1 writes', 'w-reg:1@901000 after 2 writes']);
+  });
+
   it('never closes a seq while a bulk write of it is in flight', async () => {
     const { sink, writes, applied, openGate } = gatedSink();
     const ledger = new Ledger(sink, 'w-seal', { flushIntervalMs: 60_000, now: () => 0 });
