@@ -28,6 +28,7 @@ import { RollupSweeper } from '../usage/rollup-sweep.js';
 import type { RollupRow } from '../usage/usage-report.js';
 import { createCredentialSource } from './credentials.js';
 import { createContentSafety } from './content-safety.js';
+import { BlocklistMatchers } from '../safety/request-safety.js';
 import type { SelfTestCanaries } from '../safety/self-test.js';
 
 export interface Services {
@@ -158,6 +159,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     }),
     safetyCanaries: options.safetyCanaries,
     safetyStatus: {},
+    safetyMatchers: new BlocklistMatchers(),
     credentialFor: createCredentialSource(env, credential, config.upstreamSecretSettings),
     upstreamSecretSettings: config.upstreamSecretSettings,
     keyUse: new KeyUseRecorder(store, { log: (message) => log.log('warn', message) }),

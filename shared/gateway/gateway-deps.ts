@@ -16,6 +16,7 @@ import type { ShadowTraffic } from './shadow.js';
 import type { ResponseStore } from './responses-store.js';
 import type { ContentSafetyPort } from '../safety/content-safety-client.js';
 import type { SafetyStatus, SelfTestCanaries } from '../safety/self-test.js';
+import type { BlocklistMatchers } from '../safety/request-safety.js';
 import type { RollupRow } from '../usage/usage-report.js';
 import type { AllocationStore } from '../allocation/allocation-store.js';
 import type { AllocationSettings } from '../allocation/allocate-hour.js';
@@ -75,4 +76,6 @@ export interface GatewayDeps {
   safetyCanaries?: SelfTestCanaries;
   /** This instance's last safety self-test, shown by /health/ready. */
   safetyStatus: SafetyStatus;
+  /** Blocklist matchers, built once per set of lists per catalog snapshot. */
+  safetyMatchers: BlocklistMatchers;
 }
