@@ -4,4 +4,5 @@ import { gateway } from '../shared/composition/gateway.js';
 app.http('usage', { route: 'usage', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usage });
 app.http('usageBudgets', { route: 'usage/budgets', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usageBudgets });
 app.http('usageAdvice', { route: 'usage/advice', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usageAdvice });
+app.http('usageReconcile', { route: 'usage/reconcile', methods: ['POST'], authLevel: 'anonymous', handler: gateway.usageReconcile });
 app.http('usageStatement', { route: 'usage/statements/{team}', methods: ['GET'], authLevel: 'anonymous', handler: gateway.usageStatement });

@@ -15,6 +15,7 @@ import { budgetStatus } from '../gateway/budget-status.js';
 import { closeManagedHours } from '../gateway/close-managed-hours.js';
 import { teamStatement } from '../gateway/statements.js';
 import { usageAdvice } from '../gateway/advice.js';
+import { reconcileLedger } from '../gateway/reconcile.js';
 import { randomUUID } from 'node:crypto';
 import { errors } from '../errors.js';
 import { handle, type UseCase } from '../http/handle.js';
@@ -67,6 +68,7 @@ export const gateway = {
   usageBudgets: bind((req, deps) => budgetStatus(req, deps)),
   usageStatement: bind((req, deps) => teamStatement(req, deps)),
   usageAdvice: bind((req, deps) => usageAdvice(req, deps)),
+  usageReconcile: bind((req, deps) => reconcileLedger(req, deps)),
   readiness: bind((_req, deps) => readiness(deps)),
   liveness: async (): Promise<GatewayResponse> => liveness(),
   /** The hourly timer: allocates managed compute to the teams that used it (a failure is retried next hour). */

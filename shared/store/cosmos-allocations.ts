@@ -2,6 +2,7 @@ import type { Container } from '@azure/cosmos';
 import { z } from 'zod';
 import type { AllocationRecord, AllocationStore } from '../allocation/allocation-store.js';
 import type { HourDocument } from '../allocation/hour-document.js';
+import type { UsageRecord } from '../usage/usage-record.js';
 import { cosmosStatus } from './containers.js';
 
 const firstHourSchema = z.object({ hour: z.string() });
@@ -34,6 +35,21 @@ export class CosmosAllocationStore implements AllocationStore {
       })
       .fetchAll();
     return resources;
+  }
+
+  async *readRecordPages(fromDay: string, toDay: string): AsyncIterable<UsageRecord[]> {
+    // Cross-partition and a page at a time: a month of records is summed as it streams, never held whole.
+    const query = this.usage.items.query<UsageRecord>(
+      {
+        query: 'SELECT * FROM c WHERE c.type = "request" AND c.day >= @from AND c.day <= @to',
+        parameters: [
+          { name: '@from', value: fromDay },
+          { name: '@to', value: toDay },
+        ],
+      },
+      { maxItemCount: 1000 },
+    );
+    for await (const page of query.getAsyncIterator()) yield page.resources;
   }
 
   async readHours(range: { fromIso: string; toIso: string; deployment?: string }): Promise<HourDocument[]> {

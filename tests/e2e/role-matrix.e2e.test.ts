@@ -72,6 +72,7 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
   { method: 'GET', route: 'usage/budgets', access: 'usage', path: '/usage/budgets' },
   { method: 'GET', route: 'usage/statements/{team}', access: 'usage', path: '/usage/statements/demo' },
   { method: 'GET', route: 'usage/advice', access: 'finance', path: '/usage/advice' },
+  { method: 'POST', route: 'usage/reconcile', access: 'finance', path: '/usage/reconcile?month=2000-01' },
 ];
 
 let gw: TestGateway;
