@@ -87,6 +87,18 @@ app.http('manageListTeams', { route: 'manage/teams', methods: ['GET'], authLevel
 app.http('manageGetTeam', { route: 'manage/teams/{id}', methods: ['GET'], authLevel: 'anonymous', handler: m.getTeam });
 app.http('managePutTeam', { route: 'manage/teams/{id}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putTeam });
 app.http('managePatchTeam', { route: 'manage/teams/{id}', methods: ['PATCH'], authLevel: 'anonymous', handler: m.patchTeam });
+app.http('manageTeamVersions', {
+  route: 'manage/teams/{id}/versions',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: m.listTeamVersions,
+});
+app.http('manageRollbackTeam', {
+  route: 'manage/teams/{id}/rollback',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: m.rollbackTeam,
+});
 app.http('manageListBlocklists', { route: 'manage/blocklists', methods: ['GET'], authLevel: 'anonymous', handler: m.listBlocklists });
 app.http('manageGetBlocklist', { route: 'manage/blocklists/{name}', methods: ['GET'], authLevel: 'anonymous', handler: m.getBlocklist });
 app.http('managePutBlocklist', { route: 'manage/blocklists/{name}', methods: ['PUT'], authLevel: 'anonymous', handler: m.putBlocklist });

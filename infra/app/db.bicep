@@ -161,7 +161,7 @@ resource audit 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@20
   }
 }
 
-// Every version of each deployment and route (the whole document per write), for history and rollback.
+// Every version of each deployment, route and team (the whole document per write), for history and rollback.
 // One partition per document: its history is one single-partition query, a version a point read.
 resource versions 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
   parent: database

@@ -1,4 +1,5 @@
 import type { Role } from '../catalog/schemas.js';
+import type { Page, PageRequest } from '../http/paging.js';
 
 export const auditKinds = ['deployment', 'route', 'team', 'key', 'blocklist', 'safety'] as const;
 export type AuditKind = (typeof auditKinds)[number];
@@ -27,6 +28,6 @@ export interface AuditQuery {
 /** Where audit entries are kept; entries are appended, never changed. */
 export interface AuditLog {
   append(entry: AuditEntry): Promise<void>;
-  /** The entries of the range, newest first. */
-  read(query: AuditQuery): Promise<AuditEntry[]>;
+  /** A page of the range's entries, newest first; the page's token reads on from where it ended. */
+  read(query: AuditQuery, page: PageRequest): Promise<Page<AuditEntry>>;
 }

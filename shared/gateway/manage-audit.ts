@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/api-keys.js';
 import type { StoredKey } from '../catalog/schemas.js';
 import { errors } from '../errors.js';
+import { pageResponse, readPageRequest } from '../http/paging.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { parseDay } from '../usage/usage-report.js';
 import { auditKinds, type AuditAction, type AuditKind } from './audit-log.js';
@@ -47,7 +48,7 @@ export async function recordChange(deps: GatewayDeps, principal: Principal & { k
   }
 }
 
-/** GET /manage/audit?from&to&actor&kind: the changes of a range of UTC days, newest first; finance and admin. */
+/** GET /manage/audit?from&to&actor&kind&limit&next: a page of the changes of a range of UTC days, newest first; finance and admin. */
 export async function readAudit(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
   authenticateRole(request.headers, deps, ['finance']);
   const from = parseDay(request.query.get('from'), 'from');
@@ -59,6 +60,6 @@ export async function readAudit(request: GatewayRequest, deps: GatewayDeps): Pro
   if (kind !== undefined && !(auditKinds as readonly string[]).includes(kind))
     throw errors.invalidRequest(`'kind' must be one of: ${auditKinds.join(', ')}.`, 'kind');
   const actor = request.query.get('actor') || undefined;
-  const entries = await deps.audit.read({ from, to, actor, kind: kind as AuditKind | undefined });
-  return { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, jsonBody: { data: entries } };
+  const page = readPageRequest(request.query);
+  return pageResponse(request, await deps.audit.read({ from, to, actor, kind: kind as AuditKind | undefined }, page));
 }

@@ -20,6 +20,7 @@ import {
 import { upstreamSecretRefusal } from '../catalog/upstream-secrets.js';
 import { errors, isGatewayError } from '../errors.js';
 import { atomicCondition, preconditionsHold, readPreconditions, type Preconditions } from '../http/preconditions.js';
+import { pageResponse, readPageRequest } from '../http/paging.js';
 import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { authenticateRole } from './authenticate.js';
@@ -231,7 +232,14 @@ export const routeKind: DocumentKind<'route'> = {
   versioned: true,
   present: withShiftProgress,
 };
-const teamKind: DocumentKind<'team'> = { type: 'team', what: 'team', idField: 'id', schema: teamSchema, check: checkTeamBlocklists };
+const teamKind: DocumentKind<'team'> = {
+  type: 'team',
+  what: 'team',
+  idField: 'id',
+  schema: teamSchema,
+  check: checkTeamBlocklists,
+  versioned: true,
+};
 
 const capitalised = (what: string) => what[0]!.toUpperCase() + what.slice(1);
 
@@ -246,7 +254,7 @@ async function recordWrite<T extends 'deployment' | 'route' | 'team'>(
   kind: DocumentKind<T>,
   change: { id: string; action: Exclude<AuditAction, 'create' | 'selftest'>; before: object | null; after: object | null },
 ): Promise<void> {
-  if (kind.versioned && kind.type !== 'team')
+  if (kind.versioned)
     await recordVersion(deps, principal, { kind: kind.type, id: change.id, action: change.action, document: change.after });
   await recordChange(deps, principal, { kind: kind.type, ...change });
 }
@@ -334,13 +342,14 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
       await recordWrite(deps, principal, kind, { id, action: 'delete', before: current.doc, after: null });
       return noContent();
     },
-    /** The document's versions, newest first; 404 when it has none and does not exist. */
+    /** A page of the document's versions, newest first (?limit&next); 404 when it has none and does not exist. */
     async versions(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
       authenticateRole(request.headers, deps, OPS);
       const id = pathId(request, kind.idField, kind.what, 'read');
-      const versions = kind.type === 'team' ? [] : await deps.versions.list(kind.type, id);
-      if (versions.length === 0) await fetched(deps, id);
-      return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: { data: versions } };
+      const asked = readPageRequest(request.query);
+      const page = await deps.versions.page(kind.type, id, asked);
+      if (page.data.length === 0 && asked.continuation === undefined) await fetched(deps, id);
+      return pageResponse(request, page);
     },
     /**
      * Writes version n's document as a new version, checked as a PUT of it would be (a route naming a deployment
@@ -351,7 +360,7 @@ function documentsOf<T extends 'deployment' | 'route' | 'team'>(kind: DocumentKi
       const id = pathId(request, kind.idField, kind.what, 'write');
       const preconditions = readPreconditions(request.headers);
       const { version } = validate(rollbackRequest, await readDocument(request));
-      const target = kind.type === 'team' ? undefined : await deps.versions.get(kind.type, id, version);
+      const target = await deps.versions.get(kind.type, id, version);
       if (!target) throw errors.notFound(`Version ${version} of ${kind.what} '${id}'`);
       if (target.document === null)
         throw errors.conflict(`Version ${version} of ${kind.what} '${id}' records its deletion; roll back to a version with a document.`);
@@ -412,6 +421,8 @@ export const manage = {
   getTeam: teams.get,
   putTeam: teams.put,
   patchTeam: teams.patch,
+  listTeamVersions: teams.versions,
+  rollbackTeam: teams.rollback,
   listBlocklists: blocklists.list,
   getBlocklist: blocklists.get,
   putBlocklist: blocklists.put,

@@ -16,7 +16,7 @@ export const containerDefinitions = {
   /** Stored Responses (`store: true`), read by id within the team that created them; they expire after 30 days. */
   responses: { id: 'responses', partitionKey: { paths: ['/team'], version: PartitionKeyDefinitionVersion.V2 }, defaultTtl: 30 * 86400 },
   /** Management changes, appended and never updated; partitioned by UTC month so a date range reads a few partitions. */
-  /** Every version of each deployment and route, one partition per document (`deployment/<id>`, `route/<alias>`). */
+  /** Every version of each deployment, route and team, one partition per document (`deployment/<id>`, `route/<alias>`, `team/<id>`). */
   versions: { id: 'versions', partitionKey: { paths: ['/doc'], version: PartitionKeyDefinitionVersion.V2 } },
   audit: { id: 'audit', partitionKey: { paths: ['/month'], version: PartitionKeyDefinitionVersion.V2 } },
   /** Requests copied to a route's shadow deployment, side by side with the primary; per alias, kept 30 days. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { roles } from '../catalog/schemas.js';
 import { errors } from '../errors.js';
 import type { DocumentVersion, VersionedKind, VersionLog } from '../gateway/version-log.js';
+import { badToken, decodeToken, encodeToken, type Page, type PageRequest } from '../http/paging.js';
 import { cosmosStatus } from './containers.js';
 
 const versionSchema = z.object({
@@ -22,7 +23,7 @@ function parsed(resource: ItemDefinition): DocumentVersion | undefined {
 }
 
 /**
- * Versions in the `versions` container, partitioned by document (`deployment/<id>`, `route/<alias>`): listing a
+ * Versions in the `versions` container, partitioned by document (`deployment/<id>`, `route/<alias>`, `team/<id>`): listing a
  * document's history is a single-partition query and reading one version a 1 RU point read. The version number is
  * the Cosmos id, unique in its partition, so two writers cannot both take a number: the loser's create is a 409
  * and it takes the next one.
@@ -62,6 +63,26 @@ export class CosmosVersionLog implements VersionLog {
     }
   }
 
+  async page(kind: VersionedKind, id: string, page: PageRequest): Promise<Page<DocumentVersion>> {
+    const doc = `${kind}/${id}`;
+    const continuationToken = page.continuation === undefined ? undefined : positionOf(page.continuation);
+    try {
+      // Paged by the store's own continuation token: the embedded store has no OFFSET/LIMIT.
+      const response = await this.#container.items
+        .query<ItemDefinition>(
+          { query: 'SELECT * FROM c WHERE c.doc = @doc ORDER BY c.version DESC', parameters: [{ name: '@doc', value: doc }] },
+          { partitionKey: doc, maxItemCount: page.limit, continuationToken },
+        )
+        .fetchNext();
+      const data = response.resources.flatMap((r) => parsed(r) ?? []);
+      return response.continuationToken === undefined ? { data } : { data, continuation: encodeToken(response.continuationToken) };
+    } catch (error) {
+      // A token the store cannot read back (made up, or of another query) is the caller's.
+      if (cosmosStatus(error) === 400 && continuationToken !== undefined) throw badToken();
+      throw errors.storeUnavailable(error);
+    }
+  }
+
   async get(kind: VersionedKind, id: string, version: number): Promise<DocumentVersion | undefined> {
     try {
       const { resource } = await this.#container.item(String(version), `${kind}/${id}`).read<ItemDefinition>();
@@ -85,4 +106,10 @@ export class CosmosVersionLog implements VersionLog {
       throw errors.storeUnavailable(error);
     }
   }
+}
+
+function positionOf(token: string): string {
+  const position = decodeToken(token);
+  if (typeof position !== 'string') throw badToken();
+  return position;
 }

@@ -142,7 +142,7 @@ describe('several instances on one store', () => {
       [1, 'put'],
     ]);
     const day = new Date().toISOString().slice(0, 10);
-    const audited = await other.deps.audit.read({ from: day, to: day, kind: 'route' });
+    const audited = (await other.deps.audit.read({ from: day, to: day, kind: 'route' }, { limit: 1000 })).data;
     expect(
       audited
         .filter((e) => e.id === 'rolled')

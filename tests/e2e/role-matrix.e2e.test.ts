@@ -54,6 +54,8 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
   { method: 'GET', route: 'manage/teams/{id}', access: 'ops', path: '/manage/teams/matrix-x' },
   { method: 'PUT', route: 'manage/teams/{id}', access: 'ops', path: '/manage/teams/matrix-x', body: {} },
   { method: 'PATCH', route: 'manage/teams/{id}', access: 'ops', path: '/manage/teams/matrix-x', body: {} },
+  { method: 'GET', route: 'manage/teams/{id}/versions', access: 'ops', path: '/manage/teams/matrix-x/versions' },
+  { method: 'POST', route: 'manage/teams/{id}/rollback', access: 'ops', path: '/manage/teams/matrix-x/rollback', body: { version: 1 } },
   { method: 'GET', route: 'manage/blocklists', access: 'ops', path: '/manage/blocklists' },
   { method: 'GET', route: 'manage/blocklists/{name}', access: 'ops', path: '/manage/blocklists/matrix-x' },
   { method: 'PUT', route: 'manage/blocklists/{name}', access: 'ops', path: '/manage/blocklists/matrix-x', body: {} },
