@@ -132,6 +132,15 @@ export const deploymentSchema = z
     tags: z.array(tag).max(32).default([]),
     enabled: z.boolean().default(true),
     upstream: upstreamSwitches.optional(),
+    /** The Azure resource its charges are billed to (cost-details ResourceId), for POST /usage/reconcile/azure; else matched by endpoint host. */
+    billing: z
+      .strictObject({
+        resourceId: z
+          .string()
+          .max(1024)
+          .regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/.+[^/]$/i, 'billing.resourceId must be an Azure resource id'),
+      })
+      .optional(),
   })
   .superRefine((d, ctx) => {
     const managed = 'hourlyUsd' in d.pricing;

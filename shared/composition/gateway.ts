@@ -16,6 +16,7 @@ import { closeManagedHours } from '../gateway/close-managed-hours.js';
 import { teamStatement } from '../gateway/statements.js';
 import { usageAdvice } from '../gateway/advice.js';
 import { reconcileLedger } from '../gateway/reconcile.js';
+import { reconcileAzure } from '../gateway/reconcile-azure.js';
 import { randomUUID } from 'node:crypto';
 import { errors } from '../errors.js';
 import { handle, type UseCase } from '../http/handle.js';
@@ -69,6 +70,7 @@ export const gateway = {
   usageStatement: bind((req, deps) => teamStatement(req, deps)),
   usageAdvice: bind((req, deps) => usageAdvice(req, deps)),
   usageReconcile: bind((req, deps) => reconcileLedger(req, deps)),
+  usageReconcileAzure: bind((req, deps) => reconcileAzure(req, deps)),
   readiness: bind((_req, deps) => readiness(deps)),
   liveness: async (): Promise<GatewayResponse> => liveness(),
   /** The hourly timer: allocates managed compute to the teams that used it (a failure is retried next hour). */

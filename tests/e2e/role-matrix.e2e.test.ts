@@ -75,6 +75,7 @@ const rows: ReadonlyArray<{ method: string; route: string; access: Access; path:
   { method: 'GET', route: 'usage/statements/{team}', access: 'usage', path: '/usage/statements/demo' },
   { method: 'GET', route: 'usage/advice', access: 'finance', path: '/usage/advice' },
   { method: 'POST', route: 'usage/reconcile', access: 'finance', path: '/usage/reconcile?month=2000-01' },
+  { method: 'POST', route: 'usage/reconcile/azure', access: 'finance', path: '/usage/reconcile/azure' },
 ];
 
 let gw: TestGateway;

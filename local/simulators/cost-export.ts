@@ -1,0 +1,102 @@
+import type { SimStats } from './sim-server.js';
+
+/**
+ * What Azure Cost Management would bill for a simulator's own traffic, written as a cost-details export (the
+ * MCA schema's column names, camelCase, one row per resource, meter and day), so reconcile can be run locally
+ * against a known bill and drift injected by editing a row.
+ */
+export interface CostCharge {
+  day: string;
+  resourceId: string;
+  meterCategory: string;
+  meterName: string;
+  quantity: number;
+  unitOfMeasure: string;
+  /** Exact decimal USD. */
+  costInUsd: string;
+}
+
+const PICO = 1_000_000_000_000n;
+
+/** Pico-dollars as a plain decimal (up to 12 places, trailing zeros dropped). */
+export function picoDecimal(pico: bigint): string {
+  const negative = pico < 0n;
+  const magnitude = negative ? -pico : pico;
+  const fraction = (magnitude % PICO).toString().padStart(12, '0').replace(/0+$/, '');
+  return `${negative ? '-' : ''}${magnitude / PICO}${fraction ? `.${fraction}` : ''}`;
+}
+
+const picoPerToken = (perMillionUsd: number) => BigInt(Math.round(perMillionUsd * 1_000_000));
+
+/** A serverless simulator's day of tokens at its list prices: one input and one output meter. */
+export function serverlessCharges(
+  stats: Pick<SimStats, 'promptTokens' | 'completionTokens'>,
+  options: { day: string; resourceId: string; inputPerMillionUsd: number; outputPerMillionUsd: number },
+): CostCharge[] {
+  const line = (meterName: string, tokens: number, perMillionUsd: number): CostCharge => ({
+    day: options.day,
+    resourceId: options.resourceId,
+    meterCategory: 'Foundry Models',
+    meterName,
+    quantity: tokens / 1000,
+    unitOfMeasure: '1K',
+    costInUsd: picoDecimal(BigInt(tokens) * picoPerToken(perMillionUsd)),
+  });
+  return [
+    line('Input Tokens', stats.promptTokens, options.inputPerMillionUsd),
+    line('Output Tokens', stats.completionTokens, options.outputPerMillionUsd),
+  ];
+}
+
+/** A managed deployment's instance-hours of a day. */
+export function managedCharge(options: {
+  day: string;
+  resourceId: string;
+  hours: number;
+  hourlyUsd: number;
+  instances: number;
+}): CostCharge {
+  const pico = BigInt(Math.round(options.hourlyUsd * 1_000_000)) * 1_000_000n * BigInt(options.hours * options.instances);
+  return {
+    day: options.day,
+    resourceId: options.resourceId,
+    meterCategory: 'Azure Machine Learning',
+    meterName: 'Managed Online Endpoint Instance Hours',
+    quantity: options.hours * options.instances,
+    unitOfMeasure: '1 Hour',
+    costInUsd: picoDecimal(pico),
+  };
+}
+
+const HEADER = [
+  'date',
+  'resourceId',
+  'meterCategory',
+  'meterName',
+  'quantity',
+  'unitOfMeasure',
+  'billingCurrency',
+  'costInBillingCurrency',
+  'costInUsd',
+];
+
+/** The export as CSV; dates as the exports write them (MM/DD/YYYY). */
+export function costExportCsv(charges: CostCharge[]): string {
+  const rows = charges.map((c) => {
+    const [year, month, day] = c.day.split('-');
+    return [
+      `${month}/${day}/${year}`,
+      c.resourceId,
+      c.meterCategory,
+      c.meterName,
+      String(c.quantity),
+      c.unitOfMeasure,
+      'USD',
+      c.costInUsd,
+      c.costInUsd,
+    ]
+      .map((cell) => (/[",\r\n]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell))
+      .join(',');
+  });
+  return `${[HEADER.join(','), ...rows].join('\r\n')}\r\n`;
+}
