@@ -35,17 +35,21 @@ export class CosmosLedgerSink implements LedgerSink, SweepSource {
   ) {}
 
   async writeRecords(records: UsageRecord[]): Promise<void> {
-    for (let i = 0; i < records.length; i += BULK_LIMIT) {
-      const slice = records.slice(i, i + BULK_LIMIT);
-      const operations: OperationInput[] = slice.map((r) => ({
-        operationType: 'Create',
-        partitionKey: [r.team, r.day],
-        resourceBody: { ...r, type: 'request' },
-      }));
-      const results = await this.records.items.bulk(operations, { continueOnError: true });
-      const failed = results.find((r) => r.statusCode >= 400 && r.statusCode !== 409);
-      if (failed) throw Object.assign(new Error(`usage record write failed with status ${failed.statusCode}`), { code: failed.statusCode });
-    }
+    // Requests wait for this write (group commit), so the bulk calls of a large batch run side by side.
+    const slices: UsageRecord[][] = [];
+    for (let i = 0; i < records.length; i += BULK_LIMIT) slices.push(records.slice(i, i + BULK_LIMIT));
+    const outcomes = await Promise.all(
+      slices.map((slice) =>
+        this.records.items.bulk(
+          slice.map(
+            (r): OperationInput => ({ operationType: 'Create', partitionKey: [r.team, r.day], resourceBody: { ...r, type: 'request' } }),
+          ),
+          { continueOnError: true },
+        ),
+      ),
+    );
+    const failed = outcomes.flat().find((r) => r.statusCode >= 400 && r.statusCode !== 409);
+    if (failed) throw Object.assign(new Error(`usage record write failed with status ${failed.statusCode}`), { code: failed.statusCode });
   }
 
   async readWriters(): Promise<WriterProgress[]> {
