@@ -1,7 +1,7 @@
 import { errors } from '../errors.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { readTextBody } from '../http/read-text-body.js';
-import { azureDrift, ledgerByDeploymentDay } from '../reconcile/azure-drift.js';
+import { type AzureDriftReport, azureDrift, ledgerByDeploymentDay } from '../reconcile/azure-drift.js';
 import { parseCostExport } from '../reconcile/cost-export.js';
 import { authenticate } from './authenticate.js';
 import type { GatewayDeps } from './gateway-deps.js';
@@ -18,6 +18,12 @@ export async function reconcileAzure(request: GatewayRequest, deps: GatewayDeps)
   const principal = authenticate(request.headers, deps);
   if (principal.kind === 'team' || principal.role === 'ops') throw errors.forbidden('Reconcile needs a finance or admin key.');
   const text = await readTextBody(request.body, { maxBytes: MAX_EXPORT_BYTES, contentLength: request.headers.get('content-length') });
+  const report = await reconcileAzureExport(deps, text);
+  return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: report };
+}
+
+/** An export's charges against the ledger (for the route and `npm run reconcile -- --azure`). */
+export async function reconcileAzureExport(deps: GatewayDeps, text: string): Promise<AzureDriftReport> {
   const lines = parseCostExport(text);
   if (lines.length === 0) throw errors.invalidRequest('The cost export has a header but no charges.');
   const days = lines.map((line) => line.day).sort();
@@ -34,6 +40,5 @@ export async function reconcileAzure(request: GatewayRequest, deps: GatewayDeps)
     throw errors.storeUnavailable(error);
   });
   const deployments = [...deps.catalog.current().deployments.values()];
-  const report = azureDrift(lines, deployments, ledgerByDeploymentDay(rollups, hours));
-  return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: report };
+  return azureDrift(lines, deployments, ledgerByDeploymentDay(rollups, hours));
 }
