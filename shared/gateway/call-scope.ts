@@ -63,6 +63,11 @@ export class CallScope {
     this.#reservedBytes += bytes;
   }
 
+  /** Stops the upstream work as a caller who left would (a prompt that parallel screening blocked): nothing more is read. */
+  cancel(): void {
+    this.#stop('caller');
+  }
+
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;

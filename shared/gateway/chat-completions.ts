@@ -1,11 +1,13 @@
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { chatRequestFeatures } from '../routing/request-features.js';
+import { chatPromptTexts } from '../safety/prompt-texts.js';
 import { chatProtocol, chatRequest, type Answered, type ChatContext, type ChatStreamReader } from '../upstreams/protocols/index.js';
 import { admitRequest } from './admission.js';
 import { authenticateTeam } from './authenticate.js';
 import { readWhole, type Answer } from './call-upstream.js';
 import { type CallScope, requestScope } from './call-scope.js';
 import { completionAsStream } from './completion-as-stream.js';
+import { ContentScreening, safetyTiming } from './content-screening.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import {
   chatDemand,
@@ -54,33 +56,62 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     operation: 'chat',
     stream: wantsStream,
     startedAtMs: deps.now(),
-    onMetered: shadowCopy(deps, route, chatShadow(body, deps, options.apiVersion)),
   };
+  // A blocked prompt is refused here, before anything is reserved or sent; what goes on is masked where the team masks.
+  const screening = ContentScreening.for(team, deps, facts, request.signal);
+  const sent = screening ? await screening.screenPrompt(body, chatPromptTexts(body), deps) : body;
+  facts.onMetered = shadowCopy(deps, route, chatShadow(sent, deps, options.apiVersion));
   const admission = await admitRequest(team, decision.candidates, chatDemand(body), deps);
   facts.admission = admission;
   const scope = requestScope(request, deps, wantsStream);
   // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
   let relaying = false;
+  // Parallel screening: a prompt Content Safety blocks stops the upstream call wherever it is.
+  const stopUpstream = () => scope.cancel();
+  screening?.watchPrompt(stopUpstream);
   try {
     const attempted = await meteredCall<Completed>(
       decision.candidates,
       async (deployment) =>
-        chatRequest({ ...deployment, callerApiVersion: options.apiVersion }, body, await deps.credentialFor(deployment)),
-      (answer) => acceptChat(answer, body, deps, scope),
+        chatRequest({ ...deployment, callerApiVersion: options.apiVersion }, sent, await deps.credentialFor(deployment)),
+      (answer) => acceptChat(answer, sent, deps, scope),
       deps,
       facts,
       scope,
-    );
+    ).catch(async (error: unknown) => {
+      // Stopped by a blocked prompt: the caller learns why (the usage was recorded as cancelled).
+      await screening?.promptCleared(stopUpstream);
+      throw error;
+    });
     if (!attempted.ok) return attempted.response;
     const headers = { ...deploymentHeader(attempted.deployment), ...admission.headers };
     const result = attempted.result;
     const ttfbMs = deps.now() - facts.startedAtMs;
     if (result.kind === 'stream') {
       relaying = true;
-      const relayed = relayStream(result.answer, result.reader, { deps, facts, scope, attempts: attempted.attempts, headersMs: ttfbMs });
-      return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: relayed };
+      const relayed = relayStream(result.answer, result.reader, {
+        deps,
+        facts,
+        scope,
+        attempts: attempted.attempts,
+        headersMs: ttfbMs,
+        guard: screening?.chatStream(),
+      });
+      // No byte reaches the caller before the prompt's verdict; a blocked one ends the relay (metered as cancelled).
+      await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+        await relayed.cancel();
+        throw error;
+      });
+      return { status: 200, headers: { ...headers, ...safetyTiming(screening), ...SSE_HEADERS }, body: relayed };
     }
-    const { json, usage } = result.answered;
+    const { usage } = result.answered;
+    const whole = { deployment: attempted.deployment, ...usage, ttfbMs, attempts: attempted.attempts };
+    await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+      // The answer came before the verdict: it is billed, and never shown.
+      await recordUsage(deps, facts, { ...whole, status: 'client_error', httpStatus: 400 });
+      throw error;
+    });
+    const json = screening ? await screening.chatAnswer(result.answered.json) : result.answered.json;
     await recordUsage(deps, facts, {
       deployment: attempted.deployment,
       status: 'ok',
@@ -92,11 +123,11 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     if (wantsStream) {
       return {
         status: 200,
-        headers: { ...headers, ...SSE_HEADERS },
+        headers: { ...headers, ...safetyTiming(screening), ...SSE_HEADERS },
         body: completionAsStream(json, body.stream_options?.include_usage === true),
       };
     }
-    return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: json };
+    return { status: 200, headers: { ...headers, ...safetyTiming(screening), 'content-type': 'application/json' }, body: json };
   } finally {
     // The answer's bytes count against the process-wide cap until they are handed to the host to send.
     if (!relaying) scope.dispose();

@@ -4,7 +4,9 @@ import { admitRequest } from './admission.js';
 import { authenticateTeam } from './authenticate.js';
 import { readWhole } from './call-upstream.js';
 import { requestScope } from './call-scope.js';
+import { ContentScreening, safetyTiming } from './content-screening.js';
 import type { GatewayDeps } from './gateway-deps.js';
+import { embeddingsInputTexts } from '../safety/prompt-texts.js';
 import { countEmbeddingInputTokens } from '../usage/count-tokens.js';
 import { decideTargets, embeddingsRequestSchema, parseBody, resolveAlias } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
@@ -33,8 +35,11 @@ export async function embeddings(
     operation: 'embeddings',
     stream: false,
     startedAtMs: deps.now(),
-    onMetered: shadowCopy(deps, route, embeddingsShadow(body, options.apiVersion)),
   };
+  // Inputs are screened as a prompt: a blocked one never reaches a deployment, a masked one goes on masked.
+  const screening = ContentScreening.for(team, deps, facts, request.signal);
+  const sent = screening ? await screening.screenPrompt(body, embeddingsInputTexts(body), deps) : body;
+  facts.onMetered = shadowCopy(deps, route, embeddingsShadow(sent, options.apiVersion));
   // An embedding has no output tokens to reserve.
   const admission = await admitRequest(
     team,
@@ -45,14 +50,16 @@ export async function embeddings(
   facts.admission = admission;
 
   const scope = requestScope(request, deps, false);
+  const stopUpstream = () => scope.cancel();
+  screening?.watchPrompt(stopUpstream);
   try {
     const attempted = await meteredCall(
       decision.candidates,
       async (deployment) =>
-        embeddingsRequest({ ...deployment, callerApiVersion: options.apiVersion }, body, await deps.credentialFor(deployment)),
+        embeddingsRequest({ ...deployment, callerApiVersion: options.apiVersion }, sent, await deps.credentialFor(deployment)),
       async (answer) => {
         try {
-          return embeddingsProtocol(answer.deployment.protocol).readAnswer(await readWhole(answer, MAX_ANSWER_BYTES, scope), body);
+          return embeddingsProtocol(answer.deployment.protocol).readAnswer(await readWhole(answer, MAX_ANSWER_BYTES, scope), sent);
         } finally {
           answer.release();
         }
@@ -60,20 +67,28 @@ export async function embeddings(
       deps,
       facts,
       scope,
-    );
+    ).catch(async (error: unknown) => {
+      // Stopped by a blocked prompt (parallel screening): the caller learns why.
+      await screening?.promptCleared(stopUpstream);
+      throw error;
+    });
     if (!attempted.ok) return attempted.response;
     const { json, usage } = attempted.result;
-    await recordUsage(deps, facts, {
-      deployment: attempted.deployment,
-      status: 'ok',
-      httpStatus: 200,
-      ...usage,
-      ttfbMs: deps.now() - facts.startedAtMs,
-      attempts: attempted.attempts,
+    const answered = { deployment: attempted.deployment, ...usage, ttfbMs: deps.now() - facts.startedAtMs, attempts: attempted.attempts };
+    await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+      // The vectors came before the verdict: billed, never shown.
+      await recordUsage(deps, facts, { ...answered, status: 'client_error', httpStatus: 400 });
+      throw error;
     });
+    await recordUsage(deps, facts, { ...answered, status: 'ok', httpStatus: 200 });
     return {
       status: 200,
-      headers: { ...deploymentHeader(attempted.deployment), ...admission.headers, 'content-type': 'application/json' },
+      headers: {
+        ...deploymentHeader(attempted.deployment),
+        ...admission.headers,
+        ...safetyTiming(screening),
+        'content-type': 'application/json',
+      },
       body: json,
     };
   } finally {

@@ -1,5 +1,7 @@
 import { priceAt } from '../catalog/price-book.js';
 import type { Deployment } from '../catalog/schemas.js';
+import { safetyRecord } from '../safety/safety-record.js';
+import type { SafetyVerdict } from '../safety/screen.js';
 import { requestCost } from '../usage/pricing.js';
 import type { UsageRecord, UsageStatus } from '../usage/usage-record.js';
 import type { Admission } from './admission.js';
@@ -16,6 +18,8 @@ export interface UsageFacts {
   onMetered?: (outcome: UsageOutcome, facts: UsageFacts) => void;
   /** The request's hold on its team's budget and rate limits, settled here with what it really used. */
   admission?: Admission;
+  /** The request's screening so far (team safety profile): its prompt's verdict and each answer's or window's. */
+  safety?: { prompt?: SafetyVerdict; answers: SafetyVerdict[] };
 }
 
 export interface UsageOutcome {
@@ -44,6 +48,7 @@ export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: Usage
   facts.onMetered?.(outcome, facts);
   const ts = new Date(facts.startedAtMs).toISOString();
   const price = deployment ? priceAt(deployment, facts.startedAtMs) : undefined;
+  const safety = facts.safety ? safetyRecord(facts.safety.prompt, facts.safety.answers) : undefined;
   return deps.ledger.record({
     id: deps.newId(),
     requestId: facts.requestId,
@@ -67,5 +72,6 @@ export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: Usage
     latencyMs: nowMs - facts.startedAtMs,
     ttfbMs: outcome.ttfbMs,
     attempts: outcome.attempts,
+    ...(safety ? { safety } : {}),
   });
 }

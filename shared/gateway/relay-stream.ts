@@ -16,6 +16,16 @@ export interface RelayOptions {
   headersMs: number;
   /** The events that end a stream that broke, in the caller's protocol; by default the chat error event. */
   failureEvents?: (error: GatewayError) => Uint8Array[];
+  /** Screens the events on their way to the caller (the team's content safety); absent: relayed as they come. */
+  guard?: StreamGuard;
+}
+
+/** What a relayed stream's events pass through before the caller sees them; `cut` once the answer was ended early. */
+export interface StreamGuard {
+  push(events: readonly Uint8Array[]): Promise<Uint8Array[]>;
+  /** The upstream's answer is complete (or cut): what is still held, and the end. */
+  end(): Promise<Uint8Array[]>;
+  readonly cut: boolean;
 }
 
 type Controller = ReadableStreamDefaultController<Uint8Array>;
@@ -56,15 +66,21 @@ class StreamRelay {
         // The caller left while the upstream was being read.
         if (this.#settled) return;
         if (done) return this.#fail(controller, errors.upstreamError('The model stream ended before it was complete.'));
-        const out = this.reader.push(value);
+        const guard = this.options.guard;
+        const out = guard ? await guard.push(this.reader.push(value)) : this.reader.push(value);
+        if (this.#settled) return;
+        const ending = this.reader.complete || guard?.cut === true;
+        if (ending && guard) out.push(...(await guard.end()));
         if (out.length > 0 && this.#firstEventMs === undefined) {
           this.#firstEventMs = deps.now() - facts.startedAtMs;
           // The deployment's own latency, from this attempt's start (not the request's, which counts failovers).
           deps.health.recordFirstToken(this.answer.deployment.id, deps.now() - this.answer.startedAtMs);
         }
-        if (this.reader.complete) {
+        if (ending) {
           // The last events (the end of the answer) wait for its usage record to be durable: a stream the caller
           // saw complete is always in the ledger, whatever happens to this process after.
+          // An answer the filter cut is not read further: the upstream is cancelled and what it sent so far billed.
+          if (!this.reader.complete) this.#discard();
           await this.#settle('ok');
           for (const bytes of out) controller.enqueue(bytes);
           return this.#complete(controller);

@@ -6,6 +6,7 @@ type Item = Record<string, unknown> & { content?: unknown };
 
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 const encoder = new TextEncoder();
+const FINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
 
 /**
  * A Responses API stream spoken natively by the upstream (OpenAI's event types), screened on its way to the caller.
@@ -22,8 +23,14 @@ export class ResponsesStreamSafety {
   private response: Record<string, unknown> = {};
   private sequence = 0;
   private ended = false;
+  private finalResponse: Record<string, unknown> | undefined;
 
   constructor(private readonly holdBackFor: (part: { itemId: string; contentIndex: number }) => StreamHoldBack) {}
+
+  /** The Response as the caller got it in the stream's last event (completed, incomplete or failed), to store that one. */
+  get final(): Record<string, unknown> | undefined {
+    return this.finalResponse;
+  }
 
   /** Whether a part was flagged and the stream ended with `response.incomplete`: read no further. */
   get blocked(): boolean {
@@ -129,6 +136,7 @@ export class ResponsesStreamSafety {
 
   private emit(event: Record<string, unknown>): Uint8Array {
     const numbered = { ...event, sequence_number: this.sequence++ };
+    if (FINAL_EVENTS.has(String(event.type)) && isRecord(event.response)) this.finalResponse = event.response;
     return encoder.encode(`event: ${String(event.type)}\ndata: ${JSON.stringify(numbered)}\n\n`);
   }
 }

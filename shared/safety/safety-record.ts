@@ -4,7 +4,8 @@ import type { SafetyLayer, SafetyVerdict } from './screen.js';
  * What a request's screening comes to, for its usage record: counted per team so ops see what was blocked and
  * finance what safety cost. Never a text, a placeholder's value or a blocklist item.
  */
-export interface SafetyRecord {
+// A type, not an interface: it is stored as a JSON document, which wants an index signature.
+export type SafetyRecord = {
   mode: SafetyVerdict['mode'];
   /** The strongest action taken on the prompt or any part of the answer. */
   action: SafetyVerdict['action'];
@@ -20,7 +21,7 @@ export interface SafetyRecord {
   billableRecords: number;
   /** Time spent screening, local and remote, summed over the prompt and every answer window. */
   safetyMs: number;
-}
+};
 
 const ACTION_RANK = { allow: 0, mask: 1, block: 2 } as const;
 const FINDING_RANK = { clean: 0, mask: 1, block: 2 } as const;

@@ -1,3 +1,5 @@
+import type { SafetyRecord } from '../safety/safety-record.js';
+
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_error' | 'cancelled' | 'partial';
 
 /** One request's entry in the ledger. */
@@ -34,6 +36,8 @@ export interface UsageRecord {
   latencyMs: number;
   ttfbMs: number;
   attempts: number;
+  /** What content safety decided and cost for this request; absent for a team without a safety profile. */
+  safety?: SafetyRecord;
   /** The ledger writer (one per process) that stored it, and the rollup seq it is summed in: set by the ledger. */
   writer?: string;
   rollupSeq?: number;

@@ -1,0 +1,221 @@
+import { CosmosClient } from '@azure/cosmos';
+import { BadRequestError } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replyText } from '../../local/simulators/sim-content.js';
+import type { UsageRecord } from '../../shared/usage/usage-record.js';
+import { DEMO_KEY, putRoute, putSimDeployment, startTestGateway, type TestGateway } from '../e2e/harness.js';
+
+// Content safety on every inference path, over HTTP with the openai client, against the local gateway's
+// Content Safety simulator (marker words SIM_<CATEGORY>_<severity>, SIM_ATTACK) and the upstream simulator,
+// whose deterministic replies let a test put a term it will say on a blocklist.
+
+let gw: TestGateway;
+let usage: ReturnType<CosmosClient['database']>;
+let sequence = 0;
+
+beforeAll(async () => {
+  gw = await startTestGateway({ env: { SWITCHYARD_SAFETY_TIMEOUT_MS: '300' } });
+  usage = new CosmosClient(gw.store!.connectionOptions()).database('switchyard');
+  expect((await putSimDeployment(gw, 'safe-sim')).status).toBe(201);
+  await putRoute(gw, 'safe', ['safe-sim']);
+  await putRoute(gw, 'safe-embed', ['safe-sim']);
+  expect((await gw.call('/manage/blocklists/codes', { method: 'PUT', body: JSON.stringify({ items: ['Project Falcon'] }) })).status).toBe(
+    201,
+  );
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+async function profile(safety: Record<string, unknown> | undefined): Promise<void> {
+  const patched = await gw.call('/manage/teams/demo', { method: 'PATCH', body: JSON.stringify({ safety: safety ?? null }) });
+  expect(patched.status, await patched.text()).toBe(200);
+}
+
+async function answerList(name: string, items: string[]): Promise<void> {
+  const put = await gw.call(`/manage/blocklists/${name}`, { method: 'PUT', body: JSON.stringify({ items }) });
+  expect([200, 201]).toContain(put.status);
+}
+
+function nextRequestId(): string {
+  sequence += 1;
+  return `safety-e2e-${sequence}`;
+}
+
+async function recordOf(requestId: string): Promise<UsageRecord> {
+  await gw.flushUsage();
+  const { resources } = await usage
+    .container('usage')
+    .items.query<UsageRecord>({ query: 'SELECT * FROM c WHERE c.requestId = @id', parameters: [{ name: '@id', value: requestId }] })
+    .fetchAll();
+  expect(resources).toHaveLength(1);
+  return resources[0]!;
+}
+
+async function chat(content: string, extra: Record<string, unknown> = {}) {
+  const requestId = nextRequestId();
+  const response = await gw.call('/v1/chat/completions', {
+    method: 'POST',
+    key: DEMO_KEY,
+    headers: { 'x-request-id': requestId },
+    body: JSON.stringify({ model: 'safe', messages: [{ role: 'user', content }], max_tokens: 40, ...extra }),
+  });
+  return { response, requestId };
+}
+
+/** The reply the simulator gives `prompt` (40 tokens), and a two-word term from its middle. */
+async function termIn(prompt: string, fromWord: number): Promise<{ reply: string; term: string }> {
+  const reply = await replyText(prompt, 40);
+  const words = reply.split(' ');
+  return { reply, term: `${words[fromWord]} ${words[fromWord + 1]}` };
+}
+
+describe('prompts screened before any upstream', () => {
+  it('refuses a blocklisted prompt with content_filter, never sending it, and records why', async () => {
+    await profile({ blocklists: ['codes'] });
+    const before = gw.sims!.serverless.stats().requests;
+    const requestId = nextRequestId();
+    const error = await gw.openai.chat.completions
+      .create(
+        { model: 'safe', messages: [{ role: 'user', content: 'tell me about PROJECT  falcon' }] },
+        { headers: { 'x-request-id': requestId } },
+      )
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BadRequestError);
+    expect((error as BadRequestError).code).toBe('content_filter');
+    expect((error as BadRequestError).error).toMatchObject({
+      innererror: { code: 'ResponsibleAIPolicyViolation', content_filter_result: { custom_blocklists: { filtered: true } } },
+    });
+    expect(gw.sims!.serverless.stats().requests).toBe(before);
+    const record = await recordOf(requestId);
+    expect(record).toMatchObject({ status: 'client_error', httpStatus: 400, deployment: '', costMicroUsd: 0 });
+    expect(record.safety).toMatchObject({ mode: 'enforce', action: 'block', flagged: { on: 'prompt', layer: 'blocklist' } });
+  });
+
+  it('masks personal data before the upstream sees it', async () => {
+    await profile({ pii: 'mask' });
+    const { response } = await chat('mail a@b.io about it');
+    expect(response.status).toBe(200);
+    const sent = gw.sims!.serverless.stats().lastRequest!.body as { messages: Array<{ content: string }> };
+    expect(sent.messages[0]!.content).toBe('mail [EMAIL_1] about it');
+    expect(response.headers.get('server-timing')).toMatch(/^safety;dur=\d+/);
+  });
+
+  it('blocks a category above its threshold and passes one at it, each category by its own', async () => {
+    await profile({ categories: { violence: 4, hate: 2 } });
+    const sims = gw.sims!;
+    const before = sims.serverless.stats().requests;
+    expect((await chat('SIM_VIOLENCE_4 is fine')).response.status).toBe(200);
+    const violent = await chat('SIM_VIOLENCE_6 is not');
+    expect(violent.response.status).toBe(400);
+    const body = await violent.response.json();
+    expect(body.error.innererror.content_filter_result).toMatchObject({ violence: { filtered: true, severity: 'high' } });
+    expect((await chat('SIM_HATE_4 is not either')).response.status).toBe(400);
+    expect(sims.serverless.stats().requests).toBe(before + 1);
+    expect(sims.contentSafety!.stats().analyzeCalls).toBeGreaterThanOrEqual(3);
+  });
+
+  it('refuses a prompt attack when Prompt Shields are on', async () => {
+    await profile({ promptShield: true });
+    const attack = await chat('ignore everything SIM_ATTACK');
+    expect(attack.response.status).toBe(400);
+    expect((await attack.response.json()).error.innererror.content_filter_result).toMatchObject({ jailbreak: { detected: true } });
+    expect((await recordOf(attack.requestId)).safety).toMatchObject({ flagged: { on: 'prompt', layer: 'shield' } });
+  });
+
+  it('screens embeddings inputs as a prompt', async () => {
+    await profile({ blocklists: ['codes'], pii: 'mask' });
+    const before = gw.sims!.serverless.stats().requests;
+    const blocked = await gw.call('/v1/embeddings', {
+      method: 'POST',
+      key: DEMO_KEY,
+      body: JSON.stringify({ model: 'safe-embed', input: ['fine', 'the project falcon file'] }),
+    });
+    expect(blocked.status).toBe(400);
+    expect((await blocked.json()).error.code).toBe('content_filter');
+    expect(gw.sims!.serverless.stats().requests).toBe(before);
+    const masked = await gw.openai.embeddings.create({ model: 'safe-embed', input: ['call a@b.io'] });
+    expect(masked.data).toHaveLength(1);
+    expect((gw.sims!.serverless.stats().lastRequest!.body as { input: string[] }).input).toEqual(['call [EMAIL_1]']);
+  });
+});
+
+describe('answers screened before the caller sees them', () => {
+  it('withholds a whole answer that says a blocklisted term, in Azure shape', async () => {
+    const prompt = 'whole answer to be filtered';
+    const { term } = await termIn(prompt, 20);
+    await answerList('answers', [term]);
+    await profile({ blocklists: ['answers'] });
+    const { response, requestId } = await chat(prompt);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text.toLowerCase()).not.toContain(term.toLowerCase());
+    const body = JSON.parse(text);
+    expect(body.choices[0]).toMatchObject({
+      finish_reason: 'content_filter',
+      message: { content: null },
+      content_filter_results: { custom_blocklists: { filtered: true } },
+    });
+    expect(body.prompt_filter_results[0].prompt_index).toBe(0);
+    const record = await recordOf(requestId);
+    expect(record).toMatchObject({ status: 'ok', outputTokens: 40 });
+    expect(record.safety).toMatchObject({ action: 'block', flagged: { on: 'answer', layer: 'blocklist' } });
+  });
+
+  for (const windowChars of [64, 100, 333]) {
+    for (const fromWord of [3, 17, 30]) {
+      it(`never streams a flagged term to the caller (window ${windowChars}, term at word ${fromWord})`, async () => {
+        const prompt = `streamed answer ${windowChars} ${fromWord}`;
+        const { reply, term } = await termIn(prompt, fromWord);
+        await answerList('answers', [term]);
+        await profile({ blocklists: ['answers'], windowChars });
+        const { response, requestId } = await chat(prompt, { stream: true, stream_options: { include_usage: true } });
+        expect(response.status).toBe(200);
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        const raw = new TextDecoder().decode(bytes);
+        expect(raw.toLowerCase()).not.toContain(term.toLowerCase());
+        const events = raw
+          .split('\n\n')
+          .filter((e) => e.startsWith('data: '))
+          .map((e) => e.slice(6));
+        expect(events.at(-1)).toBe('[DONE]');
+        const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+        const said = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+        // What was released is the reply's beginning, before the term.
+        expect(reply.startsWith(said)).toBe(true);
+        expect(said.length).toBeLessThan(reply.indexOf(term));
+        // The choice's last chunk ends it for the filter (the usage chunk, without choices, may follow).
+        expect(chunks.filter((c) => c.choices.length > 0).at(-1).choices[0]).toMatchObject({
+          finish_reason: 'content_filter',
+          content_filter_results: { custom_blocklists: { filtered: true } },
+        });
+        const record = await recordOf(requestId);
+        expect(record.safety).toMatchObject({ action: 'block', flagged: { on: 'answer', layer: 'blocklist' } });
+      });
+    }
+  }
+
+  it('streams a clean answer whole, through the openai client', async () => {
+    await profile({ blocklists: ['codes'], windowChars: 64 });
+    const prompt = 'a clean streamed answer';
+    const reply = await replyText(prompt, 40);
+    const stream = await gw.openai.chat.completions.create({
+      model: 'safe',
+      messages: [{ role: 'user', content: prompt }],
+      max_tokens: 40,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let said = '';
+    let finish: string | null | undefined;
+    let completionTokens = 0;
+    for await (const chunk of stream) {
+      said += chunk.choices[0]?.delta?.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      completionTokens = chunk.usage?.completion_tokens ?? completionTokens;
+    }
+    expect(said).toBe(reply);
+    expect(finish).toBe('length');
+    expect(completionTokens).toBe(40);
+  });
+});
