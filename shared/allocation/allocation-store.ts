@@ -10,8 +10,8 @@ export interface AllocationStore {
   readDeploymentRecords(deployment: string, fromIso: string, toIso: string): Promise<AllocationRecord[]>;
   /** Stored hours starting in [fromIso, toIso), of one deployment or of all. */
   readHours(range: { fromIso: string; toIso: string; deployment?: string }): Promise<HourDocument[]>;
-  /** Stores an hour, replacing any earlier allocation of it whole. */
-  writeHour(doc: HourDocument): Promise<void>;
+  /** Stores hours, each replacing any earlier allocation of it whole. */
+  writeHours(docs: HourDocument[]): Promise<void>;
   /** Every usage record of a range of UTC days (both ends included), a page at a time: for reconcile. */
   readRecordPages(fromDay: string, toDay: string): AsyncIterable<UsageRecord[]>;
   /** The earliest hour the deployment is known to have existed, after recording `hourIso` when it is earlier or none is held. */

@@ -105,15 +105,13 @@ export async function allocateManagedCompute(
     if (deployment.kind !== 'managed') continue;
     result.deployments += 1;
     const { computed, stored } = await deploymentHours(store, deployment, options);
-    for (const doc of computed) {
+    const changed = computed.filter((doc) => {
       const before = stored.get(doc.hour);
-      if (before && sameAllocation(before, doc)) {
-        result.hoursUnchanged += 1;
-        continue;
-      }
-      await store.writeHour(doc);
-      result.hoursWritten += 1;
-    }
+      return !before || !sameAllocation(before, doc);
+    });
+    if (changed.length > 0) await store.writeHours(changed);
+    result.hoursWritten += changed.length;
+    result.hoursUnchanged += computed.length - changed.length;
   }
   return result;
 }

@@ -1,4 +1,4 @@
-import type { Container } from '@azure/cosmos';
+import type { Container, JSONObject, OperationInput } from '@azure/cosmos';
 import { z } from 'zod';
 import type { AllocationRecord, AllocationStore } from '../allocation/allocation-store.js';
 import type { HourDocument } from '../allocation/hour-document.js';
@@ -66,8 +66,19 @@ export class CosmosAllocationStore implements AllocationStore {
     return resources;
   }
 
-  async writeHour(doc: HourDocument): Promise<void> {
-    await this.allocations.items.upsert({ ...doc, computedAt: new Date().toISOString() });
+  async writeHours(docs: HourDocument[]): Promise<void> {
+    const computedAt = new Date().toISOString();
+    // Bulk upserts, 100 a call: a month of a deployment's hours (reconcile, a first run) is 8 calls, not 744.
+    for (let i = 0; i < docs.length; i += 100) {
+      const operations: OperationInput[] = docs.slice(i, i + 100).map((doc) => ({
+        operationType: 'Upsert',
+        partitionKey: doc.month,
+        resourceBody: { ...doc, computedAt } as unknown as JSONObject,
+      }));
+      const results = await this.allocations.items.bulk(operations);
+      const failed = results.find((result) => result.statusCode >= 400);
+      if (failed) throw Object.assign(new Error(`allocation write failed with status ${failed.statusCode}`), { code: failed.statusCode });
+    }
   }
 
   async firstHour(deployment: string, hourIso: string): Promise<string> {
