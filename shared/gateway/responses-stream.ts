@@ -1,6 +1,7 @@
 import { errors, type GatewayError } from '../errors.js';
 import { SseSplitter } from '../http/sse.js';
 import type { ChatStreamReader, MeteredUsage } from '../upstreams/protocols/index.js';
+import type { StreamGuard } from './relay-stream.js';
 import { completionAsChunk, responseEventBytes, type ResponseObject, type ResponseTranslator } from './responses-translation.js';
 
 /**
@@ -14,31 +15,64 @@ export function responsesStreamReader(
   nowS: () => number,
   onComplete: (response: ResponseObject) => void,
 ): ChatStreamReader {
-  const splitter = new SseSplitter();
-  let started = false;
+  const told = new ChatAsResponseEvents(translator, nowS, onComplete);
   return {
     push(chunk) {
-      const events = started ? [] : translator.start();
-      started = true;
-      for (const bytes of chat.push(chunk)) {
-        for (const event of splitter.push(bytes)) {
-          if (!event.data || event.data === '[DONE]') continue;
-          const json: unknown = JSON.parse(event.data);
-          // An error event inside a chat stream ends it as broken, never as a completion.
-          if (json && typeof json === 'object' && 'error' in json) throw errors.upstreamError('The model stream reported an error.');
-          events.push(...translator.push(json));
-        }
-      }
-      if (chat.complete) {
-        events.push(...translator.finish(chat.usage(), nowS()));
-        onComplete(translator.response!);
-      }
-      return events.map(responseEventBytes);
+      const events = told.events(chat.push(chunk));
+      if (chat.complete) events.push(...told.finish(chat.usage()));
+      return events;
     },
     get complete() {
       return chat.complete;
     },
     usage: () => chat.usage(),
+  };
+}
+
+/** Chat chunk events told as Responses events as they come; `finish` adds the events that complete the Response. */
+export class ChatAsResponseEvents {
+  readonly #splitter = new SseSplitter();
+  #started = false;
+
+  constructor(
+    private readonly translator: ResponseTranslator,
+    private readonly nowS: () => number,
+    private readonly onComplete: (response: ResponseObject) => void,
+  ) {}
+
+  events(chatEvents: readonly Uint8Array[]): Uint8Array[] {
+    const events = this.#started ? [] : this.translator.start();
+    this.#started = true;
+    for (const bytes of chatEvents) {
+      for (const event of this.#splitter.push(bytes)) {
+        if (!event.data || event.data === '[DONE]') continue;
+        const json: unknown = JSON.parse(event.data);
+        // An error event inside a chat stream ends it as broken, never as a completion.
+        if (json && typeof json === 'object' && 'error' in json) throw errors.upstreamError('The model stream reported an error.');
+        events.push(...this.translator.push(json));
+      }
+    }
+    return events.map(responseEventBytes);
+  }
+
+  finish(usage: MeteredUsage): Uint8Array[] {
+    const events = this.translator.finish(usage, this.nowS());
+    this.onComplete(this.translator.response!);
+    return events.map(responseEventBytes);
+  }
+}
+
+/**
+ * A translated Responses stream screened as chat chunks before translation: a flagged answer reaches the
+ * translator as a content_filter finish, which it tells as response.incomplete.
+ */
+export function screenedResponseEvents(chatGuard: StreamGuard, told: ChatAsResponseEvents, usage: () => MeteredUsage): StreamGuard {
+  return {
+    push: async (events) => told.events(await chatGuard.push(events)),
+    end: async () => [...told.events(await chatGuard.end()), ...told.finish(usage())],
+    get cut() {
+      return chatGuard.cut;
+    },
   };
 }
 

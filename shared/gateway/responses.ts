@@ -17,7 +17,9 @@ import {
 import type { UpstreamRequest } from '../upstreams/upstream-port.js';
 import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js';
 import { countedUsage } from '../usage/extract-usage.js';
+import { responsesPromptTexts } from '../safety/prompt-texts.js';
 import { admitRequest } from './admission.js';
+import { ContentScreening, safetyTiming } from './content-screening.js';
 import { authenticateTeam } from './authenticate.js';
 import { describe, readWhole, type Answer } from './call-upstream.js';
 import { type CallScope, requestScope } from './call-scope.js';
@@ -26,10 +28,17 @@ import { chatRequestSchema, decideTargets, parseBody, resolveAlias, type ChatReq
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 import { chatShadow, shadowCopy } from './shadow.js';
-import { relayStream } from './relay-stream.js';
+import { relayStream, type StreamGuard } from './relay-stream.js';
 import { inputItems, responsesRequestSchema, toChatBody, type ResponseItem, type ResponsesRequest } from './responses-request.js';
 import { nativeStreamReader, readNativeResponse } from './responses-native.js';
-import { completionAsResponseEvents, eventStream, responsesFailureEvents, responsesStreamReader } from './responses-stream.js';
+import {
+  ChatAsResponseEvents,
+  completionAsResponseEvents,
+  eventStream,
+  responsesFailureEvents,
+  responsesStreamReader,
+  screenedResponseEvents,
+} from './responses-stream.js';
 import { completionAsChunk, ResponseTranslator, type ResponseObject } from './responses-translation.js';
 
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
@@ -42,7 +51,13 @@ export interface ResponsesOptions {
 type Completed =
   | { kind: 'whole'; answered: Answered }
   | { kind: 'native'; json: string; response: ResponseObject; usage: MeteredUsage }
-  | { kind: 'stream'; answer: Answer; reader: ChatStreamReader; failureEvents: (error: GatewayError) => Uint8Array[] };
+  | {
+      kind: 'stream';
+      answer: Answer;
+      reader: ChatStreamReader;
+      failureEvents: (error: GatewayError) => Uint8Array[];
+      guard?: StreamGuard;
+    };
 
 /** What answering one Responses request needs besides the upstream's answer. */
 interface ResponseCall {
@@ -56,6 +71,8 @@ interface ResponseCall {
   deps: GatewayDeps;
   facts: UsageFacts;
   scope: CallScope;
+  /** The team's content screening; absent when its team has no safety profile. */
+  screening?: ContentScreening;
 }
 
 /**
@@ -64,9 +81,22 @@ interface ResponseCall {
  */
 export async function createResponse(request: GatewayRequest, deps: GatewayDeps, options: ResponsesOptions): Promise<GatewayResponse> {
   const team = authenticateTeam(request.headers, deps);
-  const body = await parseBody(request, responsesRequestSchema, deps);
-  const route = resolveAlias(body.model, team, deps);
-  const history = body.previous_response_id ? await conversationBefore(body.previous_response_id, team.id, deps) : [];
+  const parsed = await parseBody(request, responsesRequestSchema, deps);
+  const route = resolveAlias(parsed.model, team, deps);
+  const history = parsed.previous_response_id ? await conversationBefore(parsed.previous_response_id, team.id, deps) : [];
+  const wantsStream = parsed.stream === true;
+  const facts: UsageFacts = {
+    requestId: options.requestId,
+    team: team.id,
+    alias: route.alias,
+    operation: 'chat',
+    stream: wantsStream,
+    startedAtMs: deps.now(),
+  };
+  // The new input is screened (what a previous response continues was screened when it came); what goes on,
+  // and is stored, is masked where the team masks.
+  const screening = ContentScreening.for(team, deps, facts, request.signal);
+  const body = screening ? await screening.screenPrompt(parsed, responsesPromptTexts(parsed), deps) : parsed;
   const translation = translatedChat(body, history);
   const estimate = () => ({
     promptTokens: 'chat' in translation ? countChatPromptTokens(translation.chat.messages) : countTextTokens(JSON.stringify(body.input)),
@@ -80,17 +110,8 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
       stream: body.stream === true,
     }),
   );
-  const wantsStream = body.stream === true;
-  const facts: UsageFacts = {
-    requestId: options.requestId,
-    team: team.id,
-    alias: route.alias,
-    operation: 'chat',
-    stream: wantsStream,
-    startedAtMs: deps.now(),
-    // A translated request is copied as its chat request; one only a Responses deployment can take is not copied.
-    onMetered: 'chat' in translation ? shadowCopy(deps, route, chatShadow(translation.chat, deps)) : undefined,
-  };
+  // A translated request is copied as its chat request; one only a Responses deployment can take is not copied.
+  facts.onMetered = 'chat' in translation ? shadowCopy(deps, route, chatShadow(translation.chat, deps)) : undefined;
   const scope = requestScope(request, deps, wantsStream);
   const call: ResponseCall = {
     body,
@@ -107,7 +128,10 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     deps,
     facts,
     scope,
+    screening,
   };
+  const stopUpstream = () => scope.cancel();
+  screening?.watchPrompt(stopUpstream);
   // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
   let relaying = false;
   try {
@@ -120,7 +144,11 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
       deps,
       facts,
       scope,
-    );
+    ).catch(async (error: unknown) => {
+      // Stopped by a blocked prompt (parallel screening): the caller learns why.
+      await screening?.promptCleared(stopUpstream);
+      throw error;
+    });
     if (!attempted.ok) return attempted.response;
     relaying = attempted.result.kind === 'stream';
     return await answer(attempted.result, attempted.deployment, attempted.attempts, call);
@@ -143,21 +171,51 @@ async function buildCall(deployment: Deployment, call: ResponseCall): Promise<Up
 
 /** The caller's answer: a relayed stream, or a whole answer as a Response or as its events. */
 async function answer(result: Completed, deployment: Deployment, attempts: number, call: ResponseCall): Promise<GatewayResponse> {
-  const { deps, facts, scope, translator, keeper } = call;
+  const { deps, facts, scope, keeper, screening } = call;
   const headers = { ...deploymentHeader(deployment), ...facts.admission?.headers };
   const ttfbMs = deps.now() - facts.startedAtMs;
+  const stopUpstream = () => scope.cancel();
   if (result.kind === 'stream') {
-    const { failureEvents } = result;
-    const relayed = relayStream(result.answer, result.reader, { deps, facts, scope, attempts, headersMs: ttfbMs, failureEvents });
-    return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: closedAfter(relayed, () => keeper.settled()) };
+    const { failureEvents, guard } = result;
+    const relayed = relayStream(result.answer, result.reader, { deps, facts, scope, attempts, headersMs: ttfbMs, failureEvents, guard });
+    // No byte reaches the caller before the prompt's verdict; a blocked one ends the relay (metered as cancelled).
+    await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+      await relayed.cancel();
+      throw error;
+    });
+    return {
+      status: 200,
+      headers: { ...headers, ...safetyTiming(screening), ...SSE_HEADERS },
+      body: closedAfter(relayed, () => keeper.settled()),
+    };
   }
   const usage = result.kind === 'native' ? result.usage : result.answered.usage;
+  await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+    // The answer came before the verdict: it is billed, and never shown.
+    await recordUsage(deps, facts, { deployment, status: 'client_error', httpStatus: 400, ...usage, ttfbMs, attempts });
+    throw error;
+  });
+  // The answer is screened before it is metered, so its record carries the verdicts.
+  const native = result.kind === 'native' && screening ? await screening.response(result.response) : undefined;
+  const json = result.kind === 'whole' && screening ? await screening.chatAnswer(result.answered.json) : undefined;
   await recordUsage(deps, facts, { deployment, status: 'ok', httpStatus: 200, ...usage, ttfbMs, attempts });
   if (result.kind === 'native') {
-    await keeper.keep(result.response);
-    return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: result.json };
+    await keeper.keep(native ?? result.response);
+    const body = native ? JSON.stringify(native) : result.json;
+    return { status: 200, headers: { ...headers, ...safetyTiming(screening), 'content-type': 'application/json' }, body };
   }
-  const { json } = result.answered;
+  return translatedAnswer(json ?? result.answered.json, usage, headers, call);
+}
+
+/** A whole chat answer told as a Response, or as its events when the caller asked for a stream. */
+async function translatedAnswer(
+  json: string,
+  usage: MeteredUsage,
+  answerHeaders: Record<string, string>,
+  call: ResponseCall,
+): Promise<GatewayResponse> {
+  const { deps, translator, keeper } = call;
+  const headers = { ...answerHeaders, ...safetyTiming(call.screening) };
   if (call.body.stream === true) {
     const events = completionAsResponseEvents(json, usage, translator, seconds(deps.now()));
     await keeper.keep(translator.response!);
@@ -227,15 +285,26 @@ async function accept(answer: Answer, call: ResponseCall): Promise<Completed> {
   });
   const keep = (response: ResponseObject) => void keeper.keep(response);
   const native = speaksResponses(answer.deployment);
+  const screening = call.screening;
   if (answer.streams && native) {
-    const reader = nativeStreamReader(estimate, keep);
-    return { kind: 'stream', answer, reader, failureEvents: (error) => reader.failureEvents(error) };
+    // Screened, the Response kept is the one the caller got (its text as released), not the upstream's.
+    const reader = nativeStreamReader(estimate, screening ? () => undefined : keep);
+    const guard = screening?.responsesStream((response) => keep(response as ResponseObject));
+    return { kind: 'stream', answer, reader, failureEvents: (error) => reader.failureEvents(error), guard };
   }
   const chat = chatProtocol(answer.deployment.protocol);
   const context = (): ChatContext => ({ target: answer.deployment, request: chatOf(call), now: deps.now, newId: deps.newId });
   if (answer.streams && chat.streaming) {
-    const reader = responsesStreamReader(chat.streaming.reader(context()), translator, () => seconds(deps.now()), keep);
-    return { kind: 'stream', answer, reader, failureEvents: (error) => responsesFailureEvents(translator, error) };
+    const failureEvents = (error: GatewayError) => responsesFailureEvents(translator, error);
+    const nowS = () => seconds(deps.now());
+    if (screening) {
+      const reader = chat.streaming.reader(context());
+      const told = new ChatAsResponseEvents(translator, nowS, keep);
+      const guard = screenedResponseEvents(screening.chatStream(), told, () => reader.usage());
+      return { kind: 'stream', answer, reader, failureEvents, guard };
+    }
+    const reader = responsesStreamReader(chat.streaming.reader(context()), translator, nowS, keep);
+    return { kind: 'stream', answer, reader, failureEvents };
   }
   try {
     const text = await readWhole(answer, MAX_ANSWER_BYTES, scope);

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { CosmosClient } from '@azure/cosmos';
 import { BadRequestError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -217,5 +219,130 @@ describe('answers screened before the caller sees them', () => {
     expect(said).toBe(reply);
     expect(finish).toBe('length');
     expect(completionTokens).toBe(40);
+  });
+});
+
+/** A loopback upstream that speaks the Responses API, streaming `text` a few characters per delta. */
+async function startNativeUpstream(text: string) {
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => {
+      raw += c;
+    });
+    req.on('end', () => {
+      const body = JSON.parse(raw);
+      const message = {
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text, annotations: [] }],
+      };
+      const response = {
+        id: 'resp_up',
+        object: 'response',
+        created_at: 1,
+        status: 'completed',
+        model: body.model,
+        output: [message],
+        usage: { input_tokens: 9, output_tokens: 30, total_tokens: 39 },
+      };
+      if (!body.stream) return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(response));
+      const at = { item_id: 'msg_1', output_index: 0, content_index: 0 };
+      const deltas = text.match(/.{1,7}/gs)!.map((delta) => ({ type: 'response.output_text.delta', ...at, delta }));
+      const events = [
+        { type: 'response.created', response: { ...response, status: 'in_progress', output: [], usage: null } },
+        { type: 'response.output_item.added', output_index: 0, item: { ...message, status: 'in_progress', content: [] } },
+        { type: 'response.content_part.added', ...at, part: { type: 'output_text', text: '', annotations: [] } },
+        ...deltas,
+        { type: 'response.output_text.done', ...at, text },
+        { type: 'response.content_part.done', ...at, part: message.content[0] },
+        { type: 'response.output_item.done', output_index: 0, item: message },
+        { type: 'response.completed', response },
+      ];
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(events.map((e, i) => `event: ${e.type}\ndata: ${JSON.stringify({ ...e, sequence_number: i })}\n\n`).join(''));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('the Responses API screened like chat', () => {
+  async function respond(model: string, input: string, stream: boolean) {
+    const requestId = nextRequestId();
+    const response = await gw.call('/v1/responses', {
+      method: 'POST',
+      key: DEMO_KEY,
+      headers: { 'x-request-id': requestId },
+      body: JSON.stringify({ model, input, max_output_tokens: 40, stream }),
+    });
+    return { response, requestId };
+  }
+
+  it('refuses a blocked input before any upstream', async () => {
+    await profile({ blocklists: ['codes'] });
+    const before = gw.sims!.serverless.stats().requests;
+    const { response } = await respond('safe', 'the project falcon plan', false);
+    expect(response.status).toBe(400);
+    expect((await response.json()).error.code).toBe('content_filter');
+    expect(gw.sims!.serverless.stats().requests).toBe(before);
+  });
+
+  it('makes a translated whole answer incomplete, its text withheld', async () => {
+    const prompt = 'responses whole answer';
+    const { term } = await termIn(prompt, 12);
+    await answerList('answers', [term]);
+    await profile({ blocklists: ['answers'] });
+    const { response, requestId } = await respond('safe', prompt, false);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text.toLowerCase()).not.toContain(term.toLowerCase());
+    expect(JSON.parse(text)).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'content_filter' } });
+    expect((await recordOf(requestId)).safety).toMatchObject({ flagged: { on: 'answer', layer: 'blocklist' } });
+  });
+
+  for (const fromWord of [2, 25]) {
+    it(`never streams a flagged term in a translated stream (term at word ${fromWord}); it ends incomplete`, async () => {
+      const prompt = `responses stream ${fromWord}`;
+      const { term } = await termIn(prompt, fromWord);
+      await answerList('answers', [term]);
+      await profile({ blocklists: ['answers'], windowChars: 64 });
+      const { response } = await respond('safe', prompt, true);
+      const raw = new TextDecoder().decode(new Uint8Array(await response.arrayBuffer()));
+      expect(raw.toLowerCase()).not.toContain(term.toLowerCase());
+      const last = raw.trim().split('\n\n').at(-1)!;
+      expect(last).toMatch(/^event: response\.incomplete\n/);
+      expect(JSON.parse(last.split('\ndata: ')[1]!).response.incomplete_details).toEqual({ reason: 'content_filter' });
+    });
+  }
+
+  it('screens a native Responses stream and whole answer, and stores what the caller got', async () => {
+    const text = 'Here is the plan. The secret code is Blue Harbor and it must never be shared with anyone at all today.';
+    const upstream = await startNativeUpstream(text);
+    try {
+      expect((await putSimDeployment(gw, 'safe-native', { endpoint: `${upstream.url}/v1`, features: ['responses'] })).status).toBe(201);
+      await putRoute(gw, 'safe-native', ['safe-native']);
+      await answerList('answers', ['blue harbor']);
+      await profile({ blocklists: ['answers'], windowChars: 64 });
+      const streamed = await respond('safe-native', 'what is the plan', true);
+      const raw = new TextDecoder().decode(new Uint8Array(await streamed.response.arrayBuffer()));
+      expect(raw.toLowerCase()).not.toContain('blue harbor');
+      const last = raw.trim().split('\n\n').at(-1)!;
+      expect(last).toMatch(/^event: response\.incomplete\n/);
+      const id = JSON.parse(last.split('\ndata: ')[1]!).response.id as string;
+      const stored = await gw.call(`/v1/responses/${id}`, { key: DEMO_KEY });
+      expect((await stored.text()).toLowerCase()).not.toContain('blue harbor');
+
+      const whole = await respond('safe-native', 'what is the plan', false);
+      const body = await whole.response.text();
+      expect(body.toLowerCase()).not.toContain('blue harbor');
+      expect(JSON.parse(body)).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'content_filter' } });
+    } finally {
+      await upstream.close();
+    }
   });
 });
