@@ -217,6 +217,20 @@ describe('an ops person switches models safely on two instances', () => {
     expect(here.primary.errorRate).toBe(0);
     expect(here.shadow.latencyMs.p95).toBeGreaterThanOrEqual(here.shadow.latencyMs.p50);
 
+    // The team is billed for what its callers got, on both instances, and for none of the copies.
+    const billed = async () => {
+      const usage = `/usage?from=${today()}&to=${today()}&team=demo&groupBy=alias,deployment`;
+      const { rows } = await (await call(usage, { key: ADMIN_KEY })).json();
+      return Object.fromEntries(
+        rows
+          .filter((r: { alias: string }) => r.alias === 'story')
+          .map((r: { deployment: string; requests: number }) => [r.deployment, r.requests]),
+      );
+    };
+    const answered = 2 * 10 + n;
+    await expect.poll(async () => Object.values(await billed()).reduce((a: number, b) => a + (b as number), 0), poll).toBe(answered);
+    expect(Object.keys(await billed()).sort()).toEqual(['ops-managed', 'ops-serverless']);
+
     // Compared: the candidate answers as well, so the ops person stops shadowing and moves traffic to it.
     await write('PATCH', '/manage/routes/story', { shadow: null });
   });
