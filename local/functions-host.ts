@@ -55,6 +55,8 @@ export interface FunctionsHostOptions {
   log?: (level: FunctionsHostLogLevel, message: string) => void;
   /** The clock `app.timer(...)` functions run on; the system clock by default. */
   timerClock?: TimerClock;
+  /** Whether timer functions run (default true); when false they are registered and reported only. */
+  runTimers?: boolean;
 }
 
 export interface FunctionsHost {
@@ -132,7 +134,8 @@ async function loadApp(options: FunctionsHostOptions, log: HostLog): Promise<Loa
   for (const timer of registry.timerFunctions) {
     // Parsed now, so a schedule this host cannot read stops the start instead of never firing.
     parseTimerSchedule(timer.schedule);
-    log('info', `Function "${timer.name}" (timerTrigger) runs on schedule "${timer.schedule}" (UTC).`);
+    const runs = options.runTimers === false ? 'is not run here (timers off)' : 'runs';
+    log('info', `Function "${timer.name}" (timerTrigger) ${runs} on schedule "${timer.schedule}" (UTC).`);
   }
   for (const other of registry.otherFunctions) {
     log('info', `Function "${other.name}" (${other.triggerType}) is registered; the local host only runs HTTP triggers.`);
@@ -302,7 +305,12 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
   state.authority = `${bracketed(hostName)}:${address.port}`;
   const url = formatOrigin(address, hostName);
   log('info', `Functions host listening on ${url} (route prefix "${app.routePrefix}", ${app.registrations.length} HTTP functions).`);
-  const timers = startTimers(app.registry.timerFunctions, { lib: app.lib, registry: app.registry, log, clock: options.timerClock });
+  const timers = startTimers(options.runTimers === false ? [] : app.registry.timerFunctions, {
+    lib: app.lib,
+    registry: app.registry,
+    log,
+    clock: options.timerClock,
+  });
 
   let closed: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {

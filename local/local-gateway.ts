@@ -127,6 +127,7 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
       // In-flight requests get the deadline minus what the ledger flush after them may need.
       shutdownTimeoutMs: config.shutdownDeadlineMs - config.shutdownFlushMs,
       log: (level, message) => log.log(level, message),
+      runTimers: config.timers,
     });
     // The host's appTerminate hook closes the services; closing them again is harmless.
     cleanups.push(() => host.close());

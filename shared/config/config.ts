@@ -74,6 +74,7 @@ const envSchema = z.object({
   CONTENT_SAFETY_KEY: z.string().min(1).optional(),
   SWITCHYARD_SAFETY_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(5_000),
   SWITCHYARD_ALLOCATION_BASIS: z.enum(allocationBases).default('tokens'),
+  SWITCHYARD_TIMERS: z.enum(['on', 'off']).default('on'),
   SWITCHYARD_ALLOCATION_LOOKBACK_HOURS: z.coerce
     .number()
     .int()
@@ -129,6 +130,8 @@ export interface Config {
   contentSafety: { endpoint: string | undefined; key: string | undefined; timeoutMs: number };
   /** Managed compute allocated by the hour: what a team's share is measured by, and how far back late usage re-opens hours. */
   allocation: AllocationSettings;
+  /** Local mode: whether the local host runs the timer functions (tests turn them off to keep the clock out of their sums). */
+  timers: boolean;
 }
 
 export class ConfigError extends Error {
@@ -208,5 +211,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     contentSafety: { endpoint: e.CONTENT_SAFETY_ENDPOINT, key: e.CONTENT_SAFETY_KEY, timeoutMs: e.SWITCHYARD_SAFETY_TIMEOUT_MS },
     allocation: { basis: e.SWITCHYARD_ALLOCATION_BASIS, lookbackHours: e.SWITCHYARD_ALLOCATION_LOOKBACK_HOURS },
+    timers: e.SWITCHYARD_TIMERS === 'on',
   };
 }

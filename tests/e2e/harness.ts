@@ -27,6 +27,8 @@ export async function startTestGateway(options: LocalGatewayOptions & { env?: Re
       SWITCHYARD_LEDGER_FLUSH_MS: '50',
       SWITCHYARD_CATALOG_REFRESH_MS: '1000',
       SWITCHYARD_FIRST_BYTE_TIMEOUT_MS: '2000',
+      // The hourly allocation would add managed compute to a test's sums when it runs past five past the hour.
+      SWITCHYARD_TIMERS: 'off',
       PATH: process.env.PATH ?? '',
       ...options.env,
     },

@@ -164,6 +164,17 @@ describe('local Functions host', () => {
     expect(timerClock.pending.map((entry) => new Date(entry.dueMs).toISOString())).toEqual(['2026-03-01T10:25:00.000Z']);
   });
 
+  it('with timers off, registers and reports timer functions but never schedules them', async () => {
+    const pending = timerClock.pending.length;
+    const quiet = await startFunctionsHost(hostOptions({ runTimers: false }));
+    try {
+      expect(timerClock.pending).toHaveLength(pending);
+      expect(logs.some((entry) => entry.message.includes('"tick" (timerTrigger) is not run here (timers off)'))).toBe(true);
+    } finally {
+      await quiet.close();
+    }
+  });
+
   it('honours routePrefix "" and "api", and defaults to "api"', async () => {
     expect(host.routePrefix).toBe('');
     expect((await get('/api/hello')).status).toBe(404);

@@ -20,7 +20,8 @@ export const GATEWAY_ENTRY = ['--import', 'tsx', 'local/start.ts'] as const;
 
 /** The environment a child gateway gets: nothing inherited but PATH, a free port, its own data folder. */
 export function gatewayEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '', PORT: '0', SWITCHYARD_DATA_DIR: dataDir, ...extra };
+  // Timers off: the hourly allocation would add managed compute to a test's sums when it runs past five past the hour.
+  return { PATH: process.env.PATH ?? '', PORT: '0', SWITCHYARD_DATA_DIR: dataDir, SWITCHYARD_TIMERS: 'off', ...extra };
 }
 
 interface Captured {
