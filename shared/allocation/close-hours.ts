@@ -31,7 +31,7 @@ export function hourStart(ms: number): number {
 /**
  * A deployment's hours in the range as they should be stored: its records grouped by the hour their request
  * started, each hour priced by the price book at the hour's start (a price change takes effect from the next
- * whole hour) and split on the basis it was first allocated with. Hours before the deployment is known to exist
+ * whole hour) and split on the capacity and basis it was first allocated with. Hours before the deployment is known to exist
  * are not charged.
  */
 export function computeHours(
@@ -51,9 +51,11 @@ export function computeHours(
   for (let hour = Math.max(options.fromMs, hourStart(options.firstHourMs)); hour < options.toMs; hour += HOUR_MS) {
     const pricing = priceAt(deployment, hour);
     if (!('hourlyUsd' in pricing)) continue;
-    const slots = deployment.capacity?.maxConcurrent ?? pricing.instances;
-    // A change of SWITCHYARD_ALLOCATION_BASIS applies to hours not yet allocated: a closed hour keeps its split.
-    const basis = stored.get(new Date(hour).toISOString())?.basis ?? options.basis;
+    // A change of capacity or of SWITCHYARD_ALLOCATION_BASIS applies to hours not yet allocated: a closed hour keeps
+    // the capacity its utilisation was measured against and the basis it was split on.
+    const before = stored.get(new Date(hour).toISOString());
+    const slots = before?.slots ?? deployment.capacity?.maxConcurrent ?? pricing.instances;
+    const basis = before?.basis ?? options.basis;
     const uses = hourUses(byHour.get(hour) ?? []);
     docs.push(hourDocument(deployment.id, hour, { hourlyUsd: pricing.hourlyUsd, instances: pricing.instances, slots }, uses, basis));
   }

@@ -129,6 +129,9 @@ describe('hourly allocation of a synthetic month', () => {
 
   it('a second run writes nothing; a late record re-opens its hour only', async () => {
     expect(await allocateManagedCompute(store, [deployment], options())).toMatchObject({ hoursWritten: 0, hoursUnchanged: HOURS });
+    // A capacity changed since, or another basis, applies to hours not yet allocated only.
+    const resized = { ...deployment, capacity: { maxConcurrent: 8 } };
+    expect(await allocateManagedCompute(store, [resized], options({ basis: 'requests' }))).toMatchObject({ hoursWritten: 0 });
     const late = FEB + 100 * HOUR_MS + 5_000;
     await sink.writeRecords([record('ads', 'embed', late, 50, 1_000)]);
     expect(await allocateManagedCompute(store, [deployment], options())).toMatchObject({ hoursWritten: 1, hoursUnchanged: HOURS - 1 });
