@@ -1,8 +1,8 @@
 import { hourCostPicoUsd } from '../allocation/allocate-hour.js';
-import type { HourDocument } from '../allocation/hour-document.js';
+import { allocationRows, type HourDocument } from '../allocation/hour-document.js';
 import type { Deployment, Route } from '../catalog/schemas.js';
 import { costPicoUsd, picoToUsd } from '../usage/pricing.js';
-import type { RollupRow } from '../usage/usage-report.js';
+import { buildUsageReport, type RollupRow, type UsageRow } from '../usage/usage-report.js';
 
 /** Below this utilisation a managed deployment whose traffic costs less serverless is better moved there. */
 export const LOW_UTILISATION = 0.3;
@@ -48,6 +48,15 @@ export interface AdviceInput {
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
 const percent = (share: number) => `${Math.round(share * 100)}%`;
+
+/**
+ * What each alias's traffic cost on each kind of deployment over the period: serverless token charges and its share
+ * of managed compute, with the /usage builder (idle managed capacity belongs to no alias and is left out).
+ */
+export function aliasCosts(period: { from: string; to: string }, rollups: RollupRow[], hours: HourDocument[]): UsageRow[] {
+  const report = buildUsageReport({ ...period, groupBy: ['alias', 'kind'], format: 'json' }, [...rollups, ...allocationRows(hours)]);
+  return report.rows.filter((row) => row.alias !== '');
+}
 
 /** Per managed deployment: how used it was, what its tokens cost, what they would cost serverless, and what to do. */
 export function buildAdvice(input: AdviceInput): DeploymentAdvice[] {

@@ -1,4 +1,4 @@
-import { buildAdvice } from '../advice/advice.js';
+import { aliasCosts, buildAdvice } from '../advice/advice.js';
 import { errors } from '../errors.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { monthOf } from '../limits/quota-windows.js';
@@ -20,7 +20,10 @@ function period(params: URLSearchParams, nowMs: number): { from: string; to: str
   return monthDays(month);
 }
 
-/** GET /usage/advice?month= or ?from=&to=: per managed deployment, whether it beats its serverless twin (finance, admin). */
+/**
+ * GET /usage/advice?month= or ?from=&to= (finance, admin): per alias what its traffic cost on each kind of deployment,
+ * and per managed deployment whether it beats its serverless twin.
+ */
 export async function usageAdvice(request: GatewayRequest, deps: GatewayDeps): Promise<GatewayResponse> {
   const principal = authenticate(request.headers, deps);
   if (principal.kind === 'team' || principal.role === 'ops') throw errors.forbidden('Advice needs a finance or admin key.');
@@ -34,5 +37,6 @@ export async function usageAdvice(request: GatewayRequest, deps: GatewayDeps): P
   });
   const catalog = deps.catalog.current();
   const deployments = buildAdvice({ deployments: catalog.deployments.values(), routes: catalog.routes.values(), hours, rollups });
-  return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: { from, to, deployments } };
+  const aliases = aliasCosts({ from, to }, rollups, hours);
+  return { status: 200, headers: { 'content-type': 'application/json' }, jsonBody: { from, to, aliases, deployments } };
 }

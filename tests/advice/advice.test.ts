@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildAdvice } from '../../shared/advice/advice.js';
+import { aliasCosts, buildAdvice } from '../../shared/advice/advice.js';
 import { HOUR_MS } from '../../shared/allocation/allocate-hour.js';
 import { hourDocument } from '../../shared/allocation/hour-document.js';
 import { deploymentSchema, routeSchema } from '../../shared/catalog/schemas.js';
@@ -123,5 +123,20 @@ describe('advice per managed deployment', () => {
       rollups: [],
     });
     expect(kept!.recommendation).toBe('keep');
+  });
+
+  it("per alias: its traffic's cost on each kind of deployment, managed compute by its share and idle capacity left out", () => {
+    const quietHours = hours('quiet-managed', 2, 0.12, 20_000, 10_000);
+    const rows = aliasCosts(
+      { from: '2026-02-01', to: '2026-02-28' },
+      [rollup('busy', 'llama-serverless', 'serverless', 30), rollup('quiet', 'quiet-managed', 'managed', 100)],
+      quietHours,
+    );
+    expect(rows.map((row) => [row.alias, row.kind, row.requests, row.managedAllocatedUsd])).toEqual([
+      ['busy', 'serverless', 30, 0],
+      ['quiet', 'managed', 100, 0],
+      // The hours' lines name alias 'x': 12% of 2 × $2.
+      ['x', 'managed', 0, 0.48],
+    ]);
   });
 });
