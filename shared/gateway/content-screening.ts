@@ -92,6 +92,8 @@ export class ContentScreening {
   /** Starts watching the parallel verdict: `abort` runs as soon as it blocks, even while the upstream is still answering. */
   watchPrompt(abort: () => void): void {
     void this.#parallel?.then((result) => {
+      // Set before the abort, so the record of the stopped call carries why it stopped.
+      this.#verdicts.prompt = result.verdict;
       if (result.verdict.action === 'block') abort();
     });
   }

@@ -29,9 +29,12 @@ afterAll(async () => {
   await gw?.close();
 });
 
-async function profile(safety: Record<string, unknown> | undefined): Promise<void> {
-  const patched = await gw.call('/manage/teams/demo', { method: 'PATCH', body: JSON.stringify({ safety: safety ?? null }) });
-  expect(patched.status, await patched.text()).toBe(200);
+/** Gives team demo this profile whole (a merge patch would keep the fields of the one before). */
+async function profile(safety: Record<string, unknown>): Promise<void> {
+  for (const patch of [null, safety]) {
+    const patched = await gw.call('/manage/teams/demo', { method: 'PATCH', body: JSON.stringify({ safety: patch }) });
+    expect(patched.status, await patched.text()).toBe(200);
+  }
 }
 
 async function answerList(name: string, items: string[]): Promise<void> {
@@ -343,6 +346,80 @@ describe('the Responses API screened like chat', () => {
       expect(JSON.parse(body)).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'content_filter' } });
     } finally {
       await upstream.close();
+    }
+  });
+});
+
+describe("Content Safety's outages follow the team's choice", () => {
+  const outages: Array<[string, () => void]> = [
+    ['down', () => gw.sims!.contentSafety!.setOptions({ down: true })],
+    ['slower than the timeout', () => gw.sims!.contentSafety!.setOptions({ latencyMs: 1_000 })],
+    ['throttling', () => gw.sims!.contentSafety!.injectFaults([{ kind: 'status', status: 429, retryAfterSeconds: 30 }])],
+  ];
+  for (const [name, fail] of outages) {
+    it(`${name}: closed teams get 503, open teams an answer, audit teams are never blocked; each recorded`, async () => {
+      const sims = gw.sims!;
+      try {
+        await profile({ categories: { violence: 4 }, onOutage: 'closed' });
+        fail();
+        const closed = await chat('a question while it is out');
+        expect(closed.response.status).toBe(503);
+        expect((await closed.response.json()).error.code).toBe('safety_unavailable');
+        expect((await recordOf(closed.requestId)).safety).toMatchObject({
+          reachable: false,
+          action: 'block',
+          flagged: { layer: 'outage' },
+        });
+
+        await profile({ categories: { violence: 4 }, onOutage: 'open' });
+        fail();
+        const open = await chat('another question while it is out');
+        expect(open.response.status).toBe(200);
+        expect((await recordOf(open.requestId)).safety).toMatchObject({ reachable: false, action: 'allow' });
+
+        await profile({ categories: { violence: 4 }, blocklists: ['codes'], onOutage: 'closed', mode: 'audit' });
+        fail();
+        const audited = await chat('project falcon while it is out');
+        expect(audited.response.status).toBe(200);
+        expect((await recordOf(audited.requestId)).safety).toMatchObject({
+          mode: 'audit',
+          reachable: false,
+          action: 'allow',
+          finding: 'block',
+        });
+      } finally {
+        sims.contentSafety!.setOptions({ down: false, latencyMs: 0 });
+      }
+    });
+  }
+});
+
+describe('parallel mode', () => {
+  it('starts the model while Content Safety screens; a blocked prompt aborts it (the simulator sees the cancel)', async () => {
+    const sims = gw.sims!;
+    await profile({ categories: { violence: 4 }, parallel: true });
+    sims.contentSafety!.setOptions({ latencyMs: 150 });
+    sims.serverless.setOptions({ tokensPerSecond: 10 });
+    try {
+      for (const stream of [true, false]) {
+        const before = sims.serverless.stats();
+        const blocked = await chat('SIM_VIOLENCE_6 in parallel', { stream });
+        expect(blocked.response.status).toBe(400);
+        expect((await blocked.response.json()).error.code).toBe('content_filter');
+        await expect.poll(() => sims.serverless.stats().cancelled, { timeout: 5_000 }).toBe(before.cancelled + 1);
+        expect(sims.serverless.stats().requests).toBe(before.requests + 1);
+        const record = await recordOf(blocked.requestId);
+        expect(record.status).toBe('cancelled');
+        expect(record.safety).toMatchObject({ action: 'block', flagged: { on: 'prompt', layer: 'analyze' } });
+      }
+      sims.serverless.setOptions({ tokensPerSecond: 0 });
+      const clean = await chat('SIM_VIOLENCE_2 in parallel', { stream: true });
+      expect(clean.response.status).toBe(200);
+      expect(await clean.response.text()).toContain('data: [DONE]');
+      expect((await recordOf(clean.requestId)).safety).toMatchObject({ action: 'allow', severities: { violence: 2 } });
+    } finally {
+      sims.contentSafety!.setOptions({ latencyMs: 0 });
+      sims.serverless.setOptions({ tokensPerSecond: 0 });
     }
   });
 });
