@@ -100,6 +100,7 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
       log,
       env,
       safetyCanaries: sims?.contentSafety ? simulatorCanaries : undefined,
+      azureResourceManager: sims ? { endpoint: sims.managed.url, token: async () => env[SIM_KEY_SETTING] ?? '' } : undefined,
     });
     cleanups.push(() => services.close());
     useServices(services);

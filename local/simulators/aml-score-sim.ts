@@ -68,6 +68,9 @@ export interface AmlScoreSim {
 const EXPECTED_INPUT_FORMAT =
   'Expected input format: \n{"input_data": {"input_string": [{"role":"user", "content": "str1"}, ...], "parameters": {"k1":"v1", "k2":"v2"}}}';
 
+const ARM_DEPLOYMENT =
+  /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.MachineLearningServices\/workspaces\/[^/]+\/onlineEndpoints\/([^/]+)\/deployments\/([^/]+)$/i;
+
 const NO_DEPLOYMENT =
   'No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route.';
 
@@ -112,6 +115,30 @@ export async function startAmlScoreSim(options: AmlScoreSimOptions = {}): Promis
     const { req, url } = exchange;
     stats.received({ method: req.method ?? '', path: url.pathname, query: queryRecord(url), headers: req.headers, body: json ?? raw });
 
+    const armDeployment = ARM_DEPLOYMENT.exec(url.pathname);
+    if (armDeployment && req.method === 'GET') {
+      // The management plane's read of an online deployment (GET …/onlineEndpoints/{ep}/deployments/{name}): its sku.capacity is the instance count.
+      if (!isAuthorized(req.headers, config, false))
+        return exchange.sendJson(401, { error: { code: 'AuthenticationFailed', message: 'Bearer token missing or invalid.' } });
+      if (!url.searchParams.get('api-version'))
+        return exchange.sendJson(400, {
+          error: {
+            code: 'MissingApiVersionParameter',
+            message: 'The api-version query parameter (?api-version=) is required for all requests.',
+          },
+        });
+      const name = armDeployment[2]!;
+      if (!(config.deployments ?? ['blue']).includes(name)) {
+        return exchange.sendJson(404, { error: { code: 'ResourceNotFound', message: `The online deployment '${name}' was not found.` } });
+      }
+      return exchange.sendJson(200, {
+        id: url.pathname,
+        name,
+        type: 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments',
+        sku: { name: 'Default', tier: 'Standard', capacity: config.instanceCount ?? 1 },
+        properties: { provisioningState: 'Succeeded', endpointComputeType: 'Managed' },
+      });
+    }
     if (url.pathname !== '/score') return exchange.sendJson(404, { message: `No route for ${url.pathname}; the scoring route is /score.` });
     if (req.method !== 'POST') return exchange.sendJson(405, { message: `${req.method} is not supported on /score.` });
     if (!isAuthorized(req.headers, config, false)) {

@@ -5,7 +5,7 @@ import type { AllocationRecord, AllocationStore } from './allocation-store.js';
 import { type HourDocument, hourDocument, sameAllocation } from './hour-document.js';
 
 /** A managed deployment as allocation reads it. */
-export type ManagedDeployment = Pick<Deployment, 'id' | 'pricing' | 'priceHistory' | 'capacity'>;
+export type ManagedDeployment = Pick<Deployment, 'id' | 'pricing' | 'priceHistory' | 'capacity' | 'billing'>;
 
 export interface AllocateHoursOptions {
   basis: AllocationBasis;
@@ -16,6 +16,8 @@ export interface AllocateHoursOptions {
   nowMs: number;
   /** When the deployment's first version was written, if the version log has it. */
   firstVersionAtMs?: (deployment: string) => Promise<number | undefined>;
+  /** The instances the deployment runs now (Azure ML sku.capacity), charged for the last hour of the range if not yet allocated. */
+  instancesNow?: (deployment: ManagedDeployment) => Promise<number | undefined>;
 }
 
 export interface AllocateHoursResult {
@@ -38,7 +40,7 @@ export function computeHours(
   deployment: ManagedDeployment,
   records: AllocationRecord[],
   stored: ReadonlyMap<string, HourDocument>,
-  options: { basis: AllocationBasis; fromMs: number; toMs: number; firstHourMs: number },
+  options: { basis: AllocationBasis; fromMs: number; toMs: number; firstHourMs: number; instancesNow?: number },
 ): HourDocument[] {
   const byHour = new Map<number, AllocationRecord[]>();
   for (const record of records) {
@@ -56,8 +58,11 @@ export function computeHours(
     const before = stored.get(new Date(hour).toISOString());
     const slots = before?.slots ?? deployment.capacity?.maxConcurrent ?? pricing.instances;
     const basis = before?.basis ?? options.basis;
+    // The instances that ran: as first charged, else as observed now for the hour just closed, else as configured.
+    const observed = hour === options.toMs - HOUR_MS ? options.instancesNow : undefined;
+    const instances = before?.instances ?? observed ?? pricing.instances;
     const uses = hourUses(byHour.get(hour) ?? []);
-    docs.push(hourDocument(deployment.id, hour, { hourlyUsd: pricing.hourlyUsd, instances: pricing.instances, slots }, uses, basis));
+    docs.push(hourDocument(deployment.id, hour, { hourlyUsd: pricing.hourlyUsd, instances, slots }, uses, basis));
   }
   return docs;
 }
@@ -90,7 +95,8 @@ export async function deploymentHours(
   ]);
   const stored = new Map(storedHours.map((doc) => [doc.hour, doc]));
   const first = await firstHourMs(store, deployment.id, records, options);
-  return { computed: computeHours(deployment, records, stored, { ...options, firstHourMs: first }), stored };
+  const instancesNow = await options.instancesNow?.(deployment);
+  return { computed: computeHours(deployment, records, stored, { ...options, firstHourMs: first, instancesNow }), stored };
 }
 
 /**

@@ -26,7 +26,8 @@ import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstre
 import { Ledger } from '../usage/ledger.js';
 import { RollupSweeper } from '../usage/rollup-sweep.js';
 import type { RollupRow } from '../usage/usage-report.js';
-import { createCredentialSource } from './credentials.js';
+import { createCredentialSource, entraTokenSource } from './credentials.js';
+import { azureMlInstanceCount } from '../allocation/azure-ml-instances.js';
 import { createContentSafety } from './content-safety.js';
 import { BlocklistMatchers } from '../safety/request-safety.js';
 import type { SelfTestCanaries } from '../safety/self-test.js';
@@ -46,6 +47,8 @@ export interface CreateServicesOptions {
   env?: NodeJS.ProcessEnv;
   /** What the safety self-test sends (local mode: the simulator's marker words); azureCanaries otherwise. */
   safetyCanaries?: SelfTestCanaries;
+  /** Where Azure ML deployments' instance counts are read (local mode: the AML simulator and its key); Azure Resource Manager with Entra ID otherwise. */
+  azureResourceManager?: { endpoint: string; token: () => Promise<string> };
 }
 
 interface CosmosContainers {
@@ -158,6 +161,12 @@ export async function createServices(config: Config, options: CreateServicesOpti
       now: Date.now,
     }),
     safetyCanaries: options.safetyCanaries,
+    instanceCount: azureMlInstanceCount({
+      armEndpoint: options.azureResourceManager?.endpoint ?? 'https://management.azure.com',
+      send: createSender(dispatcher),
+      token: options.azureResourceManager?.token ?? entraTokenSource(credential, 'https://management.azure.com/.default'),
+      timeoutMs: 10_000,
+    }),
     safetyStatus: {},
     safetyMatchers: new BlocklistMatchers(),
     credentialFor: createCredentialSource(env, credential, config.upstreamSecretSettings),

@@ -14,6 +14,16 @@ export function closeManagedHours(deps: GatewayDeps): Promise<AllocateHoursResul
     fromMs: toMs - deps.allocation.lookbackHours * HOUR_MS,
     toMs,
     nowMs,
+    instancesNow: async (deployment) => {
+      if (!deps.instanceCount) return undefined;
+      try {
+        return await deps.instanceCount(deployment);
+      } catch (error) {
+        // The configured count is charged instead; the next run asks again for its own hour.
+        deps.log.log('warn', 'could not read the instance count from Azure ML', { deployment: deployment.id, error: String(error) });
+        return undefined;
+      }
+    },
     firstVersionAtMs: async (deployment) => {
       const versions = await deps.versions.list('deployment', deployment);
       const first = versions.at(-1);

@@ -20,6 +20,7 @@ import type { BlocklistMatchers } from '../safety/request-safety.js';
 import type { RollupRow } from '../usage/usage-report.js';
 import type { AllocationStore } from '../allocation/allocation-store.js';
 import type { AllocationSettings } from '../allocation/allocate-hour.js';
+import type { InstanceCount } from '../allocation/azure-ml-instances.js';
 
 export interface GatewayLimits {
   maxBodyBytes: number;
@@ -60,6 +61,8 @@ export interface GatewayDeps {
   /** Managed compute allocated by the hour, and the records it is computed from. */
   allocations: AllocationStore;
   allocation: AllocationSettings;
+  /** A managed deployment's instances now, read from Azure ML when its billing.resourceId names an online deployment. */
+  instanceCount?: InstanceCount;
   endpointPolicy: EndpointPolicy;
   limits: GatewayLimits;
   /** Bytes of non-streamed answers held at once by this process, across requests. */

@@ -94,4 +94,29 @@ describe('managed compute allocated to the teams that used it (local gateway)', 
     expect(ownRows.map((row) => row.team)).toEqual(['demo']);
     expect(ownRows[0]!.managedAllocatedUsd).toBe(demo.managedAllocatedUsd);
   });
+
+  it("charges the hour just closed for the instances Azure ML reports (sku.capacity), and keeps a closed hour's count", async () => {
+    const resourceId =
+      '/subscriptions/0000/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/onlineEndpoints/sim/deployments/blue';
+    const patched = await gw.call('/manage/deployments/sim-llama-managed', {
+      method: 'PATCH',
+      body: JSON.stringify({ billing: { resourceId } }),
+    });
+    expect(patched.status, await patched.clone().text()).toBe(200);
+    await gw.services.deps.catalog.refresh();
+    gw.sims!.managed.setOptions({ instanceCount: 3 });
+    const deps = gw.services.deps;
+    const twoHoursOn = deps.now() + 2 * HOUR_MS;
+    await closeManagedHours({ ...deps, now: () => twoHoursOn });
+    const lastClosed = Math.floor(twoHoursOn / HOUR_MS) * HOUR_MS - HOUR_MS;
+    const hours = await deps.allocations.readHours({
+      fromIso: new Date(lastClosed - HOUR_MS).toISOString(),
+      toIso: new Date(lastClosed + HOUR_MS).toISOString(),
+      deployment: 'sim-llama-managed',
+    });
+    expect(hours.map((hour) => [hour.hour, hour.instances, hour.costMicroUsd])).toEqual([
+      [new Date(lastClosed - HOUR_MS).toISOString(), 1, 3_673_000],
+      [new Date(lastClosed).toISOString(), 3, 11_019_000],
+    ]);
+  });
 });
