@@ -56,6 +56,8 @@ export interface CatalogCacheOptions {
   fullReloadMs?: number;
   now: () => number;
   log?: (message: string) => void;
+  /** Told after the first load and each load whose version moved, e.g. so capacity is leased for a deployment just added. */
+  onChanged?: (snapshot: CatalogSnapshot) => void;
 }
 
 const DEFAULT_FULL_RELOAD_MS = 30_000;
@@ -125,10 +127,12 @@ export class CatalogCache {
       // The version is read first: a change landing during the load moves it again, so it is never missed.
       const version = await this.store.readVersion();
       const docs = await this.store.loadAll();
+      const changed = this.snapshot === emptySnapshot || version !== this.loadedVersion;
       this.snapshot = buildSnapshot(docs, this.now(), (type, id, message) =>
         this.options.log?.(`catalog: skipped invalid ${type} ${String(id)}: ${message}`),
       );
       this.loadedVersion = version;
+      if (changed) this.options.onChanged?.(this.snapshot);
       this.checkedAtMs = this.snapshot.loadedAtMs;
       this.lastError = undefined;
       return this.snapshot;

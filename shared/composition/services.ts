@@ -125,6 +125,8 @@ export async function createServices(config: Config, options: CreateServicesOpti
     refreshMs: config.catalogRefreshMs,
     now: Date.now,
     log: (message) => log.log('warn', message),
+    // A deployment added or resized elsewhere gets its capacity leased now, not at the next sync tick.
+    onChanged: () => void liveSync.syncNow(),
   });
   // A writer id per process: the ledger's exactly-once rollups are keyed by it.
   const ledgerSink = new CosmosLedgerSink(usageContainer, rollupsContainer);

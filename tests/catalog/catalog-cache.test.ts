@@ -35,6 +35,26 @@ function counting(inner: CatalogStore): CatalogStore & { loads: number } {
 const team = (id: string) => ({ id, name: id, aliases: [], tags: [] });
 
 describe('CatalogCache', () => {
+  it('tells its listener after each load whose version moved, and not after a reload of the same version', async () => {
+    let nowMs = 2_000_000;
+    const seen: boolean[] = [];
+    const cache = new CatalogCache(store, {
+      refreshMs: 1_000,
+      fullReloadMs: 10_000,
+      now: () => nowMs,
+      onChanged: (snapshot) => seen.push(snapshot.teams.has('listened')),
+    });
+    await cache.refresh();
+    expect(seen).toEqual([false]);
+    await store.put('team', team('listened'));
+    await cache.refreshIfChanged();
+    expect(seen).toEqual([false, true]);
+    nowMs += 10_000; // the safety-net reload of an unchanged version
+    await cache.refreshIfChanged();
+    expect(seen).toEqual([false, true]);
+    await store.delete('team', 'listened');
+  });
+
   it('reloads only when the catalog version moved, and sees every write and delete', async () => {
     const observed = counting(store);
     let nowMs = 1_000_000;
