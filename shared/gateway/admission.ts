@@ -1,3 +1,4 @@
+import { priceAt } from '../catalog/price-book.js';
 import type { Deployment, Team } from '../catalog/schemas.js';
 import { errors } from '../errors.js';
 import { budgetLimitMicroUsd, marksDue, type BudgetMark } from '../limits/budget-crossings.js';
@@ -37,7 +38,9 @@ export async function admitRequest(
   const nowMs = deps.now();
   const month = monthOf(nowMs);
   const window = minuteWindow(nowMs);
-  const reserved = budget?.enforce === 'hard' ? worstCaseCostMicroUsd(candidates, need) : 0;
+  // Priced as the ledger will charge it: at the prices in force when the request started.
+  const pricedNow = (deployment: Deployment) => ({ pricing: priceAt(deployment, nowMs) });
+  const reserved = budget?.enforce === 'hard' ? worstCaseCostMicroUsd(candidates.map(pricedNow), need) : 0;
   const take: RateTake = { team: team.id, window: window.key, tokens };
 
   const [reservation, rate] = await Promise.allSettled([
@@ -79,7 +82,7 @@ export async function admitRequest(
     settle(deployment, used) {
       if (settled) return;
       settled = true;
-      const cost = deployment ? costCeilMicroUsd(deployment, used) : 0;
+      const cost = deployment ? costCeilMicroUsd(pricedNow(deployment), used) : 0;
       if (budget && (reserved > 0 || cost > 0)) void settleBudget(deps, team, month, reserved, cost);
       if (limits) void adjustRate(deps, take, { requests: 0, tokens: used.inputTokens + used.outputTokens - tokens });
     },

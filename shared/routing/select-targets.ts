@@ -1,3 +1,4 @@
+import { priceAt } from '../catalog/price-book.js';
 import type { Capability, Deployment, Route, RuleWhen, Team } from '../catalog/schemas.js';
 import { hashText, seededRandom } from '../seeded-random.js';
 import { expectedCostMicroUsd } from '../usage/pricing.js';
@@ -249,7 +250,7 @@ function expectedCosts(input: RoutingInput): Map<string, ExpectedCost> {
     if ('hourlyUsd' in deployment.pricing) {
       costs.set(id, { microUsd: 0, reason: 'expected cost $0 (managed: hours already paid, under capacity)' });
     } else {
-      const microUsd = expectedCostMicroUsd(deployment, promptTokens, outputTokens);
+      const microUsd = expectedCostMicroUsd({ pricing: priceAt(deployment, input.nowMs) }, promptTokens, outputTokens);
       costs.set(id, {
         microUsd,
         reason: `expected cost $${(microUsd / 1_000_000).toFixed(6)} (list price for ~${promptTokens} prompt + ${outputTokens} answer tokens)`,

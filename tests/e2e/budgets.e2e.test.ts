@@ -137,6 +137,44 @@ describe('a hard budget', () => {
     expect(budget.spentMicroUsd - (await ledgerCostMicro('race-one'))).toBeLessThan(ok.length);
   });
 
+  it('reserves at the price in force now, not at a higher one scheduled for later', async () => {
+    const nextYear = `${new Date().getUTCFullYear() + 1}-01-01T00:00:00.000Z`;
+    const put = await putSimDeployment(gw, 'raising-dep', {
+      pricing: { inputPerMillionUsd: PRICE_PER_MILLION, outputPerMillionUsd: PRICE_PER_MILLION },
+    });
+    expect(put.status).toBe(201);
+    // A hundredfold rise from next year: reserving at it would refuse a request the budget fits today.
+    const raise = await gw.call('/manage/deployments/raising-dep', {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/merge-patch+json' },
+      body: JSON.stringify({ pricing: { inputPerMillionUsd: 1_000, outputPerMillionUsd: 1_000, effectiveFrom: nextYear } }),
+    });
+    expect(raise.status, await raise.clone().text()).toBe(200);
+    const route = await gw.call('/manage/routes/raising', {
+      method: 'PUT',
+      body: JSON.stringify({ targets: [{ deployment: 'raising-dep' }] }),
+    });
+    expect(route.status).toBe(201);
+    const put2 = await gw.call('/manage/teams/raising-team', {
+      method: 'PUT',
+      body: JSON.stringify({
+        name: 'raising',
+        aliases: ['raising'],
+        budget: { monthlyUsd: (2 * WORST_MICRO) / 1_000_000, enforce: 'hard' },
+      }),
+    });
+    expect(put2.status).toBe(201);
+    const { key } = await (await gw.call('/manage/teams/raising-team/keys', { method: 'POST', body: '{}' })).json();
+    await gw.services.deps.catalog.refresh();
+    const answer = await gw.call('/v1/chat/completions', {
+      method: 'POST',
+      key,
+      body: JSON.stringify({ model: 'raising', messages: MESSAGES, max_tokens: MAX_TOKENS }),
+    });
+    expect(answer.status, await answer.clone().text()).toBe(200);
+    await drain(answer);
+  });
+
   it('holds across two instances on one store', async () => {
     const limitMicro = 10 * WORST_MICRO + WORST_MICRO / 2;
     const key = await teamWith('race-two', { budget: { monthlyUsd: limitMicro / 1_000_000, enforce: 'hard' } });

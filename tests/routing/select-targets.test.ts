@@ -410,6 +410,23 @@ describe('selectTargets: cheapest', () => {
     ]);
   });
 
+  it('prices each deployment at the price in force now, not at a change scheduled for later', () => {
+    // nowMs is 1,000,000 (1970-01-01T00:16:40Z): 'raising' costs 0.15/0.6 until 1970-01-02, then 25/100.
+    const raising = deployment('raising', {
+      pricing: { inputPerMillionUsd: 25, outputPerMillionUsd: 100, effectiveFrom: '1970-01-02T00:00:00.000Z' },
+      priceHistory: [{ inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }],
+    });
+    const now = select({ route: cheapest('pricey', 'raising'), deployments: catalog(pricey, raising), estimate: { promptTokens: 1_000 } });
+    expect(ids(now.candidates)).toEqual(['raising', 'pricey']);
+    const later = select({
+      route: cheapest('pricey', 'raising'),
+      deployments: catalog(pricey, raising),
+      estimate: { promptTokens: 1_000 },
+      nowMs: Date.parse('1970-01-02T00:00:00.000Z'),
+    });
+    expect(ids(later.candidates)).toEqual(['pricey', 'raising']);
+  });
+
   it("prices the answer at the request's max tokens when it sets one", () => {
     // Input 0 vs 5/M, output 20/M vs 0.1/M: a short answer favours 'long', a long one 'short'.
     const short = deployment('short', { pricing: { inputPerMillionUsd: 5, outputPerMillionUsd: 0.1 } });
