@@ -97,10 +97,14 @@ describe('reconcile the ledger against its raw records', () => {
     ]);
     expect(report.differences).toBe(report.rollups.differences.length + 1);
 
-    // The timer re-opens the hour: the allocation difference is gone, the rollup ones stay reported.
-    await closeManagedHours(later());
+    // Asked to, reconcile rewrites the differing hour from the records (as the timer would): the allocation
+    // difference is gone, the rollup ones stay reported.
+    const repaired = await reconcileMonth(later(), month, { repairAllocations: true });
+    expect(repaired.allocations.repaired).toBe(1);
     const after = await reconcileMonth(later(), month);
     expect(after.allocations.differences).toEqual([]);
     expect(after.rollups.differences.length).toBe(report.rollups.differences.length);
+    expect((await closeManagedHours(later())).hoursWritten).toBe(0);
+    expect((await gw.call(`/usage/reconcile?month=${month}&repair=rollups`, { method: 'POST' })).status).toBe(400);
   });
 });
