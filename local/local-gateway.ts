@@ -27,6 +27,8 @@ export interface LocalGatewayOptions {
   managedSim?: AmlScoreSimOptions;
   /** Keep the embedded store in memory only (tests). */
   ephemeralStore?: boolean;
+  /** Seed team demo with the demo safety profile (npm start does; tests and benches give teams their own). */
+  demoSafety?: boolean;
   log?: Logger;
 }
 
@@ -113,6 +115,7 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
         simKeySetting: SIM_KEY_SETTING,
         demoKey: config.demoKey,
         adminKey: config.adminKey,
+        demoSafety: options.demoSafety === true,
         now: Date.now,
       }));
       await services.deps.catalog.refresh();

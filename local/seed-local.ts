@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { CatalogStore } from '../shared/catalog/catalog-store.js';
 import { ensureConfiguredKey, generateKeyIfNone } from '../shared/catalog/key-documents.js';
 import type { Deployment, Route, Team } from '../shared/catalog/schemas.js';
+import type { BlocklistDocument, SafetyProfile } from '../shared/safety/safety-profile.js';
 
 export interface LocalSeedOptions {
   serverlessSimUrl: string;
@@ -10,6 +11,8 @@ export interface LocalSeedOptions {
   simKeySetting: string;
   demoKey?: string;
   adminKey?: string;
+  /** Give team demo the demo safety profile and blocklist (npm start); off for tests that count exact tokens of unscreened traffic. */
+  demoSafety?: boolean;
   now: () => number;
 }
 
@@ -19,6 +22,28 @@ export interface LocalSeedResult {
 }
 
 export const SIM_DEPLOYMENT_TAG = 'simulator';
+
+/** The demo blocklist: terms no real prompt says, to try the blocklist layer with. */
+export const DEMO_BLOCKLIST: BlocklistDocument = {
+  name: 'demo-blocklist',
+  description: 'Terms the demo team may not send or be sent (local mode).',
+  items: ['Project Nightjar', 'forbidden-demo-term'],
+};
+
+/**
+ * What npm start screens for team demo: every layer on, through the Content Safety simulator (its marker words
+ * SIM_HATE_6, SIM_ATTACK… trip it), high severities blocked, personal data masked, failing closed.
+ */
+export const DEMO_SAFETY: SafetyProfile = {
+  categories: { hate: 4, sexual: 4, violence: 4, selfHarm: 4 },
+  promptShield: true,
+  pii: 'mask',
+  blocklists: [DEMO_BLOCKLIST.name],
+  mode: 'enforce',
+  onOutage: 'closed',
+  parallel: false,
+  windowChars: 200,
+};
 
 /**
  * Gives a fresh local store the embedded defaults: a managed and a serverless simulated deployment behind
@@ -89,7 +114,15 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
   for (const route of routes) {
     if (!(await store.get('route', route.alias))) await store.put('route', route, { ifNoneMatch: '*' });
   }
-  const team: Team = { id: 'demo', name: 'Demo', aliases: ['chat', 'embed'], tags: [] };
+  if (options.demoSafety && !(await store.get('blocklist', DEMO_BLOCKLIST.name)))
+    await store.put('blocklist', DEMO_BLOCKLIST, { ifNoneMatch: '*' });
+  const team: Team = {
+    id: 'demo',
+    name: 'Demo',
+    aliases: ['chat', 'embed'],
+    tags: [],
+    ...(options.demoSafety ? { safety: DEMO_SAFETY } : {}),
+  };
   if (!(await store.get('team', team.id))) await store.put('team', team, { ifNoneMatch: '*' });
 
   const generated: LocalSeedResult['generated'] = {};

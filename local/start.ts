@@ -7,7 +7,7 @@ import { describeListenFailure, stopGracefully } from './process-life.js';
 const log = createLogger();
 try {
   const config = loadConfig();
-  const started = startLocalGateway({ log });
+  const started = startLocalGateway({ log, demoSafety: true });
   // Before start-up finishes, so a stop during start-up also drains and a process manager never orphans it.
   stopGracefully({ close: async () => (await started).close(), deadlineMs: config.shutdownDeadlineMs, log });
   process.stdout.write(startBanner(await started));
@@ -27,7 +27,7 @@ function startBanner(gateway: LocalGateway): string {
       ? `Store: Cosmos DB at ${config.cosmos.endpoint}`
       : `Store: embedded Cosmos-compatible server, data kept in ${config.dataDir}/ (embedded defaults: no Azure settings given)`,
     gateway.sims
-      ? `Simulated deployments: sim-llama-managed (managed, aml-score) and sim-llama-serverless (serverless) behind alias 'chat'; sim-embed-serverless behind 'embed'. Team: demo.`
+      ? `Simulated deployments: sim-llama-managed (managed, aml-score) and sim-llama-serverless (serverless) behind alias 'chat'; sim-embed-serverless behind 'embed'. Team: demo, screened by content safety (blocklist demo-blocklist, personal data masked; the simulator's SIM_VIOLENCE_6 or SIM_ATTACK is blocked).`
       : 'Simulated deployments: off',
   ];
   if (generated.demoKey) lines.push(`Demo team key (shown once; set SWITCHYARD_DEMO_KEY to choose your own): ${generated.demoKey}`);

@@ -200,6 +200,27 @@ describe('answers screened before the caller sees them', () => {
     }
   }
 
+  it('stops reading an upstream whose streamed answer it cut, and bills what it sent', async () => {
+    const sims = gw.sims!;
+    const prompt = 'an answer cut early';
+    const { term } = await termIn(prompt, 3);
+    await answerList('answers', [term]);
+    await profile({ blocklists: ['answers'], windowChars: 64 });
+    sims.serverless.setOptions({ tokensPerSecond: 50 });
+    try {
+      const before = sims.serverless.stats().cancelled;
+      const { response, requestId } = await chat(prompt, { stream: true, max_tokens: 400 });
+      expect((await response.text()).toLowerCase()).not.toContain(term.toLowerCase());
+      await expect.poll(() => sims.serverless.stats().cancelled, { timeout: 5_000 }).toBe(before + 1);
+      const record = await recordOf(requestId);
+      expect(record.status).toBe('ok');
+      expect(record.outputTokens).toBeGreaterThan(0);
+      expect(record.outputTokens).toBeLessThan(400);
+    } finally {
+      sims.serverless.setOptions({ tokensPerSecond: 0 });
+    }
+  });
+
   it('streams a clean answer whole, through the openai client', async () => {
     await profile({ blocklists: ['codes'], windowChars: 64 });
     const prompt = 'a clean streamed answer';
