@@ -1,5 +1,5 @@
 /**
- * npm run reconcile -- --month YYYY-MM [--azure cost-export.csv]
+ * npm run reconcile -- --month YYYY-MM [--repair allocations] [--azure cost-export.csv]
  *
  * Recomputes a month's rollups and managed-compute allocations from the raw usage records and prints every
  * difference (JSON on stdout; exit status 1 when there is any), the same report as POST /usage/reconcile. With
@@ -18,9 +18,9 @@ import { reconcileMonth } from '../shared/gateway/reconcile.js';
 import { reconcileAzureExport } from '../shared/gateway/reconcile-azure.js';
 import { silentLogger } from '../shared/log.js';
 
-const { values } = parseArgs({ options: { month: { type: 'string' }, azure: { type: 'string' } } });
-if (!values.month || !/^\d{4}-(0[1-9]|1[0-2])$/.test(values.month)) {
-  console.error('Usage: npm run reconcile -- --month YYYY-MM [--azure cost-export.csv]');
+const { values } = parseArgs({ options: { month: { type: 'string' }, azure: { type: 'string' }, repair: { type: 'string' } } });
+if (!values.month || !/^\d{4}-(0[1-9]|1[0-2])$/.test(values.month) || (values.repair !== undefined && values.repair !== 'allocations')) {
+  console.error('Usage: npm run reconcile -- --month YYYY-MM [--repair allocations] [--azure cost-export.csv]');
   process.exit(2);
 }
 
@@ -30,7 +30,7 @@ const store = config.cosmos.endpoint ? undefined : await startEmbeddedCosmosThre
 if (store) cosmos = store.connectionOptions();
 const services = await createServices(config, { cosmos, createContainers: config.mode === 'local', log: silentLogger });
 try {
-  const ledger = await reconcileMonth(services.deps, values.month);
+  const ledger = await reconcileMonth(services.deps, values.month, { repairAllocations: values.repair === 'allocations' });
   const azure = values.azure ? await reconcileAzureExport(services.deps, await readFile(values.azure, 'utf8')) : undefined;
   console.log(JSON.stringify({ ledger, azure }, null, 2));
   console.error(
