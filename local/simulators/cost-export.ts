@@ -100,3 +100,34 @@ export function costExportCsv(charges: CostCharge[]): string {
   });
   return `${[HEADER.join(','), ...rows].join('\r\n')}\r\n`;
 }
+
+/**
+ * `GET /sim/cost-export?resourceId=&inputPerMillionUsd=&outputPerMillionUsd=[&day=YYYY-MM-DD]` on a serverless
+ * simulator: the export Azure would write for the tokens it has served since it started (or its stats were reset),
+ * billed on one day (today, UTC, by default).
+ */
+export function serverlessCostExport(
+  url: URL,
+  stats: Pick<SimStats, 'promptTokens' | 'completionTokens'>,
+  nowMs: number,
+): { status: number; body: string } {
+  const resourceId = url.searchParams.get('resourceId');
+  const input = Number(url.searchParams.get('inputPerMillionUsd'));
+  const output = Number(url.searchParams.get('outputPerMillionUsd'));
+  const day = url.searchParams.get('day') ?? new Date(nowMs).toISOString().slice(0, 10);
+  if (
+    !resourceId ||
+    !url.searchParams.has('inputPerMillionUsd') ||
+    !Number.isFinite(input) ||
+    input < 0 ||
+    !Number.isFinite(output) ||
+    output < 0
+  ) {
+    return { status: 400, body: 'resourceId, inputPerMillionUsd and outputPerMillionUsd are required (day is optional).\n' };
+  }
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return { status: 400, body: 'day must be YYYY-MM-DD.\n' };
+  return {
+    status: 200,
+    body: costExportCsv(serverlessCharges(stats, { day, resourceId, inputPerMillionUsd: input, outputPerMillionUsd: output })),
+  };
+}

@@ -28,6 +28,7 @@ import { countChatPromptTokens, countTextTokens } from '../../shared/usage/count
 import { type ChoiceAnswer, planAnswer, type TokenLogprob, tokenLogprob } from './sim-chat-answer.js';
 import { type ChatRequest, parseChatRequest } from './sim-chat-request.js';
 import { embeddingToBase64, embeddingVector } from './sim-content.js';
+import { serverlessCostExport } from './cost-export.js';
 import { FaultPlan, retryAfterHeaders, type SimFault, type SimFaultRate } from './sim-faults.js';
 import {
   generationMs,
@@ -499,6 +500,14 @@ export async function startOpenAICompatibleSim(options: OpenAICompatibleSimOptio
     const { req, url } = exchange;
     stats.received({ method: req.method ?? '', path: url.pathname, query: queryRecord(url), headers: req.headers, body: json ?? raw });
 
+    if (url.pathname === '/sim/cost-export' && req.method === 'GET') {
+      // Not an Azure route: what Cost Management would bill for this simulator's own traffic (cost-export.ts).
+      if (!isAuthorized(req.headers, config, true)) return exchange.sendJson(401, { error: { code: '401', message: ACCESS_DENIED } });
+      const { status, body } = serverlessCostExport(url, stats.snapshot(), Date.now());
+      exchange.res.writeHead(status, { 'content-type': status === 200 ? 'text/csv; charset=utf-8' : 'text/plain; charset=utf-8' });
+      exchange.res.end(body);
+      return;
+    }
     const route = matchRoute(url.pathname);
     if (route === undefined) return exchange.sendJson(404, { error: { code: '404', message: 'Resource not found' } });
     if (req.method !== 'POST') {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { startOpenAICompatibleSim } from '../../local/simulators/openai-compatible-sim.js';
 import { costExportCsv, managedCharge, picoDecimal, serverlessCharges } from '../../local/simulators/cost-export.js';
 import { azureDrift, type BilledDeployment, deploymentForResource } from '../../shared/reconcile/azure-drift.js';
 import { decimalToPico, parseCostExport, parseCsv } from '../../shared/reconcile/cost-export.js';
@@ -83,5 +84,31 @@ describe('Azure cost-details exports', () => {
     ]);
     expect(report.unmatched).toEqual([{ resourceId: '/subscriptions/0/x/storageAccounts/logs', billedUsd: 0.5 }]);
     expect(report.totals).toEqual({ billedUsd: 179.9845, ledgerUsd: 176.311499, driftUsd: 3.673001, unmatchedUsd: 0.5 });
+  });
+
+  it('a serverless simulator writes the export of its own traffic at GET /sim/cost-export', async () => {
+    const sim = await startOpenAICompatibleSim({ apiKey: 'sim-key' });
+    try {
+      const chat = await fetch(`${sim.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer sim-key', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'count my tokens' }], max_tokens: 9 }),
+      });
+      expect(chat.status).toBe(200);
+      const { promptTokens, completionTokens } = sim.stats();
+      const resourceId = '/subscriptions/0/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/contoso';
+      const query = `resourceId=${encodeURIComponent(resourceId)}&inputPerMillionUsd=2.5&outputPerMillionUsd=10&day=2026-03-02`;
+      const response = await fetch(`${sim.url}/sim/cost-export?${query}`, { headers: { authorization: 'Bearer sim-key' } });
+      expect(response.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+      const lines = parseCostExport(await response.text());
+      expect(lines.map((l) => l.day)).toEqual(['2026-03-02', '2026-03-02']);
+      expect(lines.reduce((sum, l) => sum + l.costPico, 0n)).toBe(
+        BigInt(promptTokens) * 2_500_000n + BigInt(completionTokens) * 10_000_000n,
+      );
+      expect((await fetch(`${sim.url}/sim/cost-export?${query}`)).status).toBe(401);
+      expect((await fetch(`${sim.url}/sim/cost-export?day=2026-03-02`, { headers: { authorization: 'Bearer sim-key' } })).status).toBe(400);
+    } finally {
+      await sim.close();
+    }
   });
 });
