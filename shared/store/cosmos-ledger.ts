@@ -1,6 +1,6 @@
 import type { Container, OperationInput, PatchOperation } from '@azure/cosmos';
 import { z } from 'zod';
-import { rollupId, type LedgerSink, type RollupCounters, type RollupDelta, type RollupKey } from '../usage/ledger.js';
+import { rollupId, SAFETY_COUNTERS, type LedgerSink, type RollupCounters, type RollupDelta, type RollupKey } from '../usage/ledger.js';
 import type { SweepSource, WriterProgress } from '../usage/rollup-sweep.js';
 import type { UsageRecord } from '../usage/usage-record.js';
 import { cosmosStatus } from './containers.js';
@@ -15,6 +15,7 @@ const COUNTERS: Array<keyof RollupCounters> = [
   'costRemainderPicoUsd',
   'estimatedRequests',
   'failedRequests',
+  ...SAFETY_COUNTERS,
 ];
 const BULK_LIMIT = 100;
 const rollupSeqs = z.object({ seq: z.record(z.string(), z.number()).optional() });
@@ -139,7 +140,10 @@ export class CosmosLedgerSink implements LedgerSink, SweepSource {
     const id = rollupId(key);
     const item = this.rollups.item(id, [key.team, key.day]);
     const operations: PatchOperation[] = [
-      ...COUNTERS.filter((c) => counters[c] !== 0).map((c): PatchOperation => ({ op: 'incr', path: `/${c}`, value: counters[c] })),
+      ...COUNTERS.flatMap((c): PatchOperation[] => {
+        const value = counters[c];
+        return value === undefined || value === 0 ? [] : [{ op: 'incr', path: `/${c}`, value }];
+      }),
       { op: 'set', path: `/seq/${writerId}`, value: seq },
       { op: 'set', path: '/updatedAt', value: new Date().toISOString() },
     ];

@@ -12,7 +12,14 @@ export interface RollupCounters {
   costRemainderPicoUsd: number;
   estimatedRequests: number;
   failedRequests: number;
+  /** Requests content safety blocked (prompt or answer); present once a screened request is summed in. */
+  safetyBlockedRequests?: number;
+  /** Content Safety text records billed for screening (Azure bills per 1,000); present like safetyBlockedRequests. */
+  safetyTextRecords?: number;
 }
+
+/** The counters only screened requests carry: a rollup of unscreened traffic keeps its shape. */
+export const SAFETY_COUNTERS = ['safetyBlockedRequests', 'safetyTextRecords'] as const;
 
 export interface RollupKey {
   team: string;
@@ -96,6 +103,9 @@ export function countersOf(record: UsageRecord): RollupCounters {
     costRemainderPicoUsd: record.costRemainderPicoUsd,
     estimatedRequests: record.estimated ? 1 : 0,
     failedRequests: record.status === 'ok' ? 0 : 1,
+    ...(record.safety
+      ? { safetyBlockedRequests: record.safety.action === 'block' ? 1 : 0, safetyTextRecords: record.safety.billableRecords }
+      : {}),
   };
 }
 
@@ -109,6 +119,7 @@ function add(target: RollupCounters, more: RollupCounters): void {
   target.costRemainderPicoUsd += more.costRemainderPicoUsd;
   target.estimatedRequests += more.estimatedRequests;
   target.failedRequests += more.failedRequests;
+  for (const name of SAFETY_COUNTERS) if (more[name] !== undefined) target[name] = (target[name] ?? 0) + more[name];
 }
 
 interface RollupQueue {

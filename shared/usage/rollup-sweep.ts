@@ -37,7 +37,7 @@ export interface SweepOptions {
 const keyOf = (r: UsageRecord): RollupKey => ({ team: r.team, day: r.day, alias: r.alias, deployment: r.deployment, kind: r.kind });
 
 function add(target: RollupCounters, more: RollupCounters): void {
-  for (const name of Object.keys(more) as Array<keyof RollupCounters>) target[name] += more[name];
+  for (const name of Object.keys(more) as Array<keyof RollupCounters>) target[name] = (target[name] ?? 0) + (more[name] ?? 0);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { errors } from '../errors.js';
-import type { RollupCounters } from './ledger.js';
+import { SAFETY_COUNTERS, type RollupCounters } from './ledger.js';
 import { costPicoUsd, picoToUsd, picoToUsdExact, roundToMicroUsd } from './pricing.js';
 
 export const groupByFields = ['team', 'alias', 'deployment', 'kind', 'day'] as const;
@@ -37,6 +37,10 @@ export interface UsageRow extends Partial<Record<GroupByField, string>> {
   managedAllocatedUsd: number;
   estimatedRequests: number;
   failedRequests: number;
+  /** Requests content safety blocked; only on groups with screened requests (JSON only). */
+  safetyBlockedRequests?: number;
+  /** Content Safety text records billed for screening (Azure bills per 1,000); like safetyBlockedRequests. */
+  safetyTextRecords?: number;
 }
 
 export interface UsageReport {
@@ -118,6 +122,10 @@ function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row:
   target.reasoningTokens += row.reasoningTokens ?? 0;
   target.estimatedRequests += row.estimatedRequests ?? 0;
   target.failedRequests += row.failedRequests ?? 0;
+  for (const name of SAFETY_COUNTERS) {
+    const value = row[name];
+    if (value !== undefined) target[name] = (target[name] ?? 0) + value;
+  }
   const pico = costPicoUsd(row);
   exact.totalPico += pico;
   if (row.kind === 'serverless') exact.serverlessPico += pico;

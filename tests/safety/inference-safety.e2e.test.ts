@@ -444,3 +444,24 @@ describe('parallel mode', () => {
     }
   });
 });
+
+describe('what safety blocked and cost, per team', () => {
+  it("sums the records' blocked requests and billed text records into /usage, exactly", async () => {
+    await gw.flushUsage();
+    const { resources } = await usage
+      .container('usage')
+      .items.query<UsageRecord>('SELECT * FROM c WHERE c.type = "request" AND c.team = "demo"')
+      .fetchAll();
+    const screened = resources.filter((r) => r.safety);
+    const blocked = screened.filter((r) => r.safety!.action === 'block').length;
+    const textRecords = screened.reduce((sum, r) => sum + r.safety!.billableRecords, 0);
+    expect(blocked).toBeGreaterThan(10);
+    expect(textRecords).toBeGreaterThan(5);
+    const day = resources[0]!.day;
+    const report = await (await gw.call(`/usage?from=${day}&to=${day}&groupBy=team`)).json();
+    expect(report.rows.find((r: { team: string }) => r.team === 'demo')).toMatchObject({
+      safetyBlockedRequests: blocked,
+      safetyTextRecords: textRecords,
+    });
+  });
+});

@@ -83,7 +83,7 @@ describe('exact cost at every grouping (property)', () => {
             const counters = countersOf(record);
             const existing = rollups.get(id);
             if (existing)
-              for (const k of Object.keys(counters) as Array<keyof RollupCounters>) existing[k] = (existing[k] ?? 0) + counters[k];
+              for (const k of Object.keys(counters) as Array<keyof RollupCounters>) existing[k] = (existing[k] ?? 0) + (counters[k] ?? 0);
             else rollups.set(id, { ...fields, ...counters });
             for (const groupBy of groupings) {
               const key = `${groupBy.join(',')}:${groupBy.map((f) => fields[f]).join('|')}`;
