@@ -200,6 +200,24 @@ describe('answers screened before the caller sees them', () => {
     }
   }
 
+  it('lets an audit team see its answers whole, recording what would have been blocked', async () => {
+    const prompt = 'an audited answer';
+    const { reply, term } = await termIn(prompt, 10);
+    await answerList('answers', [term]);
+    await profile({ blocklists: ['answers'], mode: 'audit', windowChars: 64 });
+    const whole = await chat(prompt);
+    expect((await whole.response.json()).choices[0].message.content).toBe(reply);
+    expect((await recordOf(whole.requestId)).safety).toMatchObject({ mode: 'audit', action: 'allow', finding: 'block' });
+    const streamed = await chat(prompt, { stream: true });
+    const said = (await streamed.response.text())
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: {'))
+      .map((e) => JSON.parse(e.slice(6)).choices[0]?.delta?.content ?? '')
+      .join('');
+    expect(said).toBe(reply);
+    expect((await recordOf(streamed.requestId)).safety).toMatchObject({ mode: 'audit', action: 'allow', finding: 'block' });
+  });
+
   it('stops reading an upstream whose streamed answer it cut, and bills what it sent', async () => {
     const sims = gw.sims!;
     const prompt = 'an answer cut early';
