@@ -1,14 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { putRoute, putSimDeployment, startTestGateway, type TestGateway, today } from './harness.js';
 
-// Many concurrent mixed requests (chat whole and streamed, embeddings, Responses) on two deployments of the same
-// simulator with awkward 6-decimal prices: /usage tokens equal what the simulator counted, and the exact cost of
-// every grouping is Σ tokens × price, computed here from the token sums with BigInt.
+// 1,000 concurrent mixed requests (chat whole and streamed, embeddings, Responses) over both kinds: two serverless
+// deployments with awkward 6-decimal prices, and a managed one (capacity 8, spilling to a serverless one) whose
+// requests cost nothing per token (its hours are allocated apart). /usage tokens equal what the simulators counted,
+// and the exact cost of every grouping is Σ tokens × price, computed here from the token sums with BigInt.
 const PRICES = {
   'exact-a': { inputPerMillionUsd: 0.123457, outputPerMillionUsd: 1.000001 },
   'exact-b': { inputPerMillionUsd: 2.999999, outputPerMillionUsd: 0.000003 },
 } as const;
-const REQUESTS = 240;
+const REQUESTS = 1_000;
+const MANAGED = 'exact-m';
+const ALIASES = ['exact-chat', 'exact-other', 'exact-managed'] as const;
 
 let gw: TestGateway;
 
@@ -17,6 +20,21 @@ beforeAll(async () => {
   for (const [id, pricing] of Object.entries(PRICES)) expect((await putSimDeployment(gw, id, { pricing })).status).toBe(201);
   await putRoute(gw, 'exact-chat', ['exact-a']);
   await putRoute(gw, 'exact-other', ['exact-b']);
+  const managed = await gw.call(`/manage/deployments/${MANAGED}`, {
+    method: 'PUT',
+    body: JSON.stringify({
+      kind: 'managed',
+      protocol: 'aml-score',
+      endpoint: gw.sims!.managed.url,
+      upstreamModel: 'blue',
+      serves: ['chat'],
+      auth: { type: 'key', secret: 'UPSTREAM_SIM_KEY' },
+      pricing: { hourlyUsd: 3.673, instances: 1 },
+      capacity: { maxConcurrent: 8 },
+    }),
+  });
+  expect(managed.status, await managed.clone().text()).toBe(201);
+  await putRoute(gw, 'exact-managed', [MANAGED, 'exact-a']);
 });
 afterAll(async () => {
   await gw?.close();
@@ -40,8 +58,9 @@ interface Row {
 describe('exact usage under concurrent mixed traffic', () => {
   it('meters what the simulator counted and prices every grouping exactly', async () => {
     gw.sims!.serverless.resetStats();
+    gw.sims!.managed.resetStats();
     const one = async (i: number) => {
-      const alias = i % 2 === 0 ? 'exact-chat' : 'exact-other';
+      const alias = ALIASES[i % 3]!;
       switch (i % 4) {
         case 0:
         case 1:
@@ -77,15 +96,20 @@ describe('exact usage under concurrent mixed traffic', () => {
       (await gw.call(`/usage?from=${day}&to=${day}&groupBy=${groupBy}`)).json();
 
     const stats = gw.sims!.serverless.stats();
+    const managedStats = gw.sims!.managed.stats();
     const byDeployment = await report('deployment');
-    const ours = byDeployment.rows.filter((r) => r.deployment! in PRICES);
+    const ours = byDeployment.rows.filter((r) => r.deployment! in PRICES || r.deployment === MANAGED);
     expect(ours.reduce((n, r) => n + r.requests, 0)).toBe(REQUESTS);
-    expect(ours.reduce((n, r) => n + r.inputTokens, 0)).toBe(stats.promptTokens + stats.embeddingTokens);
-    expect(ours.reduce((n, r) => n + r.outputTokens, 0)).toBe(stats.completionTokens);
+    expect(ours.reduce((n, r) => n + r.inputTokens, 0)).toBe(stats.promptTokens + stats.embeddingTokens + managedStats.promptTokens);
+    expect(ours.reduce((n, r) => n + r.outputTokens, 0)).toBe(stats.completionTokens + managedStats.completionTokens);
+    // Both kinds served: the managed deployment took requests, and spilled the rest of its alias to serverless.
+    const managedRow = ours.find((r) => r.deployment === MANAGED);
+    expect(managedRow?.requests).toBeGreaterThan(0);
+    expect(exactPico(managedRow!.costUsdExact)).toBe(0n);
 
     // Each deployment has one price: its exact cost is its token sums times it.
     const expectedPico = new Map<string, bigint>();
-    for (const row of ours) {
+    for (const row of ours.filter((r) => r.deployment! in PRICES)) {
       const price = PRICES[row.deployment as keyof typeof PRICES];
       const pico =
         BigInt(row.inputTokens) * picoPerToken(price.inputPerMillionUsd) +
