@@ -1,4 +1,5 @@
 import { errors } from '../errors.js';
+import { readBodyBytes } from './read-text-body.js';
 import type { RequestBody } from './types.js';
 
 export interface ReadJsonBodyOptions {
@@ -18,30 +19,14 @@ export async function readJsonBody(body: RequestBody | null, options: ReadJsonBo
   if (options.contentType && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(options.contentType.trim())) {
     throw errors.unsupportedMediaType();
   }
-  const declared = options.contentLength ? Number(options.contentLength) : undefined;
-  if (declared !== undefined && Number.isFinite(declared) && declared > maxBytes) {
-    await body?.cancel().catch(() => undefined);
-    throw errors.requestTooLarge(maxBytes);
-  }
-  if (!body) throw errors.invalidRequest('The request body is empty; send a JSON object.');
-  const chunks: Uint8Array[] = [];
-  // Chunks are bytes whatever the stream's declared type.
-  let size = 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw errors.requestTooLarge(maxBytes);
-    }
-    chunks.push(value);
-  }
-  if (size === 0) throw errors.invalidRequest('The request body is empty; send a JSON object.');
+  const bytes = await readBodyBytes(body, {
+    maxBytes,
+    contentLength: options.contentLength,
+    emptyMessage: 'The request body is empty; send a JSON object.',
+  });
   let text: string;
   try {
-    text = utf8.decode(Buffer.concat(chunks, size));
+    text = utf8.decode(bytes);
   } catch {
     throw errors.invalidJson('the body is not valid UTF-8');
   }
