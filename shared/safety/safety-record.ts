@@ -1,27 +1,5 @@
-import type { SafetyLayer, SafetyVerdict } from './screen.js';
-
-/**
- * What a request's screening comes to, for its usage record: counted per team so ops see what was blocked and
- * finance what safety cost. Never a text, a placeholder's value or a blocklist item.
- */
-// A type, not an interface: it is stored as a JSON document, which wants an index signature.
-export type SafetyRecord = {
-  mode: SafetyVerdict['mode'];
-  /** The strongest action taken on the prompt or any part of the answer. */
-  action: SafetyVerdict['action'];
-  /** The strongest finding, whatever the mode (audit mode records what would have been blocked). */
-  finding: SafetyVerdict['finding'];
-  /** Which side was flagged first, by which layer. */
-  flagged?: { on: 'prompt' | 'answer'; layer: SafetyLayer };
-  /** The highest severity seen per category. */
-  severities: Partial<Record<keyof SafetyVerdict['categories'], number>>;
-  /** False when any remote screening could not be made (onOutage decided). */
-  reachable?: boolean;
-  /** Content Safety text records billed for this request, prompt and answer windows together. */
-  billableRecords: number;
-  /** Time spent screening, local and remote, summed over the prompt and every answer window. */
-  safetyMs: number;
-};
+import type { SafetyRecord } from '../usage/usage-record.js';
+import type { SafetyVerdict } from './screen.js';
 
 const ACTION_RANK = { allow: 0, mask: 1, block: 2 } as const;
 const FINDING_RANK = { clean: 0, mask: 1, block: 2 } as const;

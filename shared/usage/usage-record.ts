@@ -1,5 +1,3 @@
-import type { SafetyRecord } from '../safety/safety-record.js';
-
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_error' | 'cancelled' | 'partial';
 
 /** One request's entry in the ledger. */
@@ -42,6 +40,30 @@ export interface UsageRecord {
   writer?: string;
   rollupSeq?: number;
 }
+
+/**
+ * What a request's screening comes to, for its usage record (built by shared/safety/safety-record.ts): counted
+ * per team so ops see what was blocked and finance what safety cost. Never a text, a placeholder's value or a
+ * blocklist item. Spelled out here rather than imported, since the safety room already builds on this one.
+ */
+// A type, not an interface: it is stored as a JSON document, which wants an index signature.
+export type SafetyRecord = {
+  mode: 'enforce' | 'audit';
+  /** The strongest action taken on the prompt or any part of the answer. */
+  action: 'allow' | 'mask' | 'block';
+  /** The strongest finding, whatever the mode (audit mode records what would have been blocked). */
+  finding: 'clean' | 'mask' | 'block';
+  /** Which side was flagged first, by which layer. */
+  flagged?: { on: 'prompt' | 'answer'; layer: 'blocklist' | 'pii' | 'analyze' | 'shield' | 'outage' };
+  /** The highest severity seen per category. */
+  severities: Partial<Record<'hate' | 'sexual' | 'violence' | 'selfHarm', number>>;
+  /** False when any remote screening could not be made (onOutage decided). */
+  reachable?: boolean;
+  /** Content Safety text records billed for this request, prompt and answer windows together. */
+  billableRecords: number;
+  /** Time spent screening, local and remote, summed over the prompt and every answer window. */
+  safetyMs: number;
+};
 
 export function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
