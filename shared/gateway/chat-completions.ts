@@ -60,7 +60,8 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   // A blocked prompt is refused here, before anything is reserved or sent; what goes on is masked where the team masks.
   const screening = ContentScreening.for(team, deps, facts, request.signal);
   const sent = screening ? await screening.screenPrompt(body, chatPromptTexts(body), deps) : body;
-  facts.onMetered = shadowCopy(deps, route, chatShadow(sent, deps, options.apiVersion));
+  const copy = shadowCopy(deps, route, chatShadow(sent, deps, options.apiVersion));
+  facts.onMetered = screening ? screening.unlessBlocked(copy) : copy;
   const admission = await admitRequest(team, decision.candidates, chatDemand(body), deps);
   facts.admission = admission;
   const scope = requestScope(request, deps, wantsStream);

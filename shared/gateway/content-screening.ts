@@ -41,6 +41,17 @@ export class ContentScreening {
     return safety ? new ContentScreening(safety, facts) : undefined;
   }
 
+  /**
+   * `onMetered` (a shadow copy) unless the prompt was blocked: in parallel mode a blocked prompt's stopped call is
+   * metered too, and its copy must reach no deployment either.
+   */
+  unlessBlocked(onMetered: UsageFacts['onMetered']): UsageFacts['onMetered'] {
+    if (!onMetered) return undefined;
+    return (outcome, facts) => {
+      if (this.#verdicts.prompt?.action !== 'block') onMetered(outcome, facts);
+    };
+  }
+
   /** Whether the prompt is screened while the upstream call already runs (team safety.parallel). */
   get parallel(): boolean {
     return this.#safety.profile.parallel;

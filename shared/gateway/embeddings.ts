@@ -39,7 +39,8 @@ export async function embeddings(
   // Inputs are screened as a prompt: a blocked one never reaches a deployment, a masked one goes on masked.
   const screening = ContentScreening.for(team, deps, facts, request.signal);
   const sent = screening ? await screening.screenPrompt(body, embeddingsInputTexts(body), deps) : body;
-  facts.onMetered = shadowCopy(deps, route, embeddingsShadow(sent, options.apiVersion));
+  const copy = shadowCopy(deps, route, embeddingsShadow(sent, options.apiVersion));
+  facts.onMetered = screening ? screening.unlessBlocked(copy) : copy;
   // An embedding has no output tokens to reserve.
   const admission = await admitRequest(
     team,

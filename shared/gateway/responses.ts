@@ -111,7 +111,8 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     }),
   );
   // A translated request is copied as its chat request; one only a Responses deployment can take is not copied.
-  facts.onMetered = 'chat' in translation ? shadowCopy(deps, route, chatShadow(translation.chat, deps)) : undefined;
+  const copy = 'chat' in translation ? shadowCopy(deps, route, chatShadow(translation.chat, deps)) : undefined;
+  facts.onMetered = screening ? screening.unlessBlocked(copy) : copy;
   const scope = requestScope(request, deps, wantsStream);
   const call: ResponseCall = {
     body,

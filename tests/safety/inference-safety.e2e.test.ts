@@ -451,7 +451,16 @@ describe('parallel mode', () => {
         expect(record.status).toBe('cancelled');
         expect(record.safety).toMatchObject({ action: 'block', flagged: { on: 'prompt', layer: 'analyze' } });
       }
+      // Nor is a shadow copy of a blocked prompt sent: only the clean request after it is copied.
+      expect((await putSimDeployment(gw, 'safe-shadow')).status).toBe(201);
+      await putRoute(gw, 'safe-shadowed', ['safe-sim'], { shadow: { deployment: 'safe-shadow', percent: 100 } });
+      const before = sims.serverless.stats().requests;
+      expect((await chat('SIM_VIOLENCE_6 shadowed', { model: 'safe-shadowed' })).response.status).toBe(400);
       sims.serverless.setOptions({ tokensPerSecond: 0 });
+      expect((await chat('SIM_VIOLENCE_2 shadowed', { model: 'safe-shadowed' })).response.status).toBe(200);
+      await expect.poll(() => sims.serverless.stats().requests, { timeout: 5_000 }).toBeGreaterThanOrEqual(before + 3);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(sims.serverless.stats().requests).toBe(before + 3);
       const clean = await chat('SIM_VIOLENCE_2 in parallel', { stream: true });
       expect(clean.response.status).toBe(200);
       expect(await clean.response.text()).toContain('data: [DONE]');
