@@ -1,6 +1,6 @@
 import type { HourDocument } from '../allocation/hour-document.js';
 import { allocatedPicoUsd } from '../allocation/hour-document.js';
-import { countersOf, type RollupCounters, type RollupKey, rollupId } from '../usage/ledger.js';
+import { countersOf, type RollupCounters, type RollupKey, rollupId, SAFETY_COUNTERS } from '../usage/ledger.js';
 import { costPicoUsd, picoToUsdExact } from '../usage/pricing.js';
 import type { UsageRecord } from '../usage/usage-record.js';
 import type { RollupRow } from '../usage/usage-report.js';
@@ -13,6 +13,7 @@ const COUNTS = [
   'reasoningTokens',
   'estimatedRequests',
   'failedRequests',
+  ...SAFETY_COUNTERS,
 ] as const;
 
 export interface RollupDifference extends RollupKey {

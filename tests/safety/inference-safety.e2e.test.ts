@@ -490,5 +490,8 @@ describe('what safety blocked and cost, per team', () => {
       safetyBlockedRequests: blocked,
       safetyTextRecords: textRecords,
     });
+    // Recounted from the records, the safety counters agree with the rollups too.
+    const reconciled = await gw.call(`/usage/reconcile?month=${day.slice(0, 7)}`, { method: 'POST' });
+    expect((await reconciled.json()).differences).toBe(0);
   });
 });
