@@ -19,13 +19,13 @@ import { reconcileLedger } from '../gateway/reconcile.js';
 import { reconcileAzure } from '../gateway/reconcile-azure.js';
 import { randomUUID } from 'node:crypto';
 import { errors } from '../errors.js';
-import { handle, type UseCase } from '../http/handle.js';
+import { handle, type RequestContext, type UseCase } from '../http/handle.js';
 import { createLogger, type Logger } from '../log.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { services } from './services.js';
 import { startupFailure } from './startup-failure.js';
 
-type Operation = (request: GatewayRequest, deps: GatewayDeps, requestId: string) => Promise<GatewayResponse> | GatewayResponse;
+type Operation = (request: GatewayRequest, deps: GatewayDeps, context: RequestContext) => Promise<GatewayResponse> | GatewayResponse;
 
 const startupLog = createLogger();
 
@@ -34,14 +34,14 @@ const manageOperations = { ...manage, putRouteShift, deleteRouteShift, readRoute
 function bind(operation: Operation): (request: GatewayRequest) => Promise<GatewayResponse> {
   return async (request) => {
     let log: Logger = startupLog;
-    const useCase: UseCase = async (req, { requestId }) => {
+    const useCase: UseCase = async (req, context) => {
       const { deps } = await services().catch((error: unknown) => {
         throw startupFailure(error);
       });
       log = deps.log;
-      return operation(req, deps, requestId);
+      return operation(req, deps, context);
     };
-    return handle(request, useCase, { log: { log: (...entry) => log.log(...entry) }, newRequestId: randomUUID });
+    return handle(request, useCase, { log: { log: (...entry) => log.log(...entry) }, newRequestId: randomUUID, now: Date.now });
   };
 }
 
@@ -49,18 +49,18 @@ function bind(operation: Operation): (request: GatewayRequest) => Promise<Gatewa
 export const gateway = {
   listModels: bind((req, deps) => listModels(req, deps)),
   retrieveModel: bind((req, deps) => retrieveModel(req, deps)),
-  chatCompletions: bind((req, deps, requestId) => chatCompletions(req, deps, { requestId })),
-  embeddings: bind((req, deps, requestId) => embeddings(req, deps, { requestId })),
-  azureChatCompletions: bind((req, deps, requestId) => chatCompletions(req, deps, { requestId, ...azureDeploymentPath(req) })),
-  azureEmbeddings: bind((req, deps, requestId) => embeddings(req, deps, { requestId, ...azureDeploymentPath(req) })),
+  chatCompletions: bind((req, deps, context) => chatCompletions(req, deps, context)),
+  embeddings: bind((req, deps, context) => embeddings(req, deps, context)),
+  azureChatCompletions: bind((req, deps, context) => chatCompletions(req, deps, { ...context, ...azureDeploymentPath(req) })),
+  azureEmbeddings: bind((req, deps, context) => embeddings(req, deps, { ...context, ...azureDeploymentPath(req) })),
   azureListModels: bind(datedSurface((req, deps) => listModels(req, deps))),
   azureRetrieveModel: bind(datedSurface((req, deps) => retrieveModel(req, deps))),
-  v1ChatCompletions: bind(v1Surface((req, deps, requestId) => chatCompletions(req, deps, { requestId }))),
-  v1Embeddings: bind(v1Surface((req, deps, requestId) => embeddings(req, deps, { requestId }))),
+  v1ChatCompletions: bind(v1Surface((req, deps, context) => chatCompletions(req, deps, context))),
+  v1Embeddings: bind(v1Surface((req, deps, context) => embeddings(req, deps, context))),
   v1ListModels: bind(v1Surface((req, deps) => listModels(req, deps))),
   v1RetrieveModel: bind(v1Surface((req, deps) => retrieveModel(req, deps))),
-  createResponse: bind((req, deps, requestId) => createResponse(req, deps, { requestId })),
-  v1CreateResponse: bind(v1Surface((req, deps, requestId) => createResponse(req, deps, { requestId }))),
+  createResponse: bind((req, deps, context) => createResponse(req, deps, context)),
+  v1CreateResponse: bind(v1Surface((req, deps, context) => createResponse(req, deps, context))),
   retrieveResponse: bind((req, deps) => retrieveResponse(req, deps)),
   deleteResponse: bind((req, deps) => deleteResponse(req, deps)),
   v1RetrieveResponse: bind(v1Surface((req, deps) => retrieveResponse(req, deps))),
@@ -102,16 +102,16 @@ function azureDeploymentPath(request: GatewayRequest): { aliasFromPath: string; 
 
 // Listings forward nothing upstream, so their api-version may be left out; one that is sent must still be known.
 function datedSurface(operation: Operation): Operation {
-  return (request, deps, requestId) => {
+  return (request, deps, context) => {
     datedApiVersion(request, { required: false });
-    return operation(request, deps, requestId);
+    return operation(request, deps, context);
   };
 }
 
 // Azure OpenAI's v1 surface (`/openai/v1/…`): `model` names the alias, and there is no dated api-version to forward.
 function v1Surface(operation: Operation): Operation {
-  return (request, deps, requestId) => {
+  return (request, deps, context) => {
     checkV1ApiVersion(request);
-    return operation(request, deps, requestId);
+    return operation(request, deps, context);
   };
 }

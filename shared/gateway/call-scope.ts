@@ -29,6 +29,7 @@ export class CallScope {
   readonly #options: CallScopeOptions;
   #reservedBytes = 0;
   #disposed = false;
+  #upstreamMs = 0;
 
   constructor(options: CallScopeOptions) {
     this.#options = options;
@@ -39,6 +40,21 @@ export class CallScope {
     this.#timer.unref();
     if (options.callerSignal?.aborted) this.#stop('caller');
     else options.callerSignal?.addEventListener('abort', this.#onCallerAbort, { once: true });
+  }
+
+  /** Time spent waiting on upstreams so far (every attempt's headers, whole bodies read), for Server-Timing. */
+  get upstreamMs(): number {
+    return this.#upstreamMs;
+  }
+
+  /** Runs one wait on an upstream, counting its time as the upstream's, whether it answers or fails. */
+  async upstreamWork<T>(work: () => Promise<T>): Promise<T> {
+    const startedAtMs = this.#options.now();
+    try {
+      return await work();
+    } finally {
+      this.#upstreamMs += this.#options.now() - startedAtMs;
+    }
   }
 
   /** Why the work was stopped, if it was. */

@@ -102,7 +102,7 @@ async function attempt<T>(
   let answer: Answer;
   try {
     const upstream = await build(deployment);
-    const response = await deps.send(upstream, sendOptions(upstream, deps, scope));
+    const response = await scope.upstreamWork(() => deps.send(upstream, sendOptions(upstream, deps, scope)));
     answer = { deployment, response, streams: upstream.streams, release, startedAtMs };
   } catch (error) {
     release();
@@ -182,7 +182,9 @@ function failureToError(failure: Failure, attempts: number, retryAfterSeconds: n
 
 /** Reads a non-streamed answer whole (at most `maxBytes`), its bytes counted against the process-wide cap. */
 export function readWhole(answer: Answer, maxBytes: number, scope: CallScope): Promise<string> {
-  return readBody(answer.response.body, { maxBytes, headers: answer.response.headers, reserve: (bytes) => scope.reserve(bytes) });
+  return scope.upstreamWork(() =>
+    readBody(answer.response.body, { maxBytes, headers: answer.response.headers, reserve: (bytes) => scope.reserve(bytes) }),
+  );
 }
 
 export function describe(error: unknown): string {

@@ -1,3 +1,4 @@
+import type { ServerTiming } from '../http/server-timing.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { chatRequestFeatures } from '../routing/request-features.js';
 import { chatPromptTexts } from '../safety/prompt-texts.js';
@@ -7,7 +8,7 @@ import { authenticateTeam } from './authenticate.js';
 import { readWhole, type Answer } from './call-upstream.js';
 import { type CallScope, requestScope } from './call-scope.js';
 import { completionAsStream } from './completion-as-stream.js';
-import { ContentScreening, safetyTiming } from './content-screening.js';
+import { ContentScreening } from './content-screening.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import {
   chatDemand,
@@ -32,6 +33,8 @@ export interface ChatOptions {
   aliasFromPath?: string;
   /** The dated api-version the caller named on that path, for upstreams whose protocol takes one. */
   apiVersion?: string;
+  /** Where the answer's Server-Timing is measured (set by `handle`). */
+  timing?: ServerTiming;
 }
 
 type Completed = { kind: 'whole'; answered: Answered } | { kind: 'stream'; answer: Answer; reader: ChatStreamReader };
@@ -65,6 +68,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   const admission = await admitRequest(team, decision.candidates, chatDemand(body), deps);
   facts.admission = admission;
   const scope = requestScope(request, deps, wantsStream);
+  options.timing?.track(scope, screening);
   // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
   let relaying = false;
   // Parallel screening: a prompt Content Safety blocks stops the upstream call wherever it is.
@@ -103,7 +107,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
         await relayed.cancel();
         throw error;
       });
-      return { status: 200, headers: { ...headers, ...safetyTiming(screening), ...SSE_HEADERS }, body: relayed };
+      return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: relayed };
     }
     const { usage } = result.answered;
     const whole = { deployment: attempted.deployment, ...usage, ttfbMs, attempts: attempted.attempts };
@@ -124,11 +128,11 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     if (wantsStream) {
       return {
         status: 200,
-        headers: { ...headers, ...safetyTiming(screening), ...SSE_HEADERS },
+        headers: { ...headers, ...SSE_HEADERS },
         body: completionAsStream(json, body.stream_options?.include_usage === true),
       };
     }
-    return { status: 200, headers: { ...headers, ...safetyTiming(screening), 'content-type': 'application/json' }, body: json };
+    return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body: json };
   } finally {
     // The answer's bytes count against the process-wide cap until they are handed to the host to send.
     if (!relaying) scope.dispose();

@@ -212,8 +212,3 @@ export class ContentScreening {
     return all.reduce((sum, v) => sum + v.latencies.localMs + (v.latencies.remoteMs ?? 0), 0);
   }
 }
-
-/** The Server-Timing header naming the time screening took, when the request was screened. */
-export function safetyTiming(screening: ContentScreening | undefined): Record<string, string> {
-  return screening ? { 'server-timing': `safety;dur=${screening.safetyMs}` } : {};
-}

@@ -1,10 +1,11 @@
+import type { ServerTiming } from '../http/server-timing.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { embeddingsProtocol, embeddingsRequest } from '../upstreams/protocols/index.js';
 import { admitRequest } from './admission.js';
 import { authenticateTeam } from './authenticate.js';
 import { readWhole } from './call-upstream.js';
 import { requestScope } from './call-scope.js';
-import { ContentScreening, safetyTiming } from './content-screening.js';
+import { ContentScreening } from './content-screening.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { embeddingsInputTexts } from '../safety/prompt-texts.js';
 import { countEmbeddingInputTokens } from '../usage/count-tokens.js';
@@ -19,7 +20,7 @@ const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 export async function embeddings(
   request: GatewayRequest,
   deps: GatewayDeps,
-  options: { requestId: string; aliasFromPath?: string; apiVersion?: string },
+  options: { requestId: string; aliasFromPath?: string; apiVersion?: string; timing?: ServerTiming },
 ): Promise<GatewayResponse> {
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, embeddingsRequestSchema, deps);
@@ -51,6 +52,7 @@ export async function embeddings(
   facts.admission = admission;
 
   const scope = requestScope(request, deps, false);
+  options.timing?.track(scope, screening);
   const stopUpstream = () => scope.cancel();
   screening?.watchPrompt(stopUpstream);
   try {
@@ -87,7 +89,6 @@ export async function embeddings(
       headers: {
         ...deploymentHeader(attempted.deployment),
         ...admission.headers,
-        ...safetyTiming(screening),
         'content-type': 'application/json',
       },
       body: json,

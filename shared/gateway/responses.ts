@@ -1,5 +1,6 @@
 import type { Deployment } from '../catalog/schemas.js';
 import { errors, isGatewayError, type GatewayError } from '../errors.js';
+import type { ServerTiming } from '../http/server-timing.js';
 import type { GatewayRequest, GatewayResponse } from '../http/types.js';
 import { chatRequestFeatures, type RequestFeature } from '../routing/request-features.js';
 import { featuresOf, type RoutingDecision } from '../routing/select-targets.js';
@@ -19,7 +20,7 @@ import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js
 import { countedUsage } from '../usage/extract-usage.js';
 import { responsesPromptTexts } from '../safety/prompt-texts.js';
 import { admitRequest } from './admission.js';
-import { ContentScreening, safetyTiming } from './content-screening.js';
+import { ContentScreening } from './content-screening.js';
 import { authenticateTeam } from './authenticate.js';
 import { describe, readWhole, type Answer } from './call-upstream.js';
 import { type CallScope, requestScope } from './call-scope.js';
@@ -46,6 +47,8 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache
 
 export interface ResponsesOptions {
   requestId: string;
+  /** Where the answer's Server-Timing is measured (set by `handle`). */
+  timing?: ServerTiming;
 }
 
 type Completed =
@@ -114,6 +117,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   const copy = 'chat' in translation ? shadowCopy(deps, route, chatShadow(translation.chat, deps)) : undefined;
   facts.onMetered = screening ? screening.unlessBlocked(copy) : copy;
   const scope = requestScope(request, deps, wantsStream);
+  options.timing?.track(scope, screening);
   const call: ResponseCall = {
     body,
     translation,
@@ -186,7 +190,7 @@ async function answer(result: Completed, deployment: Deployment, attempts: numbe
     });
     return {
       status: 200,
-      headers: { ...headers, ...safetyTiming(screening), ...SSE_HEADERS },
+      headers: { ...headers, ...SSE_HEADERS },
       body: closedAfter(relayed, () => keeper.settled()),
     };
   }
@@ -203,7 +207,7 @@ async function answer(result: Completed, deployment: Deployment, attempts: numbe
   if (result.kind === 'native') {
     await keeper.keep(native ?? result.response);
     const body = native ? JSON.stringify(native) : result.json;
-    return { status: 200, headers: { ...headers, ...safetyTiming(screening), 'content-type': 'application/json' }, body };
+    return { status: 200, headers: { ...headers, 'content-type': 'application/json' }, body };
   }
   return translatedAnswer(json ?? result.answered.json, usage, headers, call);
 }
@@ -212,11 +216,10 @@ async function answer(result: Completed, deployment: Deployment, attempts: numbe
 async function translatedAnswer(
   json: string,
   usage: MeteredUsage,
-  answerHeaders: Record<string, string>,
+  headers: Record<string, string>,
   call: ResponseCall,
 ): Promise<GatewayResponse> {
   const { deps, translator, keeper } = call;
-  const headers = { ...answerHeaders, ...safetyTiming(call.screening) };
   if (call.body.stream === true) {
     const events = completionAsResponseEvents(json, usage, translator, seconds(deps.now()));
     await keeper.keep(translator.response!);

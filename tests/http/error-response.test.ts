@@ -73,6 +73,7 @@ describe('handle', () => {
   const options = {
     log: { log: (level: LogLevel, message: string, fields?: Record<string, unknown>) => logged.push({ level, message, fields }) },
     newRequestId: () => 'generated-1',
+    now: () => 0,
   };
 
   it("keeps the caller's sane request id and makes one from the source it is given otherwise", async () => {
