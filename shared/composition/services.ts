@@ -171,6 +171,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     }),
     safetyStatus: {},
     safetyMatchers: new BlocklistMatchers(),
+    safetyPicoUsdPerTextRecord: config.contentSafety.picoUsdPerTextRecord,
     credentialFor: createCredentialSource(env, credential, config.upstreamSecretSettings),
     upstreamSecretSettings: config.upstreamSecretSettings,
     keyUse: new KeyUseRecorder(store, { log: (message) => log.log('warn', message) }),

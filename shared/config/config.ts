@@ -73,6 +73,11 @@ const envSchema = z.object({
   CONTENT_SAFETY_ENDPOINT: z.url().optional(),
   CONTENT_SAFETY_KEY: z.string().min(1).optional(),
   SWITCHYARD_SAFETY_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(5_000),
+  // Azure's list price of the Standard tier (text:analyze and Prompt Shields alike); a decimal string, so it stays exact.
+  SWITCHYARD_SAFETY_USD_PER_1000_RECORDS: z
+    .string()
+    .regex(/^\d{1,4}(\.\d{1,9})?$/, 'a price in USD per 1,000 text records, e.g. 0.38 (at most 9 decimals)')
+    .default('0.38'),
   SWITCHYARD_ALLOCATION_BASIS: z.enum(allocationBases).default('tokens'),
   SWITCHYARD_TIMERS: z.enum(['on', 'off']).default('on'),
   SWITCHYARD_ALLOCATION_LOOKBACK_HOURS: z.coerce
@@ -127,7 +132,8 @@ export interface Config {
   /** How the simulated deployments of local mode behave. */
   simulator: { latencyMs: number; timeToFirstTokenMs: number; tokensPerSecond: number; failureRate: number };
   /** Azure AI Content Safety: its endpoint (none: not configured), a key where the resource allows one (else Entra ID), and how long one screening may take. */
-  contentSafety: { endpoint: string | undefined; key: string | undefined; timeoutMs: number };
+  /** picoUsdPerTextRecord: SWITCHYARD_SAFETY_USD_PER_1000_RECORDS per record, exactly (whole pico-dollars). */
+  contentSafety: { endpoint: string | undefined; key: string | undefined; timeoutMs: number; picoUsdPerTextRecord: number };
   /** Managed compute allocated by the hour: what a team's share is measured by, and how far back late usage re-opens hours. */
   allocation: AllocationSettings;
   /** Local mode: whether the local host runs the timer functions (tests turn them off to keep the clock out of their sums). */
@@ -209,8 +215,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tokensPerSecond: e.SWITCHYARD_SIM_TOKENS_PER_SECOND,
       failureRate: e.SWITCHYARD_SIM_FAILURE_RATE,
     },
-    contentSafety: { endpoint: e.CONTENT_SAFETY_ENDPOINT, key: e.CONTENT_SAFETY_KEY, timeoutMs: e.SWITCHYARD_SAFETY_TIMEOUT_MS },
+    contentSafety: {
+      endpoint: e.CONTENT_SAFETY_ENDPOINT,
+      key: e.CONTENT_SAFETY_KEY,
+      timeoutMs: e.SWITCHYARD_SAFETY_TIMEOUT_MS,
+      picoUsdPerTextRecord: picoUsdPerTextRecord(e.SWITCHYARD_SAFETY_USD_PER_1000_RECORDS),
+    },
     allocation: { basis: e.SWITCHYARD_ALLOCATION_BASIS, lookbackHours: e.SWITCHYARD_ALLOCATION_LOOKBACK_HOURS },
     timers: e.SWITCHYARD_TIMERS === 'on',
   };
+}
+
+/** $X per 1,000 records is X·10^9 pico-dollars per record: exact for up to 9 decimals, read from the digits. */
+function picoUsdPerTextRecord(usdPer1000: string): number {
+  const [whole, fraction = ''] = usdPer1000.split('.');
+  return Number(whole) * 1_000_000_000 + Number(fraction.padEnd(9, '0'));
 }

@@ -81,4 +81,6 @@ export interface GatewayDeps {
   safetyStatus: SafetyStatus;
   /** Blocklist matchers, built once per set of lists per catalog snapshot. */
   safetyMatchers: BlocklistMatchers;
+  /** What a Content Safety text record costs, for /usage and statements (SWITCHYARD_SAFETY_USD_PER_1000_RECORDS). */
+  safetyPicoUsdPerTextRecord: number;
 }

@@ -30,7 +30,14 @@ export async function teamStatement(request: GatewayRequest, deps: GatewayDeps):
   });
   const today = new Date(nowMs).toISOString().slice(0, 10);
   const daysElapsed = today > to ? Number(to.slice(8)) : today < from ? 1 : Number(today.slice(8));
-  const statement = buildStatement({ team, month: query.month, rows: [...rollups, ...managed], budgetState, daysElapsed });
+  const statement = buildStatement({
+    team,
+    month: query.month,
+    rows: [...rollups, ...managed],
+    budgetState,
+    daysElapsed,
+    safetyPicoUsdPerTextRecord: deps.safetyPicoUsdPerTextRecord,
+  });
   const filename = `statement-${team.id}-${query.month}`;
   if (query.format === 'csv') {
     return {

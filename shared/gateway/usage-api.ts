@@ -22,7 +22,7 @@ export async function usageReport(request: GatewayRequest, deps: GatewayDeps): P
     .catch((error: unknown) => {
       throw errors.storeUnavailable(error);
     });
-  const report = buildUsageReport(query, rollups);
+  const report = buildUsageReport(query, rollups, { safetyPicoUsdPerTextRecord: deps.safetyPicoUsdPerTextRecord });
   if (query.format === 'csv') {
     return {
       status: 200,

@@ -64,12 +64,16 @@ export interface StatementInput {
   budgetState: BudgetState | undefined;
   /** Days of the month that have begun (1 to its length): the budget's daily pace is spent ÷ this. */
   daysElapsed: number;
+  /** What a Content Safety text record costs: each line's safetyCostUsd, so finance sees what safety costs the team. */
+  safetyPicoUsdPerTextRecord: number;
 }
 
 /** A team's monthly statement from the same rows, and with the same sums, as /usage. */
 export function buildStatement(input: StatementInput): Statement {
   const { from, to } = monthDays(input.month);
-  const report = buildUsageReport({ from, to, team: input.team.id, groupBy: ['alias', 'deployment', 'kind'], format: 'json' }, input.rows);
+  const report = buildUsageReport({ from, to, team: input.team.id, groupBy: ['alias', 'deployment', 'kind'], format: 'json' }, input.rows, {
+    safetyPicoUsdPerTextRecord: input.safetyPicoUsdPerTextRecord,
+  });
   const alerts: Statement['alerts'] = {};
   if (input.budgetState?.marks.alerted) alerts.alertedAt = input.budgetState.marks.alerted;
   if (input.budgetState?.marks.exhausted) alerts.exhaustedAt = input.budgetState.marks.exhausted;
@@ -146,6 +150,10 @@ export function statementHtml(statement: Statement): string {
 <tr><th>Daily pace / month projected</th><td class="n">${e(usd(budget.dailyUsd))} / ${e(usd(budget.projectedMonthUsd))}</td></tr>
 </tbody></table>`
     : '<h2>Budget</h2><p>No budget is set for this team.</p>';
+  const safetySection =
+    t.safetyTextRecords === undefined
+      ? ''
+      : `<h2>Content safety</h2><p>${e(count(t.safetyTextRecords))} text records screened by Azure AI Content Safety, ${e(usd(t.safetyCostUsd ?? 0))} at its list price (billed by Azure apart from the total above); ${e(count(t.safetyBlockedRequests ?? 0))} requests blocked.</p>`;
   const alerts = [
     statement.alerts.alertedAt ? `<li>Alert threshold crossed at ${e(statement.alerts.alertedAt)}</li>` : '',
     statement.alerts.exhaustedAt ? `<li>Budget exhausted at ${e(statement.alerts.exhaustedAt)}</li>` : '',
@@ -165,6 +173,7 @@ ${lineRows}
 </tbody>
 <tfoot><tr><td colspan="3">Total</td><td class="n">${e(count(t.requests))}</td><td class="n">${e(count(t.inputTokens))}</td><td class="n">${e(count(t.outputTokens))}</td><td class="n">${e(usd(t.serverlessCostUsd))}</td><td class="n">${e(usd(t.managedAllocatedUsd))}</td><td class="n">${e(usd(t.costUsd))}</td></tr></tfoot>
 </table>
+${safetySection}
 ${budgetSection}
 <h2>Alerts</h2>${alerts ? `<ul>${alerts}</ul>` : '<p>No budget alert this month.</p>'}
 </body></html>

@@ -41,6 +41,13 @@ export interface UsageRow extends Partial<Record<GroupByField, string>> {
   safetyBlockedRequests?: number;
   /** Content Safety text records billed for screening (Azure bills per 1,000); like safetyBlockedRequests. */
   safetyTextRecords?: number;
+  /** safetyTextRecords at SWITCHYARD_SAFETY_USD_PER_1000_RECORDS, rounded like costUsd; apart from costUsd (Azure bills it apart). */
+  safetyCostUsd?: number;
+}
+
+export interface UsageReportOptions {
+  /** What Azure bills per Content Safety text record, in whole pico-dollars (config contentSafety.picoUsdPerTextRecord). */
+  safetyPicoUsdPerTextRecord: number;
 }
 
 export interface UsageReport {
@@ -113,7 +120,7 @@ interface ExactCost {
   managedPico: bigint;
 }
 
-function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row: RollupRow): void {
+function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row: RollupRow, options: UsageReportOptions): void {
   target.requests += row.requests ?? 0;
   target.inputTokens += row.inputTokens ?? 0;
   target.outputTokens += row.outputTokens ?? 0;
@@ -126,6 +133,8 @@ function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row:
     const value = row[name];
     if (value !== undefined) target[name] = (target[name] ?? 0) + value;
   }
+  if (target.safetyTextRecords !== undefined)
+    target.safetyCostUsd = picoToUsd(BigInt(target.safetyTextRecords) * BigInt(options.safetyPicoUsdPerTextRecord));
   const pico = costPicoUsd(row);
   exact.totalPico += pico;
   if (row.kind === 'serverless') exact.serverlessPico += pico;
@@ -137,8 +146,15 @@ function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row:
   target.managedAllocatedUsd = picoToUsd(exact.managedPico);
 }
 
-/** Sums rollups into the rows a groupBy asks for; money is summed exactly (BigInt pico-dollars) and rounded once per figure. */
-export function buildUsageReport(query: UsageQuery, rollups: RollupRow[]): UsageReport {
+/**
+ * Sums rollups into the rows a groupBy asks for; money is summed exactly (BigInt pico-dollars) and rounded once per
+ * figure. Safety's cost is its text records at the price configured now (Azure's list price is per record, flat).
+ */
+export function buildUsageReport(
+  query: UsageQuery,
+  rollups: RollupRow[],
+  options: UsageReportOptions = { safetyPicoUsdPerTextRecord: 0 },
+): UsageReport {
   const groups = new Map<string, { row: UsageRow; exact: ExactCost }>();
   const totals = emptyTotals();
   const totalsExact: ExactCost = { totalPico: 0n, serverlessPico: 0n, managedPico: 0n };
@@ -152,8 +168,8 @@ export function buildUsageReport(query: UsageQuery, rollups: RollupRow[]): Usage
       };
       groups.set(key, group);
     }
-    accumulate(group.row, group.exact, rollup);
-    accumulate(totals, totalsExact, rollup);
+    accumulate(group.row, group.exact, rollup, options);
+    accumulate(totals, totalsExact, rollup, options);
   }
   const rows = [...groups.values()].map((group) => group.row);
   rows.sort((a, b) => {
@@ -179,6 +195,10 @@ const metricColumns = [
   'serverlessCostUsd',
   'managedAllocatedUsd',
   'costUsdExact',
+  // Empty on a row without screened requests.
+  'safetyBlockedRequests',
+  'safetyTextRecords',
+  'safetyCostUsd',
 ] as const;
 
 /** The report as CSV: the groupBy columns, then the metrics, with a header row. */

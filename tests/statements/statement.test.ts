@@ -79,6 +79,7 @@ describe('team statements', () => {
         marks: { alerted: '2026-02-10T08:00:00.000Z' },
       },
       daysElapsed: 10,
+      safetyPicoUsdPerTextRecord: 380_000_000,
     });
     const usage = buildUsageReport({ from: '2026-02-01', to: '2026-02-28', team: 'search', groupBy: ['team'], format: 'json' }, rows);
     expect(statement.totals).toEqual(usage.totals);
@@ -114,7 +115,7 @@ describe('team statements', () => {
     expect(csv[0]!.startsWith('alias,deployment,kind,requests,')).toBe(true);
     expect(csv).toHaveLength(5);
     expect(csv[4]!.startsWith('total,,,9,')).toBe(true);
-    expect(csv[4]!.endsWith(',1.234634000001')).toBe(true);
+    expect(csv[4]!.endsWith(',1.234634000001,,,')).toBe(true);
   });
 
   it('prints a page with every value escaped and nothing to load or run', () => {
@@ -124,6 +125,7 @@ describe('team statements', () => {
       rows,
       budgetState: undefined,
       daysElapsed: 28,
+      safetyPicoUsdPerTextRecord: 380_000_000,
     });
     const html = statementHtml(statement);
     expect(html).not.toContain('<script');
@@ -133,5 +135,25 @@ describe('team statements', () => {
     expect(html).not.toMatch(/\b(src|href)=/);
     expect(html).toContain('No budget is set for this team.');
     expect(escapeHtml(`'&`)).toBe('&#39;&amp;');
+    expect(html).not.toContain('Content safety');
+  });
+
+  it('shows what content safety cost the team, per line and in total, apart from the model charges', () => {
+    const screened: RollupRow = { ...rows[0]!, day: '2026-02-05', requests: 2, safetyBlockedRequests: 1, safetyTextRecords: 5 };
+    const statement = buildStatement({
+      team: { id: 'search' },
+      month: '2026-02',
+      rows: [...rows, screened],
+      budgetState: undefined,
+      daysElapsed: 28,
+      safetyPicoUsdPerTextRecord: 380_000_000,
+    });
+    const line = statement.lines.find((l) => l.deployment === 'llama-serverless')!;
+    expect(line).toMatchObject({ safetyTextRecords: 5, safetyBlockedRequests: 1, safetyCostUsd: 0.0019 });
+    expect(statement.lines.find((l) => l.deployment === 'llama-managed')!.safetyCostUsd).toBeUndefined();
+    expect(statement.totals).toMatchObject({ safetyTextRecords: 5, safetyCostUsd: 0.0019 });
+    expect(statement.totals.costUsdExact).toBe('1.234697900001');
+    expect(statementCsv(statement).trim().split('\r\n').at(-1)!.endsWith(',1,5,0.0019')).toBe(true);
+    expect(statementHtml(statement)).toContain('5 text records screened by Azure AI Content Safety, $0.0019 at its list price');
   });
 });
