@@ -1,7 +1,7 @@
 import type { Team } from '../catalog/schemas.js';
 import { SSE_DONE } from '../http/sse.js';
 import {
-  chatAnswerTexts,
+  chatAnswerParts,
   filteredChatAnswer,
   filteredResponse,
   promptFilterResults,
@@ -134,10 +134,13 @@ export class ContentScreening {
     const answer = JSON.parse(json) as Record<string, unknown>;
     const screened = new Map(
       await Promise.all(
-        chatAnswerTexts(answer).map(async ({ index, text }) => {
-          const result = await this.#safety.screenAnswer(text);
+        chatAnswerParts(answer).map(async ({ index, parts }) => {
+          const result = await this.#safety.screenAnswer(parts.map((part) => part.text));
           this.#verdicts.answers.push(result.verdict);
-          return [index, { verdict: result.verdict, text: result.segments[0] ?? '' }] as const;
+          return [
+            index,
+            { verdict: result.verdict, parts: parts.map((part, i) => ({ ...part, text: result.segments[i] ?? '' })) },
+          ] as const;
         }),
       ),
     );
@@ -150,7 +153,7 @@ export class ContentScreening {
   async response<T extends Record<string, unknown>>(response: T): Promise<T> {
     const screened = await Promise.all(
       responseAnswerTexts(response).map(async ({ item, part, text }) => {
-        const result = await this.#safety.screenAnswer(text);
+        const result = await this.#safety.screenAnswer([text]);
         this.#verdicts.answers.push(result.verdict);
         return { item, part, verdict: result.verdict, text: result.segments[0] ?? '' };
       }),

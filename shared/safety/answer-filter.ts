@@ -5,21 +5,55 @@ type Answer = Record<string, unknown> & { choices?: unknown };
 
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-/** The text of each choice of a non-streamed chat completion, by choice index (choices without text are left out). */
-export function chatAnswerTexts(answer: Answer): Array<{ index: number; text: string }> {
-  if (!Array.isArray(answer.choices)) return [];
-  return answer.choices.flatMap((choice, position) => {
-    if (!isRecord(choice) || !isRecord(choice.message) || typeof choice.message.content !== 'string') return [];
-    return [{ index: typeof choice.index === 'number' ? choice.index : position, text: choice.message.content }];
-  });
+/** Where a text of a choice sits: its message content, or the arguments of its tool call at that position. */
+export type AnswerPart = { text: string } & ({ kind: 'content' } | { kind: 'arguments'; call: number });
+
+/** A choice's texts as screening left them (masked where it masked), with its verdict. */
+export interface ScreenedChoice {
+  verdict: SafetyVerdict;
+  parts: readonly AnswerPart[];
 }
 
 /**
- * A chat completion as the caller may see it, after each choice's text was screened (AZURE.md §2.4): a blocked
- * choice keeps no content and ends with `finish_reason: "content_filter"`; a masked one carries its masked text;
+ * The texts of each choice of a non-streamed chat completion, by choice index: its content and its tool calls'
+ * arguments, since a tool call is the model's words too (choices without any text are left out).
+ */
+export function chatAnswerParts(answer: Answer): Array<{ index: number; parts: AnswerPart[] }> {
+  if (!Array.isArray(answer.choices)) return [];
+  return answer.choices.flatMap((choice, position) => {
+    if (!isRecord(choice) || !isRecord(choice.message)) return [];
+    const { content, tool_calls: toolCalls } = choice.message;
+    const parts: AnswerPart[] = typeof content === 'string' ? [{ kind: 'content', text: content }] : [];
+    if (Array.isArray(toolCalls))
+      toolCalls.forEach((call, i) => {
+        if (isRecord(call) && isRecord(call.function) && typeof call.function.arguments === 'string')
+          parts.push({ kind: 'arguments', call: i, text: call.function.arguments });
+      });
+    return parts.length > 0 ? [{ index: typeof choice.index === 'number' ? choice.index : position, parts }] : [];
+  });
+}
+
+function maskedMessage(message: Record<string, unknown>, parts: readonly AnswerPart[]): Record<string, unknown> {
+  const masked = { ...message };
+  for (const part of parts) {
+    if (part.kind === 'content') masked.content = part.text;
+    else if (Array.isArray(masked.tool_calls))
+      masked.tool_calls = masked.tool_calls.map((call, i) =>
+        i === part.call && isRecord(call) && isRecord(call.function)
+          ? { ...call, function: { ...call.function, arguments: part.text } }
+          : call,
+      );
+  }
+  return masked;
+}
+
+/**
+ * A chat completion as the caller may see it, after each choice's texts were screened (AZURE.md §2.4): a blocked
+ * choice keeps no content nor tool calls and ends with `finish_reason: "content_filter"`; a masked one carries its
+ * masked texts;
  * every screened choice carries `content_filter_results`. In audit mode nothing changes but the results.
  */
-export function filteredChatAnswer(answer: Answer, screened: ReadonlyMap<number, { verdict: SafetyVerdict; text: string }>): Answer {
+export function filteredChatAnswer(answer: Answer, screened: ReadonlyMap<number, ScreenedChoice>): Answer {
   if (!Array.isArray(answer.choices)) return answer;
   const choices = answer.choices.map((choice, position) => {
     if (!isRecord(choice)) return choice;
@@ -30,7 +64,7 @@ export function filteredChatAnswer(answer: Answer, screened: ReadonlyMap<number,
     const filtered = { ...choice, content_filter_results: contentFilterResult(result.verdict) };
     if (result.verdict.action === 'block')
       return { ...filtered, message: { ...message, content: null, tool_calls: undefined }, finish_reason: 'content_filter' };
-    if (result.verdict.action === 'mask') return { ...filtered, message: { ...message, content: result.text } };
+    if (result.verdict.action === 'mask') return { ...filtered, message: maskedMessage(message, result.parts) };
     return filtered;
   });
   return { ...answer, choices };

@@ -83,9 +83,9 @@ export class RequestSafety {
     return finishScreening(local, this.deps());
   }
 
-  /** Screens a whole (non-streamed) answer's text. */
-  screenAnswer(text: string): Promise<ScreenResult> {
-    return screen({ direction: 'answer', segments: [{ role: 'answer', text }] }, this.profile, this.deps());
+  /** Screens a whole (non-streamed) answer's texts together: a choice's content and its tool-call arguments. */
+  screenAnswer(texts: readonly string[]): Promise<ScreenResult> {
+    return screen({ direction: 'answer', segments: texts.map((text) => ({ role: 'answer', text })) }, this.profile, this.deps());
   }
 
   /** The hold-back for one streamed choice; `onVerdict` sees each window's verdict (to record and bill them). */

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { sseData, SSE_DONE, SseSplitter } from '../../shared/http/sse.js';
 import {
-  chatAnswerTexts,
+  chatAnswerParts,
   filteredChatAnswer,
+  type ScreenedChoice,
   filteredResponse,
   promptFilterResults,
   responseAnswerTexts,
@@ -88,10 +89,10 @@ describe('a non-streamed answer', () => {
       ],
     };
     const request = safety();
-    const screened = new Map<number, { verdict: SafetyVerdict; text: string }>();
-    for (const { index, text } of chatAnswerTexts(answer)) {
-      const result = await request.screenAnswer(text);
-      screened.set(index, { verdict: result.verdict, text: result.segments[0]! });
+    const screened = new Map<number, ScreenedChoice>();
+    for (const { index, parts } of chatAnswerParts(answer)) {
+      const result = await request.screenAnswer(parts.map((p) => p.text));
+      screened.set(index, { verdict: result.verdict, parts: parts.map((p, i) => ({ ...p, text: result.segments[i]! })) });
     }
     const filtered = filteredChatAnswer(answer, screened) as { choices: Array<Record<string, unknown>> };
     expect(filtered.choices[0]).toEqual({
@@ -220,7 +221,7 @@ describe('a non-streamed Responses answer', () => {
     const request = safety();
     const screened = await Promise.all(
       responseAnswerTexts(answer).map(async (part) => {
-        const result = await request.screenAnswer(part.text);
+        const result = await request.screenAnswer([part.text]);
         return { ...part, verdict: result.verdict, text: result.segments[0]! };
       }),
     );
