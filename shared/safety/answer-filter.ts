@@ -79,10 +79,15 @@ export function promptFilterResults(
 
 type ResponseObject = Record<string, unknown> & { output?: unknown };
 
-/** Where each text part of a Responses API answer sits (`output[item].content[part].text`), with its text. */
-export function responseAnswerTexts(response: ResponseObject): Array<{ item: number; part: number; text: string }> {
+/** Where a Responses API answer's text sits: a message's `content[part].text`, or a function call's `arguments`. */
+type ResponsePart = number | 'arguments';
+
+/** Each text of a Responses API answer, with where it sits: its messages' text parts and its function calls' arguments. */
+export function responseAnswerTexts(response: ResponseObject): Array<{ item: number; part: ResponsePart; text: string }> {
   if (!Array.isArray(response.output)) return [];
-  return response.output.flatMap((item, i) => {
+  return response.output.flatMap((item, i): Array<{ item: number; part: ResponsePart; text: string }> => {
+    if (isRecord(item) && item.type === 'function_call' && typeof item.arguments === 'string')
+      return [{ item: i, part: 'arguments' as const, text: item.arguments }];
     if (!isRecord(item) || item.type !== 'message' || !Array.isArray(item.content)) return [];
     return item.content.flatMap((part, j) =>
       isRecord(part) && part.type === 'output_text' && typeof part.text === 'string' ? [{ item: i, part: j, text: part.text }] : [],
@@ -92,17 +97,23 @@ export function responseAnswerTexts(response: ResponseObject): Array<{ item: num
 
 /**
  * A Responses API answer as the caller may see it, after each text part was screened: when any part is blocked
- * the whole answer's text is withheld and the Response is `incomplete` with `incomplete_details.reason:
- * "content_filter"` (as Azure OpenAI tells a filtered Response); masked parts carry their masked text.
+ * the whole answer's text and every function call's arguments are withheld and the Response is `incomplete` with
+ * `incomplete_details.reason: "content_filter"` (as Azure OpenAI tells a filtered Response); masked parts carry
+ * their masked text.
  */
 export function filteredResponse(
   response: ResponseObject,
-  screened: ReadonlyArray<{ item: number; part: number; verdict: SafetyVerdict; text: string }>,
+  screened: ReadonlyArray<{ item: number; part: ResponsePart; verdict: SafetyVerdict; text: string }>,
 ): ResponseObject {
   if (!Array.isArray(response.output) || screened.length === 0) return response;
   const blocked = screened.some((s) => s.verdict.action === 'block');
   const byPart = new Map(screened.map((s) => [`${s.item}:${s.part}`, s]));
   const output = response.output.map((item, i) => {
+    if (isRecord(item) && item.type === 'function_call') {
+      if (blocked) return { ...item, arguments: '', status: 'incomplete' };
+      const result = byPart.get(`${i}:arguments`);
+      return result?.verdict.action === 'mask' ? { ...item, arguments: result.text } : item;
+    }
     if (!isRecord(item) || item.type !== 'message' || !Array.isArray(item.content)) return item;
     const content = item.content.flatMap((part, j) => {
       const result = byPart.get(`${i}:${j}`);

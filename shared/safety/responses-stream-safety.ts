@@ -13,7 +13,9 @@ const FINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'resp
  * Each text part's `response.output_text.delta` goes through its own StreamHoldBack; the events that repeat the
  * whole text (`output_text.done`, `content_part.done`, `output_item.done`, the final Response) carry what was
  * released instead. A flagged part ends the stream with `response.incomplete` (`incomplete_details.reason:
- * "content_filter"`) holding what was released so far. Events are numbered anew, since held deltas are dropped.
+ * "content_filter"`) holding what was released so far. A function call's streamed arguments are the model's words
+ * too: `response.function_call_arguments.delta` is held back the same way, and its `.done`, the item and the final
+ * Response carry the arguments released. Events are numbered anew, since held deltas are dropped.
  * (A translated Responses stream is screened as chat chunks by ChatStreamSafety before translation instead.)
  */
 export class ResponsesStreamSafety {
@@ -59,7 +61,8 @@ export class ResponsesStreamSafety {
     return out;
   }
 
-  private part(itemId: string, contentIndex: number) {
+  /** A message's text part (its content index) or a function call's arguments, each held back on its own. */
+  private part(itemId: string, contentIndex: number | 'arguments') {
     const key = `${itemId}\u0000${contentIndex}`;
     let part = this.parts.get(key);
     if (!part) {
@@ -93,6 +96,25 @@ export class ResponsesStreamSafety {
       out.push(this.emit({ ...event, text: part.released }));
       return out;
     }
+    if (event.type === 'response.function_call_arguments.delta' && typeof event.delta === 'string') {
+      const part = this.part(itemId, 'arguments');
+      const step = await part.holdBack.push(event.delta);
+      if (step.blocked) return [this.incomplete()];
+      part.released += step.text;
+      return step.text.length > 0 ? [this.emit({ ...event, delta: step.text })] : [];
+    }
+    if (event.type === 'response.function_call_arguments.done') {
+      const part = this.part(itemId, 'arguments');
+      const last = await part.holdBack.end();
+      if (last.blocked) return [this.incomplete()];
+      part.released += last.text;
+      const out =
+        last.text.length > 0
+          ? [this.emit({ ...event, type: 'response.function_call_arguments.delta', delta: last.text, arguments: undefined })]
+          : [];
+      out.push(this.emit({ ...event, arguments: part.released }));
+      return out;
+    }
     if (event.type === 'response.content_part.done' && isRecord(event.part) && typeof event.part.text === 'string')
       return [this.emit({ ...event, part: { ...event.part, text: this.released(itemId, contentIndex) } })];
     if (event.type === 'response.output_item.done' && isRecord(event.item)) {
@@ -110,11 +132,13 @@ export class ResponsesStreamSafety {
     return [this.emit(event)];
   }
 
-  private released(itemId: string, contentIndex: number): string {
+  private released(itemId: string, contentIndex: number | 'arguments'): string {
     return this.parts.get(`${itemId}\u0000${contentIndex}`)?.released ?? '';
   }
 
   private withReleased(item: Item): Item {
+    if (typeof item.id === 'string' && item.type === 'function_call' && typeof item.arguments === 'string')
+      return { ...item, arguments: this.released(item.id, 'arguments') };
     if (typeof item.id !== 'string' || !Array.isArray(item.content)) return item;
     const id = item.id;
     return {

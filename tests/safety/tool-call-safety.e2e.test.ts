@@ -81,6 +81,28 @@ describe('tool-call arguments screened like text', () => {
     expect(answer.choices[0].message.tool_calls).toBeUndefined();
   });
 
+  it('the Responses API (translated from chat) withholds them too, streamed and whole', async () => {
+    const responsesTools = tools('Project Falcon').map((tool) => ({ type: 'function', ...tool.function }));
+    const ask = (stream: boolean) =>
+      gw.call('/v1/responses', {
+        method: 'POST',
+        key: DEMO_KEY,
+        body: JSON.stringify({ model: 'tools', input: 'plan the launch', tools: responsesTools, tool_choice: 'required', stream }),
+      });
+    // A Response echoes the request's tools (whose schema holds the term): look at what the model said.
+    const events = (await (await ask(true)).text())
+      .split('\n\n')
+      .flatMap((event) => event.split('\n').filter((line) => line.startsWith('data: ')))
+      .map((line) => JSON.parse(line.slice(6)));
+    const said = events.map((e) => JSON.stringify({ ...e, response: e.response ? { ...e.response, tools: undefined } : undefined }));
+    expect(said.some((e) => e.includes('function_call'))).toBe(true);
+    expect(said.join('\n')).not.toContain('Falcon');
+    expect(events.at(-1)).toMatchObject({ type: 'response.incomplete', response: { incomplete_details: { reason: 'content_filter' } } });
+    const whole = await (await ask(false)).json();
+    expect(JSON.stringify(whole.output)).not.toContain('Falcon');
+    expect(whole).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'content_filter' } });
+  });
+
   it('clean arguments reach the caller whole, streamed and not', async () => {
     const streamed = await (await callTool('the rocket', true)).text();
     const chunks = chunksOf(streamed);

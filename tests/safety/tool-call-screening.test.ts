@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { SSE_DONE, SseSplitter, sseData } from '../../shared/http/sse.js';
-import { chatAnswerParts, filteredChatAnswer, type ScreenedChoice } from '../../shared/safety/answer-filter.js';
+import {
+  chatAnswerParts,
+  filteredChatAnswer,
+  filteredResponse,
+  responseAnswerTexts,
+  type ScreenedChoice,
+} from '../../shared/safety/answer-filter.js';
 import { ChatStreamSafety } from '../../shared/safety/chat-stream-safety.js';
 import { contentFilterResult } from '../../shared/safety/content-filter-result.js';
 import { BlocklistMatchers, RequestSafety } from '../../shared/safety/request-safety.js';
+import { ResponsesStreamSafety } from '../../shared/safety/responses-stream-safety.js';
 import { safetyProfileSchema } from '../../shared/safety/safety-profile.js';
 import type { SafetyVerdict } from '../../shared/safety/screen.js';
 
@@ -176,5 +183,92 @@ describe('the tool calls of a streamed answer', () => {
   it('mask personal data in streamed arguments', async () => {
     const { args } = await relay([...toolEvents(0, 0, '{"to":"a@b.io","cc":"x"}', 3), finish(0), SSE_DONE]);
     expect(JSON.parse(args(0, 0))).toEqual({ to: '[EMAIL_1]', cc: 'x' });
+  });
+});
+
+describe('the function calls of a Responses answer', () => {
+  const response = (args: string) => ({
+    id: 'resp_1',
+    object: 'response',
+    status: 'completed',
+    output: [{ type: 'function_call', id: 'fc_1', call_id: 'call_1', name: 'launch', arguments: args, status: 'completed' }],
+  });
+  async function filter(args: string) {
+    const request = safety();
+    const answer = response(args);
+    const screened = await Promise.all(
+      responseAnswerTexts(answer).map(async (part) => {
+        const result = await request.screenAnswer([part.text]);
+        return { ...part, verdict: result.verdict, text: result.segments[0]! };
+      }),
+    );
+    return filteredResponse(answer, screened) as Record<string, unknown> & { output: Array<Record<string, unknown>> };
+  }
+
+  it('withholds flagged arguments: the Response is incomplete for content_filter', async () => {
+    const filtered = await filter('{"mission":"Project Falcon"}');
+    expect(filtered).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'content_filter' } });
+    expect(filtered.output[0]).toMatchObject({ type: 'function_call', arguments: '', status: 'incomplete' });
+    expect(JSON.stringify(filtered)).not.toContain('Falcon');
+  });
+
+  it('masks personal data in arguments and leaves clean ones as they were', async () => {
+    expect(JSON.parse(String((await filter('{"to":"a@b.io"}')).output[0]!.arguments))).toEqual({ to: '[EMAIL_1]' });
+    expect(await filter('{"n":1}')).toEqual(response('{"n":1}'));
+  });
+
+  const encoder = new TextEncoder();
+  const frame = (event: Record<string, unknown>) => encoder.encode(`event: ${String(event.type)}\ndata: ${JSON.stringify(event)}\n\n`);
+  function nativeCallStream(args: string, size: number): Uint8Array[] {
+    const start = { id: 'resp_1', object: 'response', status: 'in_progress', output: [] };
+    const item = { type: 'function_call', id: 'fc_1', call_id: 'call_1', name: 'launch', arguments: '', status: 'in_progress' };
+    const done = { ...item, arguments: args, status: 'completed' };
+    const at = { item_id: 'fc_1', output_index: 0 };
+    const events: Array<Record<string, unknown>> = [
+      { type: 'response.created', response: start },
+      { type: 'response.output_item.added', output_index: 0, item },
+      ...Array.from({ length: Math.ceil(args.length / size) }, (_, i) => ({
+        type: 'response.function_call_arguments.delta',
+        ...at,
+        delta: args.slice(i * size, (i + 1) * size),
+      })),
+      { type: 'response.function_call_arguments.done', ...at, arguments: args },
+      { type: 'response.output_item.done', output_index: 0, item: done },
+      { type: 'response.completed', response: { ...start, status: 'completed', output: [done] } },
+    ];
+    return events.map((e, i) => frame({ ...e, sequence_number: i }));
+  }
+  async function relayNative(events: Uint8Array[]) {
+    const request = safety();
+    const stream = new ResponsesStreamSafety(() => request.answerHoldBack(() => undefined));
+    const out: Uint8Array[] = [];
+    for (const event of events) out.push(...(await stream.push([event])));
+    const splitter = new SseSplitter();
+    return { bytes: Buffer.concat(out), events: out.flatMap((b) => splitter.push(b)).map((e) => JSON.parse(e.data)), stream };
+  }
+  const flagged = `{"plan":"${'go up and come back down. '.repeat(5)}Project Falcon launches at dawn"}`;
+
+  it('a native stream never sends flagged streamed arguments, whatever the chunking, and ends with response.incomplete', async () => {
+    for (const size of [1, 3, 17, 1000]) {
+      const { bytes, events, stream } = await relayNative(nativeCallStream(flagged, size));
+      expect(bytes.includes(Buffer.from('Falcon'))).toBe(false);
+      expect(events.at(-1)).toMatchObject({ type: 'response.incomplete', response: { incomplete_details: { reason: 'content_filter' } } });
+      expect(stream.blocked).toBe(true);
+    }
+  });
+
+  it('a native stream passes clean arguments whole, in the deltas, the done events and the final Response', async () => {
+    const clean = flagged.replace('Project Falcon', 'the rocket');
+    for (const size of [1, 17, 1000]) {
+      const { events } = await relayNative(nativeCallStream(clean, size));
+      const deltas = events
+        .filter((e) => e.type === 'response.function_call_arguments.delta')
+        .map((e) => e.delta)
+        .join('');
+      expect(deltas).toBe(clean);
+      expect(events.find((e) => e.type === 'response.function_call_arguments.done').arguments).toBe(clean);
+      expect(events.find((e) => e.type === 'response.output_item.done').item.arguments).toBe(clean);
+      expect(events.at(-1)).toMatchObject({ type: 'response.completed', response: { output: [{ arguments: clean }] } });
+    }
   });
 });
