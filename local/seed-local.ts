@@ -43,6 +43,7 @@ export const DEMO_SAFETY: SafetyProfile = {
   onOutage: 'closed',
   parallel: false,
   windowChars: 200,
+  billAborted: true,
 };
 
 /**

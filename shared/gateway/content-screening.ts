@@ -12,7 +12,7 @@ import { contentFilterResult, promptRefusal } from '../safety/content-filter-res
 import { type PromptTexts, withTexts } from '../safety/prompt-texts.js';
 import type { RequestSafety } from '../safety/request-safety.js';
 import { ResponsesStreamSafety } from '../safety/responses-stream-safety.js';
-import type { ScreenResult, SafetyVerdict } from '../safety/screen.js';
+import type { ScreenResult } from '../safety/screen.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 import type { StreamGuard } from './relay-stream.js';
@@ -25,13 +25,13 @@ import { requestSafetyFor } from './request-safety-for.js';
 export class ContentScreening {
   readonly #safety: RequestSafety;
   readonly #facts: UsageFacts;
-  readonly #verdicts: { prompt?: SafetyVerdict; answers: SafetyVerdict[] };
+  readonly #verdicts: NonNullable<UsageFacts['safety']>;
   #parallel: Promise<ScreenResult> | undefined;
 
   constructor(safety: RequestSafety, facts: UsageFacts) {
     this.#safety = safety;
     this.#facts = facts;
-    this.#verdicts = { answers: [] };
+    this.#verdicts = { answers: [], billAborted: safety.profile.billAborted };
     facts.safety = this.#verdicts;
   }
 

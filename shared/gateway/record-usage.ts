@@ -18,8 +18,11 @@ export interface UsageFacts {
   onMetered?: (outcome: UsageOutcome, facts: UsageFacts) => void;
   /** The request's hold on its team's budget and rate limits, settled here with what it really used. */
   admission?: Admission;
-  /** The request's screening so far (team safety profile): its prompt's verdict and each answer's or window's. */
-  safety?: { prompt?: SafetyVerdict; answers: SafetyVerdict[] };
+  /**
+   * The request's screening so far (team safety profile): its prompt's verdict and each answer's or window's, and
+   * whether a call stopped for a blocked prompt is billed (profile billAborted).
+   */
+  safety?: { prompt?: SafetyVerdict; answers: SafetyVerdict[]; billAborted: boolean };
 }
 
 export interface UsageOutcome {
@@ -43,12 +46,16 @@ export interface UsageOutcome {
 export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: UsageOutcome): Promise<void> {
   const nowMs = deps.now();
   const deployment = outcome.deployment;
-  // Every admitted request is recorded exactly once, whatever its end (answer, failure, cancel, stream cut): settled here.
-  facts.admission?.settle(deployment, outcome);
+  const price = deployment ? priceAt(deployment, facts.startedAtMs) : undefined;
+  const cost = price ? requestCost({ pricing: price }, outcome) : { costMicroUsd: 0, costRemainderPicoUsd: 0 };
+  // A call that reached a deployment though its prompt was blocked is one parallel mode stopped: the team's choice.
+  const unbilled = price !== undefined && facts.safety?.prompt?.action === 'block' && !facts.safety.billAborted;
+  // Every admitted request is recorded exactly once, whatever its end (answer, failure, cancel, stream cut): settled
+  // here; an unbilled call settles its tokens (rate limits) but no cost against the budget.
+  facts.admission?.settle(unbilled ? undefined : deployment, outcome);
   facts.onMetered?.(outcome, facts);
   const ts = new Date(facts.startedAtMs).toISOString();
-  const price = deployment ? priceAt(deployment, facts.startedAtMs) : undefined;
-  const safety = facts.safety ? safetyRecord(facts.safety.prompt, facts.safety.answers) : undefined;
+  const safety = facts.safety ? safetyRecord(facts.safety.prompt, facts.safety.answers, unbilled ? cost : undefined) : undefined;
   return deps.ledger.record({
     id: deps.newId(),
     requestId: facts.requestId,
@@ -66,7 +73,7 @@ export function recordUsage(deps: GatewayDeps, facts: UsageFacts, outcome: Usage
     cachedInputTokens: outcome.cachedInputTokens,
     reasoningTokens: outcome.reasoningTokens,
     estimated: outcome.estimated,
-    ...(price ? requestCost({ pricing: price }, outcome) : { costMicroUsd: 0, costRemainderPicoUsd: 0 }),
+    ...(unbilled ? { costMicroUsd: 0, costRemainderPicoUsd: 0 } : cost),
     ...(price?.effectiveFrom === undefined ? {} : { priceEffectiveFrom: price.effectiveFrom }),
     stream: facts.stream,
     latencyMs: nowMs - facts.startedAtMs,

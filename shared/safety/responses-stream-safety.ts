@@ -27,7 +27,7 @@ export class ResponsesStreamSafety {
   private ended = false;
   private finalResponse: Record<string, unknown> | undefined;
 
-  constructor(private readonly holdBackFor: (part: { itemId: string; contentIndex: number }) => StreamHoldBack) {}
+  constructor(private readonly holdBackFor: (part: { itemId: string; contentIndex: number | 'arguments' }) => StreamHoldBack) {}
 
   /** The Response as the caller got it in the stream's last event (completed, incomplete or failed), to store that one. */
   get final(): Record<string, unknown> | undefined {

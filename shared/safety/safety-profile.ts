@@ -22,7 +22,8 @@ export const DEFAULT_WINDOW_CHARS = 200;
  * not screened); `promptShield` screens prompts and documents for attacks; `pii` masks or blocks personal data
  * and secrets; `blocklists` names blocklist documents; `mode: audit` records verdicts and blocks nothing;
  * `onOutage` says what happens when Content Safety cannot answer; `parallel` starts the model while the prompt
- * is screened; `windowChars` is how much of a streamed answer is held back for screening.
+ * is screened; `windowChars` is how much of a streamed answer is held back for screening; `billAborted` says
+ * whether a call parallel mode stopped (its prompt blocked) is billed to the team for what the model used until then.
  */
 export const safetyProfileSchema = z.strictObject({
   categories: z
@@ -43,6 +44,7 @@ export const safetyProfileSchema = z.strictObject({
   mode: z.enum(['enforce', 'audit'], "mode must be 'enforce' or 'audit'").default('enforce'),
   onOutage: z.enum(['closed', 'open'], "onOutage must be 'closed' or 'open'").default('closed'),
   parallel: z.boolean('parallel must be true or false').default(false),
+  billAborted: z.boolean('billAborted must be true or false').default(true),
   windowChars: z
     .number('windowChars must be a number of characters')
     .int('windowChars must be a whole number')

@@ -4,8 +4,12 @@ import type { SafetyVerdict } from './screen.js';
 const ACTION_RANK = { allow: 0, mask: 1, block: 2 } as const;
 const FINDING_RANK = { clean: 0, mask: 1, block: 2 } as const;
 
-/** One record from the prompt's verdict and the answer's (one per choice, or one per stream window). */
-export function safetyRecord(prompt: SafetyVerdict | undefined, answer: readonly SafetyVerdict[]): SafetyRecord | undefined {
+/** One record from the prompt's verdict and the answer's (one per choice, or one per stream window), and a cost not billed. */
+export function safetyRecord(
+  prompt: SafetyVerdict | undefined,
+  answer: readonly SafetyVerdict[],
+  unbilledCost?: SafetyRecord['unbilledCost'],
+): SafetyRecord | undefined {
   const all = [
     ...(prompt ? [{ on: 'prompt' as const, verdict: prompt }] : []),
     ...answer.map((verdict) => ({ on: 'answer' as const, verdict })),
@@ -18,6 +22,7 @@ export function safetyRecord(prompt: SafetyVerdict | undefined, answer: readonly
     severities: {},
     billableRecords: 0,
     safetyMs: 0,
+    ...(unbilledCost ? { unbilledCost } : {}),
   };
   for (const { on, verdict } of all) {
     if (ACTION_RANK[verdict.action] > ACTION_RANK[record.action]) record.action = verdict.action;

@@ -16,10 +16,18 @@ export interface RollupCounters {
   safetyBlockedRequests?: number;
   /** Content Safety text records billed for screening (Azure bills per 1,000); present like safetyBlockedRequests. */
   safetyTextRecords?: number;
+  /** Stopped calls' cost not billed to the team (safety.billAborted false), exact like costMicroUsd + remainder. */
+  unbilledCostMicroUsd?: number;
+  unbilledCostRemainderPicoUsd?: number;
 }
 
 /** The counters only screened requests carry: a rollup of unscreened traffic keeps its shape. */
-export const SAFETY_COUNTERS = ['safetyBlockedRequests', 'safetyTextRecords'] as const;
+export const SAFETY_COUNTERS = [
+  'safetyBlockedRequests',
+  'safetyTextRecords',
+  'unbilledCostMicroUsd',
+  'unbilledCostRemainderPicoUsd',
+] as const;
 
 export interface RollupKey {
   team: string;
@@ -104,7 +112,12 @@ export function countersOf(record: UsageRecord): RollupCounters {
     estimatedRequests: record.estimated ? 1 : 0,
     failedRequests: record.status === 'ok' ? 0 : 1,
     ...(record.safety
-      ? { safetyBlockedRequests: record.safety.action === 'block' ? 1 : 0, safetyTextRecords: record.safety.billableRecords }
+      ? {
+          safetyBlockedRequests: record.safety.action === 'block' ? 1 : 0,
+          safetyTextRecords: record.safety.billableRecords,
+          unbilledCostMicroUsd: record.safety.unbilledCost?.costMicroUsd ?? 0,
+          unbilledCostRemainderPicoUsd: record.safety.unbilledCost?.costRemainderPicoUsd ?? 0,
+        }
       : {}),
   };
 }

@@ -63,6 +63,11 @@ export type SafetyRecord = {
   billableRecords: number;
   /** Time spent screening, local and remote, summed over the prompt and every answer window. */
   safetyMs: number;
+  /**
+   * What a call stopped because its prompt was blocked (parallel mode) really cost, when the team's profile does not
+   * bill it (`billAborted: false`): the record's own cost is then 0, its tokens as used.
+   */
+  unbilledCost?: { costMicroUsd: number; costRemainderPicoUsd: number };
 };
 
 export function utcDay(ms: number): string {

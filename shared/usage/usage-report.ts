@@ -1,5 +1,5 @@
 import { errors } from '../errors.js';
-import { SAFETY_COUNTERS, type RollupCounters } from './ledger.js';
+import type { RollupCounters } from './ledger.js';
 import { costPicoUsd, picoToUsd, picoToUsdExact, roundToMicroUsd } from './pricing.js';
 
 export const groupByFields = ['team', 'alias', 'deployment', 'kind', 'day'] as const;
@@ -43,6 +43,8 @@ export interface UsageRow extends Partial<Record<GroupByField, string>> {
   safetyTextRecords?: number;
   /** safetyTextRecords at SWITCHYARD_SAFETY_USD_PER_1000_RECORDS, rounded like costUsd; apart from costUsd (Azure bills it apart). */
   safetyCostUsd?: number;
+  /** What stopped calls cost that the team is not billed for (safety.billAborted false), rounded like costUsd; like safetyCostUsd. */
+  unbilledCostUsd?: number;
 }
 
 export interface UsageReportOptions {
@@ -118,7 +120,10 @@ interface ExactCost {
   totalPico: bigint;
   serverlessPico: bigint;
   managedPico: bigint;
+  unbilledPico: bigint;
 }
+
+const SHOWN_SAFETY_COUNTS = ['safetyBlockedRequests', 'safetyTextRecords'] as const;
 
 function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row: RollupRow, options: UsageReportOptions): void {
   target.requests += row.requests ?? 0;
@@ -129,12 +134,15 @@ function accumulate(target: Omit<UsageRow, GroupByField>, exact: ExactCost, row:
   target.reasoningTokens += row.reasoningTokens ?? 0;
   target.estimatedRequests += row.estimatedRequests ?? 0;
   target.failedRequests += row.failedRequests ?? 0;
-  for (const name of SAFETY_COUNTERS) {
+  for (const name of SHOWN_SAFETY_COUNTS) {
     const value = row[name];
     if (value !== undefined) target[name] = (target[name] ?? 0) + value;
   }
-  if (target.safetyTextRecords !== undefined)
+  exact.unbilledPico += costPicoUsd({ costMicroUsd: row.unbilledCostMicroUsd, costRemainderPicoUsd: row.unbilledCostRemainderPicoUsd });
+  if (target.safetyTextRecords !== undefined) {
     target.safetyCostUsd = picoToUsd(BigInt(target.safetyTextRecords) * BigInt(options.safetyPicoUsdPerTextRecord));
+    target.unbilledCostUsd = picoToUsd(exact.unbilledPico);
+  }
   const pico = costPicoUsd(row);
   exact.totalPico += pico;
   if (row.kind === 'serverless') exact.serverlessPico += pico;
@@ -157,14 +165,14 @@ export function buildUsageReport(
 ): UsageReport {
   const groups = new Map<string, { row: UsageRow; exact: ExactCost }>();
   const totals = emptyTotals();
-  const totalsExact: ExactCost = { totalPico: 0n, serverlessPico: 0n, managedPico: 0n };
+  const totalsExact: ExactCost = { totalPico: 0n, serverlessPico: 0n, managedPico: 0n, unbilledPico: 0n };
   for (const rollup of rollups) {
     const key = query.groupBy.map((f) => rollup[f]).join('\u0000');
     let group = groups.get(key);
     if (!group) {
       group = {
         row: { ...Object.fromEntries(query.groupBy.map((f) => [f, rollup[f]])), ...emptyTotals() },
-        exact: { totalPico: 0n, serverlessPico: 0n, managedPico: 0n },
+        exact: { totalPico: 0n, serverlessPico: 0n, managedPico: 0n, unbilledPico: 0n },
       };
       groups.set(key, group);
     }
@@ -199,6 +207,7 @@ const metricColumns = [
   'safetyBlockedRequests',
   'safetyTextRecords',
   'safetyCostUsd',
+  'unbilledCostUsd',
 ] as const;
 
 /** The report as CSV: the groupBy columns, then the metrics, with a header row. */

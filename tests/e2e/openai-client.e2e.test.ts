@@ -174,7 +174,7 @@ describe('the official openai client against the gateway', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = (await response.text()).trim().split('\r\n');
     expect(lines[0]).toBe(
-      'team,kind,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd',
+      'team,kind,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd,unbilledCostUsd',
     );
     expect(lines.some((l) => l.startsWith('demo,managed,'))).toBe(true);
   });

@@ -87,7 +87,7 @@ describe('GET /usage/statements/{team}', () => {
     expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     const lines = (await csv.text()).trim().split('\r\n');
     expect(lines.at(-1)!.startsWith('total,,,6,')).toBe(true);
-    expect(lines.at(-1)!.endsWith(`,${json.totals.costUsdExact},,,`)).toBe(true);
+    expect(lines.at(-1)!.endsWith(`,${json.totals.costUsdExact},,,,`)).toBe(true);
 
     const html = await gw.call(`/usage/statements/acct?month=${month}&format=html`, { key: teamKey });
     expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');

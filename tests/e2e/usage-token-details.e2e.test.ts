@@ -192,9 +192,9 @@ describe('cached input and reasoning tokens in /usage', () => {
     const csv = await (await gw.call(`/usage?from=${day}&to=${day}&groupBy=alias&format=csv`)).text();
     const lines = csv.trimEnd().split('\r\n');
     expect(lines[0]).toBe(
-      'alias,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd',
+      'alias,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd,unbilledCostUsd',
     );
-    expect(lines).toContain('reasoned,3,350,140,224,87,0.00063,0,0,0.00063,0,0.000630000000,,,');
-    expect(lines).toContain('reasoned-chat,1,100,40,64,25,0.00018,0,0,0.00018,0,0.000180000000,,,');
+    expect(lines).toContain('reasoned,3,350,140,224,87,0.00063,0,0,0.00063,0,0.000630000000,,,,');
+    expect(lines).toContain('reasoned-chat,1,100,40,64,25,0.00018,0,0,0.00018,0,0.000180000000,,,,');
   });
 });

@@ -493,7 +493,7 @@ describe('what safety blocked and cost, per team', () => {
       safetyCostUsd: (textRecords * 380) / 1_000_000,
     });
     const csv = (await (await gw.call(`/usage?from=${day}&to=${day}&groupBy=team&format=csv`)).text()).split('\r\n');
-    expect(csv.find((line) => line.startsWith('demo,'))!.endsWith(`,${blocked},${textRecords},${(textRecords * 380) / 1_000_000}`)).toBe(
+    expect(csv.find((line) => line.startsWith('demo,'))!.endsWith(`,${blocked},${textRecords},${(textRecords * 380) / 1_000_000},0`)).toBe(
       true,
     );
     const statement = await (await gw.call(`/usage/statements/demo?month=${day.slice(0, 7)}`)).json();

@@ -66,6 +66,7 @@ describe('safety profile', () => {
       onOutage: 'closed',
       parallel: false,
       windowChars: 200,
+      billAborted: true,
     });
   });
 

@@ -115,7 +115,7 @@ describe('team statements', () => {
     expect(csv[0]!.startsWith('alias,deployment,kind,requests,')).toBe(true);
     expect(csv).toHaveLength(5);
     expect(csv[4]!.startsWith('total,,,9,')).toBe(true);
-    expect(csv[4]!.endsWith(',1.234634000001,,,')).toBe(true);
+    expect(csv[4]!.endsWith(',1.234634000001,,,,')).toBe(true);
   });
 
   it('prints a page with every value escaped and nothing to load or run', () => {
@@ -153,7 +153,7 @@ describe('team statements', () => {
     expect(statement.lines.find((l) => l.deployment === 'llama-managed')!.safetyCostUsd).toBeUndefined();
     expect(statement.totals).toMatchObject({ safetyTextRecords: 5, safetyCostUsd: 0.0019 });
     expect(statement.totals.costUsdExact).toBe('1.234697900001');
-    expect(statementCsv(statement).trim().split('\r\n').at(-1)!.endsWith(',1,5,0.0019')).toBe(true);
+    expect(statementCsv(statement).trim().split('\r\n').at(-1)!.endsWith(',1,5,0.0019,0')).toBe(true);
     expect(statementHtml(statement)).toContain('5 text records screened by Azure AI Content Safety, $0.0019 at its list price');
   });
 });

@@ -351,7 +351,7 @@ describe('buildUsageReport', () => {
     expect(report.rows).toEqual([
       expect.objectContaining({ alias: 'chat', requests: 3, inputTokens: 30, cachedInputTokens: 4, reasoningTokens: 2 }),
     ]);
-    expect(usageReportCsv(report).split('\r\n')[1]).toBe('chat,3,30,9,4,2,0,0,0,0,0,0.000000000000,,,');
+    expect(usageReportCsv(report).split('\r\n')[1]).toBe('chat,3,30,9,4,2,0,0,0,0,0,0.000000000000,,,,');
   });
 
   it('keeps groups apart even when joined values would collide', () => {
@@ -452,21 +452,21 @@ describe('usageReportCsv', () => {
   it('writes the header and rows with CRLF line ends', () => {
     const csv = usageReportCsv(buildUsageReport(query(['team', 'day']), ROLLUPS.slice(0, 2)));
     expect(csv).toBe(
-      'team,day,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd\r\n' +
-        'ads,2026-01-01,10,1000,500,400,0,0,0,2,0,0,0.000000000000,,,\r\n' +
-        'search,2026-01-02,3,300,90,120,30,0.1,1,0,0.1,0,0.100000000000,,,\r\n',
+      'team,day,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd,unbilledCostUsd\r\n' +
+        'ads,2026-01-01,10,1000,500,400,0,0,0,2,0,0,0.000000000000,,,,\r\n' +
+        'search,2026-01-02,3,300,90,120,30,0.1,1,0,0.1,0,0.100000000000,,,,\r\n',
     );
   });
 
   it('writes only the header for an empty report', () => {
     expect(usageReportCsv(report(['alias'], []))).toBe(
-      'alias,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd\r\n',
+      'alias,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd,unbilledCostUsd\r\n',
     );
   });
 
   it('writes small costs without exponent notation loss', () => {
     const csv = usageReportCsv(report([], [{ costUsd: 0.000001 }]));
-    expect(csv.split('\r\n')[1]).toBe('1,2,3,1,2,0.000001,0,0,0.5,0,0.500000000000,,,');
+    expect(csv.split('\r\n')[1]).toBe('1,2,3,1,2,0.000001,0,0,0.5,0,0.500000000000,,,,');
   });
 
   it('quotes values with commas, quotes and line breaks', () => {
@@ -480,8 +480,8 @@ describe('usageReportCsv', () => {
       ),
     );
     expect(csv.split('\r\n').slice(1, 3)).toEqual([
-      '"a,b","say ""hi""",1,2,3,1,2,0.5,0,0,0.5,0,0.500000000000,,,',
-      '"line\nbreak","cr\rhere",1,2,3,1,2,0.5,0,0,0.5,0,0.500000000000,,,',
+      '"a,b","say ""hi""",1,2,3,1,2,0.5,0,0,0.5,0,0.500000000000,,,,',
+      '"line\nbreak","cr\rhere",1,2,3,1,2,0.5,0,0,0.5,0,0.500000000000,,,,',
     ]);
   });
 
@@ -495,13 +495,13 @@ describe('usageReportCsv', () => {
   ])('guards against formula injection (%j)', (value, cell) => {
     const csv = usageReportCsv(report(['deployment'], [{ deployment: value }]));
     expect(csv).toBe(
-      `deployment,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd\r\n${cell},1,2,3,1,2,0.5,0,0,0.5,0,0.500000000000,,,\r\n`,
+      `deployment,requests,inputTokens,outputTokens,cachedInputTokens,reasoningTokens,costUsd,estimatedRequests,failedRequests,serverlessCostUsd,managedAllocatedUsd,costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd,unbilledCostUsd\r\n${cell},1,2,3,1,2,0.5,0,0,0.5,0,0.500000000000,,,,\r\n`,
     );
   });
 
   it('does not alter safe values or numbers', () => {
     const csv = usageReportCsv(report(['deployment'], [{ deployment: 'gpt-4o=mini+x', requests: 0 }]));
-    expect(csv.split('\r\n')[1]).toBe('gpt-4o=mini+x,0,2,3,1,2,0.5,0,0,0.5,0,0.500000000000,,,');
+    expect(csv.split('\r\n')[1]).toBe('gpt-4o=mini+x,0,2,3,1,2,0.5,0,0,0.5,0,0.500000000000,,,,');
   });
 });
 
@@ -549,11 +549,25 @@ describe('safety cost', () => {
     expect(report.rows[0]!.safetyCostUsd).toBe(0.001);
   });
 
+  it('sums stopped calls not billed (safety.billAborted false) exactly, apart from costUsd', () => {
+    const unbilled = (micro: number, pico: number) => ({
+      ...screened('search', 1, 1),
+      unbilledCostMicroUsd: micro,
+      unbilledCostRemainderPicoUsd: pico,
+    });
+    const report = buildUsageReport(query(['team']), [unbilled(1, 600_000), unbilled(2, 400_000), screened('web', 1, 0)], options);
+    expect(report.rows.map((row) => [row.team, row.unbilledCostUsd, row.costUsd])).toEqual([
+      ['search', 0.000004, 0.000014],
+      ['web', 0, 0.000007],
+    ]);
+    expect(report.totals.unbilledCostUsd).toBe(0.000004);
+  });
+
   it('appends the safety columns to the CSV, empty where nothing was screened', () => {
     const unscreened = { ...screened('ads', 0, 0), safetyBlockedRequests: undefined, safetyTextRecords: undefined };
     const csv = usageReportCsv(buildUsageReport(query(['team']), [screened('search', 3, 1), unscreened], options)).split('\r\n');
-    expect(csv[0]!.endsWith(',costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd')).toBe(true);
-    expect(csv[1]!.endsWith(',0.000007000000,,,')).toBe(true);
-    expect(csv[2]!.endsWith(',0.000007000000,1,3,0.00114')).toBe(true);
+    expect(csv[0]!.endsWith(',costUsdExact,safetyBlockedRequests,safetyTextRecords,safetyCostUsd,unbilledCostUsd')).toBe(true);
+    expect(csv[1]!.endsWith(',0.000007000000,,,,')).toBe(true);
+    expect(csv[2]!.endsWith(',0.000007000000,1,3,0.00114,0')).toBe(true);
   });
 });
