@@ -1,5 +1,6 @@
 import { CosmosClient } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { monthOf } from '../../shared/limits/quota-windows.js';
 import { costPicoUsd, picoToUsd, roundToMicroUsd } from '../../shared/usage/pricing.js';
 import type { UsageRecord } from '../../shared/usage/usage-record.js';
 import { DEMO_KEY, putRoute, putSimDeployment, startTestGateway, type TestGateway } from '../e2e/harness.js';
@@ -19,7 +20,31 @@ beforeAll(async () => {
   // Content Safety answers late, so the model is under way when the verdict blocks it.
   gw.sims!.contentSafety!.setOptions({ latencyMs: 150 });
   gw.sims!.serverless.setOptions({ tokensPerSecond: 20 });
+  const budgeted = await gw.call('/manage/teams/demo', {
+    method: 'PATCH',
+    body: JSON.stringify({ budget: { monthlyUsd: 1000, enforce: 'soft' } }),
+  });
+  expect(budgeted.status, await budgeted.text()).toBe(200);
 });
+
+/** What team demo's budget has counted as spent this month, once every settlement has landed. */
+async function spentMicroUsd(): Promise<number> {
+  const read = async () => (await gw.services.deps.quotas.read('demo', monthOf(Date.now())))?.spentMicroUsd ?? 0;
+  let last = -1;
+  // Settlements are written after the answer: wait until the figure stops moving.
+  await expect
+    .poll(
+      async () => {
+        const now = await read();
+        const still = now === last;
+        last = now;
+        return still;
+      },
+      { timeout: 5_000, interval: 100 },
+    )
+    .toBe(true);
+  return last;
+}
 afterAll(async () => {
   await gw?.close();
 });
@@ -64,7 +89,9 @@ describe('safety.billAborted', () => {
     await profile({ categories: { violence: 4 }, parallel: true });
     // Streamed: the tokens of a stopped stream are counted (a whole answer stopped before its body has none to count).
     for (let i = 0; i < 2; i += 1) {
+      const spentBefore = await spentMicroUsd();
       const record = await blockedStream();
+      expect(await spentMicroUsd()).toBeGreaterThan(spentBefore);
       expect(record).toMatchObject({ status: 'cancelled', safety: { action: 'block', flagged: { on: 'prompt' } } });
       expect(record.inputTokens).toBeGreaterThan(0);
       expect(costPicoUsd(record)).toBe(tokenPico(record));
@@ -74,7 +101,10 @@ describe('safety.billAborted', () => {
 
   it('false: recorded with its tokens and real cost, but at cost 0 to the team; /usage shows it as unbilledCostUsd', async () => {
     await profile({ categories: { violence: 4 }, parallel: true, billAborted: false });
+    const spentBefore = await spentMicroUsd();
     const records = [await blockedStream(), await blockedStream()];
+    // The budget is not charged for them.
+    expect(await spentMicroUsd()).toBe(spentBefore);
     for (const record of records) {
       expect(record).toMatchObject({ status: 'cancelled', costMicroUsd: 0, costRemainderPicoUsd: 0 });
       expect(record.inputTokens).toBeGreaterThan(0);
