@@ -10,6 +10,17 @@ type Released = { text: string; calls: Array<Record<string, unknown>>; blocked: 
 
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
+/** Adds released arguments to the delta's piece of that call, or a piece of its own: one entry per call in a delta. */
+function appendArguments(calls: Array<Record<string, unknown>>, index: number, text: string): void {
+  const piece = calls.find((call) => call.index === index);
+  if (!piece) {
+    calls.push({ index, function: { arguments: text } });
+    return;
+  }
+  const fn = isRecord(piece.function) ? piece.function : {};
+  piece.function = { ...fn, arguments: `${typeof fn.arguments === 'string' ? fn.arguments : ''}${text}` };
+}
+
 /**
  * A streamed chat answer (OpenAI chat.completion.chunk events, as the protocol readers give them), screened on
  * its way to the caller: each choice's `delta.content` goes through its own StreamHoldBack and only what that
@@ -117,7 +128,7 @@ export class ChatStreamSafety {
     for (const [callIndex, holdBack] of choice.calls) {
       const rest = await holdBack.end();
       released.blocked ||= rest.blocked;
-      if (rest.text.length > 0) released.calls.push({ index: callIndex, function: { arguments: rest.text } });
+      if (rest.text.length > 0) appendArguments(released.calls, callIndex, rest.text);
     }
   }
 

@@ -112,6 +112,18 @@ describe('tool-call arguments screened like text', () => {
       .join('');
     expect(JSON.parse(args)).toEqual({ plan: plan('the rocket') });
     expect(chunks.flatMap((c) => c.choices.map((ch) => ch.finish_reason)).filter((f) => f !== null)).toEqual(['tool_calls']);
+    // The official client assembles the screened stream's pieces into the same call.
+    const assembled = await gw.openai.chat.completions
+      .stream({
+        model: 'tools',
+        messages: [{ role: 'user', content: 'plan the launch' }],
+        tools: tools('the rocket') as never,
+        tool_choice: 'required',
+      })
+      .finalChatCompletion();
+    expect(assembled.choices[0]!.finish_reason).toBe('tool_calls');
+    const call = assembled.choices[0]!.message.tool_calls![0]!;
+    expect(call.type === 'function' && JSON.parse(call.function.arguments)).toEqual({ plan: plan('the rocket') });
     const whole = await (await callTool('the rocket', false)).json();
     expect(whole.choices[0].finish_reason).toBe('tool_calls');
     expect(JSON.parse(whole.choices[0].message.tool_calls[0].function.arguments)).toEqual({ plan: plan('the rocket') });

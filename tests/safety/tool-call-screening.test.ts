@@ -180,6 +180,29 @@ describe('the tool calls of a streamed answer', () => {
     }
   });
 
+  it('send one piece per call in a delta, even when the finish releases the rest of several calls at once', async () => {
+    const header = (tool: number, args: string) => ({
+      index: tool,
+      id: `call_${tool}`,
+      type: 'function',
+      function: { name: 'launch', arguments: args },
+    });
+    // Both calls whole in one chunk with the finish: everything held is released in that chunk.
+    const { chunks, args } = await relay([
+      sseData({
+        ...base,
+        choices: [{ index: 0, delta: { tool_calls: [header(0, '{"a":1}'), header(1, '{"b":2}')] }, finish_reason: 'tool_calls' }],
+      }),
+      SSE_DONE,
+    ]);
+    const pieces = chunks.flatMap((c) =>
+      c.choices.flatMap((ch: { delta: { tool_calls?: Array<{ index: number }> } }) => ch.delta.tool_calls ?? []),
+    );
+    expect(pieces.map((p: { index: number }) => p.index)).toEqual([0, 1]);
+    expect([args(0, 0), args(0, 1)]).toEqual(['{"a":1}', '{"b":2}']);
+    expect(chunks.at(-1).choices[0].finish_reason).toBe('tool_calls');
+  });
+
   it('mask personal data in streamed arguments', async () => {
     const { args } = await relay([...toolEvents(0, 0, '{"to":"a@b.io","cc":"x"}', 3), finish(0), SSE_DONE]);
     expect(JSON.parse(args(0, 0))).toEqual({ to: '[EMAIL_1]', cc: 'x' });
