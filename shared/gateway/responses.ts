@@ -117,7 +117,6 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   const copy = 'chat' in translation ? shadowCopy(deps, route, chatShadow(translation.chat, deps)) : undefined;
   facts.onMetered = screening ? screening.unlessBlocked(copy) : copy;
   const scope = requestScope(request, deps, wantsStream);
-  options.timing?.track(scope, screening);
   const call: ResponseCall = {
     body,
     translation,
@@ -142,6 +141,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   try {
     // Admitted last, just before the call whose every end settles it.
     facts.admission = await admitRequest(team, decision.candidates, estimate, deps);
+    options.timing?.track(scope, screening);
     const attempted = await meteredCall<Completed>(
       decision.candidates,
       (d) => buildCall(d, call),
