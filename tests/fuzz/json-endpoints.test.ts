@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_KEY, putRoute, putSimDeployment, startTestGateway, type TestGateway } from '../e2e/harness.js';
+import { ADMIN_KEY, DEMO_KEY, putRoute, putSimDeployment, startTestGateway, type TestGateway } from '../e2e/harness.js';
 
 // Every JSON endpoint over real HTTP with valid, near-valid (one field mutated) and hostile documents: the gateway
 // answers each one, never with a 5xx other than an upstream's documented 502/503/504, every 4xx in the OpenAI error
 // shape, and it still answers /health after. Runs are bounded and seeded; a failure prints the seed and the document.
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
-const RUNS = Number(process.env.FUZZ_RUNS ?? 25);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 20);
 /** Long enough for a loaded machine; a request that needs more is a hang. */
 const ANSWER_TIMEOUT_MS = 15_000;
 
@@ -24,7 +24,8 @@ interface Endpoint {
   name: string;
   method: 'POST' | 'PUT' | 'PATCH';
   path: string;
-  key: string;
+  /** Read when the request is sent: a screened team's key exists only once the gateway has made it. */
+  key: () => string;
   /** A document the endpoint accepts. */
   valid: Record<string, Json>;
   /** Whether it calls an upstream, so an upstream's 5xx may pass through. */
@@ -32,6 +33,8 @@ interface Endpoint {
 }
 
 let gw: TestGateway;
+/** A key of a team screened by every safety layer, so hostile prompts go through the screening code too. */
+let screenedKey: string;
 
 beforeAll(async () => {
   gw = await startTestGateway();
@@ -41,6 +44,23 @@ beforeAll(async () => {
   await putRoute(gw, 'fuzz-patched', ['fuzz-sim']);
   await putRoute(gw, 'fuzz-shifted', ['fuzz-sim']);
   expect((await gw.call('/manage/teams/fuzz-team', { method: 'PUT', body: JSON.stringify({ name: 'Fuzz' }) })).status).toBe(201);
+  expect(
+    (await gw.call('/manage/blocklists/fuzz-words', { method: 'PUT', body: JSON.stringify({ items: ['Project Falcon'] }) })).status,
+  ).toBe(201);
+  const safety = {
+    categories: { hate: 4, sexual: 4, violence: 4, selfHarm: 4 },
+    promptShield: true,
+    pii: 'mask',
+    blocklists: ['fuzz-words'],
+    mode: 'enforce',
+    onOutage: 'closed',
+  };
+  const screened = await gw.call('/manage/teams/fuzz-screened', {
+    method: 'PUT',
+    body: JSON.stringify({ name: 'Fuzz screened', aliases: ['fuzz'], safety }),
+  });
+  expect(screened.status, await screened.text()).toBe(201);
+  screenedKey = ((await (await gw.call('/manage/teams/fuzz-screened/keys', { method: 'POST', body: '{}' })).json()) as { key: string }).key;
 });
 afterAll(async () => {
   await gw?.close();
@@ -59,12 +79,36 @@ const deployment = {
 };
 
 const endpoints = (): Endpoint[] => [
-  { name: 'chat', method: 'POST', path: '/v1/chat/completions', key: DEMO_KEY, valid: chatBody, upstream: true },
+  {
+    name: 'chat, screened team',
+    method: 'POST',
+    path: '/v1/chat/completions',
+    key: () => screenedKey,
+    valid: { ...chatBody, messages: [{ role: 'user', content: 'mail a@b.io about the falcon project' }], stream: true },
+    upstream: true,
+  },
+  {
+    name: 'embeddings, screened team',
+    method: 'POST',
+    path: '/v1/embeddings',
+    key: () => screenedKey,
+    valid: { model: 'fuzz', input: ['call 555-0100', 'b'] },
+    upstream: true,
+  },
+  {
+    name: 'responses, screened team',
+    method: 'POST',
+    path: '/v1/responses',
+    key: () => screenedKey,
+    valid: { model: 'fuzz', input: 'my card is 4111 1111 1111 1111', max_output_tokens: 16 },
+    upstream: true,
+  },
+  { name: 'chat', method: 'POST', path: '/v1/chat/completions', key: () => DEMO_KEY, valid: chatBody, upstream: true },
   {
     name: 'chat streamed',
     method: 'POST',
     path: '/v1/chat/completions',
-    key: DEMO_KEY,
+    key: () => DEMO_KEY,
     valid: { ...chatBody, stream: true, stream_options: { include_usage: true } },
     upstream: true,
   },
@@ -72,7 +116,7 @@ const endpoints = (): Endpoint[] => [
     name: 'embeddings',
     method: 'POST',
     path: '/v1/embeddings',
-    key: DEMO_KEY,
+    key: () => DEMO_KEY,
     valid: { model: 'fuzz', input: ['a', 'b'] },
     upstream: true,
   },
@@ -80,16 +124,16 @@ const endpoints = (): Endpoint[] => [
     name: 'responses',
     method: 'POST',
     path: '/v1/responses',
-    key: DEMO_KEY,
+    key: () => DEMO_KEY,
     valid: { model: 'fuzz', input: [{ role: 'user', content: 'hi' }], max_output_tokens: 16, instructions: 'Be brief.' },
     upstream: true,
   },
-  { name: 'deployment PUT', method: 'PUT', path: '/manage/deployments/fuzz-dep', key: gwAdmin(), valid: deployment, upstream: false },
+  { name: 'deployment PUT', method: 'PUT', path: '/manage/deployments/fuzz-dep', key: () => ADMIN_KEY, valid: deployment, upstream: false },
   {
     name: 'deployment PATCH',
     method: 'PATCH',
     path: '/manage/deployments/fuzz-sim-next',
-    key: gwAdmin(),
+    key: () => ADMIN_KEY,
     valid: { tags: ['fuzzed'], pricing: { inputPerMillionUsd: 0.5, outputPerMillionUsd: 0.7 } },
     upstream: false,
   },
@@ -97,7 +141,7 @@ const endpoints = (): Endpoint[] => [
     name: 'route PUT',
     method: 'PUT',
     path: '/manage/routes/fuzz-route',
-    key: gwAdmin(),
+    key: () => ADMIN_KEY,
     valid: { targets: [{ deployment: 'fuzz-sim', weight: 1 }], strategy: 'weighted' },
     upstream: false,
   },
@@ -105,7 +149,7 @@ const endpoints = (): Endpoint[] => [
     name: 'route PATCH',
     method: 'PATCH',
     path: '/manage/routes/fuzz-patched',
-    key: gwAdmin(),
+    key: () => ADMIN_KEY,
     valid: { strategy: 'cheapest', targets: [{ deployment: 'fuzz-sim' }, { deployment: 'fuzz-sim-next' }] },
     upstream: false,
   },
@@ -113,26 +157,26 @@ const endpoints = (): Endpoint[] => [
     name: 'team PUT',
     method: 'PUT',
     path: '/manage/teams/fuzz-put-team',
-    key: gwAdmin(),
+    key: () => ADMIN_KEY,
     valid: { name: 'Fuzz put', aliases: ['fuzz'], budget: { monthlyUsd: 100, enforce: 'hard' }, limits: { rpm: 1000 } },
     upstream: false,
   },
-  { name: 'team PATCH', method: 'PATCH', path: '/manage/teams/fuzz-team', key: gwAdmin(), valid: { tags: ['a'] }, upstream: false },
+  { name: 'team PATCH', method: 'PATCH', path: '/manage/teams/fuzz-team', key: () => ADMIN_KEY, valid: { tags: ['a'] }, upstream: false },
   {
     name: 'blocklist PUT',
     method: 'PUT',
     path: '/manage/blocklists/fuzz-list',
-    key: gwAdmin(),
+    key: () => ADMIN_KEY,
     valid: { items: ['Project Falcon'] },
     upstream: false,
   },
-  { name: 'role key POST', method: 'POST', path: '/manage/keys', key: gwAdmin(), valid: { role: 'ops' }, upstream: false },
-  { name: 'team key POST', method: 'POST', path: '/manage/teams/fuzz-team/keys', key: gwAdmin(), valid: {}, upstream: false },
+  { name: 'role key POST', method: 'POST', path: '/manage/keys', key: () => ADMIN_KEY, valid: { role: 'ops' }, upstream: false },
+  { name: 'team key POST', method: 'POST', path: '/manage/teams/fuzz-team/keys', key: () => ADMIN_KEY, valid: {}, upstream: false },
   {
     name: 'explain',
     method: 'POST',
     path: '/manage/explain',
-    key: gwAdmin(),
+    key: () => ADMIN_KEY,
     valid: { team: 'demo', request: chatBody },
     upstream: false,
   },
@@ -140,17 +184,12 @@ const endpoints = (): Endpoint[] => [
     name: 'route shift',
     method: 'PUT',
     path: '/manage/routes/fuzz-shifted/shift',
-    key: gwAdmin(),
+    key: () => ADMIN_KEY,
     valid: { to: 'fuzz-sim-next', over: '10m', steps: 5 },
     upstream: false,
   },
-  { name: 'reconcile', method: 'POST', path: '/usage/reconcile?month=2026-11', key: gwAdmin(), valid: {}, upstream: false },
+  { name: 'reconcile', method: 'POST', path: '/usage/reconcile?month=2026-11', key: () => ADMIN_KEY, valid: {}, upstream: false },
 ];
-
-function gwAdmin(): string {
-  // The harness's admin key; a function so the table reads the same for every endpoint.
-  return 'sya-test-admin-key-0123456789abcdef';
-}
 
 // ---- documents ----
 
@@ -290,7 +329,7 @@ const documentFor = (endpoint: Endpoint): fc.Arbitrary<Document> =>
 async function send(endpoint: Endpoint, document: Document): Promise<{ status: number; text: string; contentType: string }> {
   const response = await fetch(gw.url + endpoint.path, {
     method: endpoint.method,
-    headers: { authorization: `Bearer ${endpoint.key}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${endpoint.key()}`, 'content-type': 'application/json' },
     body: typeof document.body === 'string' ? document.body : new Uint8Array(document.body),
     signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
   });
