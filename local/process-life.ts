@@ -1,4 +1,5 @@
 import type { Logger } from '../shared/log.js';
+import { storeFailureKind } from '../shared/store/containers.js';
 
 // How the `npm start` process ends: on a signal or when its parent disappears, gracefully, within a hard deadline.
 
@@ -56,6 +57,17 @@ export function watchParent(onGone: () => void, intervalMs: number): () => void 
 }
 
 /** One line for a start-up failure that a setting fixes; undefined for anything else. */
+/** One line for a start that could not use the store COSMOS_ENDPOINT names; undefined for any other failure. */
+export function describeStoreFailure(error: unknown, endpoint: string | undefined): string | undefined {
+  if (!endpoint) return undefined;
+  const kind = storeFailureKind(error);
+  if (kind === 'refused') return `the store at ${endpoint} refused the credentials — check COSMOS_KEY or the identity's data role`;
+  if (kind !== 'unreachable') return undefined;
+  const code = (error as { code?: unknown } | null)?.code;
+  const why = typeof code === 'string' ? ` (${code})` : '';
+  return `the store at ${endpoint} is not reachable${why} — check COSMOS_ENDPOINT, or leave it unset for the embedded store`;
+}
+
 export function describeListenFailure(error: unknown): string | undefined {
   const { code, syscall, port, address } = (error ?? {}) as NodeJS.ErrnoException & { port?: number; address?: string };
   if (syscall !== 'listen') return undefined;

@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from '../shared/config/config.js';
 import { createLogger } from '../shared/log.js';
 import { startLocalGateway, type LocalGateway } from './local-gateway.js';
-import { describeListenFailure, stopGracefully } from './process-life.js';
+import { describeListenFailure, describeStoreFailure, stopGracefully } from './process-life.js';
 
 // `npm start`: Switchyard in local mode, on embedded defaults unless Azure settings say otherwise.
 const log = createLogger();
@@ -12,7 +12,10 @@ try {
   stopGracefully({ close: async () => (await started).close(), deadlineMs: config.shutdownDeadlineMs, log });
   process.stdout.write(startBanner(await started));
 } catch (error) {
-  const line = error instanceof ConfigError ? error.message : describeListenFailure(error);
+  const line =
+    error instanceof ConfigError
+      ? error.message
+      : (describeListenFailure(error) ?? describeStoreFailure(error, process.env.COSMOS_ENDPOINT));
   if (line === undefined) throw error;
   process.stderr.write(`${line}\n`);
   process.exit(error instanceof ConfigError ? 2 : 1);

@@ -103,6 +103,31 @@ describe('a busy port', () => {
   }, 60_000);
 });
 
+describe('a store nobody answers at', () => {
+  it('gives one clear line naming the setting on stderr and a non-zero exit, no stack (chaos found the SDK error with its diagnostics)', async () => {
+    const nobody = createTcpServer();
+    await new Promise<void>((resolve) => nobody.listen(0, '127.0.0.1', resolve));
+    const port = (nobody.address() as AddressInfo).port;
+    await new Promise((resolve) => nobody.close(resolve));
+    const gateway = spawnCaptured(
+      process.execPath,
+      GATEWAY_ENTRY,
+      gatewayEnv(newDataDir(), {
+        SWITCHYARD_MODE: 'local',
+        COSMOS_ENDPOINT: `https://127.0.0.1:${port}/`,
+        COSMOS_KEY: 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==',
+      }),
+    );
+    spawned.add(gateway.child.pid!);
+    const { code } = await exitWithin(gateway.exited, 30_000);
+    expect(code).toBe(1);
+    expect(gateway.stderr()).toBe(
+      `the store at https://127.0.0.1:${port}/ is not reachable (ECONNREFUSED) — check COSMOS_ENDPOINT, or leave it unset for the embedded store\n`,
+    );
+    expect(gateway.output()).not.toMatch(/\n\s+at /);
+  }, 60_000);
+});
+
 describe('the shutdown deadline', () => {
   let hostile: Server;
   let hostileUrl: string;
