@@ -357,6 +357,57 @@ function checkAnswer(endpoint: Endpoint, answer: { status: number; text: string;
   }
 }
 
+/** Every UTF-8 byte of the id percent-encoded (a lone surrogate becomes U+FFFD, as it would on the wire). */
+const percentEncoded = (id: string) => [...Buffer.from(id, 'utf8')].map((byte) => `%${byte.toString(16).padStart(2, '0')}`).join('');
+
+describe('fuzzing the ids in management paths', () => {
+  const hostileSegment = fc.oneof(
+    fc
+      .oneof(
+        oddString,
+        fc.constantFrom('..', '.', '%', '__proto__', 'constructor', 'a/b', 'a?b', 'a#b', ' ', 'CON', 'x'.repeat(5_000)),
+        fc.string({ minLength: 1, maxLength: 300 }),
+      )
+      .map(percentEncoded),
+    // Escapes that are not UTF-8, or not escapes at all.
+    fc.constantFrom('%FF', '%C0%AF', '%E0%80', '%00', '%2e%2e', '%', '%zz', '%%41'),
+  );
+  const kinds: Array<[string, Record<string, Json>]> = [
+    ['deployments', deployment],
+    ['routes', { targets: [{ deployment: 'fuzz-sim' }] }],
+    ['teams', { name: 'Fuzz id' }],
+    ['blocklists', { items: ['x'] }],
+  ];
+  it('PUT, PATCH, GET and DELETE with any id never answer 5xx and always in the error shape', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...kinds),
+        fc.constantFrom('PUT', 'PATCH', 'GET', 'DELETE'),
+        hostileSegment,
+        async ([kind, body], method, segment) => {
+          const response = await fetch(`${gw.url}/manage/${kind}/${segment}`, {
+            method,
+            headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+            ...(method === 'PUT' || method === 'PATCH' ? { body: JSON.stringify(body) } : {}),
+            signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
+          });
+          const text = await response.text();
+          checkAnswer(
+            { name: kind, method: 'PUT', path: '', key: () => ADMIN_KEY, valid: body, upstream: false },
+            {
+              status: response.status,
+              text,
+              contentType: response.headers.get('content-type') ?? '',
+            },
+          );
+        },
+      ),
+      { seed: SEED, numRuns: RUNS * 3, verbose: 1, endOnFailure: true },
+    );
+    expect((await fetch(`${gw.url}/health`)).status).toBe(200);
+  });
+});
+
 describe('fuzzing every JSON endpoint over HTTP', () => {
   for (const endpoint of endpoints()) {
     it(`${endpoint.name} (${endpoint.method} ${endpoint.path}) never answers 5xx, always the error shape, never hangs`, async () => {
