@@ -79,6 +79,13 @@ export class CallScope {
     this.#reservedBytes += bytes;
   }
 
+  /** Gives back `bytes` of what this request reserved (an answer dropped before the request ends). */
+  release(bytes: number): void {
+    const released = Math.min(bytes, this.#reservedBytes);
+    this.#options.buffers.release(released);
+    this.#reservedBytes -= released;
+  }
+
   /** Stops the upstream work as a caller who left would (a prompt that parallel screening blocked): nothing more is read. */
   cancel(): void {
     this.#stop('caller');

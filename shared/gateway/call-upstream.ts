@@ -180,11 +180,23 @@ function failureToError(failure: Failure, attempts: number, retryAfterSeconds: n
   }
 }
 
-/** Reads a non-streamed answer whole (at most `maxBytes`), its bytes counted against the process-wide cap. */
-export function readWhole(answer: Answer, maxBytes: number, scope: CallScope): Promise<string> {
-  return scope.upstreamWork(() =>
-    readBody(answer.response.body, { maxBytes, headers: answer.response.headers, reserve: (bytes) => scope.reserve(bytes) }),
-  );
+/**
+ * Reads a non-streamed answer whole (at most `maxBytes`), its bytes counted against the process-wide cap. An answer
+ * that cannot be read whole is dropped, and its bytes go back to the cap at once: the request may still spend a while
+ * recording its usage, and holding them meanwhile would refuse other requests for bytes no one holds.
+ */
+export async function readWhole(answer: Answer, maxBytes: number, scope: CallScope): Promise<string> {
+  let reserved = 0;
+  const reserve = (bytes: number) => {
+    scope.reserve(bytes);
+    reserved += bytes;
+  };
+  try {
+    return await scope.upstreamWork(() => readBody(answer.response.body, { maxBytes, headers: answer.response.headers, reserve }));
+  } catch (error) {
+    scope.release(reserved);
+    throw error;
+  }
 }
 
 export function describe(error: unknown): string {

@@ -41,11 +41,7 @@ beforeAll(async () => {
       held.push(res);
     },
   });
-  // The held answers stay silent until the test releases them: a long idle limit keeps a loaded machine's slowness
-  // (the refused answer waits for its usage record) from timing the held one out first.
-  gw = await startTestGateway({
-    env: { SWITCHYARD_MAX_BUFFERED_ANSWER_BYTES: String(MAX_BUFFERED_ANSWER_BYTES), SWITCHYARD_FIRST_BYTE_TIMEOUT_MS: '30000' },
-  });
+  gw = await startTestGateway({ env: { SWITCHYARD_MAX_BUFFERED_ANSWER_BYTES: String(MAX_BUFFERED_ANSWER_BYTES) } });
   usage = watchUsage(gw);
 });
 afterAll(async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BufferBudget } from '../../shared/gateway/buffer-budget.js';
+import { readWhole, type Answer } from '../../shared/gateway/call-upstream.js';
 import { CallScope } from '../../shared/gateway/call-scope.js';
 
 const aborted = (signal: AbortSignal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -81,6 +82,29 @@ describe('answer bytes across requests', () => {
     b.reserve(70);
     b.dispose();
     b.dispose();
+    expect(budget.reservedBytes).toBe(0);
+  });
+
+  it('gives back the bytes of an answer that could not be read whole at once, not when its request ends', async () => {
+    const budget = new BufferBudget(100);
+    const other = new CallScope({ deadlineMs: 60_000, buffers: budget, now: Date.now });
+    const scope = new CallScope({ deadlineMs: 60_000, buffers: budget, now: Date.now });
+    other.reserve(50);
+    const chunks = [new Uint8Array(40), new Uint8Array(40)];
+    const answer = {
+      response: {
+        status: 200,
+        headers: {},
+        body: new ReadableStream<Uint8Array>({
+          pull: (controller) => (chunks.length ? controller.enqueue(chunks.shift()!) : controller.close()),
+        }),
+      },
+    } as unknown as Answer;
+    await expect(readWhole(answer, 1_000, scope)).rejects.toMatchObject({ code: 'overloaded' });
+    // Its request still runs (recording its usage, say): only the other request's bytes stay reserved.
+    expect(budget.reservedBytes).toBe(50);
+    scope.dispose();
+    other.dispose();
     expect(budget.reservedBytes).toBe(0);
   });
 });
