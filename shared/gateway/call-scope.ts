@@ -1,3 +1,4 @@
+import type { Deployment } from '../catalog/schemas.js';
 import { errors, type GatewayError } from '../errors.js';
 import type { GatewayRequest } from '../http/types.js';
 import type { BufferBudget } from './buffer-budget.js';
@@ -78,6 +79,9 @@ export class CallScope {
     if (!this.#options.buffers.tryReserve(bytes)) throw errors.overloaded();
     this.#reservedBytes += bytes;
   }
+
+  /** The deployment the latest attempt went to: the one a call stopped mid-attempt was running on. */
+  attempting: Deployment | undefined;
 
   /** Gives back `bytes` of what this request reserved (an answer dropped before the request ends). */
   release(bytes: number): void {

@@ -98,6 +98,7 @@ async function attempt<T>(
 ): Promise<Outcome<T>> {
   const release = deps.health.tryBegin(deployment);
   if (!release) return { kind: 'saturated' };
+  scope.attempting = deployment;
   const startedAtMs = deps.now();
   let answer: Answer;
   try {

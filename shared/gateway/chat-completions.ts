@@ -59,6 +59,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     operation: 'chat',
     stream: wantsStream,
     startedAtMs: deps.now(),
+    promptTokens: () => chatEstimate(body)().promptTokens,
   };
   // A blocked prompt is refused here, before anything is reserved or sent; what goes on is masked where the team masks.
   const screening = ContentScreening.for(team, deps, facts, request.signal);

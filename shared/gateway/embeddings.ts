@@ -36,6 +36,7 @@ export async function embeddings(
     operation: 'embeddings',
     stream: false,
     startedAtMs: deps.now(),
+    promptTokens: () => countEmbeddingInputTokens(body.input),
   };
   // Inputs are screened as a prompt: a blocked one never reaches a deployment, a masked one goes on masked.
   const screening = ContentScreening.for(team, deps, facts, request.signal);

@@ -6,7 +6,7 @@ import type { UpstreamRequest } from '../upstreams/upstream-port.js';
 import { callFirstAvailable, type Answer } from './call-upstream.js';
 import type { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
-import { recordUsage, type UsageFacts } from './record-usage.js';
+import { recordUsage, type UsageFacts, type UsageOutcome } from './record-usage.js';
 
 export type Metered<T> = { ok: true; result: T; deployment: Deployment; attempts: number } | { ok: false; response: GatewayResponse };
 
@@ -49,10 +49,20 @@ export async function meteredCall<T>(
     const status = isGatewayError(error) ? error.status : 502;
     await recordUsage(deps, facts, {
       ...failed,
+      ...stoppedForBlockedPrompt(facts, scope),
       status: scope.stopped === 'caller' ? 'cancelled' : 'upstream_error',
       httpStatus: status,
       attempts: candidates.length,
     });
     throw error;
   }
+}
+
+/**
+ * A call that parallel screening stopped before its answer came: the deployment had the prompt, so the record names
+ * it with the prompt as counted (estimated), billed or not as the team's billAborted says.
+ */
+function stoppedForBlockedPrompt(facts: UsageFacts, scope: CallScope): Partial<UsageOutcome> {
+  if (scope.stopped !== 'caller' || facts.safety?.prompt?.action !== 'block' || !scope.attempting || !facts.promptTokens) return {};
+  return { deployment: scope.attempting, inputTokens: facts.promptTokens(), estimated: true };
 }

@@ -23,6 +23,8 @@ export interface UsageFacts {
    * whether a call stopped for a blocked prompt is billed (profile billAborted).
    */
   safety?: { prompt?: SafetyVerdict; answers: SafetyVerdict[]; billAborted: boolean };
+  /** The prompt as Switchyard counts it: what a call stopped before its answer came is recorded as having used. */
+  promptTokens?: () => number;
 }
 
 export interface UsageOutcome {

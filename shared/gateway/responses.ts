@@ -105,6 +105,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     promptTokens: 'chat' in translation ? countChatPromptTokens(translation.chat.messages) : countTextTokens(JSON.stringify(body.input)),
     ...(body.max_output_tokens != null ? { maxOutputTokens: body.max_output_tokens } : {}),
   });
+  facts.promptTokens = () => estimate().promptTokens;
   const decision = planned(translation, () =>
     decideTargets(route, team, 'chat', deps, {
       user: body.safety_identifier ?? body.user,

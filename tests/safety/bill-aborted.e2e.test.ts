@@ -56,7 +56,7 @@ async function profile(safety: Record<string, unknown>): Promise<void> {
   }
 }
 
-async function blockedStream(): Promise<UsageRecord> {
+async function blockedCall(stream = true): Promise<UsageRecord> {
   sequence += 1;
   const requestId = `bill-aborted-${sequence}`;
   const response = await gw.call('/v1/chat/completions', {
@@ -67,7 +67,7 @@ async function blockedStream(): Promise<UsageRecord> {
       model: 'aborted',
       messages: [{ role: 'user', content: 'SIM_VIOLENCE_6 in parallel' }],
       max_tokens: 40,
-      stream: true,
+      stream,
     }),
   });
   expect(response.status).toBe(400);
@@ -87,10 +87,11 @@ const tokenPico = (record: UsageRecord) => BigInt(record.inputTokens + record.ou
 describe('safety.billAborted', () => {
   it('true (the default): the stopped call is billed to the team', async () => {
     await profile({ categories: { violence: 4 }, parallel: true });
-    // Streamed: the tokens of a stopped stream are counted (a whole answer stopped before its body has none to count).
-    for (let i = 0; i < 2; i += 1) {
+    // Streamed, the tokens the stopped stream sent are counted; whole, the answer never came: its prompt is (estimated).
+    for (const stream of [true, false]) {
       const spentBefore = await spentMicroUsd();
-      const record = await blockedStream();
+      const record = await blockedCall(stream);
+      if (!stream) expect(record.estimated).toBe(true);
       expect(await spentMicroUsd()).toBeGreaterThan(spentBefore);
       expect(record).toMatchObject({ status: 'cancelled', safety: { action: 'block', flagged: { on: 'prompt' } } });
       expect(record.inputTokens).toBeGreaterThan(0);
@@ -102,7 +103,7 @@ describe('safety.billAborted', () => {
   it('false: recorded with its tokens and real cost, but at cost 0 to the team; /usage shows it as unbilledCostUsd', async () => {
     await profile({ categories: { violence: 4 }, parallel: true, billAborted: false });
     const spentBefore = await spentMicroUsd();
-    const records = [await blockedStream(), await blockedStream()];
+    const records = [await blockedCall(), await blockedCall()];
     // The budget is not charged for them.
     expect(await spentMicroUsd()).toBe(spentBefore);
     for (const record of records) {

@@ -450,6 +450,12 @@ describe('parallel mode', () => {
         const record = await recordOf(blocked.requestId);
         expect(record.status).toBe('cancelled');
         expect(record.safety).toMatchObject({ action: 'block', flagged: { on: 'prompt', layer: 'analyze' } });
+        // The stopped call is recorded on the deployment that had it, with at least its prompt (counted when the
+        // answer never came), so its partial cost is billed per the team's billAborted.
+        expect(record.deployment).toBe(blocked.response.headers.get('x-switchyard-deployment') ?? record.deployment);
+        expect(record.deployment).not.toBe('');
+        expect(record.inputTokens).toBeGreaterThan(0);
+        if (!stream) expect(record.estimated).toBe(true);
       }
       // Nor is a shadow copy of a blocked prompt sent: only the clean request after it is copied.
       expect((await putSimDeployment(gw, 'safe-shadow')).status).toBe(201);
