@@ -44,10 +44,11 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, chatRequestSchema, deps);
   const route = resolveAlias(options.aliasFromPath ?? body.model, team, deps);
+  const estimate = chatEstimate(body);
   const decision = decideTargets(route, team, 'chat', deps, {
     user: body.user,
     features: chatRequestFeatures(body),
-    estimate: chatEstimate(body),
+    estimate,
     stream: body.stream === true,
   });
 
@@ -59,7 +60,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     operation: 'chat',
     stream: wantsStream,
     startedAtMs: deps.now(),
-    promptTokens: () => chatEstimate(body)().promptTokens,
+    promptTokens: () => estimate().promptTokens,
   };
   // A blocked prompt is refused here, before anything is reserved or sent; what goes on is masked where the team masks.
   const screening = ContentScreening.for(team, deps, facts, request.signal);
@@ -73,8 +74,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
   // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
   let relaying = false;
   // Parallel screening: a prompt Content Safety blocks stops the upstream call wherever it is.
-  const stopUpstream = () => scope.cancel();
-  screening?.watchPrompt(stopUpstream);
+  screening?.watchPrompt(scope);
   try {
     const attempted = await meteredCall<Completed>(
       decision.candidates,
@@ -86,7 +86,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
       scope,
     ).catch(async (error: unknown) => {
       // Stopped by a blocked prompt: the caller learns why (the usage was recorded as cancelled).
-      await screening?.promptCleared(stopUpstream);
+      await screening?.promptCleared();
       throw error;
     });
     if (!attempted.ok) return attempted.response;
@@ -104,7 +104,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
         guard: screening?.chatStream(),
       });
       // No byte reaches the caller before the prompt's verdict; a blocked one ends the relay (metered as cancelled).
-      await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+      await screening?.promptCleared().catch(async (error: unknown) => {
         await relayed.cancel();
         throw error;
       });
@@ -112,7 +112,7 @@ export async function chatCompletions(request: GatewayRequest, deps: GatewayDeps
     }
     const { usage } = result.answered;
     const whole = { deployment: attempted.deployment, ...usage, ttfbMs, attempts: attempted.attempts };
-    await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+    await screening?.promptCleared().catch(async (error: unknown) => {
       // The answer came before the verdict: it is billed, and never shown.
       await recordUsage(deps, facts, { ...whole, status: 'client_error', httpStatus: 400 });
       throw error;

@@ -13,6 +13,7 @@ import { type PromptTexts, withTexts } from '../safety/prompt-texts.js';
 import type { RequestSafety } from '../safety/request-safety.js';
 import { ResponsesStreamSafety } from '../safety/responses-stream-safety.js';
 import type { ScreenResult } from '../safety/screen.js';
+import type { CallScope } from './call-scope.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
 import type { StreamGuard } from './relay-stream.js';
@@ -27,6 +28,8 @@ export class ContentScreening {
   readonly #facts: UsageFacts;
   readonly #verdicts: NonNullable<UsageFacts['safety']>;
   #parallel: Promise<ScreenResult> | undefined;
+  /** The request's upstream work, stopped when parallel screening blocks the prompt. */
+  #scope: CallScope | undefined;
 
   constructor(safety: RequestSafety, facts: UsageFacts) {
     this.#safety = safety;
@@ -86,26 +89,28 @@ export class ContentScreening {
 
   /**
    * Parallel mode: Content Safety's verdict on the prompt, awaited before the caller gets a byte of the answer.
-   * A blocked prompt calls `abort` (the upstream call stops) and throws its refusal; the caller records the usage.
+   * A blocked prompt stops the upstream call (the scope `watchPrompt` was given) and throws its refusal; the caller
+   * records the usage.
    */
-  async promptCleared(abort: () => void): Promise<void> {
+  async promptCleared(): Promise<void> {
     const pending = this.#parallel;
     if (!pending) return;
     this.#parallel = undefined;
     const result = await pending;
     this.#verdicts.prompt = result.verdict;
     if (result.verdict.action === 'block') {
-      abort();
+      this.#scope?.cancel();
       throw promptRefusal(result.verdict);
     }
   }
 
-  /** Starts watching the parallel verdict: `abort` runs as soon as it blocks, even while the upstream is still answering. */
-  watchPrompt(abort: () => void): void {
+  /** Starts watching the parallel verdict: the request's upstream work stops as soon as it blocks, even mid-answer. */
+  watchPrompt(scope: CallScope): void {
+    this.#scope = scope;
     void this.#parallel?.then((result) => {
-      // Set before the abort, so the record of the stopped call carries why it stopped.
+      // Set before the cancel, so the record of the stopped call carries why it stopped.
       this.#verdicts.prompt = result.verdict;
-      if (result.verdict.action === 'block') abort();
+      if (result.verdict.action === 'block') scope.cancel();
     });
   }
 

@@ -25,9 +25,10 @@ export async function embeddings(
   const team = authenticateTeam(request.headers, deps);
   const body = await parseBody(request, embeddingsRequestSchema, deps);
   const route = resolveAlias(options.aliasFromPath ?? body.model, team, deps);
+  const promptTokens = () => countEmbeddingInputTokens(body.input);
   const decision = decideTargets(route, team, 'embeddings', deps, {
     user: body.user,
-    estimate: () => ({ promptTokens: countEmbeddingInputTokens(body.input) }),
+    estimate: () => ({ promptTokens: promptTokens() }),
   });
   const facts: UsageFacts = {
     requestId: options.requestId,
@@ -36,7 +37,7 @@ export async function embeddings(
     operation: 'embeddings',
     stream: false,
     startedAtMs: deps.now(),
-    promptTokens: () => countEmbeddingInputTokens(body.input),
+    promptTokens,
   };
   // Inputs are screened as a prompt: a blocked one never reaches a deployment, a masked one goes on masked.
   const screening = ContentScreening.for(team, deps, facts, request.signal);
@@ -44,18 +45,12 @@ export async function embeddings(
   const copy = shadowCopy(deps, route, embeddingsShadow(sent, options.apiVersion));
   facts.onMetered = screening ? screening.unlessBlocked(copy) : copy;
   // An embedding has no output tokens to reserve.
-  const admission = await admitRequest(
-    team,
-    decision.candidates,
-    () => ({ promptTokens: countEmbeddingInputTokens(body.input), maxOutputTokens: 0 }),
-    deps,
-  );
+  const admission = await admitRequest(team, decision.candidates, () => ({ promptTokens: promptTokens(), maxOutputTokens: 0 }), deps);
   facts.admission = admission;
 
   const scope = requestScope(request, deps, false);
   options.timing?.track(scope, screening);
-  const stopUpstream = () => scope.cancel();
-  screening?.watchPrompt(stopUpstream);
+  screening?.watchPrompt(scope);
   try {
     const attempted = await meteredCall(
       decision.candidates,
@@ -73,13 +68,13 @@ export async function embeddings(
       scope,
     ).catch(async (error: unknown) => {
       // Stopped by a blocked prompt (parallel screening): the caller learns why.
-      await screening?.promptCleared(stopUpstream);
+      await screening?.promptCleared();
       throw error;
     });
     if (!attempted.ok) return attempted.response;
     const { json, usage } = attempted.result;
     const answered = { deployment: attempted.deployment, ...usage, ttfbMs: deps.now() - facts.startedAtMs, attempts: attempted.attempts };
-    await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+    await screening?.promptCleared().catch(async (error: unknown) => {
       // The vectors came before the verdict: billed, never shown.
       await recordUsage(deps, facts, { ...answered, status: 'client_error', httpStatus: 400 });
       throw error;

@@ -135,8 +135,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
     scope,
     screening,
   };
-  const stopUpstream = () => scope.cancel();
-  screening?.watchPrompt(stopUpstream);
+  screening?.watchPrompt(scope);
   // A relayed stream outlives this function and ends the scope itself; every other exit ends it here.
   let relaying = false;
   try {
@@ -152,7 +151,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
       scope,
     ).catch(async (error: unknown) => {
       // Stopped by a blocked prompt (parallel screening): the caller learns why.
-      await screening?.promptCleared(stopUpstream);
+      await screening?.promptCleared();
       throw error;
     });
     if (!attempted.ok) return attempted.response;
@@ -180,12 +179,11 @@ async function answer(result: Completed, deployment: Deployment, attempts: numbe
   const { deps, facts, scope, keeper, screening } = call;
   const headers = { ...deploymentHeader(deployment), ...facts.admission?.headers };
   const ttfbMs = deps.now() - facts.startedAtMs;
-  const stopUpstream = () => scope.cancel();
   if (result.kind === 'stream') {
     const { failureEvents, guard } = result;
     const relayed = relayStream(result.answer, result.reader, { deps, facts, scope, attempts, headersMs: ttfbMs, failureEvents, guard });
     // No byte reaches the caller before the prompt's verdict; a blocked one ends the relay (metered as cancelled).
-    await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+    await screening?.promptCleared().catch(async (error: unknown) => {
       await relayed.cancel();
       throw error;
     });
@@ -196,7 +194,7 @@ async function answer(result: Completed, deployment: Deployment, attempts: numbe
     };
   }
   const usage = result.kind === 'native' ? result.usage : result.answered.usage;
-  await screening?.promptCleared(stopUpstream).catch(async (error: unknown) => {
+  await screening?.promptCleared().catch(async (error: unknown) => {
     // The answer came before the verdict: it is billed, and never shown.
     await recordUsage(deps, facts, { deployment, status: 'client_error', httpStatus: 400, ...usage, ttfbMs, attempts });
     throw error;
