@@ -151,6 +151,19 @@ export async function createServices(config: Config, options: CreateServicesOpti
     log,
   });
 
+  // A request ends by its deadline and settles; a minute more allows for clocks that disagree between instances.
+  const holdsStaleAfterMs = Math.max(config.streamDeadlineMs, config.upstreamTimeoutMs) + 60_000;
+  const quotas = new CosmosQuotaStore(quotasContainer, {
+    instanceId: `i${randomBytes(6).toString('hex')}`,
+    staleAfterMs: holdsStaleAfterMs,
+  });
+  const quotaLeases = new QuotaLeases(quotas, {
+    sliceFraction: QUOTA_SLICE_FRACTION,
+    flushMs: QUOTA_FLUSH_MS,
+    touchMs: Math.floor(holdsStaleAfterMs / 4),
+    now: Date.now,
+    log,
+  });
   const deps: GatewayDeps = {
     catalog,
     store,
@@ -181,11 +194,8 @@ export async function createServices(config: Config, options: CreateServicesOpti
     shadowTraffic: new ShadowTraffic(config.shadow),
     audit: new CosmosAuditLog(auditContainer, randomUUID),
     versions: new CosmosVersionLog(versionsContainer),
-    quotas: new CosmosQuotaStore(quotasContainer, {
-      instanceId: `i${randomBytes(6).toString('hex')}`,
-      // A request ends by its deadline and settles; a minute more allows for clocks that disagree between instances.
-      staleAfterMs: Math.max(config.streamDeadlineMs, config.upstreamTimeoutMs) + 60_000,
-    }),
+    quotas,
+    quotaLeases,
     readRollups: (range) => readRollups(rollupsContainer, range) as Promise<RollupRow[]>,
     allocations: new CosmosAllocationStore(usageContainer, allocationsContainer),
     allocation: config.allocation,
@@ -209,6 +219,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     throw error;
   }
   ledger.start();
+  quotaLeases.start();
   // Completes rollups that a stopped instance (kill -9, lost host) left behind, from the records it stored.
   const sweeper = new RollupSweeper(ledgerSink, ledgerSink, {
     ...config.ledgerSweep,
@@ -225,6 +236,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
         catalog.stop();
         await liveSync.stop().catch(() => undefined);
         await ledger.close(config.shutdownFlushMs);
+        await quotaLeases.close().catch(() => undefined);
         await deps.shadowLog.close(config.shutdownFlushMs);
         await sweeper.stop();
         await deps.keyUse.settle();

@@ -1,8 +1,6 @@
 import { priceAt } from '../catalog/price-book.js';
 import type { Deployment, Team } from '../catalog/schemas.js';
 import { errors } from '../errors.js';
-import { budgetLimitMicroUsd, marksDue, type BudgetMark } from '../limits/budget-crossings.js';
-import type { RateTake } from '../limits/quota-store.js';
 import { minuteWindow, monthOf, msToNextMonth } from '../limits/quota-windows.js';
 import { exceededLimit, rateLimitHeaders } from '../limits/rate-limit-headers.js';
 import { costCeilMicroUsd, reservedTokens, worstCaseCostMicroUsd, type RequestDemand } from '../limits/worst-case.js';
@@ -21,9 +19,10 @@ const UNLIMITED: Admission = { headers: {}, settle: () => undefined };
 
 /**
  * Admits a request under its team's hard budget and rate limits, or refuses it with 429: its worst-case cost (`demand`
- * priced on the dearest candidate) is reserved in the month's budget and its worst-case tokens taken from the minute's
- * window, both atomically in the store, so no number of concurrent requests or instances can pass either.
- * When the store cannot be asked the request is refused (503): a budget or limit that cannot be checked fails closed.
+ * priced on the dearest candidate) is held against the month's budget and its worst-case tokens taken from the minute's
+ * window, both leased from the store so that no number of concurrent requests or instances can pass either (see
+ * QuotaLeases). When the store cannot be asked the request is refused (503): a budget or limit that cannot be checked
+ * fails closed.
  */
 export async function admitRequest(
   team: Team,
@@ -41,18 +40,17 @@ export async function admitRequest(
   // Priced as the ledger will charge it: at the prices in force when the request started.
   const pricedNow = (deployment: Deployment) => ({ pricing: priceAt(deployment, nowMs) });
   const reserved = budget?.enforce === 'hard' ? worstCaseCostMicroUsd(candidates.map(pricedNow), need) : 0;
-  const take: RateTake = { team: team.id, window: window.key, tokens };
 
   const [reservation, rate] = await Promise.allSettled([
-    reserved > 0 && budget ? deps.quotas.reserve(team.id, month, reserved, budgetLimitMicroUsd(budget), nowMs) : Promise.resolve(null),
-    limits ? deps.quotas.take(take, limits) : Promise.resolve(null),
+    reserved > 0 && budget ? deps.quotaLeases.reserve(team.id, month, budget, reserved) : Promise.resolve(null),
+    limits ? deps.quotaLeases.take(team.id, window.key, tokens, limits) : Promise.resolve(null),
   ]);
-  const budgetHeld = reservation.status === 'fulfilled' && reservation.value !== undefined && reservation.value !== null;
-  const rateTaken = rate.status === 'fulfilled' && rate.value?.taken === true;
+  const hold = reservation.status === 'fulfilled' ? reservation.value : undefined;
+  const rateHold = rate.status === 'fulfilled' && rate.value?.taken ? rate.value.hold : undefined;
   // What one check took is given back when the other refuses, so a refused request holds nothing.
   const giveBack = () => {
-    if (budgetHeld) void settleBudget(deps, team, month, reserved, 0);
-    if (rateTaken) void adjustRate(deps, take, { requests: -1, tokens: -tokens });
+    hold?.settle(0);
+    rateHold?.giveBack();
   };
   if (reservation.status === 'rejected' || rate.status === 'rejected') {
     giveBack();
@@ -78,44 +76,14 @@ export async function admitRequest(
 
   let settled = false;
   return {
-    headers: limits && rate.value ? rateLimitHeaders(limits, rate.value.used, resetInMs) : {},
+    headers: limits && rateHold ? rateLimitHeaders(limits, rateHold.used, resetInMs) : {},
     settle(deployment, used) {
       if (settled) return;
       settled = true;
       const cost = deployment ? costCeilMicroUsd(pricedNow(deployment), used) : 0;
-      if (budget && (reserved > 0 || cost > 0)) void settleBudget(deps, team, month, reserved, cost);
-      if (limits) void adjustRate(deps, take, { requests: 0, tokens: used.inputTokens + used.outputTokens - tokens });
+      if (hold) hold.settle(cost);
+      else if (budget) deps.quotaLeases.spend(team.id, month, budget, cost);
+      rateHold?.settle(used.inputTokens + used.outputTokens);
     },
   };
-}
-
-// A settlement that fails leaves its hold in place: the budget stays safe, and the hold is swept once its instance
-// falls silent (see CosmosQuotaStore.sweep).
-async function settleBudget(deps: GatewayDeps, team: Team, month: string, reserved: number, cost: number): Promise<void> {
-  try {
-    const state = await deps.quotas.settle(team.id, month, reserved, cost, deps.now());
-    if (!team.budget) return;
-    for (const mark of marksDue(team.budget, state.spentMicroUsd, new Set(Object.keys(state.marks) as BudgetMark[]))) {
-      const atIso = new Date(deps.now()).toISOString();
-      if (await deps.quotas.mark(team.id, month, mark, atIso)) {
-        deps.log.log('warn', 'team budget mark reached', { team: team.id, month, mark, spentMicroUsd: state.spentMicroUsd });
-      }
-    }
-  } catch (error) {
-    deps.log.log('error', 'budget settlement failed', {
-      team: team.id,
-      month,
-      reservedMicroUsd: reserved,
-      costMicroUsd: cost,
-      error: String(error),
-    });
-  }
-}
-
-async function adjustRate(deps: GatewayDeps, take: RateTake, change: { requests: number; tokens: number }): Promise<void> {
-  try {
-    await deps.quotas.adjust(take, change);
-  } catch (error) {
-    deps.log.log('warn', 'rate-limit correction failed', { team: take.team, window: take.window, error: String(error) });
-  }
 }

@@ -50,6 +50,8 @@ export async function budgetStatus(request: GatewayRequest, deps: GatewayDeps): 
     throw errors.forbidden('Budgets need a finance or admin key, or a team key for its own team.');
   }
   const teams = [...deps.catalog.current().teams.values()].filter((t) => t.budget && (teamId === undefined || t.id === teamId));
+  // This instance's settled spend is written first, so what a caller just spent here shows (other instances' within a flush).
+  await deps.quotaLeases.flush();
   const budgets = await Promise.all(teams.map((team) => statusOf(team, month, deps))).catch((error: unknown) => {
     throw errors.storeUnavailable(error);
   });

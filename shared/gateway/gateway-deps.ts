@@ -8,6 +8,7 @@ import type { DeploymentHealth } from '../routing/deployment-health.js';
 import type { BufferBudget } from './buffer-budget.js';
 import type { SendUpstream, UpstreamCredential } from '../upstreams/upstream-port.js';
 import type { Ledger } from '../usage/ledger.js';
+import type { QuotaLeases } from '../limits/quota-leases.js';
 import type { QuotaStore } from '../limits/quota-store.js';
 import type { AuditLog } from './audit-log.js';
 import type { VersionLog } from './version-log.js';
@@ -47,6 +48,8 @@ export interface GatewayDeps {
   ledger: Ledger;
   /** Teams' budgets and rate limits, held in the store across instances. */
   quotas: QuotaStore;
+  /** This instance's leases of the teams' budgets and rate windows: how requests are admitted without a store trip each. */
+  quotaLeases: QuotaLeases;
   /** Stored Responses (`/v1/responses` with `store`), per team. */
   responses: ResponseStore;
   /** Who changed what in the catalog, and when. */

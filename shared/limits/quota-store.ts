@@ -16,10 +16,15 @@ export interface BudgetState {
   marks: Partial<Record<BudgetMark, string>>;
 }
 
-/** A request's share of a rate-limit window, as admitted. */
-export interface RateTake {
+/** A team's rate-limit window: one UTC minute (see minuteWindow). */
+export interface RateWindow {
   team: string;
   window: string;
+}
+
+/** Requests and tokens taken from a window at once: one request's worst case, or an instance's lease of several. */
+export interface RateTake extends RateWindow {
+  requests: number;
   tokens: number;
 }
 
@@ -30,7 +35,7 @@ export interface QuotaStore {
    * `limitMicroUsd`; undefined when it would not (refused).
    */
   reserve(team: string, month: string, amountMicroUsd: number, limitMicroUsd: number, nowMs: number): Promise<BudgetState | undefined>;
-  /** Ends a reservation (0 for a soft budget's unreserved request): its hold released and its real cost added to spent. */
+  /** Releases `reservedMicroUsd` of this instance's hold and adds `costMicroUsd` to spent; either may be 0 (then it only marks the instance alive). */
   settle(team: string, month: string, reservedMicroUsd: number, costMicroUsd: number, nowMs: number): Promise<BudgetState>;
   /** Records a mark once per month; false when it was recorded before. */
   mark(team: string, month: string, mark: BudgetMark, atIso: string): Promise<boolean>;
@@ -38,8 +43,8 @@ export interface QuotaStore {
   read(team: string, month: string): Promise<BudgetState | undefined>;
   /** Like `read`, after moving the holds of instances silent for longer than any request lasts into spent (see the adapter). */
   sweep(team: string, month: string, nowMs: number): Promise<BudgetState | undefined>;
-  /** Counts one request of `tokens` in the team's window when it stays within the limits: what the window has used, and whether it was taken. */
+  /** Counts `requests` and `tokens` in the team's window when it stays within the limits: what the window has used, and whether it was taken. */
   take(take: RateTake, limits: TeamLimits): Promise<{ taken: boolean; used: WindowUse }>;
-  /** Corrects a taken request's tokens by `tokens` (negative gives back) or, with `requests`, gives back a request. */
-  adjust(take: RateTake, change: { requests: number; tokens: number }): Promise<void>;
+  /** Corrects what a window counts by `tokens` and `requests` (negative gives back). */
+  adjust(window: RateWindow, change: { requests: number; tokens: number }): Promise<void>;
 }

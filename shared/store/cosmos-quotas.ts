@@ -2,7 +2,7 @@ import type { Container, PatchOperation } from '@azure/cosmos';
 import { z } from 'zod';
 import type { TeamLimits } from '../catalog/schemas.js';
 import type { BudgetMark } from '../limits/budget-crossings.js';
-import type { BudgetState, QuotaStore, RateTake } from '../limits/quota-store.js';
+import type { BudgetState, QuotaStore, RateTake, RateWindow } from '../limits/quota-store.js';
 import type { WindowUse } from '../limits/rate-limit-headers.js';
 import { cosmosStatus } from './containers.js';
 
@@ -68,12 +68,14 @@ export class CosmosQuotaStore implements QuotaStore {
 
   async settle(team: string, month: string, reservedMicroUsd: number, costMicroUsd: number, nowMs: number): Promise<BudgetState> {
     const { instanceId } = this.options;
-    const operations: PatchOperation[] = [{ op: 'incr', path: '/spent', value: costMicroUsd }];
+    const operations: PatchOperation[] = [
+      { op: 'incr', path: '/spent', value: costMicroUsd },
+      { op: 'set', path: `/touched/${instanceId}`, value: nowMs },
+    ];
     if (reservedMicroUsd > 0) {
       operations.push(
         { op: 'incr', path: '/reserved', value: -reservedMicroUsd },
         { op: 'incr', path: `/holds/${instanceId}`, value: -reservedMicroUsd },
-        { op: 'set', path: `/touched/${instanceId}`, value: nowMs },
       );
     }
     const patched = await this.#patchBudget(team, month, operations);
@@ -124,10 +126,10 @@ export class CosmosQuotaStore implements QuotaStore {
 
   async take(take: RateTake, limits: TeamLimits): Promise<{ taken: boolean; used: WindowUse }> {
     const conditions: string[] = [];
-    if (limits.rpm !== undefined) conditions.push(`c.requests + 1 <= ${limits.rpm}`);
+    if (limits.rpm !== undefined) conditions.push(`c.requests + ${take.requests} <= ${limits.rpm}`);
     if (limits.tpm !== undefined) conditions.push(`c.tokens + ${take.tokens} <= ${limits.tpm}`);
     const operations: PatchOperation[] = [
-      { op: 'incr', path: '/requests', value: 1 },
+      { op: 'incr', path: '/requests', value: take.requests },
       { op: 'incr', path: '/tokens', value: take.tokens },
     ];
     const item = this.container.item(windowId(take), take.team);
@@ -161,11 +163,11 @@ export class CosmosQuotaStore implements QuotaStore {
     return { taken: false, used: windowDocument.parse(resource) };
   }
 
-  async adjust(take: RateTake, change: { requests: number; tokens: number }): Promise<void> {
+  async adjust(window: RateWindow, change: { requests: number; tokens: number }): Promise<void> {
     const operations: PatchOperation[] = [];
     if (change.requests !== 0) operations.push({ op: 'incr', path: '/requests', value: change.requests });
     if (change.tokens !== 0) operations.push({ op: 'incr', path: '/tokens', value: change.tokens });
-    if (operations.length > 0) await this.container.item(windowId(take), take.team).patch(operations);
+    if (operations.length > 0) await this.container.item(windowId(window), window.team).patch(operations);
   }
 
   async #readBudget(team: string, month: string): Promise<BudgetDocument | undefined> {
@@ -229,8 +231,8 @@ function budgetId(team: string, month: string): string {
   return `budget:${team}:${month}`;
 }
 
-function windowId(take: RateTake): string {
-  return `rate:${take.team}:${take.window}`;
+function windowId(window: RateWindow): string {
+  return `rate:${window.team}:${window.window}`;
 }
 
 function stateOf(document: BudgetDocument): BudgetState {

@@ -29,7 +29,11 @@ beforeAll(async () => {
 
 /** What team demo's budget has counted as spent this month, once every settlement has landed. */
 async function spentMicroUsd(): Promise<number> {
-  const read = async () => (await gw.services.deps.quotas.read('demo', monthOf(Date.now())))?.spentMicroUsd ?? 0;
+  // Spend settled on this instance's budget slice reaches the store at its flush.
+  const read = async () => {
+    await gw.services.deps.quotaLeases.flush();
+    return (await gw.services.deps.quotas.read('demo', monthOf(Date.now())))?.spentMicroUsd ?? 0;
+  };
   let last = -1;
   // Settlements are written after the answer: wait until the figure stops moving.
   await expect

@@ -75,7 +75,7 @@ describe('CosmosQuotaStore budgets', () => {
 
 describe('CosmosQuotaStore rate windows', () => {
   it('takes no more requests than rpm from two instances in one window, and reports what the window used', async () => {
-    const take = { team: 'rpm', window: '202611300000', tokens: 10 };
+    const take = { team: 'rpm', window: '202611300000', requests: 1, tokens: 10 };
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? one : two).take(take, { rpm: 5 })));
     expect(results.filter((r) => r.taken)).toHaveLength(5);
     expect(results.filter((r) => !r.taken).every((r) => r.used.requests === 5)).toBe(true);
@@ -88,11 +88,35 @@ describe('CosmosQuotaStore rate windows', () => {
   });
 
   it('takes no more tokens than tpm, and gives tokens back on correction', async () => {
-    const take = { team: 'tpm', window: '202611300000', tokens: 40 };
+    const take = { team: 'tpm', window: '202611300000', requests: 1, tokens: 40 };
     expect((await one.take(take, { tpm: 100 })).taken).toBe(true);
     expect((await two.take(take, { tpm: 100 })).taken).toBe(true);
     expect(await one.take(take, { tpm: 100 })).toEqual({ taken: false, used: expect.objectContaining({ requests: 2, tokens: 80 }) });
     await two.adjust(take, { requests: 0, tokens: -30 });
     expect(await one.take(take, { tpm: 100 })).toEqual({ taken: true, used: expect.objectContaining({ requests: 3, tokens: 90 }) });
+  });
+
+  it('takes an instance lease of several requests and tokens at once, within both limits', async () => {
+    const window = { team: 'lease', window: '202611300000' };
+    expect(await one.take({ ...window, requests: 6, tokens: 600 }, { rpm: 10, tpm: 1_000 })).toEqual({
+      taken: true,
+      used: expect.objectContaining({ requests: 6, tokens: 600 }),
+    });
+    // Either limit refuses a lease that would pass it.
+    expect((await two.take({ ...window, requests: 5, tokens: 100 }, { rpm: 10, tpm: 1_000 })).taken).toBe(false);
+    expect((await two.take({ ...window, requests: 1, tokens: 500 }, { rpm: 10, tpm: 1_000 })).taken).toBe(false);
+    expect(await two.take({ ...window, requests: 4, tokens: 400 }, { rpm: 10, tpm: 1_000 })).toEqual({
+      taken: true,
+      used: expect.objectContaining({ requests: 10, tokens: 1_000 }),
+    });
+  });
+});
+
+describe('CosmosQuotaStore holds', () => {
+  it('marks an instance alive on every settlement, so a sweep never takes a hold it keeps touching', async () => {
+    await one.reserve('touch', '2026-11', 300, 1_000, 1_000);
+    // Nothing released, nothing spent: only the touch.
+    await one.settle('touch', '2026-11', 0, 0, 1_000 + STALE_MS);
+    expect(await two.sweep('touch', '2026-11', 2_000 + STALE_MS)).toMatchObject({ reservedMicroUsd: 300, spentMicroUsd: 0 });
   });
 });

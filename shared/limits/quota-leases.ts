@@ -1,0 +1,358 @@
+import type { TeamBudget, TeamLimits } from '../catalog/schemas.js';
+import type { Logger } from '../log.js';
+import { budgetLimitMicroUsd, marksDue, type BudgetMark } from './budget-crossings.js';
+import type { BudgetState, QuotaStore } from './quota-store.js';
+import type { WindowUse } from './rate-limit-headers.js';
+
+/** 1 %: a crash costs a team at most that much of a month's budget, and a minute's limit is sliced into a hundred leases. */
+export const QUOTA_SLICE_FRACTION = 0.01;
+/** Spend settled on a slice reaches the store (and GET /usage/budgets on other instances) within this. */
+export const QUOTA_FLUSH_MS = 1_000;
+
+export interface QuotaLeaseOptions {
+  /**
+   * Share of a month's budget, and of a minute's rpm and tpm, one instance may lease at a time. It bounds what a lease
+   * can cost: a crashed instance's unspent slice is swept into spent, and leases idle on other instances can refuse a
+   * request at most this share per instance early. A limit too small to slice (under two requests' worth) is held
+   * request by request in the store, exactly.
+   */
+  sliceFraction: number;
+  /** How often settled spend is written to the store and slices idle since the last tick are given back. */
+  flushMs: number;
+  /** A hold is written at least this often while held, so no sweep takes a live instance's slice as orphaned. */
+  touchMs: number;
+  now: () => number;
+  log: Logger;
+}
+
+/** A request's worst case held against its team's month; settled once, at what it really cost. */
+export interface BudgetHold {
+  settle(costMicroUsd: number): void;
+}
+
+/** A request counted in its team's rate window: what the window has used as this instance knows it, and how it ends. */
+export interface RateHold {
+  readonly used: WindowUse;
+  /** Corrects the tokens taken at admission to what the request used. */
+  settle(usedTokens: number): void;
+  /** Gives the request and its tokens back (it was refused by another check). */
+  giveBack(): void;
+}
+
+interface BudgetSlice {
+  readonly team: string;
+  readonly month: string;
+  /** The latest budget seen for the team: its marks are checked against it. */
+  budget: TeamBudget;
+  /** Reserved in the store for this instance's slice. */
+  held: number;
+  /** Worst cases of requests admitted on the slice and not yet settled. */
+  inFlight: number;
+  /** Cost of requests settled on the slice and not yet moved to spent in the store. */
+  settledOnSlice: number;
+  /** Cost of requests that held nothing (a soft budget), not yet added to spent. */
+  unheldSpend: number;
+  /** The limit at which the store refused a slice: from then on this month is reserved request by request. */
+  tightAtLimit?: number;
+  growing?: Promise<void>;
+  lastAdmitMs: number;
+  lastWriteMs: number;
+}
+
+interface RateLease {
+  readonly team: string;
+  readonly window: string;
+  /** What the store reported the window had used after this instance's latest take. */
+  usedInStore: WindowUse;
+  /** Requests and tokens leased to this instance and not yet handed to a request (Infinity when the team has no such limit). */
+  leftRequests: number;
+  leftTokens: number;
+  /** The store refused a lease in this window: the rest of it is taken request by request. */
+  tight: boolean;
+  growing?: Promise<void>;
+}
+
+/**
+ * Budgets and rate limits without a store round trip per request. Each instance leases a slice of a team's month and
+ * of its minute's window from the store (one atomic, conditioned patch, so the slices of all instances together never
+ * pass the limit) and admits requests against it locally; settled spend is written every `flushMs`, a slice idle for a
+ * tick is given back, and a window's lease ends with its minute. Near a limit, or for limits too small to slice, every
+ * request is reserved and settled in the store as it comes, so what is admitted stays exact there.
+ */
+export class QuotaLeases {
+  readonly #slices = new Map<string, BudgetSlice>();
+  readonly #leases = new Map<string, RateLease>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: QuotaStore,
+    private readonly options: QuotaLeaseOptions,
+  ) {}
+
+  start(): void {
+    this.#timer = setInterval(() => void this.flush(), this.options.flushMs);
+    this.#timer.unref();
+  }
+
+  /** Holds `amountMicroUsd` of the team's month for one request; undefined when the budget cannot fit it (refused). */
+  async reserve(team: string, month: string, budget: TeamBudget, amountMicroUsd: number): Promise<BudgetHold | undefined> {
+    const limit = budgetLimitMicroUsd(budget);
+    const slice = this.#slice(team, month, budget);
+    const sliceSize = Math.floor(limit * this.options.sliceFraction);
+    for (;;) {
+      if (slice.held - slice.inFlight - slice.settledOnSlice >= amountMicroUsd) {
+        slice.inFlight += amountMicroUsd;
+        slice.lastAdmitMs = this.options.now();
+        return this.#sliceHold(slice, amountMicroUsd);
+      }
+      if (slice.growing) {
+        await slice.growing;
+        continue;
+      }
+      if (sliceSize < 2 * amountMicroUsd || slice.tightAtLimit === limit) return this.#reserveExactly(slice, amountMicroUsd, limit);
+      slice.growing = this.#grow(slice, sliceSize, limit).finally(() => {
+        slice.growing = undefined;
+      });
+    }
+  }
+
+  /** Adds a request's cost to a month it held nothing in (a soft budget): written with the next flush. */
+  spend(team: string, month: string, budget: TeamBudget, costMicroUsd: number): void {
+    if (costMicroUsd > 0) this.#slice(team, month, budget).unheldSpend += costMicroUsd;
+  }
+
+  /** Counts one request of `tokens` in the team's window when it fits the limits; `taken: false` with the window's use when not. */
+  async take(
+    team: string,
+    window: string,
+    tokens: number,
+    limits: TeamLimits,
+  ): Promise<{ taken: true; hold: RateHold } | { taken: false; used: WindowUse }> {
+    const lease = this.#lease(team, window);
+    const leaseRequests = limits.rpm === undefined ? 0 : Math.floor(limits.rpm * this.options.sliceFraction);
+    const leaseTokens = limits.tpm === undefined ? 0 : Math.floor(limits.tpm * this.options.sliceFraction);
+    const sliceable = (limits.rpm === undefined || leaseRequests >= 2) && (limits.tpm === undefined || leaseTokens >= 2 * tokens);
+    for (;;) {
+      if (lease.leftRequests >= 1 && lease.leftTokens >= tokens) {
+        lease.leftRequests -= 1;
+        lease.leftTokens -= tokens;
+        return { taken: true, hold: this.#leasedHold(lease, tokens) };
+      }
+      if (lease.growing) {
+        await lease.growing;
+        continue;
+      }
+      if (!sliceable || lease.tight) return this.#takeExactly(lease, tokens, limits);
+      lease.growing = this.#lengthen(lease, leaseRequests, leaseTokens, limits).finally(() => {
+        lease.growing = undefined;
+      });
+    }
+  }
+
+  /**
+   * Writes settled spend, gives back slices idle since the last tick (all free slices with `giveBackAll`), touches the
+   * holds that are due, and records the budget marks spend has reached. A failed write is kept for the next flush.
+   */
+  flush(giveBackAll = false): Promise<void> {
+    const run = async () => {
+      await this.#flushing;
+      await Promise.all([...this.#slices.values()].map((slice) => this.#flushSlice(slice, giveBackAll)));
+    };
+    const flushing = run().finally(() => {
+      if (this.#flushing === flushing) this.#flushing = undefined;
+    });
+    this.#flushing = flushing;
+    return flushing;
+  }
+
+  /** Stops the timer, writes what is settled and gives every free slice back. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.flush(true);
+  }
+
+  #slice(team: string, month: string, budget: TeamBudget): BudgetSlice {
+    const key = `${team}\u0000${month}`;
+    let slice = this.#slices.get(key);
+    if (!slice) {
+      // A month that has ended keeps nothing: its slices were given back by the flushes since.
+      for (const [k, s] of this.#slices) if (s.team === team && s.month !== month && isEmpty(s)) this.#slices.delete(k);
+      slice = { team, month, budget, held: 0, inFlight: 0, settledOnSlice: 0, unheldSpend: 0, lastAdmitMs: 0, lastWriteMs: 0 };
+      this.#slices.set(key, slice);
+    }
+    slice.budget = budget;
+    return slice;
+  }
+
+  async #grow(slice: BudgetSlice, sliceSize: number, limit: number): Promise<void> {
+    const now = this.options.now();
+    const state = await this.store.reserve(slice.team, slice.month, sliceSize, limit, now);
+    if (state) {
+      slice.held += sliceSize;
+      slice.lastWriteMs = now;
+      return;
+    }
+    // Near the limit: what this instance leased and does not use goes back, so the requests that still fit are admitted.
+    slice.tightAtLimit = limit;
+    await this.#flushSlice(slice, true);
+  }
+
+  #sliceHold(slice: BudgetSlice, amount: number): BudgetHold {
+    let settled = false;
+    return {
+      settle: (cost) => {
+        if (settled) return;
+        settled = true;
+        slice.inFlight -= amount;
+        slice.settledOnSlice += cost;
+      },
+    };
+  }
+
+  async #reserveExactly(slice: BudgetSlice, amount: number, limit: number): Promise<BudgetHold | undefined> {
+    const state = await this.store.reserve(slice.team, slice.month, amount, limit, this.options.now());
+    if (!state) return undefined;
+    let settled = false;
+    return {
+      settle: (cost) => {
+        if (settled) return;
+        settled = true;
+        void this.store.settle(slice.team, slice.month, amount, cost, this.options.now()).then(
+          (after) => this.#recordMarks(slice, after),
+          // A settlement that fails leaves its hold in place: the budget stays safe, and the hold is swept once this
+          // instance falls silent (see CosmosQuotaStore.sweep).
+          (error: unknown) =>
+            this.options.log.log('error', 'budget settlement failed', {
+              team: slice.team,
+              month: slice.month,
+              reservedMicroUsd: amount,
+              costMicroUsd: cost,
+              error: String(error),
+            }),
+        );
+      },
+    };
+  }
+
+  async #flushSlice(slice: BudgetSlice, giveBackFree: boolean): Promise<void> {
+    const now = this.options.now();
+    const settledOnSlice = slice.settledOnSlice;
+    const unheldSpend = slice.unheldSpend;
+    // A request that cost more than it reserved is spent in full; only what the slice holds beyond those in flight is released.
+    const settledRelease = Math.min(settledOnSlice, slice.held - slice.inFlight);
+    const free = slice.held - slice.inFlight - settledRelease;
+    const idle = giveBackFree || (now - slice.lastAdmitMs >= this.options.flushMs && !slice.growing);
+    const release = settledRelease + (idle && free > 0 ? free : 0);
+    const touchDue = slice.held > 0 && now - slice.lastWriteMs >= this.options.touchMs;
+    if (release === 0 && settledOnSlice === 0 && unheldSpend === 0 && !touchDue) return;
+    slice.held -= release;
+    slice.settledOnSlice -= settledOnSlice;
+    slice.unheldSpend -= unheldSpend;
+    try {
+      const state = await this.store.settle(slice.team, slice.month, release, settledOnSlice + unheldSpend, now);
+      slice.lastWriteMs = now;
+      await this.#recordMarks(slice, state);
+    } catch (error) {
+      slice.held += release;
+      slice.settledOnSlice += settledOnSlice;
+      slice.unheldSpend += unheldSpend;
+      this.options.log.log('warn', 'budget flush failed, will retry', { team: slice.team, month: slice.month, error: String(error) });
+    }
+  }
+
+  async #recordMarks(slice: BudgetSlice, state: BudgetState): Promise<void> {
+    for (const mark of marksDue(slice.budget, state.spentMicroUsd, new Set(Object.keys(state.marks) as BudgetMark[]))) {
+      if (await this.store.mark(slice.team, slice.month, mark, new Date(this.options.now()).toISOString())) {
+        this.options.log.log('warn', 'team budget mark reached', {
+          team: slice.team,
+          month: slice.month,
+          mark,
+          spentMicroUsd: state.spentMicroUsd,
+        });
+      }
+    }
+  }
+
+  #lease(team: string, window: string): RateLease {
+    let lease = this.#leases.get(team);
+    // A new minute starts a new window: what was leased in the last one and not used ends with it.
+    if (!lease || lease.window !== window) {
+      lease = { team, window, usedInStore: { requests: 0, tokens: 0 }, leftRequests: 0, leftTokens: 0, tight: false };
+      this.#leases.set(team, lease);
+    }
+    return lease;
+  }
+
+  async #lengthen(lease: RateLease, requests: number, tokens: number, limits: TeamLimits): Promise<void> {
+    const taken = await this.store.take({ team: lease.team, window: lease.window, requests, tokens }, limits);
+    if (taken.taken) {
+      lease.usedInStore = taken.used;
+      lease.leftRequests = limits.rpm === undefined ? Number.POSITIVE_INFINITY : lease.leftRequests + requests;
+      lease.leftTokens = limits.tpm === undefined ? Number.POSITIVE_INFINITY : lease.leftTokens + tokens;
+      return;
+    }
+    lease.tight = true;
+    // The rest of this window goes request by request; what this instance leased and does not use is given back first.
+    const giveBack = {
+      requests: Number.isFinite(lease.leftRequests) ? -lease.leftRequests : 0,
+      tokens: Number.isFinite(lease.leftTokens) ? -lease.leftTokens : 0,
+    };
+    lease.leftRequests = 0;
+    lease.leftTokens = 0;
+    if (giveBack.requests !== 0 || giveBack.tokens !== 0) await this.#adjust(lease, giveBack);
+  }
+
+  #leasedHold(lease: RateLease, tokens: number): RateHold {
+    const finite = (left: number) => (Number.isFinite(left) ? left : 0);
+    const used = {
+      requests: lease.usedInStore.requests - finite(lease.leftRequests),
+      tokens: lease.usedInStore.tokens - finite(lease.leftTokens),
+    };
+    let ended = false;
+    const end = (requests: number, unusedTokens: number) => {
+      if (ended) return;
+      ended = true;
+      // A request that ends after its window has nothing to give back: the window is over.
+      if (this.#leases.get(lease.team) !== lease) return;
+      lease.leftRequests += requests;
+      lease.leftTokens += unusedTokens;
+    };
+    return { used, settle: (usedTokens) => end(0, tokens - usedTokens), giveBack: () => end(1, tokens) };
+  }
+
+  async #takeExactly(
+    lease: RateLease,
+    tokens: number,
+    limits: TeamLimits,
+  ): Promise<{ taken: true; hold: RateHold } | { taken: false; used: WindowUse }> {
+    const outcome = await this.store.take({ team: lease.team, window: lease.window, requests: 1, tokens }, limits);
+    if (!outcome.taken) return { taken: false, used: outcome.used };
+    let ended = false;
+    const end = (change: { requests: number; tokens: number }) => {
+      if (ended) return;
+      ended = true;
+      if (change.requests !== 0 || change.tokens !== 0) void this.#adjust(lease, change);
+    };
+    return {
+      taken: true,
+      hold: {
+        used: outcome.used,
+        settle: (usedTokens) => end({ requests: 0, tokens: usedTokens - tokens }),
+        giveBack: () => end({ requests: -1, tokens: -tokens }),
+      },
+    };
+  }
+
+  async #adjust(lease: RateLease, change: { requests: number; tokens: number }): Promise<void> {
+    try {
+      await this.store.adjust(lease, change);
+    } catch (error) {
+      this.options.log.log('warn', 'rate-limit correction failed', { team: lease.team, window: lease.window, error: String(error) });
+    }
+  }
+}
+
+function isEmpty(slice: BudgetSlice): boolean {
+  return slice.held === 0 && slice.inFlight === 0 && slice.settledOnSlice === 0 && slice.unheldSpend === 0;
+}
