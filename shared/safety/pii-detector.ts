@@ -32,6 +32,8 @@ export interface PiiFinding {
 interface Detector {
   type: PiiType;
   pattern: RegExp;
+  /** What any match must contain: a text without it is skipped at the cost of one quick search, not a pattern run. */
+  needs: RegExp;
   /** Where the finding really ends, or undefined when the candidate is not one (a failed checksum). */
   accept?: (match: RegExpExecArray, text: string) => number | undefined;
 }
@@ -119,38 +121,46 @@ function acceptPrivateKey(match: RegExpExecArray, text: string): number {
   return end ? end.index + end[0].length : -1;
 }
 
+const DIGIT = /\d/;
+
 const detectors: readonly Detector[] = [
-  { type: 'private_key', pattern: /-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----/g, accept: acceptPrivateKey },
+  { type: 'private_key', needs: /PRIVATE KEY/, pattern: /-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----/g, accept: acceptPrivateKey },
   {
     type: 'connection_string',
+    needs: /Key=/,
     pattern: /(?<![A-Za-z0-9])(?:AccountKey|SharedAccessKey)=[A-Za-z0-9+/]{20,128}={0,2}/g,
   },
   {
     type: 'jwt',
+    needs: /eyJ/,
     pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,4096}\.eyJ[A-Za-z0-9_-]{2,8192}\.[A-Za-z0-9_-]{10,2048}(?![A-Za-z0-9_-])/g,
   },
   {
     type: 'api_key',
+    needs: /sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox[baprs]-/,
     pattern:
       /(?<![A-Za-z0-9_-])(?:sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,200}|(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255}|xox[baprs]-[A-Za-z0-9-]{10,200})(?![A-Za-z0-9_-])/g,
   },
-  { type: 'card', pattern: /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])/g, accept: acceptCard },
-  { type: 'iban', pattern: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}/g, accept: acceptIban },
-  { type: 'us_ssn', pattern: /(?<![\d-])(\d{3})[- ](\d{2})[- ](\d{4})(?![\d-])/g, accept: acceptSsn },
+  { type: 'card', needs: DIGIT, pattern: /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])/g, accept: acceptCard },
+  { type: 'iban', needs: DIGIT, pattern: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}/g, accept: acceptIban },
+  { type: 'us_ssn', needs: DIGIT, pattern: /(?<![\d-])(\d{3})[- ](\d{2})[- ](\d{4})(?![\d-])/g, accept: acceptSsn },
   {
     type: 'uk_nino',
+    needs: DIGIT,
     pattern: /(?<![A-Za-z0-9])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])/g,
     accept: acceptNino,
   },
-  { type: 'es_dni', pattern: /(?<![A-Za-z0-9])(\d{8})-?([A-Z])(?![A-Za-z0-9])/g, accept: acceptDni },
+  { type: 'es_dni', needs: DIGIT, pattern: /(?<![A-Za-z0-9])(\d{8})-?([A-Z])(?![A-Za-z0-9])/g, accept: acceptDni },
   {
     type: 'email',
+    needs: /@/,
     pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
   },
   {
     // E.164 (+ and 7-15 digits, single separators allowed), or a national number written with its separators:
     // a bare run of digits is never taken for a phone number, nor a few groups out of a longer run of groups.
     type: 'phone',
+    needs: DIGIT,
     pattern:
       /(?<![\w+]|\d[ .-])(?:\+[1-9](?:[ .-]?\d){6,14}|(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4})(?!\w|[ .-]\d)/g,
   },
@@ -167,8 +177,10 @@ export function detectPii(text: string, types: readonly PiiType[] = piiTypes): P
     return false;
   };
   for (const detector of detectors) {
-    if (!wanted.has(detector.type)) continue;
-    const pattern = new RegExp(detector.pattern);
+    if (!wanted.has(detector.type) || !detector.needs.test(text)) continue;
+    // The module's own pattern, its position reset: detection is synchronous, so no other call can be using it.
+    const pattern = detector.pattern;
+    pattern.lastIndex = 0;
     for (let match = pattern.exec(text); match !== null; match = pattern.exec(text)) {
       const end = detector.accept ? detector.accept(match, text) : match.index + match[0].length;
       if (end === undefined) {

@@ -72,17 +72,33 @@ function fold(codePoint: string): string | null {
   return folded;
 }
 
-// ASCII, most of any text, folded once up front: the per-character cost is then a table read.
-const ASCII_FOLDS: ReadonlyArray<string | null> = Array.from({ length: 128 }, (_, code) => fold(String.fromCharCode(code)));
+// ASCII, most of any text, folded once up front to one unit each (or -1 for a separator): the per-character cost
+// is then a table read.
+const ASCII_UNITS = Int32Array.from({ length: 128 }, (_, code) => {
+  const folded = fold(String.fromCharCode(code));
+  if (folded === null) return -1;
+  if (folded.length !== 1) throw new Error(`ASCII ${code} folds to ${folded.length} units`);
+  return folded.charCodeAt(0);
+});
 
-/** Growable typed columns, one entry per skeleton unit. */
+const UTF16 = new TextDecoder('utf-16le');
+
+/** Typed columns, one entry per skeleton unit; sized for the text, grown only when folds expand it (ß → ss). */
 class Columns {
   size = 0;
-  units = new Uint16Array(64);
-  starts = new Int32Array(64);
-  ends = new Int32Array(64);
-  boundaryBefore = new Uint8Array(64);
-  breakBefore = new Uint8Array(64);
+  units: Uint16Array;
+  starts: Int32Array;
+  ends: Int32Array;
+  boundaryBefore: Uint8Array;
+  breakBefore: Uint8Array;
+
+  constructor(capacity: number) {
+    this.units = new Uint16Array(capacity);
+    this.starts = new Int32Array(capacity);
+    this.ends = new Int32Array(capacity);
+    this.boundaryBefore = new Uint8Array(capacity);
+    this.breakBefore = new Uint8Array(capacity);
+  }
 
   push(unit: number, start: number, end: number, boundary: boolean, broke: boolean): void {
     if (this.size === this.units.length) this.grow();
@@ -109,29 +125,34 @@ class Columns {
   }
 
   text(): string {
-    let text = '';
-    for (let at = 0; at < this.size; at += 8192) text += String.fromCharCode(...this.units.subarray(at, Math.min(this.size, at + 8192)));
-    return text;
+    return UTF16.decode(this.units.subarray(0, this.size));
   }
 }
 
 /** The skeleton of `text`: NFKC, case folded, diacritics and separators dropped, look-alikes merged. Linear time. */
 export function skeletonOf(text: string): Skeleton {
-  const columns = new Columns();
+  const columns = new Columns(text.length + 8);
   let separators = 1;
   let brokeSinceLast = true;
   for (let index = 0; index < text.length; ) {
     const start = index;
     const code = text.charCodeAt(index);
-    let folded: string | null;
     if (code < 128) {
-      folded = ASCII_FOLDS[code]!;
       index += 1;
-    } else {
-      const width = code >= 0xd800 && code <= 0xdbff && index + 1 < text.length ? 2 : 1;
-      folded = fold(text.slice(index, index + width));
-      index += width;
+      const unit = ASCII_UNITS[code]!;
+      if (unit < 0) {
+        separators += 1;
+        if (separators > MAX_SEPARATOR_RUN) brokeSinceLast = true;
+        continue;
+      }
+      columns.push(unit, start, index, separators > 0, brokeSinceLast);
+      separators = 0;
+      brokeSinceLast = false;
+      continue;
     }
+    const width = code >= 0xd800 && code <= 0xdbff && index + 1 < text.length ? 2 : 1;
+    const folded = fold(text.slice(index, index + width));
+    index += width;
     if (folded === null) {
       separators += 1;
       if (separators > MAX_SEPARATOR_RUN) brokeSinceLast = true;
