@@ -15,13 +15,7 @@ export type FromStoreThread =
  */
 export async function startEmbeddedCosmosThread(options: EmbeddedCosmosOptions): Promise<EmbeddedCosmos> {
   const { log = () => undefined, ...workerOptions } = options;
-  const entry = new URL('./embedded-cosmos-worker.ts', import.meta.url).href;
-  // Local mode always runs from its TypeScript sources: the thread registers the loader its parent uses.
-  const bootstrap = `(async () => {
-    (await import('tsx/esm/api')).register();
-    await import(${JSON.stringify(entry)});
-  })().catch((error) => { process.exitCode = 1; throw error; });`;
-  const worker = new Worker(bootstrap, { eval: true, workerData: workerOptions });
+  const worker = startStoreWorker(workerOptions);
   const pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let stopped: Promise<void> | undefined;
@@ -86,4 +80,19 @@ export async function startEmbeddedCosmosThread(options: EmbeddedCosmosOptions):
       return stopped;
     },
   };
+}
+
+/**
+ * The worker entry: built JavaScript under npm start, or TypeScript under tests and tsx, where the thread registers
+ * the loader its parent uses. '../local/' holds from the sources' local/ and from the build's local/ or chunks/
+ * alike (scripts/build.ts keeps every output one folder below its root).
+ */
+function startStoreWorker(workerData: Omit<EmbeddedCosmosOptions, 'log'>): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('../local/embedded-cosmos-worker.js', import.meta.url), { workerData });
+  const entry = new URL('../local/embedded-cosmos-worker.ts', import.meta.url).href;
+  const bootstrap = `(async () => {
+    (await import('tsx/esm/api')).register();
+    await import(${JSON.stringify(entry)});
+  })().catch((error) => { process.exitCode = 1; throw error; });`;
+  return new Worker(bootstrap, { eval: true, workerData });
 }

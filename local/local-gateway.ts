@@ -16,7 +16,7 @@ import { startAmlScoreSim, type AmlScoreSim, type AmlScoreSimOptions } from './s
 import { simulatorCanaries, startContentSafetySim, type ContentSafetySim } from './simulators/content-safety-sim.js';
 import { startOpenAICompatibleSim, type OpenAICompatibleSim, type OpenAICompatibleSimOptions } from './simulators/openai-compatible-sim.js';
 
-// The project root: local mode runs the sources (functions/*.ts) through tsx; local/ is never built into dist/.
+// The project root (functions/*.ts run through tsx) or npm start's build of it (functions/*.js, scripts/build.ts).
 const codeRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SIM_KEY_SETTING = 'UPSTREAM_SIM_KEY';
 
@@ -27,6 +27,8 @@ export interface LocalGatewayOptions {
   managedSim?: AmlScoreSimOptions;
   /** Keep the embedded store in memory only (tests). */
   ephemeralStore?: boolean;
+  /** The embedded store, already starting (npm start starts its thread before it loads the rest). */
+  store?: Promise<EmbeddedCosmos>;
   /** Seed team demo with the demo safety profile (npm start does; tests and benches give teams their own). */
   demoSafety?: boolean;
   log?: Logger;
@@ -62,10 +64,11 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
     let store: EmbeddedCosmos | undefined;
     let cosmos: CosmosClientOptions | undefined;
     if (!config.cosmos.endpoint) {
-      store = await startEmbeddedCosmosThread({
-        dataDir: options.ephemeralStore ? undefined : resolve(config.dataDir),
-        log: (message) => log.log('info', message),
-      });
+      store = await (options.store ??
+        startEmbeddedCosmosThread({
+          dataDir: options.ephemeralStore ? undefined : resolve(config.dataDir),
+          log: (message) => log.log('info', message),
+        }));
       cleanups.push(() => store!.stop());
       cosmos = store.connectionOptions();
     }

@@ -1,17 +1,25 @@
+import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../shared/config/config.js';
 import { createLogger } from '../shared/log.js';
-import { startLocalGateway, type LocalGateway } from './local-gateway.js';
-import { describeListenFailure, describeStoreFailure, stopGracefully } from './process-life.js';
+import { startEmbeddedCosmosThread } from './embedded-cosmos-thread.js';
+import type { LocalGateway } from './local-gateway.js';
 
 // `npm start`: Switchyard in local mode, on embedded defaults unless Azure settings say otherwise.
 const log = createLogger();
 try {
   const config = loadConfig();
-  const started = startLocalGateway({ log, demoSafety: true });
+  // The store's thread starts first and loads on the other core while this one loads the gateway.
+  const store = config.cosmos.endpoint
+    ? undefined
+    : startEmbeddedCosmosThread({ dataDir: resolve(config.dataDir), log: (message) => log.log('info', message) });
+  store?.catch(() => undefined); // awaited, and its failure reported, by startLocalGateway
+  const [{ startLocalGateway }, { stopGracefully }] = await Promise.all([import('./local-gateway.js'), import('./process-life.js')]);
+  const started = startLocalGateway({ log, demoSafety: true, store });
   // Before start-up finishes, so a stop during start-up also drains and a process manager never orphans it.
   stopGracefully({ close: async () => (await started).close(), deadlineMs: config.shutdownDeadlineMs, log });
   process.stdout.write(startBanner(await started));
 } catch (error) {
+  const { describeListenFailure, describeStoreFailure } = await import('./process-life.js');
   const line =
     error instanceof ConfigError
       ? error.message

@@ -5,9 +5,8 @@
  * (sim-json-schema.ts), cut at the first `stop` sequence or at the token limit, with deterministic
  * logprobs. Everything is seeded by the request (its last user message, and `seed` when given).
  */
-import { decode, encode } from 'gpt-tokenizer';
 import { hashText, seededRandom } from '../../shared/seeded-random.js';
-import { contentText, countTextTokens, type ChatMessageLike } from '../../shared/usage/count-tokens.js';
+import { contentText, countTextTokens, tokenizer, type ChatMessageLike } from '../../shared/usage/count-tokens.js';
 import type { ChatRequest } from './sim-chat-request.js';
 import { choiceSeed, REPLY_WORDS, replyText, replyTokens } from './sim-content.js';
 import { schemaInstance } from './sim-json-schema.js';
@@ -114,6 +113,7 @@ function callId(seed: string, name: string): string {
 
 // The first `limit` tokens of `text`, as a model that runs out of tokens mid-JSON leaves it.
 function limitTokens(text: string, limit: number): { text: string; cut: boolean } {
+  const { encode, decode } = tokenizer();
   const ids = encode(text);
   return ids.length <= limit ? { text, cut: false } : { text: decode(ids.slice(0, limit)), cut: true };
 }
@@ -130,6 +130,7 @@ export function cutAtStop(text: string, stops: readonly string[]): string | unde
 
 // The tokenizer's pieces of `text`; a character split across tokens stays whole in one piece.
 function tokenPieces(text: string): string[] {
+  const { encode, decode } = tokenizer();
   const pieces: string[] = [];
   let pending: number[] = [];
   for (const id of encode(text)) {

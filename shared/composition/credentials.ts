@@ -6,6 +6,20 @@ import type { UpstreamCredential } from '../upstreams/upstream-port.js';
 const REFRESH_MARGIN_MS = 5 * 60_000;
 
 /**
+ * DefaultAzureCredential, loaded and built at its first token request: @azure/identity (with MSAL) is the
+ * largest package an instance could load, and one on keys never needs it.
+ */
+export function lazyDefaultCredential(): TokenCredential {
+  let credential: Promise<TokenCredential> | undefined;
+  return {
+    async getToken(scopes, options) {
+      credential ??= import('@azure/identity').then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
+      return (await credential).getToken(scopes, options);
+    },
+  };
+}
+
+/**
  * Credentials for upstream calls: a key read from the app setting the deployment names (in Azure a Key
  * Vault reference), or an Entra token for the deployment's scope, cached until shortly before it expires.
  * `upstreamSecretSettings` is the explicit allow-list of settings besides those starting with UPSTREAM_.

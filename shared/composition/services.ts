@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type Container, CosmosClient, type CosmosClientOptions } from '@azure/cosmos';
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import { KeyUseRecorder } from '../auth/key-use.js';
 import { CatalogCache } from '../catalog/catalog-snapshot.js';
 import { ensureConfiguredKey } from '../catalog/key-documents.js';
@@ -26,7 +26,7 @@ import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstre
 import { Ledger } from '../usage/ledger.js';
 import { RollupSweeper } from '../usage/rollup-sweep.js';
 import type { RollupRow } from '../usage/usage-report.js';
-import { createCredentialSource, entraTokenSource } from './credentials.js';
+import { createCredentialSource, entraTokenSource, lazyDefaultCredential } from './credentials.js';
 import { azureMlInstanceCount } from '../allocation/azure-ml-instances.js';
 import { createContentSafety } from './content-safety.js';
 import { BlocklistMatchers } from '../safety/request-safety.js';
@@ -105,7 +105,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
   const env = options.env ?? process.env;
   const log = options.log ?? createLogger();
   let azureCredential: TokenCredential | undefined;
-  const credential = () => (azureCredential ??= new DefaultAzureCredential());
+  const credential = () => (azureCredential ??= lazyDefaultCredential());
   const {
     cosmos,
     catalog: catalogContainer,

@@ -1,4 +1,20 @@
-import { countTokens } from 'gpt-tokenizer';
+import { createRequire } from 'node:module';
+
+// Loaded at the first count (the first inference request), not at import: building the encoding's tables takes
+// 0.2-0.5 s and tens of MB, which every cold start paid before it could answer even /health. A sync require keeps
+// every caller sync; the production bundle leaves the package in node_modules for it.
+const requirePackage = createRequire(import.meta.url);
+let loaded: typeof import('gpt-tokenizer') | undefined;
+
+/** The o200k_base tokenizer (gpt-tokenizer), loaded at its first use. */
+export function tokenizer(): typeof import('gpt-tokenizer') {
+  loaded ??= requirePackage('gpt-tokenizer') as typeof import('gpt-tokenizer');
+  return loaded;
+}
+
+function countTokens(text: string): number {
+  return tokenizer().countTokens(text);
+}
 
 /**
  * The tokenizer's merges are quadratic in the length of one pre-token, and a pre-token never holds whitespace:

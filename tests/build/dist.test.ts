@@ -1,64 +1,118 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProduction } from '../../scripts/build.js';
 
-// What `npm run build` ships to Azure: functions/ and shared/ only, needing nothing but runtime dependencies.
+// What `npm run build` ships to Azure: one ESM bundle of functions/ and shared/ with the npm packages inside,
+// whose function files load nothing a request does not need until it does.
 const run = promisify(execFile);
-let outDir: string;
-let files: string[];
+const root = resolve(import.meta.dirname, '../..');
+// Inside the project, so the bundle resolves node_modules as dist/ does.
+const work = join(root, 'node_modules', '.cache', 'switchyard', `dist-test-${process.pid}`);
+const outDir = join(work, 'dist');
+let metafile: Metafile;
 
-async function walk(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const nested = await Promise.all(entries.map((e) => (e.isDirectory() ? walk(join(dir, e.name)) : Promise.resolve([join(dir, e.name)]))));
-  return nested.flat();
-}
-
-function importsOf(code: string): string[] {
-  const found: string[] = [];
-  for (const match of code.matchAll(
-    /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g,
-  )) {
-    found.push((match[1] ?? match[2] ?? match[3])!);
-  }
-  return found;
-}
+const functionSources = async () => (await readdir(join(root, 'functions'))).filter((f) => f.endsWith('.ts')).sort();
+const relativeOutput = (output: string) => resolve(root, output).slice(outDir.length + 1);
 
 beforeAll(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'sy-dist-'));
-  await run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', outDir]);
-  files = (await walk(outDir)).filter((f) => f.endsWith('.js'));
+  metafile = await buildProduction(outDir);
 }, 120_000);
 afterAll(async () => {
-  await rm(outDir, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true });
 });
 
+/** Every input a set of outputs loads when imported: static imports followed, dynamic ones not. */
+function staticallyLoadedInputs(entries: string[]): Set<string> {
+  const seen = new Set<string>();
+  const inputs = new Set<string>();
+  const visit = (output: string) => {
+    if (seen.has(output)) return;
+    seen.add(output);
+    const meta = metafile.outputs[output]!;
+    for (const input of Object.keys(meta.inputs)) inputs.add(input);
+    for (const imported of meta.imports) if (!imported.external && imported.kind === 'import-statement') visit(imported.path);
+  };
+  for (const entry of entries) visit(entry);
+  return inputs;
+}
+
+const functionEntries = () => Object.keys(metafile.outputs).filter((o) => /\/functions\/[^/]+\.js$/.test(o));
+const allInputs = () => new Set(Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs)));
+
 describe('the product build', () => {
-  it('holds functions/ and shared/ only, never local mode', () => {
-    const tops = new Set(files.map((f) => relative(outDir, f).split('/')[0]));
-    expect([...tops].sort()).toEqual(['functions', 'shared']);
-    expect(files.length).toBeGreaterThan(40);
+  it('holds one file per function module and shared chunks, never local mode', async () => {
+    const outputs = Object.keys(metafile.outputs)
+      .filter((o) => o.endsWith('.js'))
+      .map(relativeOutput);
+    expect(outputs.filter((o) => o.startsWith('functions/')).sort()).toEqual(
+      (await functionSources()).map((f) => `functions/${f.replace(/\.ts$/, '.js')}`),
+    );
+    expect(outputs.every((o) => o.startsWith('functions/') || o.startsWith('chunks/'))).toBe(true);
+    expect([...allInputs()].filter((input) => input.startsWith('local/'))).toEqual([]);
   });
 
-  it('imports only its own files, Node built-ins and runtime dependencies', async () => {
-    const manifest = JSON.parse(await readFile('package.json', 'utf8')) as { dependencies: Record<string, string> };
-    const runtime = new Set(Object.keys(manifest.dependencies));
-    const problems: string[] = [];
-    for (const file of files) {
-      for (const specifier of importsOf(await readFile(file, 'utf8'))) {
-        if (specifier.startsWith('.')) {
-          const target = resolve(dirname(file), specifier);
-          if (!files.includes(target)) problems.push(`${relative(outDir, file)} imports ${specifier}, which is not in the build`);
-          continue;
-        }
-        const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
-        if (specifier.startsWith('node:') || builtinModules.includes(name)) continue;
-        if (!runtime.has(name)) problems.push(`${relative(outDir, file)} imports ${specifier}, which is not a runtime dependency`);
-      }
-    }
-    expect(problems).toEqual([]);
+  it('bundles the npm packages: it imports only its own files, Node built-ins and the host-provided functions-core', () => {
+    const external = new Set(Object.values(metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path)));
+    const unexpected = [...external].filter(
+      (path) => !path.startsWith('node:') && !builtinModules.includes(path) && path !== '@azure/functions-core',
+    );
+    expect(unexpected).toEqual([]);
+    expect([...allInputs()].some((input) => input.includes('node_modules/@azure/cosmos/'))).toBe(true);
   });
+
+  it('loads identity, the tokenizer and the Content Safety client only when first used', () => {
+    const loadedAtImport = [...staticallyLoadedInputs(functionEntries())];
+    const lazy = [
+      /node_modules\/@azure\/identity\//,
+      /node_modules\/@azure\/msal-node\//,
+      /node_modules\/gpt-tokenizer\//,
+      /^shared\/safety\/content-safety-client\.ts$/,
+    ];
+    expect(loadedAtImport.filter((input) => lazy.some((pattern) => pattern.test(input)))).toEqual([]);
+    // Still in the build (identity, the client) or in node_modules as a runtime dependency (the tokenizer, required on first count).
+    expect([...allInputs()].some((input) => input.includes('node_modules/@azure/identity/'))).toBe(true);
+    expect(allInputs().has('shared/safety/content-safety-client.ts')).toBe(true);
+    expect(loadedAtImport).toContain('shared/composition/services.ts');
+  });
+
+  it('registers every function with the Functions host, and loads no tokenizer doing it', async () => {
+    const preload = join(work, 'functions-core-preload.js');
+    await build({
+      absWorkingDir: root,
+      stdin: {
+        contents: "import { installFunctionsCore } from './local/functions-core.ts'; installFunctionsCore();",
+        resolveDir: root,
+        loader: 'ts',
+      },
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      outfile: preload,
+      logLevel: 'warning',
+    });
+    const entries = functionEntries().map((o) => pathToFileURL(resolve(root, o)).href);
+    const child = `
+      import { createRequire } from 'node:module';
+      for (const entry of ${JSON.stringify(entries)}) await import(entry);
+      const registry = globalThis[Symbol.for('switchyard.local.functions-core')];
+      const cache = Object.keys(createRequire(import.meta.url).cache);
+      console.log(JSON.stringify({ http: registry.httpFunctions.length, timers: registry.timerFunctions.length, tokenizer: cache.some((f) => f.includes('gpt-tokenizer')) }));`;
+    const { stdout } = await run(process.execPath, ['--import', pathToFileURL(preload).href, '--input-type=module', '-e', child], {
+      cwd: root,
+    });
+    let registrations = 0;
+    let timers = 0;
+    for (const file of await functionSources()) {
+      const source = await readFile(join(root, 'functions', file), 'utf8');
+      registrations += source.match(/app\.http\(/g)?.length ?? 0;
+      timers += source.match(/app\.timer\(/g)?.length ?? 0;
+    }
+    expect(JSON.parse(stdout)).toEqual({ http: registrations, timers, tokenizer: false });
+  }, 60_000);
 });

@@ -42,10 +42,10 @@ afterAll(async () => {
   await rm(dataRoot, { recursive: true, force: true });
 });
 
-/** The node process serving the gateway, found below the spawned npm or shell. */
+/** The node process serving the gateway (npm start's compiled launcher, or the sources through tsx), found below the spawned npm or shell. */
 function gatewayPid(rootPid: number): number {
   const pid = [rootPid, ...descendants(rootPid)].find(
-    (candidate) => commandLine(candidate).includes('local/start.ts') && commandLine(candidate).startsWith('node'),
+    (candidate) => /scripts\/start\.mjs|local\/start\.ts/.test(commandLine(candidate)) && commandLine(candidate).startsWith('node'),
   );
   if (pid === undefined) throw new Error(`no gateway process below ${rootPid}`);
   return pid;
