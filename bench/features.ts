@@ -126,7 +126,6 @@ try {
   const stack = await startBenchStack({
     projectRoot,
     dataDir,
-    slowStream: { chunks: 5, gapMs: 200 },
     stream: { chunks: 20, gapMs: 5 },
     passthrough: true,
     children,
