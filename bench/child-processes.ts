@@ -13,6 +13,8 @@ export interface BenchChild {
   tail(): string;
   /** The first stdout line that parses as JSON. */
   firstJsonLine(timeoutMs: number): Promise<Record<string, unknown>>;
+  /** Calls `listener` with every later stdout line until it returns true. */
+  onLine(listener: (line: string) => boolean): void;
 }
 
 export interface SpawnChildOptions {
@@ -32,8 +34,10 @@ export function spawnNode(options: SpawnChildOptions): BenchChild {
   };
   const jsonWaiters: Array<(value: Record<string, unknown>) => void> = [];
   let firstJson: Record<string, unknown> | undefined;
+  const lineListeners = new Set<(line: string) => boolean>();
   createInterface({ input: child.stdout! }).on('line', (line) => {
     keep(line);
+    for (const listener of lineListeners) if (listener(line)) lineListeners.delete(listener);
     if (firstJson || !line.startsWith('{')) return;
     try {
       firstJson = JSON.parse(line) as Record<string, unknown>;
@@ -64,6 +68,7 @@ export function spawnNode(options: SpawnChildOptions): BenchChild {
     exited,
     hasExited: () => done,
     tail: () => lines.join('\n'),
+    onLine: (listener) => lineListeners.add(listener),
     firstJsonLine: (timeoutMs) =>
       new Promise((resolve, reject) => {
         if (firstJson) return resolve(firstJson);

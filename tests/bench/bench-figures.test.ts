@@ -41,19 +41,22 @@ describe('stream chunk counting', () => {
 
   it('counts the same chunks however the bytes are split', () => {
     for (let size = 1; size <= stream.length; size++) {
-      const arrivals = new SseArrivals();
+      const arrivals = new SseArrivals(' b"');
       let completed = 0;
       for (let at = 0; at < stream.length; at += size) completed += arrivals.feed(stream.slice(at, at + size));
       expect(completed).toBe(2);
       expect(arrivals.contentChunks).toBe(2);
+      expect(arrivals.dataEvents).toBe(3);
+      expect(arrivals.sawLastText).toBe(true);
       expect(arrivals.done).toBe(true);
     }
   });
 
   it('a cut stream is not done', () => {
-    const arrivals = new SseArrivals();
-    arrivals.feed(stream.slice(0, 60));
+    const arrivals = new SseArrivals(' b"');
+    arrivals.feed(stream.slice(0, 70));
     expect(arrivals.done).toBe(false);
+    expect(arrivals.sawLastText).toBe(false);
   });
 });
 
@@ -96,13 +99,31 @@ describe('goal rows', () => {
         { body: '150 B', ratio: 0.71 },
         { body: '100 KB', ratio: 0.4 },
       ],
-      addedFirstChunkP50Ms: 0.4,
-      addedFirstChunkP99Ms: 2.5,
-      addedGapP99Ms: 0.1,
+      streams: [{ shape: 'wide', addedFirstChunkP50Ms: 0.4, addedFirstChunkP99Ms: 2.5, addedGapP99Ms: 0.1 }],
       slowStreams: { total: 2000, withoutStall: 1999 },
       openLoop: { ratePerSecond: 1000, addedP99Ms: 1.5 },
       gatewayRssUnderLoadMb: 180,
     });
     expect(rows.map((r) => r.verdict)).toEqual(['met', 'not met', 'not measured', 'met', 'not met', 'met', 'not met', 'met', 'met']);
+  });
+
+  it('a figure that could not be taken is not measured', () => {
+    const rows = goalRows({
+      throughputRatios: [],
+      portkeyRatio: 6,
+      streams: [{ shape: 'token-sized', addedFirstChunkP50Ms: Number.NaN, addedFirstChunkP99Ms: Number.NaN, addedGapP99Ms: Number.NaN }],
+      slowStreams: { total: 0, withoutStall: 0 },
+      openLoop: { ratePerSecond: 1000, addedP99Ms: 3 },
+      gatewayRssUnderLoadMb: 250,
+    });
+    expect(rows.map((r) => [r.figure, r.verdict])).toEqual([
+      ['6.00 ×', 'met'],
+      ['n/a', 'not measured'],
+      ['n/a', 'not measured'],
+      ['n/a', 'not measured'],
+      ['0 of 0', 'not met'],
+      ['+3.00 ms', 'not met'],
+      ['250 MB', 'not met'],
+    ]);
   });
 });
