@@ -1,6 +1,7 @@
 /** The UTC month an instant falls in, as `YYYY-MM`: the period of a team's budget. */
 export function monthOf(nowMs: number): string {
-  return new Date(nowMs).toISOString().slice(0, 7);
+  const key = minuteKey(nowMs);
+  return `${key.slice(0, 4)}-${key.slice(4, 6)}`;
 }
 
 /** Milliseconds from an instant to the start of the next UTC month, when a budget starts afresh. */
@@ -14,8 +15,18 @@ const MINUTE_MS = 60_000;
 /** The rate-limit window (a UTC minute) an instant falls in: its key (`YYYYMMDDHHMM`) and when it ends. */
 export function minuteWindow(nowMs: number): { key: string; endsAtMs: number } {
   const startMs = Math.floor(nowMs / MINUTE_MS) * MINUTE_MS;
-  const key = new Date(startMs).toISOString().slice(0, 16).replace(/[-:T]/g, '');
-  return { key, endsAtMs: startMs + MINUTE_MS };
+  return { key: minuteKey(nowMs), endsAtMs: startMs + MINUTE_MS };
+}
+
+// Every request asks for its minute (and month) twice or more: the key is formatted once per minute.
+let cachedMinute = { startMs: Number.NaN, key: '' };
+
+function minuteKey(nowMs: number): string {
+  const startMs = Math.floor(nowMs / MINUTE_MS) * MINUTE_MS;
+  if (cachedMinute.startMs !== startMs) {
+    cachedMinute = { startMs, key: new Date(startMs).toISOString().slice(0, 16).replace(/[-:T]/g, '') };
+  }
+  return cachedMinute.key;
 }
 
 /** A wait as OpenAI's `x-ratelimit-reset-*` headers spell it: `120ms`, `1s`, `6m0s`, `1h2m3s` (whole seconds rounded up past 1 s). */
