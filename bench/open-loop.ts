@@ -12,6 +12,8 @@ export interface OpenLoopOptions {
   maxInFlight: number;
   connections: number;
   signal?: AbortSignal;
+  /** Called on each 2xx answer as it ends, for progress while the run goes on. */
+  onAnswer?: () => void;
 }
 
 export interface OpenLoopResult {
@@ -49,6 +51,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
         if (response.statusCode >= 200 && response.statusCode < 300) {
           result.ok2xx += 1;
           result.latenciesMs.push(performance.now() - scheduledAt);
+          options.onAnswer?.();
         } else result.non2xx += 1;
       })
       .catch((error: unknown) => {
