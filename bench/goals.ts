@@ -8,7 +8,9 @@ export interface GoalFigures {
   streams: Array<{ shape: string; addedFirstChunkP50Ms: number; addedFirstChunkP99Ms: number; addedGapP99Ms: number }>;
   slowStreams: { total: number; withoutStall: number };
   openLoop: { ratePerSecond: number; addedP99Ms: number };
-  /** Highest gateway RSS seen right after a closed-loop run. */
+  /** Gateway RSS once ready, before any load. */
+  gatewayRssIdleMb: number;
+  /** Highest gateway RSS seen under load (right after each closed-loop run, and while the slow streams ran). */
   gatewayRssUnderLoadMb: number;
 }
 
@@ -59,6 +61,7 @@ export function goalRows(f: GoalFigures): GoalRow[] {
       figure: ms(f.openLoop.addedP99Ms),
       verdict: atMost(f.openLoop.addedP99Ms, 2),
     },
+    { goal: 'gateway RSS ≤ 120 MB idle', figure: `${f.gatewayRssIdleMb.toFixed(0)} MB`, verdict: verdict(f.gatewayRssIdleMb <= 120) },
     {
       goal: 'gateway RSS ≤ 200 MB under load',
       figure: `${f.gatewayRssUnderLoadMb.toFixed(0)} MB`,

@@ -172,7 +172,7 @@ async function closedLoop(target: Target, stack: BenchStack, body: string, round
 async function startPortkey(upstreamUrl: string, upstreamKey: string): Promise<Target | undefined> {
   if (!existsSync(PORTKEY_ENTRY)) {
     process.stdout.write(
-      `BENCH_PORTKEY=1 but ${PORTKEY_ENTRY} does not exist (npm install --no-save @portkey-ai/gateway, or set BENCH_PORTKEY_ENTRY): Portkey not measured\n`,
+      `BENCH_PORTKEY=1 but ${PORTKEY_ENTRY} does not exist: Portkey not measured. Install it outside the project (npm install --prefix /tmp/portkey @portkey-ai/gateway) and set BENCH_PORTKEY_ENTRY=/tmp/portkey/node_modules/@portkey-ai/gateway/build/start-server.js\n`,
     );
     return undefined;
   }
@@ -273,6 +273,7 @@ async function main(): Promise<number> {
     profileDir,
     children,
   });
+  const gatewayRssIdleMb = ((await rssBytes(stack.gateway.process.pid)) ?? Number.NaN) / 2 ** 20;
   const demoHeaders = { 'content-type': 'application/json', authorization: `Bearer ${stack.demoKey}` };
   const upstream: Target = {
     name: 'upstream',
@@ -366,6 +367,8 @@ async function main(): Promise<number> {
     }
   })();
   let slow: ConcurrentStreamsResult;
+  const loadCpuBefore = process.cpuUsage();
+  const slowStartedAt = performance.now();
   try {
     slow = await concurrentStreams(
       { url: `${gateway.url}/v1/chat/completions`, headers: demoHeaders, body: chatBody(300, { model: SLOW_ALIAS, stream: true }) },
@@ -381,6 +384,8 @@ async function main(): Promise<number> {
     sampling = false;
     await sampler;
   }
+  const loadCpu = process.cpuUsage(loadCpuBefore);
+  const loadCores = (loadCpu.user + loadCpu.system) / 1000 / (performance.now() - slowStartedAt);
   process.stdout.write(`${slow.withoutStall} without a stall\n`);
   gateway2xx += slow.ok2xx;
   gatewayAbandoned += slow.incomplete;
@@ -541,9 +546,9 @@ async function main(): Promise<number> {
   out.push(
     '(first event: the first SSE data event, content or not; first chunk: the first with content, when a caller sees a token; gap: between content chunks; chunks/stream: content chunks a whole stream arrived in — fewer than the upstream sent means text was held back and merged, e.g. by output screening)',
     '',
-    `${SLOW_STREAMS} concurrent slow streams through the gateway (${SLOW_STREAM.chunks} chunks ${SLOW_STREAM.gapMs} ms apart, started over 1 s): ` +
-      `${slow.withoutStall} whole without a stall, ${slow.stalled} stalled (a gap > ${STALL_MS} ms), ${slow.incomplete} not whole; ` +
-      `peak in flight ${slow.peakInFlight}; longest gap ${fmt(slow.maxGapMs, 0)} ms; gateway peak RSS ${(slowPeakRss / 2 ** 20).toFixed(0)} MB; answers ${countsOf(slow.statuses)}`,
+    `${SLOW_STREAMS} concurrent slow streams through the gateway (${SLOW_STREAM.chunks} chunks of ${SLOW_STREAM.chunkChars} characters ${SLOW_STREAM.gapMs} ms apart, started over 1 s):`,
+    `  ${slow.withoutStall} whole without a stall; ${slow.lateStart} whole but started late (first chunk > ${STALL_MS} ms); ${slow.stalledMidStream} whole but stalled mid-stream (a gap > ${STALL_MS} ms); ${slow.incomplete} not whole`,
+    `  first chunk p50 ${fmt(summariseLatencies(slow.firstChunkMs).p50Ms)} ms, p99 ${fmt(summariseLatencies(slow.firstChunkMs).p99Ms)} ms; longest gap between chunks ${fmt(slow.maxGapMs, 0)} ms; peak in flight ${slow.peakInFlight}; gateway peak RSS ${(slowPeakRss / 2 ** 20).toFixed(0)} MB; load generator ${loadCores.toFixed(2)} cores; answers ${countsOf(slow.statuses)}`,
     '',
   );
 
@@ -581,6 +586,7 @@ async function main(): Promise<number> {
     streams: addedByShape,
     slowStreams: { total: slow.total, withoutStall: slow.withoutStall },
     openLoop: { ratePerSecond: OPEN_LOOP_RATE, addedP99Ms: openGw.s.p99Ms - openPass.s.p99Ms },
+    gatewayRssIdleMb,
     gatewayRssUnderLoadMb,
   };
   out.push(

@@ -111,13 +111,18 @@ export interface ConcurrentStreamsOptions {
 
 export interface ConcurrentStreamsResult {
   total: number;
-  /** Whole (200, [DONE], the last word) with no wait for content beyond the stall bound. */
+  /** Whole (200, [DONE], the last word) with no wait for content beyond the stall bound, first chunk included. */
   withoutStall: number;
-  stalled: number;
+  /** Whole, but the first chunk came later than the stall bound (the stream waited to start). */
+  lateStart: number;
+  /** Whole, but a gap between chunks was longer than the stall bound. */
+  stalledMidStream: number;
   incomplete: number;
+  firstChunkMs: number[];
   /** 2xx answers (complete or not): what the ledger must hold. */
   ok2xx: number;
   peakInFlight: number;
+  /** Longest gap between chunks, first chunk not counted. */
   maxGapMs: number;
   statuses: Record<string, number>;
 }
@@ -128,8 +133,10 @@ export async function concurrentStreams(target: StreamTarget, options: Concurren
   const result: ConcurrentStreamsResult = {
     total: options.count,
     withoutStall: 0,
-    stalled: 0,
+    lateStart: 0,
+    stalledMidStream: 0,
     incomplete: 0,
+    firstChunkMs: [],
     ok2xx: 0,
     peakInFlight: 0,
     maxGapMs: 0,
@@ -149,10 +156,12 @@ export async function concurrentStreams(target: StreamTarget, options: Concurren
         const key = outcome.error ?? String(outcome.status);
         result.statuses[key] = (result.statuses[key] ?? 0) + 1;
         if (outcome.status >= 200 && outcome.status < 300) result.ok2xx += 1;
-        const maxGap = Math.max(outcome.firstChunkMs ?? Number.POSITIVE_INFINITY, ...outcome.gapsMs);
-        if (Number.isFinite(maxGap)) result.maxGapMs = Math.max(result.maxGapMs, maxGap);
-        if (!outcome.whole) result.incomplete += 1;
-        else if (maxGap > options.stallMs) result.stalled += 1;
+        const maxGap = Math.max(0, ...outcome.gapsMs);
+        result.maxGapMs = Math.max(result.maxGapMs, maxGap);
+        if (outcome.firstChunkMs !== undefined) result.firstChunkMs.push(outcome.firstChunkMs);
+        if (!outcome.whole || outcome.firstChunkMs === undefined) result.incomplete += 1;
+        else if (maxGap > options.stallMs) result.stalledMidStream += 1;
+        else if (outcome.firstChunkMs > options.stallMs) result.lateStart += 1;
         else result.withoutStall += 1;
       }),
     );

@@ -102,9 +102,21 @@ describe('goal rows', () => {
       streams: [{ shape: 'wide', addedFirstChunkP50Ms: 0.4, addedFirstChunkP99Ms: 2.5, addedGapP99Ms: 0.1 }],
       slowStreams: { total: 2000, withoutStall: 1999 },
       openLoop: { ratePerSecond: 1000, addedP99Ms: 1.5 },
+      gatewayRssIdleMb: 130,
       gatewayRssUnderLoadMb: 180,
     });
-    expect(rows.map((r) => r.verdict)).toEqual(['met', 'not met', 'not measured', 'met', 'not met', 'met', 'not met', 'met', 'met']);
+    expect(rows.map((r) => r.verdict)).toEqual([
+      'met',
+      'not met',
+      'not measured',
+      'met',
+      'not met',
+      'met',
+      'not met',
+      'met',
+      'not met',
+      'met',
+    ]);
   });
 
   it('a figure that could not be taken is not measured', () => {
@@ -114,6 +126,7 @@ describe('goal rows', () => {
       streams: [{ shape: 'token-sized', addedFirstChunkP50Ms: Number.NaN, addedFirstChunkP99Ms: Number.NaN, addedGapP99Ms: Number.NaN }],
       slowStreams: { total: 0, withoutStall: 0 },
       openLoop: { ratePerSecond: 1000, addedP99Ms: 3 },
+      gatewayRssIdleMb: 100,
       gatewayRssUnderLoadMb: 250,
     });
     expect(rows.map((r) => [r.figure, r.verdict])).toEqual([
@@ -123,6 +136,7 @@ describe('goal rows', () => {
       ['n/a', 'not measured'],
       ['0 of 0', 'not met'],
       ['+3.00 ms', 'not met'],
+      ['100 MB', 'met'],
       ['250 MB', 'not met'],
     ]);
   });
