@@ -1,18 +1,23 @@
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig } from '../shared/config/config.js';
-import { createLogger } from '../shared/log.js';
-import { startEmbeddedCosmosThread } from './embedded-cosmos-thread.js';
+import { spawnEmbeddedCosmosThread } from './embedded-cosmos-thread.js';
 import type { LocalGateway } from './local-gateway.js';
 
 // `npm start`: Switchyard in local mode, on embedded defaults unless Azure settings say otherwise.
+// The store's thread is spawned before anything else loads: its code loads on the other core meanwhile.
+const storeThread = spawnEmbeddedCosmosThread();
+const [{ ConfigError, loadConfig }, { createLogger }] = await Promise.all([
+  import('../shared/config/config.js'),
+  import('../shared/log.js'),
+]);
 const log = createLogger();
 try {
   const config = loadConfig();
-  // The store's thread starts first and loads on the other core while this one loads the gateway.
   const store = config.cosmos.endpoint
     ? undefined
-    : startEmbeddedCosmosThread({ dataDir: resolve(config.dataDir), log: (message) => log.log('info', message) });
-  store?.catch(() => undefined); // awaited, and its failure reported, by startLocalGateway
+    : storeThread.start({ dataDir: resolve(config.dataDir), log: (message) => log.log('info', message) });
+  if (store)
+    store.catch(() => undefined); // awaited, and its failure reported, by startLocalGateway
+  else void storeThread.discard();
   const [{ startLocalGateway }, { stopGracefully }] = await Promise.all([import('./local-gateway.js'), import('./process-life.js')]);
   const started = startLocalGateway({ log, demoSafety: true, store });
   // Before start-up finishes, so a stop during start-up also drains and a process manager never orphans it.

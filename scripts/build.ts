@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 
 // `npm run build` (the production bundle Azure runs: dist/functions/*.js) and local mode's precompiled build
 // (scripts/start.mjs runs it with plain node). Both bundle our code and the npm packages into ESM with shared
@@ -16,6 +16,26 @@ function functionEntries(): string[] {
     .sort()
     .map((file) => join(root, 'functions', file));
 }
+
+/**
+ * zod's namespace object (`import { z } from 'zod'`) re-exports every message locale, a quarter of the bundle's
+ * zod; errors are in English (zod configures `en` itself), so the locale index keeps only that one.
+ */
+const englishZodMessagesOnly: Plugin = {
+  name: 'english-zod-messages-only',
+  setup(context) {
+    context.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]zod[\\/]v4[\\/](classic|core)[\\/]/.test(args.importer)
+        ? { path: 'zod-locales', namespace: englishZodMessagesOnly.name, pluginData: args.resolveDir }
+        : undefined,
+    );
+    context.onLoad({ filter: /.*/, namespace: 'english-zod-messages-only' }, (args) => ({
+      contents: "export { default as en } from '../locales/en.js';",
+      resolveDir: args.pluginData as string,
+      loader: 'js',
+    }));
+  },
+};
 
 function bundleOptions(outdir: string, entryPoints: string[]): BuildOptions {
   return {
@@ -43,6 +63,7 @@ function bundleOptions(outdir: string, entryPoints: string[]): BuildOptions {
     sourcemap: 'linked',
     legalComments: 'linked',
     metafile: true,
+    plugins: [englishZodMessagesOnly],
     logLevel: 'warning',
   };
 }

@@ -36,9 +36,8 @@ export type ContainerName = keyof typeof containerDefinitions;
 
 export async function ensureContainers(client: CosmosClient, databaseId: string): Promise<Database> {
   const { database } = await client.databases.createIfNotExists({ id: databaseId });
-  for (const definition of Object.values(containerDefinitions)) {
-    await database.containers.createIfNotExists(definition);
-  }
+  // All at once: local mode creates them on every start, and one after another their round trips added up.
+  await Promise.all(Object.values(containerDefinitions).map((definition) => database.containers.createIfNotExists(definition)));
   return database;
 }
 

@@ -64,6 +64,10 @@ describe('the product build', () => {
     );
     expect(unexpected).toEqual([]);
     expect([...allInputs()].some((input) => input.includes('node_modules/@azure/cosmos/'))).toBe(true);
+    // zod's messages in English only (scripts/build.ts): its other locales are never loaded.
+    expect([...allInputs()].filter((input) => /node_modules\/zod\/v4\/locales\//.test(input))).toEqual([
+      'node_modules/zod/v4/locales/en.js',
+    ]);
   });
 
   it('loads identity, the tokenizer and the Content Safety client only when first used', () => {
