@@ -242,6 +242,7 @@ async function cleanup(): Promise<void> {
 }
 
 async function main(): Promise<number> {
+  const benchStartedAt = performance.now();
   const cpuList = cpus();
   process.stdout.write(
     `${[
@@ -613,7 +614,7 @@ async function main(): Promise<number> {
       '',
       `load average at end (1/5/15 min): ${loadavg()
         .map((l) => l.toFixed(2))
-        .join(' / ')}`,
+        .join(' / ')}; the bench took ${((performance.now() - benchStartedAt) / 1000).toFixed(0)} s`,
     ].join('\n')}\n`,
   );
   if (!matches) failed = true;
