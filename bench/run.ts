@@ -121,6 +121,8 @@ interface ClosedLoopRun {
   measured: LoadResult;
   cpu?: CpuShare;
   upstreamCpu?: CpuShare;
+  /** Cores this process (the load generator) used during the measured run. */
+  loadCores: number;
   storeCpu?: CpuShare;
   rssMb?: number;
   loopDelayP99Ms?: number;
@@ -137,6 +139,10 @@ function share(before: number | undefined, after: number | undefined, wallMs: nu
   return { cores: (after - before) / wallMs, usPerRequest: ((after - before) * 1000) / Math.max(1, requests) };
 }
 
+function busyCores(used: NodeJS.CpuUsage, wallMs: number): number {
+  return (used.user + used.system) / 1000 / wallMs;
+}
+
 async function closedLoop(target: Target, stack: BenchStack, body: string, round: number): Promise<ClosedLoopRun> {
   process.stdout.write(`  ${target.name}${round > 0 ? ` #${round}` : ''}: `);
   const load = { url: `${target.url}/v1/chat/completions`, body, headers: target.headers, connections: CONNECTIONS };
@@ -147,8 +153,10 @@ async function closedLoop(target: Target, stack: BenchStack, body: string, round
   const before = await cpuOf(watched);
   const from = Number(process.hrtime.bigint() / 1000n);
   const startedAt = performance.now();
+  const loadCpuBefore = process.cpuUsage();
   const measured = await drive({ ...load, seconds: SECONDS });
   const wallMs = performance.now() - startedAt;
+  const loadCores = busyCores(process.cpuUsage(loadCpuBefore), wallMs);
   const to = Number(process.hrtime.bigint() / 1000n);
   const after = await cpuOf(watched);
   const requests = measured.ok2xx + measured.non2xx;
@@ -163,6 +171,7 @@ async function closedLoop(target: Target, stack: BenchStack, body: string, round
     cpu: share(before[0], after[0], wallMs, requests),
     upstreamCpu: target.name === 'upstream' ? undefined : share(before[1], after[1], wallMs, requests),
     storeCpu: isGateway ? share(before[2], after[2], wallMs, requests) : undefined,
+    loadCores,
     rssMb: rss === undefined ? undefined : rss / 2 ** 20,
     loopDelayP99Ms: report?.loopDelayP99Ms,
     windowUs: { from, to },
@@ -385,8 +394,7 @@ async function main(): Promise<number> {
     sampling = false;
     await sampler;
   }
-  const loadCpu = process.cpuUsage(loadCpuBefore);
-  const loadCores = (loadCpu.user + loadCpu.system) / 1000 / (performance.now() - slowStartedAt);
+  const loadCores = busyCores(process.cpuUsage(loadCpuBefore), performance.now() - slowStartedAt);
   process.stdout.write(`${slow.withoutStall} without a stall\n`);
   gateway2xx += slow.ok2xx;
   gatewayAbandoned += slow.incomplete;
@@ -395,10 +403,12 @@ async function main(): Promise<number> {
   // 4. Open loop at a fixed rate.
   process.stdout.write(`\nopen loop, ${OPEN_LOOP_RATE} req/s for ${OPEN_LOOP_SECONDS}s:\n`);
   const openBody = chatBody(OPEN_LOOP_BODY_BYTES);
-  const open = new Map<string, OpenLoopResult>();
+  const open = new Map<string, OpenLoopResult & { loadCores: number }>();
   for (const target of [passthrough, gateway]) {
     process.stdout.write(`  ${target.name}: `);
-    const result = await openLoop({
+    const openCpuBefore = process.cpuUsage();
+    const openStartedAt = performance.now();
+    const run = await openLoop({
       url: `${target.url}/v1/chat/completions`,
       headers: target.headers,
       bodies: [openBody],
@@ -408,6 +418,7 @@ async function main(): Promise<number> {
       maxInFlight: 512,
       connections: 128,
     });
+    const result = { ...run, loadCores: busyCores(process.cpuUsage(openCpuBefore), performance.now() - openStartedAt) };
     process.stdout.write(`${result.ok2xx} answered\n`);
     open.set(target.name, result);
     // Requests not sent at the in-flight bound are a target that cannot keep the rate: they show in its latency, not as errors.
@@ -448,6 +459,7 @@ async function main(): Promise<number> {
           'loop p99 ms',
           'store µs/req',
           'upstream cores',
+          'load gen cores',
         ],
         ...runs.map((r) => [
           r.round ? `${r.target} #${r.round}` : `${r.target} (direct: the ceiling)`,
@@ -463,6 +475,7 @@ async function main(): Promise<number> {
           fmt(r.loopDelayP99Ms),
           fmt(r.storeCpu?.usPerRequest, 0),
           fmt(r.upstreamCpu?.cores),
+          fmt(r.loadCores),
         ]),
       ]),
     );
@@ -486,7 +499,7 @@ async function main(): Promise<number> {
     out.push('');
   }
   out.push(
-    '(CPU cores, µs CPU/req: the target process during the measured run, from /proc; store µs/req: the store process per gateway request; upstream cores: how busy the upstream was; RSS: the target right after its run; loop p99: the gateway event loop during its measured run)',
+    '(CPU cores, µs CPU/req: the target process during the measured run, from /proc; store µs/req: the store process per gateway request; upstream cores: how busy the upstream was; load gen cores: this process, autocannon included; RSS: the target right after its run; loop p99: the gateway event loop during its measured run)',
     '',
   );
 
@@ -559,7 +572,7 @@ async function main(): Promise<number> {
   out.push(
     `open loop, ${OPEN_LOOP_RATE} req/s for ${OPEN_LOOP_SECONDS}s (latency from the scheduled time)`,
     textTable([
-      ['target', 'p50 ms', 'p99 ms', 'max ms', '2xx', 'non-2xx', 'errors', 'not sent (in-flight bound)'],
+      ['target', 'p50 ms', 'p99 ms', 'max ms', '2xx', 'non-2xx', 'errors', 'not sent (in-flight bound)', 'load gen cores'],
       ...[
         ['passthrough', openPass],
         ['gateway', openGw],
@@ -574,6 +587,7 @@ async function main(): Promise<number> {
           String(o.r.non2xx),
           String(o.r.errors),
           String(o.r.skipped),
+          fmt(o.r.loadCores),
         ];
       }),
     ]),
