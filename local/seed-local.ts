@@ -95,14 +95,17 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
       enabled: true,
     },
   ];
-  for (const deployment of deployments) {
-    const existing = await store.get('deployment', deployment.id);
-    if (!existing) await store.put('deployment', deployment, { ifNoneMatch: '*' });
-    else if (existing.doc.tags.includes(SIM_DEPLOYMENT_TAG) && simulatorMoved(existing.doc, deployment.endpoint, options.simKeySetting)) {
-      // A store from an earlier start may name another port, or the key setting simulators used before UPSTREAM_.
-      await store.put('deployment', { ...existing.doc, endpoint: deployment.endpoint, auth: simAuth }, { ifMatch: existing.etag });
-    }
-  }
+  // Side by side within each kind: every start runs this, and one round trip after another added up.
+  await Promise.all(
+    deployments.map(async (deployment) => {
+      const existing = await store.get('deployment', deployment.id);
+      if (!existing) await store.put('deployment', deployment, { ifNoneMatch: '*' });
+      else if (existing.doc.tags.includes(SIM_DEPLOYMENT_TAG) && simulatorMoved(existing.doc, deployment.endpoint, options.simKeySetting)) {
+        // A store from an earlier start may name another port, or the key setting simulators used before UPSTREAM_.
+        await store.put('deployment', { ...existing.doc, endpoint: deployment.endpoint, auth: simAuth }, { ifMatch: existing.etag });
+      }
+    }),
+  );
   const routes: Route[] = [
     {
       alias: 'chat',
@@ -112,9 +115,11 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
     },
     { alias: 'embed', strategy: 'spillover', targets: [{ deployment: 'sim-embed-serverless' }], rules: [] },
   ];
-  for (const route of routes) {
-    if (!(await store.get('route', route.alias))) await store.put('route', route, { ifNoneMatch: '*' });
-  }
+  await Promise.all(
+    routes.map(async (route) => {
+      if (!(await store.get('route', route.alias))) await store.put('route', route, { ifNoneMatch: '*' });
+    }),
+  );
   if (options.demoSafety && !(await store.get('blocklist', DEMO_BLOCKLIST.name)))
     await store.put('blocklist', DEMO_BLOCKLIST, { ifNoneMatch: '*' });
   const team: Team = {
@@ -128,10 +133,15 @@ export async function seedLocal(store: CatalogStore, options: LocalSeedOptions):
 
   const generated: LocalSeedResult['generated'] = {};
   const nowMs = options.now();
-  if (options.demoKey) await ensureConfiguredKey(store, { team: 'demo' }, 'SWITCHYARD_DEMO_KEY', options.demoKey, nowMs);
-  else generated.demoKey = await generateKeyIfNone(store, { team: 'demo' }, { nowMs, randomBytes });
+  const demoKey = async () => {
+    if (options.demoKey) await ensureConfiguredKey(store, { team: 'demo' }, 'SWITCHYARD_DEMO_KEY', options.demoKey, nowMs);
+    else generated.demoKey = await generateKeyIfNone(store, { team: 'demo' }, { nowMs, randomBytes });
+  };
   // A configured admin key is stored at start-up in every mode (composition/services.ts).
-  if (!options.adminKey) generated.adminKey = await generateKeyIfNone(store, { role: 'admin' }, { nowMs, randomBytes });
+  const adminKey = async () => {
+    if (!options.adminKey) generated.adminKey = await generateKeyIfNone(store, { role: 'admin' }, { nowMs, randomBytes });
+  };
+  await Promise.all([demoKey(), adminKey()]);
   return { generated };
 }
 
