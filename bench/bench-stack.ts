@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type BenchChild, delay, spawnNode } from './child-processes.js';
-import { MONITOR_LINE_PREFIX } from './monitor-line.js';
 
 /**
  * The processes `npm run bench` and `npm run soak` measure, each in its own process: the light upstream, the
@@ -20,6 +19,9 @@ export const BENCH_TEAM_PIPELINE = {
   // switched off explicitly, or they would stay on and every request would call Content Safety.
   safety: { categories: null, promptShield: false, pii: 'mask', blocklists: ['demo-blocklist'] },
 } as const;
+
+/** What bench/loop-monitor.mjs starts its report lines with. */
+const MONITOR_LINE_PREFIX = 'bench-monitor ';
 
 export const PIPELINE_DESCRIPTION =
   'auth, routing with shared live state, durable ledger (store in its own process, over TLS), hard budget and rpm/tpm limits, local safety layers (blocklist, PII mask)';
@@ -40,7 +42,10 @@ export interface BenchStackOptions {
   /** More aliases, each on a deployment whose upstream streams in its shape (reached at streamPath(shape) without the gateway). */
   streamAliases?: Array<{ alias: string; shape: StreamShape }>;
   passthrough: boolean;
-  /** Writes the gateway's CPU profile here (node --cpu-prof) when set. */
+  /**
+   * Writes the gateway's CPU profile here (node --cpu-prof) when set; the gateway then runs from its sources
+   * through tsx, so the profile names source files rather than bundle chunks.
+   */
   profileDir?: string;
   /** Every child is pushed here as soon as it starts, so the caller can stop them whatever happens next. */
   children: BenchChild[];
@@ -133,14 +138,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const gateway = spawnNode({
     name: 'gateway',
-    nodeArgs: [
-      '--import',
-      'tsx',
-      '--import',
-      './bench/loop-monitor.ts',
-      ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
-      'local/start.ts',
-    ],
+    nodeArgs: gatewayNodeArgs(options.profileDir),
     cwd: projectRoot,
     env: childEnv({
       PORT: String(gatewayPort),
@@ -162,6 +160,19 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   const stack = { upstream, upstreamUrl, store, gateway, gatewayUrl, passthrough, passthroughUrl, upstreamKey, demoKey, adminKey };
   await registerBenchRoutes(stack, options.streamAliases);
   return stack;
+}
+
+/** What `npm start` runs (precompiled), or its sources through tsx when profiling; with the loop-monitor preload. */
+function gatewayNodeArgs(profileDir: string | undefined): string[] {
+  const monitor = ['--import', './bench/loop-monitor.mjs'];
+  if (!profileDir) return [...monitor, 'scripts/start.mjs'];
+  return ['--import', 'tsx', ...monitor, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'local/start.ts'];
+}
+
+export function gatewayDescription(profiling: boolean): string {
+  return profiling
+    ? 'gateway from its sources through tsx (node --cpu-prof, so the profile names source files)'
+    : 'gateway as npm start runs it (scripts/start.mjs: the precompiled local build)';
 }
 
 async function waitReady(gateway: BenchChild, url: string, timeoutMs: number): Promise<void> {
@@ -273,7 +284,7 @@ export interface MonitorReport {
   heapTotalBytes: number;
 }
 
-/** Asks a child started with the loop-monitor preload for its report (and starts its next window). */
+/** Asks a child started with bench/loop-monitor.mjs for its report (and starts its next window). */
 export function monitorReport(child: BenchChild, timeoutMs = 5_000): Promise<MonitorReport | undefined> {
   return new Promise((resolve) => {
     let settled = false;

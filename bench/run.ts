@@ -17,6 +17,7 @@ import {
   childEnv,
   cpuMs,
   freePort,
+  gatewayDescription,
   monitorReport,
   PIPELINE_DESCRIPTION,
   readLedger,
@@ -260,7 +261,7 @@ async function main(): Promise<number> {
       `load average at start (1/5/15 min): ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' / ')}`,
-      'processes: light upstream, embedded store, passthrough, gateway (each its own); load from this process',
+      `processes: light upstream, embedded store, passthrough, ${gatewayDescription(PROFILE)}, each its own; load from this process`,
       `closed loop: ${CONNECTIONS} connections, non-streaming chat, bodies ${BODY_SIZES.map((b) => b.label).join(' / ')}, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s measured per target, ${ROUNDS} alternating round(s); the upstream's own ceiling first`,
       `streams: ${SEQUENTIAL_STREAMS} sequential of ${STREAM.chunks} chunks ${STREAM.gapMs} ms apart (${STREAM_SHAPES.map((x) => x.label).join(', then ')}); ${SLOW_STREAMS} concurrent of ${SLOW_STREAM.chunks} chunks ${SLOW_STREAM.gapMs} ms apart (stall: a gap > ${STALL_MS} ms)`,
       `open loop: ${OPEN_LOOP_RATE} req/s for ${OPEN_LOOP_SECONDS}s, ${OPEN_LOOP_BODY_BYTES} B bodies, latency from each request's scheduled time`,

@@ -9,7 +9,16 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { utcDay } from '../shared/usage/usage-record.js';
-import { ALIAS, type BenchStack, monitorReport, PIPELINE_DESCRIPTION, readLedger, rssBytes, startBenchStack } from './bench-stack.js';
+import {
+  ALIAS,
+  type BenchStack,
+  gatewayDescription,
+  monitorReport,
+  PIPELINE_DESCRIPTION,
+  readLedger,
+  rssBytes,
+  startBenchStack,
+} from './bench-stack.js';
 import { type BenchChild, delay, stopChild } from './child-processes.js';
 import { summariseLatencies } from './latency-stats.js';
 import { openLoop, type OpenLoopResult } from './open-loop.js';
@@ -153,7 +162,7 @@ try {
       .map((l) => l.toFixed(2))
       .join(' / ')}\n` +
       `${SECONDS}s at ${RATE} req/s open loop (1 in ${STREAM_EVERY} streamed: 20 token-sized chunks 5 ms apart), samples every ${SAMPLE_SECONDS}s\n` +
-      `gateway pipeline: ${PIPELINE_DESCRIPTION}\n\n`,
+      `${gatewayDescription(false)}; pipeline: ${PIPELINE_DESCRIPTION}\n\n`,
   );
   const stack = await startBenchStack({ projectRoot, dataDir, stream: { chunks: 20, gapMs: 5 }, passthrough: false, children });
   code = await soak(stack);

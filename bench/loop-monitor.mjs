@@ -1,9 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { MONITOR_LINE_PREFIX } from './monitor-line.js';
 
 /**
- * Bench-only preload (`node --import ./bench/loop-monitor.ts …`) for a process under measurement, leaving its
- * code untouched: on SIGUSR2 it prints one `bench-monitor {json}` line with the event-loop delay since the last
+ * Bench-only preload (`node --import ./bench/loop-monitor.mjs …`) for a process under measurement, leaving its
+ * code untouched; plain JavaScript, so the measured process needs no TypeScript loader. On SIGUSR2 it prints one
+ * `bench-monitor {json}` line (the prefix bench-stack.ts looks for) with the event-loop delay since the last
  * report (p50, p99, max) and process.memoryUsage(), then starts a new window.
  */
 const delay = monitorEventLoopDelay({ resolution: 5 });
@@ -20,5 +20,5 @@ process.on('SIGUSR2', () => {
     heapTotalBytes: memory.heapTotal,
   };
   delay.reset();
-  process.stdout.write(`${MONITOR_LINE_PREFIX}${JSON.stringify(report)}\n`);
+  process.stdout.write(`bench-monitor ${JSON.stringify(report)}\n`);
 });
