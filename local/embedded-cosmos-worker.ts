@@ -1,4 +1,5 @@
 /** Worker-thread entry: runs the embedded Cosmos-compatible store off the gateway's event loop. */
+import './embedded-cosmos-lazy-geo.js';
 import { parentPort } from 'node:worker_threads';
 import { startEmbeddedCosmos } from './embedded-cosmos.js';
 import type { FromStoreThread, ToStoreThread } from './embedded-cosmos-thread.js';
