@@ -12,6 +12,8 @@ const cacheDir = join(root, 'node_modules', '.cache', 'switchyard');
 // What a build is made of; a folder's own mtime changes when a file in it is added, removed or renamed.
 const inputs = ['functions', 'shared', 'local', 'package.json', 'package-lock.json', 'tsconfig.json', 'scripts/build.ts'];
 const KEEP_BUILDS = 3;
+const FINGERPRINT_LENGTH = 16;
+const BUILD_NAME = new RegExp(`^[0-9a-f]{${FINGERPRINT_LENGTH}}$`);
 
 /** Paths, sizes and mtimes of every input: a build is reused only for exactly these. */
 function fingerprint() {
@@ -23,7 +25,7 @@ function fingerprint() {
     if (stat.isDirectory()) for (const name of readdirSync(path).sort()) visit(join(path, name));
   };
   for (const input of inputs) visit(join(root, input));
-  return hash.digest('hex').slice(0, 16);
+  return hash.digest('hex').slice(0, FINGERPRINT_LENGTH);
 }
 
 /** Builds into a private folder and renames it into place, so concurrent starts never see half a build. */
@@ -49,9 +51,11 @@ function ensureBuild(buildDir) {
 }
 
 function pruneBuilds(current) {
+  // Builds only: the folder also holds the bench's and the tests' own work.
   const others = readdirSync(cacheDir)
+    .filter((name) => BUILD_NAME.test(name))
     .map((name) => join(cacheDir, name))
-    .filter((path) => path !== current && !path.endsWith('.tmp'))
+    .filter((path) => path !== current)
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   for (const stale of others.slice(KEEP_BUILDS - 1)) rmSync(stale, { recursive: true, force: true });
 }
