@@ -22,6 +22,7 @@ import { CosmosVersionLog } from '../store/cosmos-versions.js';
 import { CosmosLiveStore } from '../store/cosmos-live.js';
 import { LiveSync } from '../routing/live-sync.js';
 import { CosmosQuotaStore } from '../store/cosmos-quotas.js';
+import { QUOTA_FLUSH_MS, QUOTA_SLICE_FRACTION, QuotaLeases } from '../limits/quota-leases.js';
 import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstream.js';
 import { Ledger } from '../usage/ledger.js';
 import { RollupSweeper } from '../usage/rollup-sweep.js';
