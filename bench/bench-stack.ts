@@ -47,6 +47,8 @@ export interface BenchStackOptions {
    * through tsx, so the profile names source files rather than bundle chunks.
    */
   profileDir?: string;
+  /** Each monitor report collects garbage first (a soak's samples then show what is live, not the GC sawtooth). */
+  collectGarbageOnReport?: boolean;
   /** Every child is pushed here as soon as it starts, so the caller can stop them whatever happens next. */
   children: BenchChild[];
 }
@@ -138,7 +140,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const gateway = spawnNode({
     name: 'gateway',
-    nodeArgs: gatewayNodeArgs(options.profileDir),
+    nodeArgs: [...(options.collectGarbageOnReport ? ['--expose-gc'] : []), ...gatewayNodeArgs(options.profileDir)],
     cwd: projectRoot,
     env: childEnv({
       PORT: String(gatewayPort),
@@ -152,6 +154,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
       SWITCHYARD_DEMO_KEY: demoKey,
       SWITCHYARD_ADMIN_KEY: adminKey,
       UPSTREAM_BENCH_KEY: upstreamKey,
+      ...(options.collectGarbageOnReport ? { BENCH_MONITOR_GC: '1' } : {}),
     }),
   });
   children.push(gateway);
