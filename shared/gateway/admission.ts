@@ -3,7 +3,8 @@ import type { Deployment, Team } from '../catalog/schemas.js';
 import { errors } from '../errors.js';
 import { minuteWindow, monthOf, msToNextMonth } from '../limits/quota-windows.js';
 import { exceededLimit, rateLimitHeaders } from '../limits/rate-limit-headers.js';
-import { costCeilMicroUsd, reservedTokens, worstCaseCostMicroUsd, type RequestDemand } from '../limits/worst-case.js';
+import type { Need } from '../limits/quota-leases.js';
+import { costCeilMicroUsd, type DemandEstimates, reservedTokens, worstCaseCostMicroUsd } from '../limits/worst-case.js';
 import type { ChargedTokens } from '../usage/pricing.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
@@ -27,22 +28,24 @@ const UNLIMITED: Admission = { headers: {}, settle: () => undefined };
 export async function admitRequest(
   team: Team,
   candidates: readonly Deployment[],
-  demand: () => RequestDemand,
+  demand: DemandEstimates,
   deps: GatewayDeps,
 ): Promise<Admission> {
   const { budget, limits } = team;
   if (!budget && !limits) return UNLIMITED;
-  const need = demand();
-  const tokens = reservedTokens(need);
   const nowMs = deps.now();
   const month = monthOf(nowMs);
   const window = minuteWindow(nowMs);
   // Priced as the ledger will charge it: at the prices in force when the request started.
   const pricedNow = (deployment: Deployment) => ({ pricing: priceAt(deployment, nowMs) });
-  const reserved = budget?.enforce === 'hard' ? worstCaseCostMicroUsd(candidates.map(pricedNow), need) : 0;
+  const priced = candidates.map(pricedNow);
+  const bound = demand.atMost();
+  const counted = once(demand.counted);
+  const cost: Need = { atMost: worstCaseCostMicroUsd(priced, bound), exactly: once(() => worstCaseCostMicroUsd(priced, counted())) };
+  const tokens: Need = { atMost: reservedTokens(bound), exactly: once(() => reservedTokens(counted())) };
 
   const [reservation, rate] = await Promise.allSettled([
-    reserved > 0 && budget ? deps.quotaLeases.reserve(team.id, month, budget, reserved) : Promise.resolve(null),
+    budget?.enforce === 'hard' && cost.atMost > 0 ? deps.quotaLeases.reserve(team.id, month, budget, cost) : Promise.resolve(null),
     limits ? deps.quotaLeases.take(team.id, window.key, tokens, limits) : Promise.resolve(null),
   ]);
   const hold = reservation.status === 'fulfilled' ? reservation.value : undefined;
@@ -66,11 +69,11 @@ export async function admitRequest(
   if (limits && rate.value && !rate.value.taken) {
     giveBack();
     const used = rate.value.used;
-    const which = exceededLimit(limits, used, tokens) ?? 'requests';
+    const which = exceededLimit(limits, used, tokens.exactly()) ?? 'requests';
     const message =
       which === 'requests'
         ? `Rate limit reached for team '${team.id}': ${limits.rpm} requests per minute. Retry after the window resets.`
-        : `Rate limit reached for team '${team.id}': ${limits.tpm} tokens per minute, and this request may use up to ${tokens}. Retry after the window resets.`;
+        : `Rate limit reached for team '${team.id}': ${limits.tpm} tokens per minute, and this request may use up to ${tokens.exactly()}. Retry after the window resets.`;
     throw errors.rateLimitExceeded(message, Math.ceil(resetInMs / 1000), rateLimitHeaders(limits, used, resetInMs));
   }
 
@@ -80,10 +83,18 @@ export async function admitRequest(
     settle(deployment, used) {
       if (settled) return;
       settled = true;
-      const cost = deployment ? costCeilMicroUsd(pricedNow(deployment), used) : 0;
-      if (hold) hold.settle(cost);
-      else if (budget) deps.quotaLeases.spend(team.id, month, budget, cost);
+      const spent = deployment ? costCeilMicroUsd(pricedNow(deployment), used) : 0;
+      if (hold) hold.settle(spent);
+      else if (budget) deps.quotaLeases.spend(team.id, month, budget, spent);
       rateHold?.settle(used.inputTokens + used.outputTokens);
     },
+  };
+}
+
+function once<T>(work: () => T): () => T {
+  let done: { value: T } | undefined;
+  return () => {
+    done ??= { value: work() };
+    return done.value;
   };
 }

@@ -8,7 +8,7 @@ import { requestScope } from './call-scope.js';
 import { ContentScreening } from './content-screening.js';
 import type { GatewayDeps } from './gateway-deps.js';
 import { embeddingsInputTexts } from '../safety/prompt-texts.js';
-import { countEmbeddingInputTokens } from '../usage/count-tokens.js';
+import { countEmbeddingInputTokens, embeddingInputTokensAtMost } from '../usage/count-tokens.js';
 import { decideTargets, embeddingsRequestSchema, parseBody, resolveAlias } from './inference-request.js';
 import { deploymentHeader, meteredCall } from './metered-call.js';
 import { recordUsage, type UsageFacts } from './record-usage.js';
@@ -45,7 +45,15 @@ export async function embeddings(
   const copy = shadowCopy(deps, route, embeddingsShadow(sent, options.apiVersion));
   facts.onMetered = screening ? screening.unlessBlocked(copy) : copy;
   // An embedding has no output tokens to reserve.
-  const admission = await admitRequest(team, decision.candidates, () => ({ promptTokens: promptTokens(), maxOutputTokens: 0 }), deps);
+  const admission = await admitRequest(
+    team,
+    decision.candidates,
+    {
+      atMost: () => ({ promptTokens: embeddingInputTokensAtMost(body.input), maxOutputTokens: 0 }),
+      counted: () => ({ promptTokens: promptTokens(), maxOutputTokens: 0 }),
+    },
+    deps,
+  );
   facts.admission = admission;
 
   const scope = requestScope(request, deps, false);

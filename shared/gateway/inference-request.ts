@@ -5,8 +5,8 @@ import { readJsonBody } from '../http/read-json-body.js';
 import type { GatewayRequest } from '../http/types.js';
 import type { RequestFeature } from '../routing/request-features.js';
 import { selectTargets, type RequestEstimate, type RoutingDecision } from '../routing/select-targets.js';
-import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js';
-import type { RequestDemand } from '../limits/worst-case.js';
+import { chatPromptTokensAtMost, countChatPromptTokens, countTextTokens, textTokensAtMost } from '../usage/count-tokens.js';
+import type { DemandEstimates, RequestDemand } from '../limits/worst-case.js';
 import type { GatewayDeps } from './gateway-deps.js';
 
 const message = z.looseObject({
@@ -81,13 +81,19 @@ export function chatEstimate(body: Pick<ChatRequest, 'messages' | 'max_tokens' |
 }
 
 /** What a chat request may use at most, for its team's budget and rate limits: its prompt and every answer's cap. */
-export function chatDemand(body: ChatRequest): () => RequestDemand {
-  return () => {
-    const estimate = chatEstimate(body)();
-    // Tool and output schemas are prompt the upstream charges for: counted as their JSON text, longer than most renderings.
+export function chatDemand(body: ChatRequest): DemandEstimates {
+  // Tool and output schemas are prompt the upstream charges for: counted as their JSON text, longer than most renderings.
+  const schemasText = () => {
     const schemas = [body.tools, body.functions, body.response_format].filter((s) => s != null);
-    const schemaTokens = schemas.length > 0 ? countTextTokens(JSON.stringify(schemas)) : 0;
-    return { ...estimate, promptTokens: estimate.promptTokens + schemaTokens, choices: body.n ?? 1 };
+    return schemas.length > 0 ? JSON.stringify(schemas) : '';
+  };
+  const demand = (promptTokens: number): RequestDemand => {
+    const cap = body.max_completion_tokens ?? body.max_tokens;
+    return { promptTokens, choices: body.n ?? 1, ...(cap != null ? { maxOutputTokens: cap } : {}) };
+  };
+  return {
+    atMost: () => demand(chatPromptTokensAtMost(body.messages) + textTokensAtMost(schemasText())),
+    counted: () => demand(countChatPromptTokens(body.messages) + countTextTokens(schemasText())),
   };
 }
 

@@ -16,7 +16,7 @@ import {
   type ResponsesBody,
 } from '../upstreams/protocols/index.js';
 import type { UpstreamRequest } from '../upstreams/upstream-port.js';
-import { countChatPromptTokens, countTextTokens } from '../usage/count-tokens.js';
+import { chatPromptTokensAtMost, countChatPromptTokens, countTextTokens, textTokensAtMost } from '../usage/count-tokens.js';
 import { countedUsage } from '../usage/extract-usage.js';
 import { responsesPromptTexts } from '../safety/prompt-texts.js';
 import { admitRequest } from './admission.js';
@@ -101,10 +101,19 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   const screening = ContentScreening.for(team, deps, facts, request.signal);
   const body = screening ? await screening.screenPrompt(parsed, responsesPromptTexts(parsed), deps) : parsed;
   const translation = translatedChat(body, history);
+  const cap = body.max_output_tokens != null ? { maxOutputTokens: body.max_output_tokens } : {};
   const estimate = () => ({
     promptTokens: 'chat' in translation ? countChatPromptTokens(translation.chat.messages) : countTextTokens(JSON.stringify(body.input)),
-    ...(body.max_output_tokens != null ? { maxOutputTokens: body.max_output_tokens } : {}),
+    ...cap,
   });
+  const demand = {
+    atMost: () => ({
+      promptTokens:
+        'chat' in translation ? chatPromptTokensAtMost(translation.chat.messages) : textTokensAtMost(JSON.stringify(body.input)),
+      ...cap,
+    }),
+    counted: estimate,
+  };
   facts.promptTokens = () => estimate().promptTokens;
   const decision = planned(translation, () =>
     decideTargets(route, team, 'chat', deps, {
@@ -140,7 +149,7 @@ export async function createResponse(request: GatewayRequest, deps: GatewayDeps,
   let relaying = false;
   try {
     // Admitted last, just before the call whose every end settles it.
-    facts.admission = await admitRequest(team, decision.candidates, estimate, deps);
+    facts.admission = await admitRequest(team, decision.candidates, demand, deps);
     options.timing?.track(scope, screening);
     const attempted = await meteredCall<Completed>(
       decision.candidates,

@@ -25,6 +25,15 @@ export interface QuotaLeaseOptions {
   log: Logger;
 }
 
+/**
+ * How much a request needs, two ways: `atMost`, cheap and never below the truth, which a lease hands out; and the
+ * exact amount, worked out (once) only when the request is held in the store by itself, near a limit.
+ */
+export interface Need {
+  readonly atMost: number;
+  exactly(): number;
+}
+
 /** A request's worst case held against its team's month; settled once, at what it really cost. */
 export interface BudgetHold {
   settle(costMicroUsd: number): void;
@@ -95,22 +104,23 @@ export class QuotaLeases {
     this.#timer.unref();
   }
 
-  /** Holds `amountMicroUsd` of the team's month for one request; undefined when the budget cannot fit it (refused). */
-  async reserve(team: string, month: string, budget: TeamBudget, amountMicroUsd: number): Promise<BudgetHold | undefined> {
+  /** Holds a request's worst-case cost (micro-dollars) in the team's month; undefined when the budget cannot fit it (refused). */
+  async reserve(team: string, month: string, budget: TeamBudget, cost: Need): Promise<BudgetHold | undefined> {
     const limit = budgetLimitMicroUsd(budget);
     const slice = this.#slice(team, month, budget);
     const sliceSize = Math.floor(limit * this.options.sliceFraction);
+    const amount = cost.atMost;
     for (;;) {
-      if (slice.held - slice.inFlight - slice.settledOnSlice >= amountMicroUsd) {
-        slice.inFlight += amountMicroUsd;
+      if (slice.held - slice.inFlight - slice.settledOnSlice >= amount) {
+        slice.inFlight += amount;
         slice.lastAdmitMs = this.options.now();
-        return this.#sliceHold(slice, amountMicroUsd);
+        return this.#sliceHold(slice, amount);
       }
       if (slice.growing) {
         await slice.growing;
         continue;
       }
-      if (sliceSize < 2 * amountMicroUsd || slice.tightAtLimit === limit) return this.#reserveExactly(slice, amountMicroUsd, limit);
+      if (sliceSize < 2 * amount || slice.tightAtLimit === limit) return this.#reserveExactly(slice, cost.exactly(), limit);
       slice.growing = this.#grow(slice, sliceSize, limit).finally(() => {
         slice.growing = undefined;
       });
@@ -122,16 +132,17 @@ export class QuotaLeases {
     if (costMicroUsd > 0) this.#slice(team, month, budget).unheldSpend += costMicroUsd;
   }
 
-  /** Counts one request of `tokens` in the team's window when it fits the limits; `taken: false` with the window's use when not. */
+  /** Counts one request and its worst-case tokens in the team's window when they fit the limits; `taken: false` with the window's use when not. */
   async take(
     team: string,
     window: string,
-    tokens: number,
+    need: Need,
     limits: TeamLimits,
   ): Promise<{ taken: true; hold: RateHold } | { taken: false; used: WindowUse }> {
     const lease = this.#lease(team, window);
     const leaseRequests = limits.rpm === undefined ? 0 : Math.floor(limits.rpm * this.options.sliceFraction);
     const leaseTokens = limits.tpm === undefined ? 0 : Math.floor(limits.tpm * this.options.sliceFraction);
+    const tokens = need.atMost;
     const sliceable = (limits.rpm === undefined || leaseRequests >= 2) && (limits.tpm === undefined || leaseTokens >= 2 * tokens);
     for (;;) {
       if (lease.leftRequests >= 1 && lease.leftTokens >= tokens) {
@@ -143,7 +154,7 @@ export class QuotaLeases {
         await lease.growing;
         continue;
       }
-      if (!sliceable || lease.tight) return this.#takeExactly(lease, tokens, limits);
+      if (!sliceable || lease.tight) return this.#takeExactly(lease, need.exactly(), limits);
       lease.growing = this.#lengthen(lease, leaseRequests, leaseTokens, limits).finally(() => {
         lease.growing = undefined;
       });

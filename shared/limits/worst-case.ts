@@ -9,6 +9,16 @@ export interface RequestDemand {
 }
 
 /**
+ * A request's demand two ways: `atMost` costs nothing to work out and is never below the count (prompts bounded by
+ * their UTF-8 length), `counted` runs the tokenizer. A lease of a large budget or window can take the bound; a
+ * reservation made request by request near a limit takes the count, so it refuses nothing that fits.
+ */
+export interface DemandEstimates {
+  atMost(): RequestDemand;
+  counted(): RequestDemand;
+}
+
+/**
  * Output tokens reserved for a request that names no cap (`max_tokens`, `max_completion_tokens`, `max_output_tokens`).
  * Deployments declare no output window, so this is Switchyard's: long enough for a full chat answer; an answer
  * that runs past it is settled at its real cost, and only such an answer can take a hard budget past its limit.

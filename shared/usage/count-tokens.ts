@@ -91,6 +91,34 @@ export function contentText(content: unknown): string {
   return text;
 }
 
+/**
+ * At least as many tokens as countTextTokens finds, at no tokenizer cost: every o200k token is one or more UTF-8
+ * bytes of the text (a long run counted in pieces too), so the text's UTF-8 length bounds its count.
+ */
+export function textTokensAtMost(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+/** At least countChatPromptTokens(messages), by the same accounting with each text bounded by its UTF-8 length. */
+export function chatPromptTokensAtMost(messages: readonly ChatMessageLike[]): number {
+  let total = REPLY_PRIMING_TOKENS;
+  for (const message of messages) {
+    total += TOKENS_PER_MESSAGE;
+    if (typeof message.role === 'string') total += textTokensAtMost(message.role);
+    if (typeof message.name === 'string') total += textTokensAtMost(message.name) + TOKENS_PER_NAME;
+    total += textTokensAtMost(contentText(message.content));
+  }
+  return total;
+}
+
+/** At least countEmbeddingInputTokens(input). */
+export function embeddingInputTokensAtMost(input: string | readonly string[] | readonly number[] | readonly (readonly number[])[]): number {
+  if (typeof input === 'string') return textTokensAtMost(input);
+  let total = 0;
+  for (const item of input) total += typeof item === 'string' ? textTokensAtMost(item) : typeof item === 'number' ? 1 : item.length;
+  return total;
+}
+
 /** Input tokens of an embeddings request (text counted, token ids taken as given); used where an upstream reports none. */
 export function countEmbeddingInputTokens(input: string | readonly string[] | readonly number[] | readonly (readonly number[])[]): number {
   if (typeof input === 'string') return countTextTokens(input);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../local/embedded-cosmos.js';
 import type { TeamBudget } from '../../shared/catalog/schemas.js';
 import { createLogger } from '../../shared/log.js';
-import { type BudgetHold, QuotaLeases } from '../../shared/limits/quota-leases.js';
+import { type BudgetHold, type Need, QuotaLeases } from '../../shared/limits/quota-leases.js';
 import type { QuotaStore } from '../../shared/limits/quota-store.js';
 import { containerDefinitions, ensureContainers } from '../../shared/store/containers.js';
 import { CosmosQuotaStore } from '../../shared/store/cosmos-quotas.js';
@@ -54,6 +54,8 @@ async function instance(id: string): Promise<{ store: CosmosQuotaStore; leases: 
 }
 
 const hard = (monthlyUsd: number): TeamBudget => ({ monthlyUsd, enforce: 'hard', alertAt: 0.8 });
+/** A need whose bound is the exact amount. */
+const exact = (amount: number): Need => ({ atMost: amount, exactly: () => amount });
 
 beforeAll(async () => {
   cosmos = await startEmbeddedCosmos({});
@@ -68,7 +70,7 @@ describe('QuotaLeases budgets', () => {
     const { store, leases, calls } = await instance('ibusy');
     // $1,000 a month: a 1% slice is $10; each request holds at most $0.05 and costs $0.02.
     const holds: BudgetHold[] = [];
-    for (let i = 0; i < 100; i++) holds.push((await leases.reserve('busy', MONTH, hard(1_000), 50_000))!);
+    for (let i = 0; i < 100; i++) holds.push((await leases.reserve('busy', MONTH, hard(1_000), exact(50_000)))!);
     expect(holds.every(Boolean)).toBe(true);
     expect(calls.reserve).toBe(1);
     expect(await store.read('busy', MONTH)).toMatchObject({ reservedMicroUsd: 10_000_000, spentMicroUsd: 0 });
@@ -87,7 +89,7 @@ describe('QuotaLeases budgets', () => {
     const two = await instance('iracetwo');
     // $100: slices of $1, each request's worst case $0.40.
     const results = await Promise.all(
-      Array.from({ length: 400 }, (_, i) => (i % 2 ? one : two).leases.reserve('race', MONTH, hard(100), 400_000)),
+      Array.from({ length: 400 }, (_, i) => (i % 2 ? one : two).leases.reserve('race', MONTH, hard(100), exact(400_000))),
     );
     expect(results.filter(Boolean)).toHaveLength(250);
     expect(await one.store.read('race', MONTH)).toMatchObject({ reservedMicroUsd: 100_000_000, spentMicroUsd: 0 });
@@ -98,7 +100,7 @@ describe('QuotaLeases budgets', () => {
   it('reserves request by request when a slice would not hold two of them, exactly as the store allows', async () => {
     const { store, leases, calls } = await instance('ismall');
     // $1: a 1% slice is 1 cent, less than two requests of a cent each.
-    const results = await Promise.all(Array.from({ length: 150 }, () => leases.reserve('small', MONTH, hard(1), 10_000)));
+    const results = await Promise.all(Array.from({ length: 150 }, () => leases.reserve('small', MONTH, hard(1), exact(10_000))));
     expect(results.filter(Boolean)).toHaveLength(100);
     expect(calls.reserve).toBe(150);
     results[0]!.settle(4_000);
@@ -106,11 +108,31 @@ describe('QuotaLeases budgets', () => {
     await expect.poll(async () => (await store.read('small', MONTH))?.spentMicroUsd).toBe(4_000);
   });
 
+  it('holds a leased request at its cheap bound, and counts exactly only a request held in the store by itself', async () => {
+    const { store, leases } = await instance('ibound');
+    let counted = 0;
+    const need = (atMost: number, exactly: number): Need => ({
+      atMost,
+      exactly: () => {
+        counted++;
+        return exactly;
+      },
+    });
+    // $1,000: a slice of $10 takes the $0.05 bound twenty times over; nothing is counted.
+    for (let i = 0; i < 20; i++) expect(await leases.reserve('boundbig', MONTH, hard(1_000), need(50_000, 20_000))).toBeDefined();
+    expect(counted).toBe(0);
+    // $1: too small to slice; each request is reserved exactly, so 50 at $0.02 fit where the bound would let 20.
+    const held = await Promise.all(Array.from({ length: 60 }, () => leases.reserve('boundsmall', MONTH, hard(1), need(50_000, 20_000))));
+    expect(held.filter(Boolean)).toHaveLength(50);
+    expect(counted).toBe(60);
+    expect(await store.read('boundsmall', MONTH)).toMatchObject({ reservedMicroUsd: 1_000_000 });
+  });
+
   it('touches a slice held longer than a sweep waits, so no other instance sweeps a live one', async () => {
     const one = await instance('itouch');
     const two = await instance('isweeper');
     const start = now;
-    const hold = (await one.leases.reserve('touch', MONTH, hard(1_000), 50_000))!;
+    const hold = (await one.leases.reserve('touch', MONTH, hard(1_000), exact(50_000)))!;
     // A request still in flight, ticks passing: the slice is busy, never idle, and touched before it looks stale.
     for (let t = 0; t < 8; t++) {
       now += STALE_MS / 4;
@@ -141,7 +163,7 @@ describe('QuotaLeases rate windows', () => {
     const one = await instance('irateone');
     const two = await instance('iratetwo');
     const results = await Promise.all(
-      Array.from({ length: 1_500 }, (_, i) => (i % 2 ? one : two).leases.take('rpm', WINDOW, 10, { rpm: 1_000 })),
+      Array.from({ length: 1_500 }, (_, i) => (i % 2 ? one : two).leases.take('rpm', WINDOW, exact(10), { rpm: 1_000 })),
     );
     expect(results.filter((r) => r.taken)).toHaveLength(1_000);
     expect(one.calls.take + two.calls.take).toBeLessThan(1_500);
@@ -152,14 +174,14 @@ describe('QuotaLeases rate windows', () => {
   it("reports what the window used, growing by one per request on this instance, and gives back an unused request's tokens", async () => {
     const { leases, calls } = await instance('iheaders');
     const limits = { rpm: 10_000, tpm: 10_000_000 };
-    const first = await leases.take('headers', WINDOW, 1_000, limits);
-    const second = await leases.take('headers', WINDOW, 1_000, limits);
+    const first = await leases.take('headers', WINDOW, exact(1_000), limits);
+    const second = await leases.take('headers', WINDOW, exact(1_000), limits);
     if (!first.taken || !second.taken) throw new Error('not taken');
     expect(first.hold.used).toEqual({ requests: 1, tokens: 1_000 });
     expect(second.hold.used).toEqual({ requests: 2, tokens: 2_000 });
     first.hold.settle(100);
     second.hold.giveBack();
-    const third = await leases.take('headers', WINDOW, 1_000, limits);
+    const third = await leases.take('headers', WINDOW, exact(1_000), limits);
     if (!third.taken) throw new Error('not taken');
     expect(third.hold.used).toEqual({ requests: 2, tokens: 1_100 });
     expect(calls.take).toBe(1);
@@ -167,7 +189,7 @@ describe('QuotaLeases rate windows', () => {
 
   it('takes request by request for limits too small to lease, with corrections written to the store', async () => {
     const { leases, calls } = await instance('itiny');
-    const results = await Promise.all(Array.from({ length: 30 }, () => leases.take('tiny', WINDOW, 10, { rpm: 10 })));
+    const results = await Promise.all(Array.from({ length: 30 }, () => leases.take('tiny', WINDOW, exact(10), { rpm: 10 })));
     expect(results.filter((r) => r.taken)).toHaveLength(10);
     expect(calls.take).toBe(30);
     const taken = results.find((r) => r.taken);
