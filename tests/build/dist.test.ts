@@ -1,12 +1,15 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { CosmosClient } from '@azure/cosmos';
 import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedCosmos } from '../../local/embedded-cosmos.js';
 import { buildProduction } from '../../scripts/build.js';
+import { ensureContainers } from '../../shared/store/containers.js';
 
 // What `npm run build` ships to Azure: one ESM bundle of functions/ and shared/ with the npm packages inside,
 // whose function files load nothing a request does not need until it does.
@@ -86,27 +89,21 @@ describe('the product build', () => {
   });
 
   it('registers every function with the Functions host, and loads no tokenizer doing it', async () => {
-    const preload = join(work, 'functions-core-preload.js');
-    await build({
-      absWorkingDir: root,
-      stdin: {
-        contents: "import { installFunctionsCore } from './local/functions-core.ts'; installFunctionsCore();",
-        resolveDir: root,
-        loader: 'ts',
-      },
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      outfile: preload,
-      logLevel: 'warning',
-    });
+    await buildFunctionsCorePreload();
     const entries = functionEntries().map((o) => pathToFileURL(resolve(root, o)).href);
     const child = `
       import { createRequire } from 'node:module';
       for (const entry of ${JSON.stringify(entries)}) await import(entry);
       const registry = globalThis[Symbol.for('switchyard.local.functions-core')];
       const cache = Object.keys(createRequire(import.meta.url).cache);
-      console.log(JSON.stringify({ http: registry.httpFunctions.length, timers: registry.timerFunctions.length, tokenizer: cache.some((f) => f.includes('gpt-tokenizer')) }));`;
+      // Required at the first count from the chunks' folder: it must resolve there as it does in dist/.
+      const fromChunks = createRequire(${JSON.stringify(pathToFileURL(join(outDir, 'chunks', 'x.js')).href)});
+      console.log(JSON.stringify({
+        http: registry.httpFunctions.length,
+        timers: registry.timerFunctions.length,
+        tokenizer: cache.some((f) => f.includes('gpt-tokenizer')),
+        tokenizerResolves: fromChunks.resolve('gpt-tokenizer').includes('node_modules/gpt-tokenizer/'),
+      }));`;
     const { stdout } = await run(process.execPath, ['--import', pathToFileURL(preload).href, '--input-type=module', '-e', child], {
       cwd: root,
     });
@@ -117,6 +114,63 @@ describe('the product build', () => {
       registrations += source.match(/app\.http\(/g)?.length ?? 0;
       timers += source.match(/app\.timer\(/g)?.length ?? 0;
     }
-    expect(JSON.parse(stdout)).toEqual({ http: registrations, timers, tokenizer: false });
+    expect(JSON.parse(stdout)).toEqual({ http: registrations, timers, tokenizer: false, tokenizerResolves: true });
+  }, 60_000);
+
+  it('serves /health/ready from its own services against a real store (Cosmos SDK, undici, zod, composition bundled)', async () => {
+    await buildFunctionsCorePreload();
+    const store = await startEmbeddedCosmos({});
+    const client = new CosmosClient(store.connectionOptions());
+    try {
+      await ensureContainers(client, 'switchyard');
+      const certificate = join(work, 'store-certificate.pem');
+      await writeFile(certificate, store.certificatePem);
+      const entries = functionEntries().map((o) => pathToFileURL(resolve(root, o)).href);
+      const child = `
+        for (const entry of ${JSON.stringify(entries)}) await import(entry);
+        const registry = globalThis[Symbol.for('switchyard.local.functions-core')];
+        const ready = registry.httpFunctions.find((f) => f.name === 'healthReady');
+        const request = { method: 'GET', url: 'http://localhost/health/ready', headers: new Headers(), body: null, params: {}, query: new URLSearchParams() };
+        const response = await ready.handler(request, {});
+        console.log(JSON.stringify({ status: response.status, body: response.jsonBody }));
+        process.exit(0);`;
+      const { stdout } = await run(process.execPath, ['--import', pathToFileURL(preload).href, '--input-type=module', '-e', child], {
+        cwd: root,
+        env: {
+          PATH: process.env.PATH ?? '',
+          COSMOS_ENDPOINT: store.endpoint,
+          COSMOS_KEY: store.key,
+          // The store's certificate is minted at its start; the bundle's Cosmos client trusts it like any CA.
+          NODE_EXTRA_CA_CERTS: certificate,
+          SWITCHYARD_MODE: 'local',
+        },
+      });
+      const answer = JSON.parse(stdout) as { status: number; body: { status: string; checks: Record<string, string> } };
+      expect(answer.status).toBe(200);
+      expect(answer.body.status).toBe('ready');
+      expect(answer.body.checks).toMatchObject({ store: 'ok', config: 'loaded' });
+    } finally {
+      client.dispose();
+      await store.stop();
+    }
   }, 60_000);
 });
+
+const preload = join(work, 'functions-core-preload.js');
+
+/** The local @azure/functions-core stand-in as a preload, as the Functions worker provides the real one before the app loads. */
+async function buildFunctionsCorePreload(): Promise<void> {
+  await build({
+    absWorkingDir: root,
+    stdin: {
+      contents: "import { installFunctionsCore } from './local/functions-core.ts'; installFunctionsCore();",
+      resolveDir: root,
+      loader: 'ts',
+    },
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    outfile: preload,
+    logLevel: 'warning',
+  });
+}
