@@ -15,8 +15,8 @@ try {
   const store = config.cosmos.endpoint
     ? undefined
     : storeThread.start({ dataDir: resolve(config.dataDir), log: (message) => log.log('info', message) });
-  if (store)
-    store.catch(() => undefined); // awaited, and its failure reported, by startLocalGateway
+  // The store is awaited, and its failure reported, by startLocalGateway; with Cosmos DB configured no thread is kept.
+  if (store) store.catch(() => undefined);
   else void storeThread.discard();
   const [{ startLocalGateway }, { stopGracefully }] = await Promise.all([import('./local-gateway.js'), import('./process-life.js')]);
   const started = startLocalGateway({ log, demoSafety: true, store });
