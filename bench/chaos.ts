@@ -361,9 +361,12 @@ async function storeUnreachable(dataDir: string, upstreamUrl: string, started: G
     const manageSeen = seenOf(manage.status, manage.headers.get('content-type') ?? '', await manage.text(), false);
     await sleep(Math.max(0, outageEndsAt - Date.now()));
     store = await startEmbeddedCosmos({ dataDir: storeDir, port });
-    // Held records are written when the store is back; the ledger's flush retries on its own.
-    await sleep(3_000);
-    const recorded = (await ledgerRequests(gateway)).get('chaos-store-down') ?? 0;
+    // Held records are written when the store is back: the ledger's flush retries on its own, and its rollups follow
+    // at the next tick. Read until every request is counted, or long enough that one still missing is lost.
+    let recorded = 0;
+    for (const giveUpAt = Date.now() + 20_000; recorded < seen.length && Date.now() < giveUpAt; await sleep(500)) {
+      recorded = (await ledgerRequests(gateway)).get('chaos-store-down') ?? 0;
+    }
     const losses = lossesOf(seen, recorded, {});
     if (manageSeen.status !== 503 || manageSeen.code !== 'store_unavailable')
       losses.push(`management during the outage answered ${manageSeen.status} ${manageSeen.code ?? ''}`);
