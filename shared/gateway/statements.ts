@@ -21,6 +21,8 @@ export async function teamStatement(request: GatewayRequest, deps: GatewayDeps):
   if (!team) throw errors.notFound(`The team '${teamId}'`);
   const { from, to } = monthDays(query.month);
   const range = { from, to, team: team.id };
+  // This instance's settled budget spend is written first (as GET /usage/budgets does), so the statement shows it.
+  await deps.quotaLeases.flush();
   const [rollups, managed, budgetState] = await Promise.all([
     deps.readRollups(range),
     readAllocationRows(deps.allocations, range),
