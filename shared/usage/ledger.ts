@@ -370,9 +370,13 @@ export class Ledger {
       }),
     );
     if (failures.length > 0) throw failures[0];
-    // Every sealed seq is applied (seal() raises openSeq as it seals): the sweep may skip this writer's records so far.
-    const appliedThrough = this.openSeq - 1;
-    if (this.rollups.size === 0 && appliedThrough > this.progressed && this.registeredAtMs !== undefined) {
+    // Every seq below the oldest still waiting (seals made during this pass included) is applied for every key, and
+    // the open seq is not sealed yet: the sweep may skip this writer's records through there. Reported while newer
+    // seqs wait too, or a writer that is never idle would have its whole lookback re-read by every sweep.
+    let oldestWaiting = this.openSeq;
+    for (const queue of this.rollups.values()) if (queue.sealed.length > 0) oldestWaiting = Math.min(oldestWaiting, queue.sealed[0]!.seq);
+    const appliedThrough = oldestWaiting - 1;
+    if (appliedThrough > this.progressed && this.registeredAtMs !== undefined) {
       const nowMs = this.options.now();
       await this.sink.recordProgress?.(this.writerId, appliedThrough, nowMs);
       this.progressed = appliedThrough;

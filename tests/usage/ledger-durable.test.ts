@@ -139,6 +139,32 @@ describe('Ledger durability (group commit)', () => {
     expect(progress).toEqual(['w-reg:0@1000 after 0 writes', 'w-reg:1@1000 after 1 writes', 'w-reg:1@901000 after 2 writes']);
   });
 
+  it("reports each seq applied while newer ones wait, so a sweep never re-reads a busy writer's records", async () => {
+    const { sink, state } = gatedSink();
+    state.gated = false;
+    const progress: number[] = [];
+    sink.recordProgress = async (_writer, appliedThrough) => {
+      progress.push(appliedThrough);
+    };
+    const ledger = new Ledger(sink, 'w-busy', { flushIntervalMs: 60_000, now: () => 0 });
+    const applyRollup = sink.applyRollup.bind(sink);
+    let next: Promise<void> | undefined;
+    // Requests keep coming: while seq 1's embeddings delta is applied, a chat record arrives and seq 2 is sealed.
+    sink.applyRollup = async (writer, delta) => {
+      if (delta.key.alias === 'embed' && delta.seq === 1) {
+        await ledger.record(record('c', 'chat'));
+        next = ledger.flush();
+      }
+      await applyRollup(writer, delta);
+    };
+    await Promise.all([ledger.record(record('a', 'chat')), ledger.record(record('b', 'embed'))]);
+    await ledger.flush();
+    // Seq 1 is applied for every key while seq 2 waits: reported then, not only once the writer falls idle.
+    expect(progress).toEqual([0, 1]);
+    await next;
+    expect(progress).toEqual([0, 1, 2]);
+  });
+
   it('never closes a seq while a bulk write of it is in flight', async () => {
     const { sink, writes, applied, openGate } = gatedSink();
     const ledger = new Ledger(sink, 'w-seal', { flushIntervalMs: 60_000, now: () => 0 });
