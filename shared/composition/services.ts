@@ -22,7 +22,7 @@ import { CosmosVersionLog } from '../store/cosmos-versions.js';
 import { CosmosLiveStore } from '../store/cosmos-live.js';
 import { LiveSync } from '../routing/live-sync.js';
 import { CosmosQuotaStore } from '../store/cosmos-quotas.js';
-import { QUOTA_FLUSH_MS, QUOTA_SLICE_FRACTION, QuotaLeases } from '../limits/quota-leases.js';
+import { QUOTA_FLUSH_MS, QUOTA_SLICE_FRACTION, QUOTA_STORE_WAIT_MS, QuotaLeases } from '../limits/quota-leases.js';
 import { createSender, createUpstreamDispatcher } from '../upstreams/send-upstream.js';
 import { Ledger } from '../usage/ledger.js';
 import { RollupSweeper } from '../usage/rollup-sweep.js';
@@ -162,6 +162,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     sliceFraction: QUOTA_SLICE_FRACTION,
     flushMs: QUOTA_FLUSH_MS,
     touchMs: Math.floor(holdsStaleAfterMs / 4),
+    storeWaitMs: QUOTA_STORE_WAIT_MS,
     now: Date.now,
     log,
   });

@@ -8,6 +8,8 @@ import type { WindowUse } from './rate-limit-headers.js';
 export const QUOTA_SLICE_FRACTION = 0.01;
 /** Spend settled on a slice reaches the store (and GET /usage/budgets on other instances) within this. */
 export const QUOTA_FLUSH_MS = 1_000;
+/** A point write takes milliseconds; a store this slow is treated as down (fail closed) for the requests waiting. */
+export const QUOTA_STORE_WAIT_MS = 5_000;
 
 export interface QuotaLeaseOptions {
   /**
@@ -21,6 +23,11 @@ export interface QuotaLeaseOptions {
   flushMs: number;
   /** A hold is written at least this often while held, so no sweep takes a live instance's slice as orphaned. */
   touchMs: number;
+  /**
+   * Longest a request waits for the store to grant a lease or a reservation; past it the request fails (the caller
+   * gets 503), while the store call itself goes on and its outcome is kept (or given back), so nothing leaks.
+   */
+  storeWaitMs: number;
   now: () => number;
   log: Logger;
 }
@@ -117,7 +124,7 @@ export class QuotaLeases {
         return this.#sliceHold(slice, amount);
       }
       if (slice.growing) {
-        await slice.growing;
+        await this.#waitForStore(slice.growing);
         continue;
       }
       if (sliceSize < 2 * amount || slice.tightAtLimit === limit) return this.#reserveExactly(slice, cost.exactly(), limit);
@@ -151,7 +158,7 @@ export class QuotaLeases {
         return { taken: true, hold: this.#leasedHold(lease, tokens) };
       }
       if (lease.growing) {
-        await lease.growing;
+        await this.#waitForStore(lease.growing);
         continue;
       }
       if (!sliceable || lease.tight) return this.#takeExactly(lease, need.exactly(), limits);
@@ -222,7 +229,11 @@ export class QuotaLeases {
   }
 
   async #reserveExactly(slice: BudgetSlice, amount: number, limit: number): Promise<BudgetHold | undefined> {
-    const state = await this.store.reserve(slice.team, slice.month, amount, limit, this.options.now());
+    const reserving = this.store.reserve(slice.team, slice.month, amount, limit, this.options.now());
+    // A reservation granted after its request gave up is released at once.
+    const state = await this.#waitForStore(reserving, (late) => {
+      if (late) void this.store.settle(slice.team, slice.month, amount, 0, this.options.now()).catch(() => undefined);
+    });
     if (!state) return undefined;
     let settled = false;
     return {
@@ -337,7 +348,11 @@ export class QuotaLeases {
     tokens: number,
     limits: TeamLimits,
   ): Promise<{ taken: true; hold: RateHold } | { taken: false; used: WindowUse }> {
-    const outcome = await this.store.take({ team: lease.team, window: lease.window, requests: 1, tokens }, limits);
+    const taking = this.store.take({ team: lease.team, window: lease.window, requests: 1, tokens }, limits);
+    // A request counted after it gave up is given back at once.
+    const outcome = await this.#waitForStore(taking, (late) => {
+      if (late.taken) void this.#adjust(lease, { requests: -1, tokens: -tokens });
+    });
     if (!outcome.taken) return { taken: false, used: outcome.used };
     let ended = false;
     const end = (change: { requests: number; tokens: number }) => {
@@ -353,6 +368,29 @@ export class QuotaLeases {
         giveBack: () => end({ requests: -1, tokens: -tokens }),
       },
     };
+  }
+
+  /** Waits for a store call at most storeWaitMs; `onLate` gets its outcome when it comes after the wait gave up. */
+  #waitForStore<T>(call: Promise<T>, onLate?: (outcome: T) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let gaveUp = false;
+      const timer = setTimeout(() => {
+        gaveUp = true;
+        reject(new Error(`the store did not answer a budget or rate-limit call within ${this.options.storeWaitMs} ms`));
+      }, this.options.storeWaitMs);
+      timer.unref();
+      call.then(
+        (outcome) => {
+          clearTimeout(timer);
+          if (gaveUp) onLate?.(outcome);
+          else resolve(outcome);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          if (!gaveUp) reject(error);
+        },
+      );
+    });
   }
 
   async #adjust(lease: RateLease, change: { requests: number; tokens: number }): Promise<void> {

@@ -49,7 +49,14 @@ async function instance(id: string): Promise<{ store: CosmosQuotaStore; leases: 
     read: (...a) => store.read(...a),
     sweep: (...a) => store.sweep(...a),
   };
-  const leases = new QuotaLeases(counted, { sliceFraction: 0.01, flushMs: FLUSH_MS, touchMs: STALE_MS / 4, now: () => now, log: quiet });
+  const leases = new QuotaLeases(counted, {
+    sliceFraction: 0.01,
+    flushMs: FLUSH_MS,
+    touchMs: STALE_MS / 4,
+    storeWaitMs: 60_000,
+    now: () => now,
+    log: quiet,
+  });
   return { store, leases, calls };
 }
 
@@ -196,5 +203,65 @@ describe('QuotaLeases rate windows', () => {
     if (!taken?.taken) throw new Error('not taken');
     taken.hold.settle(4);
     await expect.poll(() => calls.adjust).toBe(1);
+  });
+});
+
+describe('QuotaLeases with a store that does not answer', () => {
+  /** The real adapter behind a gate: while closed, reservations and takes wait. */
+  async function stalled(id: string) {
+    const { store } = await instance(id);
+    const gate: Array<() => void> = [];
+    const closed = { on: true };
+    const wait = () => (closed.on ? new Promise<void>((resolve) => gate.push(resolve)) : Promise.resolve());
+    const slow: QuotaStore = {
+      reserve: async (...a) => {
+        await wait();
+        return store.reserve(...a);
+      },
+      take: async (...a) => {
+        await wait();
+        return store.take(...a);
+      },
+      settle: (...a) => store.settle(...a),
+      adjust: (...a) => store.adjust(...a),
+      mark: (...a) => store.mark(...a),
+      read: (...a) => store.read(...a),
+      sweep: (...a) => store.sweep(...a),
+    };
+    const open = () => {
+      closed.on = false;
+      for (const resolve of gate.splice(0)) resolve();
+    };
+    const leases = new QuotaLeases(slow, {
+      sliceFraction: 0.01,
+      flushMs: FLUSH_MS,
+      touchMs: STALE_MS / 4,
+      storeWaitMs: 50,
+      now: () => now,
+      log: quiet,
+    });
+    return { store, leases, open };
+  }
+
+  it('fails the waiting requests, and keeps the slice the store grants late for the requests after', async () => {
+    const { store, leases, open } = await stalled('istalledslice');
+    const waiting = await Promise.allSettled([1, 2, 3].map(() => leases.reserve('stalled', MONTH, hard(1_000), exact(50_000))));
+    expect(waiting.map((w) => w.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    open();
+    await expect.poll(async () => (await store.read('stalled', MONTH))?.reservedMicroUsd).toBe(10_000_000);
+    // The late slice serves the next request without asking the store again.
+    expect(await leases.reserve('stalled', MONTH, hard(1_000), exact(50_000))).toBeDefined();
+    expect((await store.read('stalled', MONTH))?.reservedMicroUsd).toBe(10_000_000);
+  });
+
+  it('gives back a reservation or a rate take the store grants after its request gave up', async () => {
+    const { store, leases, open } = await stalled('istalledexact');
+    await expect(leases.reserve('stalledexact', MONTH, hard(1), exact(10_000))).rejects.toThrow(/did not answer/);
+    await expect(leases.take('stalledrate', WINDOW, exact(10), { rpm: 10 })).rejects.toThrow(/did not answer/);
+    open();
+    await expect.poll(async () => (await store.read('stalledexact', MONTH))?.reservedMicroUsd).toBe(0);
+    // The window counts nothing for the request that gave up: all 10 requests of rpm 10 are still there.
+    const results = await Promise.all(Array.from({ length: 12 }, () => leases.take('stalledrate', WINDOW, exact(10), { rpm: 10 })));
+    expect(results.filter((r) => r.taken)).toHaveLength(10);
   });
 });
