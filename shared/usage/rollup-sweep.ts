@@ -77,7 +77,8 @@ export function unappliedDeltas(
 
 /**
  * Completes rollups from the records after a writer stopped before applying its deltas (kill -9, lost instance).
- * Reads, per registered writer, only its records past the seq through which it (or an earlier sweep) applied all.
+ * Reads, per registered writer silent for longer than the grace, only its records past the seq through which it (or
+ * an earlier sweep) applied all.
  */
 export async function sweepRollups(source: SweepSource, sink: LedgerSink, options: SweepOptions): Promise<{ deltasApplied: number }> {
   const nowMs = options.now();
@@ -85,6 +86,9 @@ export async function sweepRollups(source: SweepSource, sink: LedgerSink, option
   let deltasApplied = 0;
   for (const progress of await source.readWriters()) {
     const { writer, appliedThrough } = progress;
+    // A writer that reported its rollups applied within the grace is alive and completes them itself (it reports
+    // at every pass that applies one): reading its records would be a query over what it wrote since, for nothing.
+    if (nowMs - progress.seenAtMs < options.graceMs) continue;
     const records = await source.readStampedRecords(writer, appliedThrough, sinceIso);
     if (records.length === 0) {
       // Silent past the lookback with nothing left to roll up: stopped, or idle (a writer registers again before
