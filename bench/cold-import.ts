@@ -1,11 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
-import { buildProduction } from '../scripts/build.js';
+import { buildFunctionsCorePreload, buildProduction } from '../scripts/build.js';
+import { freePort, rssBytes } from './bench-stack.js';
 
 // npm run bench:start (also called by npm run bench): how fast a fresh process gets going, in fresh node processes.
 // (a) importing the production bundle's function entries (what `npm run build` deploys) against (b) importing the
@@ -87,19 +86,7 @@ export async function measureColdImport(options: { runs?: number } = {}): Promis
       .sort()
       .map((output) => pathToFileURL(resolve(root, output)).href);
     const core = join(work, 'functions-core-preload.js');
-    await build({
-      absWorkingDir: root,
-      stdin: {
-        contents: "import { installFunctionsCore } from './local/functions-core.ts'; installFunctionsCore();",
-        resolveDir: root,
-        loader: 'ts',
-      },
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      outfile: core,
-      logLevel: 'warning',
-    });
+    await buildFunctionsCorePreload(core);
     const bundle: ImportFigure[] = [];
     const sdk: ImportFigure[] = [];
     for (let run = 0; run < runs; run++) {
@@ -112,19 +99,6 @@ export async function measureColdImport(options: { runs?: number } = {}): Promis
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok, fail) => server.once('error', fail).listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((ok) => server.close(() => ok()));
-  return port;
-}
-
-async function rssOf(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN) * 1024;
 }
 
 async function healthy(url: string): Promise<boolean> {
@@ -158,9 +132,9 @@ async function startOnce(idleMs: number, settleMs = 0): Promise<{ toHealthyMs: n
     }
     const toHealthyMs = performance.now() - started;
     await new Promise((wait) => setTimeout(wait, idleMs));
-    const rssAfterStartBytes = await rssOf(child.pid!);
+    const rssAfterStartBytes = (await rssBytes(child.pid)) ?? Number.NaN;
     if (settleMs > idleMs) await new Promise((wait) => setTimeout(wait, settleMs - idleMs));
-    return { toHealthyMs, rssAfterStartBytes, rssIdleBytes: await rssOf(child.pid!) };
+    return { toHealthyMs, rssAfterStartBytes, rssIdleBytes: (await rssBytes(child.pid)) ?? Number.NaN };
   } finally {
     child.kill('SIGTERM');
     await exited;

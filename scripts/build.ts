@@ -82,6 +82,26 @@ export async function buildLocal(outdir: string): Promise<Metafile> {
   return result.metafile!;
 }
 
+/**
+ * The local @azure/functions-core stand-in as one preload file, installed before the app loads, as the Functions
+ * worker provides the real module: how the bench and the tests import the production bundle outside Azure.
+ */
+export async function buildFunctionsCorePreload(outfile: string): Promise<void> {
+  await build({
+    absWorkingDir: root,
+    stdin: {
+      contents: "import { installFunctionsCore } from './local/functions-core.ts'; installFunctionsCore();",
+      resolveDir: root,
+      loader: 'ts',
+    },
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    outfile,
+    logLevel: 'warning',
+  });
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // scripts/build.ts [--local] [outdir]
   const local = process.argv[2] === '--local';

@@ -5,10 +5,10 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { CosmosClient } from '@azure/cosmos';
-import { build, type Metafile } from 'esbuild';
+import type { Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedCosmos } from '../../local/embedded-cosmos.js';
-import { buildProduction } from '../../scripts/build.js';
+import { buildFunctionsCorePreload as buildCorePreload, buildProduction } from '../../scripts/build.js';
 import { ensureContainers } from '../../shared/store/containers.js';
 
 // What `npm run build` ships to Azure: one ESM bundle of functions/ and shared/ with the npm packages inside,
@@ -158,19 +158,6 @@ describe('the product build', () => {
 
 const preload = join(work, 'functions-core-preload.js');
 
-/** The local @azure/functions-core stand-in as a preload, as the Functions worker provides the real one before the app loads. */
 async function buildFunctionsCorePreload(): Promise<void> {
-  await build({
-    absWorkingDir: root,
-    stdin: {
-      contents: "import { installFunctionsCore } from './local/functions-core.ts'; installFunctionsCore();",
-      resolveDir: root,
-      loader: 'ts',
-    },
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    outfile: preload,
-    logLevel: 'warning',
-  });
+  await buildCorePreload(preload);
 }
