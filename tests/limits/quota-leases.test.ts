@@ -22,23 +22,30 @@ const quiet = createLogger(() => undefined);
 /** The store calls an instance made, by kind: what the leases exist to save. */
 type Calls = Record<'reserve' | 'settle' | 'take' | 'adjust', number>;
 
-async function instance(id: string): Promise<{ store: CosmosQuotaStore; leases: QuotaLeases; calls: Calls }> {
+/** One instance's leases over the real adapter; `before` runs ahead of each reservation and take (a stalled store). */
+async function instance(
+  id: string,
+  options: { before?: () => Promise<void>; storeWaitMs?: number } = {},
+): Promise<{ store: CosmosQuotaStore; leases: QuotaLeases; calls: Calls }> {
+  const before = options.before ?? (() => Promise.resolve());
   const client = new CosmosClient(cosmos.connectionOptions());
   clients.push(client);
   const database = await ensureContainers(client, 'quota-leases-test');
   const store = new CosmosQuotaStore(database.container(containerDefinitions.quotas.id), { instanceId: id, staleAfterMs: STALE_MS });
   const calls: Calls = { reserve: 0, settle: 0, take: 0, adjust: 0 };
   const counted: QuotaStore = {
-    reserve: (...a) => {
+    reserve: async (...a) => {
       calls.reserve++;
+      await before();
       return store.reserve(...a);
     },
     settle: (...a) => {
       calls.settle++;
       return store.settle(...a);
     },
-    take: (...a) => {
+    take: async (...a) => {
       calls.take++;
+      await before();
       return store.take(...a);
     },
     adjust: (...a) => {
@@ -53,7 +60,7 @@ async function instance(id: string): Promise<{ store: CosmosQuotaStore; leases: 
     sliceFraction: 0.01,
     flushMs: FLUSH_MS,
     touchMs: STALE_MS / 4,
-    storeWaitMs: 60_000,
+    storeWaitMs: options.storeWaitMs ?? 60_000,
     now: () => now,
     log: quiet,
   });
@@ -209,37 +216,14 @@ describe('QuotaLeases rate windows', () => {
 describe('QuotaLeases with a store that does not answer', () => {
   /** The real adapter behind a gate: while closed, reservations and takes wait. */
   async function stalled(id: string) {
-    const { store } = await instance(id);
     const gate: Array<() => void> = [];
     const closed = { on: true };
-    const wait = () => (closed.on ? new Promise<void>((resolve) => gate.push(resolve)) : Promise.resolve());
-    const slow: QuotaStore = {
-      reserve: async (...a) => {
-        await wait();
-        return store.reserve(...a);
-      },
-      take: async (...a) => {
-        await wait();
-        return store.take(...a);
-      },
-      settle: (...a) => store.settle(...a),
-      adjust: (...a) => store.adjust(...a),
-      mark: (...a) => store.mark(...a),
-      read: (...a) => store.read(...a),
-      sweep: (...a) => store.sweep(...a),
-    };
+    const before = () => (closed.on ? new Promise<void>((resolve) => gate.push(resolve)) : Promise.resolve());
+    const { store, leases } = await instance(id, { before, storeWaitMs: 50 });
     const open = () => {
       closed.on = false;
       for (const resolve of gate.splice(0)) resolve();
     };
-    const leases = new QuotaLeases(slow, {
-      sliceFraction: 0.01,
-      flushMs: FLUSH_MS,
-      touchMs: STALE_MS / 4,
-      storeWaitMs: 50,
-      now: () => now,
-      log: quiet,
-    });
     return { store, leases, open };
   }
 
