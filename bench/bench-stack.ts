@@ -66,6 +66,15 @@ export interface BenchStack {
   adminKey: string;
 }
 
+/** A positive number from the environment (a bench or soak setting), or `fallback` when unset; anything else throws. */
+export function positiveSetting(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got '${raw}'`);
+  return value;
+}
+
 /** Children get our environment minus anything that would point the gateway away from its bench settings. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};

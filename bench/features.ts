@@ -8,16 +8,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ALIAS, type BenchStack, call, cpuMs, expectOk, startBenchStack } from './bench-stack.js';
+import { ALIAS, type BenchStack, call, cpuMs, expectOk, positiveSetting, startBenchStack } from './bench-stack.js';
+import { textTable } from './goals.js';
 import { type BenchChild, stopChild } from './child-processes.js';
 import { drive, type LoadResult, stopDriving } from './load.js';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
+const SECONDS = positiveSetting('BENCH_SECONDS', 8);
+const WARMUP_SECONDS = positiveSetting('BENCH_WARMUP_SECONDS', 3);
 const CONNECTIONS = 32;
 // The machine's two cores are shared by load, upstream, store and target: each step is measured in every round, the median counts.
-const ROUNDS = Math.max(1, Math.round(Number(process.env.BENCH_ROUNDS ?? 2)));
+const ROUNDS = Math.max(1, Math.round(positiveSetting('BENCH_ROUNDS', 2)));
 
 /** Each step's team demo, as a merge patch over the previous one: the features in the order their issues landed. */
 const STEPS: ReadonlyArray<{ name: string; issue: string; patch: Record<string, unknown> }> = [
@@ -89,11 +90,6 @@ function row(step: Step, reference: number): string[] {
   ];
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
-}
-
 async function main(stack: BenchStack): Promise<void> {
   const body = JSON.stringify({
     model: ALIAS,
@@ -127,7 +123,7 @@ async function main(stack: BenchStack): Promise<void> {
   const last = await measure(passthroughUrl, stack.passthrough!, headers, body);
   const reference = (first.result.reqPerSecMean + last.result.reqPerSecMean) / 2;
   process.stdout.write(
-    `\n${table([
+    `\n${textTable([
       ['step', 'feature (issue)', 'req/s', 'each round', '÷ passthrough', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors'],
       row({ name: 'bare passthrough (first)', issue: '', ...first }, reference),
       ...steps.map((s) => row(s, reference)),

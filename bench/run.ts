@@ -20,6 +20,7 @@ import {
   gatewayDescription,
   monitorReport,
   PIPELINE_DESCRIPTION,
+  positiveSetting,
   readLedger,
   rssBytes,
   startBenchStack,
@@ -35,11 +36,11 @@ import { concurrentStreams, type ConcurrentStreamsResult, type SequentialStreams
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.env.BENCH_QUICK === '1';
-const SECONDS = positiveNumber('BENCH_SECONDS', QUICK ? 2 : 5);
-const WARMUP_SECONDS = positiveNumber('BENCH_WARMUP_SECONDS', QUICK ? 1 : 2);
+const SECONDS = positiveSetting('BENCH_SECONDS', QUICK ? 2 : 5);
+const WARMUP_SECONDS = positiveSetting('BENCH_WARMUP_SECONDS', QUICK ? 1 : 2);
 // Two cores shared by load, upstream, store and target make single runs noisy: rounds alternate targets, the median counts.
-const ROUNDS = Math.round(positiveNumber('BENCH_ROUNDS', QUICK ? 1 : 2));
-const CONNECTIONS = Math.round(positiveNumber('BENCH_CONNECTIONS', 32));
+const ROUNDS = Math.round(positiveSetting('BENCH_ROUNDS', QUICK ? 1 : 2));
+const CONNECTIONS = Math.round(positiveSetting('BENCH_CONNECTIONS', 32));
 const BODY_SIZES = [
   { label: '150 B', bytes: 150 },
   { label: '5 KB', bytes: 5 * 1024 },
@@ -53,14 +54,14 @@ const STREAM_SHAPES = [
   { label: '256-char chunks', alias: 'bench-wide', shape: { ...STREAM, chunkChars: 256 } },
 ];
 const SLOW_ALIAS = 'bench-slow';
-const SEQUENTIAL_STREAMS = Math.round(positiveNumber('BENCH_STREAMS', QUICK ? 20 : 100));
+const SEQUENTIAL_STREAMS = Math.round(positiveSetting('BENCH_STREAMS', QUICK ? 20 : 100));
 // Wide chunks here too, so a stall means the gateway fell behind, not that screening held text back by design.
 const SLOW_STREAM = { chunks: QUICK ? 5 : 10, gapMs: 200, chunkChars: 256 };
-const SLOW_STREAMS = Math.round(positiveNumber('BENCH_SLOW_STREAMS', QUICK ? 200 : 2_000));
+const SLOW_STREAMS = Math.round(positiveSetting('BENCH_SLOW_STREAMS', QUICK ? 200 : 2_000));
 /** A gap this much longer than the upstream's is a stall. */
 const STALL_MS = SLOW_STREAM.gapMs * 5;
-const OPEN_LOOP_RATE = positiveNumber('BENCH_OPEN_LOOP_RATE', 1_000);
-const OPEN_LOOP_SECONDS = positiveNumber('BENCH_OPEN_LOOP_SECONDS', QUICK ? 3 : 10);
+const OPEN_LOOP_RATE = positiveSetting('BENCH_OPEN_LOOP_RATE', 1_000);
+const OPEN_LOOP_SECONDS = positiveSetting('BENCH_OPEN_LOOP_SECONDS', QUICK ? 3 : 10);
 const OPEN_LOOP_BODY_BYTES = 1024;
 const MAX_ERROR_RATE = 0.005;
 /** A proxy this close to the upstream's own ceiling is measuring the upstream. */
@@ -72,14 +73,6 @@ const PORTKEY_ENTRY = process.env.BENCH_PORTKEY_ENTRY ?? join(projectRoot, 'node
 const children: BenchChild[] = [];
 let dataDir: string | undefined;
 let cleaning: Promise<void> | undefined;
-
-function positiveNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got '${raw}'`);
-  return value;
-}
 
 /** A chat request whose JSON is exactly `bytes` long. */
 function chatBody(bytes: number, options: { model?: string; stream?: boolean } = {}): string {

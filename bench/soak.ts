@@ -15,6 +15,7 @@ import {
   gatewayDescription,
   monitorReport,
   PIPELINE_DESCRIPTION,
+  positiveSetting,
   readLedger,
   rssBytes,
   startBenchStack,
@@ -38,10 +39,7 @@ const HEAP_VERDICT: GrowthVerdictOptions = { maxSlopeMbPerMinute: 1, maxQuarterR
 const MB = 2 ** 20;
 
 function setting(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got '${raw}'`);
+  const value = positiveSetting(name, fallback);
   if (name === 'SOAK_SECONDS' && value > MAX_SECONDS) throw new Error(`SOAK_SECONDS is at most ${MAX_SECONDS}, got ${value}`);
   return value;
 }
