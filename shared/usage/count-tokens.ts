@@ -67,14 +67,7 @@ const REPLY_PRIMING_TOKENS = 3;
 
 /** Prompt tokens of a chat request, as OpenAI counts them; used where an upstream reports none. */
 export function countChatPromptTokens(messages: readonly ChatMessageLike[]): number {
-  let total = REPLY_PRIMING_TOKENS;
-  for (const message of messages) {
-    total += TOKENS_PER_MESSAGE;
-    if (typeof message.role === 'string') total += countTextTokens(message.role);
-    if (typeof message.name === 'string') total += countTextTokens(message.name) + TOKENS_PER_NAME;
-    total += countTextTokens(contentText(message.content));
-  }
-  return total;
+  return chatPromptTokensBy(messages, countTextTokens);
 }
 
 /** The text of a message's `content`, whether a string or an array of content parts. */
@@ -101,28 +94,35 @@ export function textTokensAtMost(text: string): number {
 
 /** At least countChatPromptTokens(messages), by the same accounting with each text bounded by its UTF-8 length. */
 export function chatPromptTokensAtMost(messages: readonly ChatMessageLike[]): number {
+  return chatPromptTokensBy(messages, textTokensAtMost);
+}
+
+/** At least countEmbeddingInputTokens(input). */
+export function embeddingInputTokensAtMost(input: EmbeddingInput): number {
+  return embeddingInputTokensBy(input, textTokensAtMost);
+}
+
+/** Input tokens of an embeddings request (text counted, token ids taken as given); used where an upstream reports none. */
+export function countEmbeddingInputTokens(input: EmbeddingInput): number {
+  return embeddingInputTokensBy(input, countTextTokens);
+}
+
+type EmbeddingInput = string | readonly string[] | readonly number[] | readonly (readonly number[])[];
+
+function chatPromptTokensBy(messages: readonly ChatMessageLike[], textTokens: (text: string) => number): number {
   let total = REPLY_PRIMING_TOKENS;
   for (const message of messages) {
     total += TOKENS_PER_MESSAGE;
-    if (typeof message.role === 'string') total += textTokensAtMost(message.role);
-    if (typeof message.name === 'string') total += textTokensAtMost(message.name) + TOKENS_PER_NAME;
-    total += textTokensAtMost(contentText(message.content));
+    if (typeof message.role === 'string') total += textTokens(message.role);
+    if (typeof message.name === 'string') total += textTokens(message.name) + TOKENS_PER_NAME;
+    total += textTokens(contentText(message.content));
   }
   return total;
 }
 
-/** At least countEmbeddingInputTokens(input). */
-export function embeddingInputTokensAtMost(input: string | readonly string[] | readonly number[] | readonly (readonly number[])[]): number {
-  if (typeof input === 'string') return textTokensAtMost(input);
+function embeddingInputTokensBy(input: EmbeddingInput, textTokens: (text: string) => number): number {
+  if (typeof input === 'string') return textTokens(input);
   let total = 0;
-  for (const item of input) total += typeof item === 'string' ? textTokensAtMost(item) : typeof item === 'number' ? 1 : item.length;
-  return total;
-}
-
-/** Input tokens of an embeddings request (text counted, token ids taken as given); used where an upstream reports none. */
-export function countEmbeddingInputTokens(input: string | readonly string[] | readonly number[] | readonly (readonly number[])[]): number {
-  if (typeof input === 'string') return countTextTokens(input);
-  let total = 0;
-  for (const item of input) total += typeof item === 'string' ? countTextTokens(item) : typeof item === 'number' ? 1 : item.length;
+  for (const item of input) total += typeof item === 'string' ? textTokens(item) : typeof item === 'number' ? 1 : item.length;
   return total;
 }
