@@ -217,14 +217,11 @@ export class QuotaLeases {
   }
 
   #sliceHold(slice: BudgetSlice, amount: number): BudgetHold {
-    let settled = false;
     return {
-      settle: (cost) => {
-        if (settled) return;
-        settled = true;
+      settle: endsOnce((cost: number) => {
         slice.inFlight -= amount;
         slice.settledOnSlice += cost;
-      },
+      }),
     };
   }
 
@@ -235,11 +232,8 @@ export class QuotaLeases {
       if (late) void this.store.settle(slice.team, slice.month, amount, 0, this.options.now()).catch(() => undefined);
     });
     if (!state) return undefined;
-    let settled = false;
     return {
-      settle: (cost) => {
-        if (settled) return;
-        settled = true;
+      settle: endsOnce((cost: number) => {
         void this.store.settle(slice.team, slice.month, amount, cost, this.options.now()).then(
           (after) => this.#recordMarks(slice, after),
           // A settlement that fails leaves its hold in place: the budget stays safe, and the hold is swept once this
@@ -253,7 +247,7 @@ export class QuotaLeases {
               error: String(error),
             }),
         );
-      },
+      }),
     };
   }
 
@@ -331,15 +325,12 @@ export class QuotaLeases {
       requests: lease.usedInStore.requests - finite(lease.leftRequests),
       tokens: lease.usedInStore.tokens - finite(lease.leftTokens),
     };
-    let ended = false;
-    const end = (requests: number, unusedTokens: number) => {
-      if (ended) return;
-      ended = true;
+    const end = endsOnce((requests: number, unusedTokens: number) => {
       // A request that ends after its window has nothing to give back: the window is over.
       if (this.#leases.get(lease.team) !== lease) return;
       lease.leftRequests += requests;
       lease.leftTokens += unusedTokens;
-    };
+    });
     return { used, settle: (usedTokens) => end(0, tokens - usedTokens), giveBack: () => end(1, tokens) };
   }
 
@@ -354,12 +345,9 @@ export class QuotaLeases {
       if (late.taken) void this.#adjust(lease, { requests: -1, tokens: -tokens });
     });
     if (!outcome.taken) return { taken: false, used: outcome.used };
-    let ended = false;
-    const end = (change: { requests: number; tokens: number }) => {
-      if (ended) return;
-      ended = true;
+    const end = endsOnce((change: { requests: number; tokens: number }) => {
       if (change.requests !== 0 || change.tokens !== 0) void this.#adjust(lease, change);
-    };
+    });
     return {
       taken: true,
       hold: {
@@ -400,6 +388,16 @@ export class QuotaLeases {
       this.options.log.log('warn', 'rate-limit correction failed', { team: lease.team, window: lease.window, error: String(error) });
     }
   }
+}
+
+/** A hold's ending, made to count once however often (and by whichever way) it is ended. */
+function endsOnce<A extends unknown[]>(end: (...args: A) => void): (...args: A) => void {
+  let ended = false;
+  return (...args) => {
+    if (ended) return;
+    ended = true;
+    end(...args);
+  };
 }
 
 function isEmpty(slice: BudgetSlice): boolean {
